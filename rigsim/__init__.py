@@ -1,0 +1,1 @@
+"""rigsim: an emulated ASIC fleet (firmware API, Stratum mining, rig physics)."""

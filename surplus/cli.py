@@ -1,0 +1,49 @@
+"""The `surplus` console script: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module under `surplus.commands` and exposes
+`register(subparsers)`; the module is imported lazily so `surplus --help` stays fast
+and a subcommand's heavy imports (numba, pyasic) are paid only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from surplus import __version__
+
+# (name, module, one-line help). Order is the order shown in --help.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "surplus.commands.demo", "run a whole mining site on allotted power, on this machine"),
+    ("warm", "surplus.commands.warm", "compile and cache the SHA-256d kernels"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="surplus",
+        description="Surplus: a Bitcoin mining pool and fleet controller for sites on allotted power.",
+    )
+    parser.add_argument("--version", action="version", version=f"surplus {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).register(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

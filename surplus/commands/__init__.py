@@ -1,0 +1,1 @@
+"""Subcommands of the `surplus` console script, one module each."""
