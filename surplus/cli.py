@@ -24,7 +24,9 @@ COMMANDS: list[tuple[str, str, str]] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="surplus",
-        description="Surplus: a Bitcoin mining pool and fleet controller for sites on allotted power.",
+        description=(
+            "Surplus: a Bitcoin mining pool and fleet controller for sites on allotted power."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"surplus {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

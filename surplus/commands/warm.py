@@ -18,7 +18,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if not args.quiet:
-        print("compiling SHA-256d kernels (the first run takes tens of seconds)...", file=sys.stderr)
+        print(
+            "compiling SHA-256d kernels (the first run on a machine takes a few minutes)...",
+            file=sys.stderr,
+        )
     from hashing.warm import warm
 
     compiled = warm()

@@ -1,0 +1,120 @@
+"""Batch SHA-256d of 80-byte headers: the share validator's hot path.
+
+Full chunks of 16 headers go through the vectorised lane kernel; the tail of a batch
+(and batches under 16) goes through SHA-NI where the CPU has it, else through the lane
+kernel with idle lanes. Large batches are split across threads: the kernels release the
+GIL (`nogil=True`), so plain threads scale across cores without numba's threading
+layer, and the one compiled kernel serves every thread count.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from hashing import cpu
+from hashing._sha256_unrolled import LANES, hash_batch
+from hashing.targets import target_limbs, target_rows
+
+PARALLEL_MIN_BATCH = 4096
+_NO_DIGESTS = np.zeros((0, 32), dtype=np.uint8)
+_NO_MEETS = np.zeros(0, dtype=np.bool_)
+_NO_TARGETS = np.zeros((1, 8), dtype=np.uint32)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="sha256d"
+            )
+        return _pool
+
+
+def as_headers(headers: np.ndarray) -> np.ndarray:
+    """Validate (N, 80) uint8 and return a C-contiguous, writeable array (a copy if needed).
+
+    The kernels are compiled for one array type; a strided or read-only input is copied
+    (80 bytes a header) rather than compiled for again.
+    """
+    if not isinstance(headers, np.ndarray):
+        raise ValueError(
+            f"headers must be a numpy uint8 array of shape (N, 80), got {type(headers).__name__}"
+        )
+    if headers.dtype != np.uint8:
+        raise ValueError(f"headers must have dtype uint8, got {headers.dtype}")
+    if headers.ndim != 2 or headers.shape[1] != 80:
+        raise ValueError(f"headers must have shape (N, 80), got {headers.shape}")
+    if not (headers.flags.c_contiguous and headers.flags.writeable and headers.flags.aligned):
+        headers = np.array(headers, dtype=np.uint8, order="C")
+    return headers
+
+
+def _run_range(headers, targets, digests, meets, lo: int, hi: int, sha_ni: bool) -> None:
+    if sha_ni:
+        from hashing import shani
+
+        full = lo + (hi - lo) // LANES * LANES
+        if full > lo:
+            hash_batch(headers, targets, digests, meets, lo, full)
+        if hi > full:
+            shani.hash_rows(headers, targets, digests, meets, full, hi)
+    elif hi > lo:
+        hash_batch(headers, targets, digests, meets, lo, hi)
+
+
+def _run(headers, targets, digests, meets, threads: int | None) -> None:
+    n = headers.shape[0]
+    sha_ni = cpu.has_sha_ni()
+    if threads is None:
+        threads = (os.cpu_count() or 1) if n >= PARALLEL_MIN_BATCH else 1
+    if threads <= 1 or n < 2 * LANES:
+        _run_range(headers, targets, digests, meets, 0, n, sha_ni)
+        return
+    # Split on chunk boundaries so only the last range has a tail.
+    chunks = (n + LANES - 1) // LANES
+    per = (chunks + threads - 1) // threads * LANES
+    bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    futures = [
+        _executor().submit(_run_range, headers, targets, digests, meets, lo, hi, sha_ni)
+        for lo, hi in bounds
+    ]
+    for f in futures:
+        f.result()
+
+
+def sha256d_headers(headers: np.ndarray, *, threads: int | None = None) -> np.ndarray:
+    """uint8 (N, 32) digests of uint8 (N, 80) headers, in hashlib's byte order.
+
+    threads: None picks all cores for batches of 4096 and more, one thread below.
+    """
+    headers = as_headers(headers)
+    digests = np.empty((headers.shape[0], 32), dtype=np.uint8)
+    if headers.shape[0]:
+        _run(headers, _NO_TARGETS, digests, _NO_MEETS, threads)
+    return digests
+
+
+def hash_meets_target(headers: np.ndarray, targets, *, threads: int | None = None) -> np.ndarray:
+    """bool (N,): the header's hash, as a little-endian 256-bit integer, is <= its target.
+
+    targets: one int for every header, or uint8 (N, 32) little-endian targets, one per
+    header (shares of different sessions carry different difficulties).
+    """
+    headers = as_headers(headers)
+    n = headers.shape[0]
+    if isinstance(targets, int) and not isinstance(targets, bool):
+        limbs = target_limbs(targets)
+    else:
+        limbs = target_rows(targets, n)
+    meets = np.zeros(n, dtype=np.bool_)
+    if n:
+        _run(headers, limbs, _NO_DIGESTS, meets, threads)
+    return meets
