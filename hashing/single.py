@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 from hashing import cpu
+from hashing.targets import _cache as _limb_cache
 from hashing.targets import target_limbs
 
 
@@ -23,9 +24,6 @@ def _hashlib_meets(header: bytes, limbs) -> bool:
     return int.from_bytes(sha256d(header), "little") <= target
 
 
-_single: Callable | None = None
-
-
 def _resolve() -> Callable:
     """The SHA-NI kernel's compiled entry point where the CPU has SHA-NI, else hashlib.
 
@@ -33,30 +31,40 @@ def _resolve() -> Callable:
     costs more than hashing one header; the kernel is compiled for exactly one signature
     (bytes, uint32 (1, 8)) here.
     """
-    global _single
-    if _single is not None:
-        return _single
     if not cpu.has_sha_ni():
-        _single = _hashlib_meets
-        return _single
+        return _hashlib_meets
     from hashing import shani
 
-    limbs = target_limbs(0)
-    shani.header_meets(bytes(80), limbs)
+    shani.header_meets(bytes(80), target_limbs(0))
     fn: Callable = shani.header_meets
     for sig, cres in shani.header_meets.overloads.items():
         if str(sig[0]).startswith("readonly bytes") and hasattr(cres, "entry_point"):
             fn = cres.entry_point
-    _single = fn
     return fn
 
 
+def _first_call(header: bytes, limbs) -> bool:
+    global _kernel
+    _kernel = _resolve()
+    return _kernel(header, limbs)
+
+
+_kernel: Callable = _first_call
+
+
 def header_meets_target(header: bytes, target: int) -> bool:
-    """Does sha256d(header), read as a little-endian 256-bit integer, not exceed target?"""
-    if type(header) is not bytes:
+    """Does sha256d(header), read as a little-endian 256-bit integer, not exceed target?
+
+    Written for the per-call cost: one cache lookup and one call into compiled code in
+    the common case (80 bytes, a target seen before).
+    """
+    limbs = _limb_cache.get(target)
+    if limbs is None:
+        limbs = target_limbs(target)
+    if type(header) is not bytes or len(header) != 80:
         if not isinstance(header, (bytes, bytearray, memoryview)):
             raise ValueError(f"header must be 80 bytes, got {type(header).__name__}")
+        if len(header) != 80:
+            raise ValueError(f"header must be 80 bytes, got {len(header)}")
         header = bytes(header)
-    if len(header) != 80:
-        raise ValueError(f"header must be 80 bytes, got {len(header)}")
-    return bool((_single or _resolve())(header, target_limbs(target)))
+    return _kernel(header, limbs)

@@ -17,6 +17,7 @@ from surplus import __version__
 # (name, module, one-line help). Order is the order shown in --help.
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "surplus.commands.demo", "run a whole mining site on allotted power, on this machine"),
+    ("rigsim", "surplus.commands.rigsim", "run an emulated ASIC fleet (LuxOS API, Stratum mining)"),
     ("warm", "surplus.commands.warm", "compile and cache the SHA-256d kernels"),
 ]
 

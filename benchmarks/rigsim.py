@@ -1,0 +1,283 @@
+"""rigsim benchmark: LuxOS API requests served per second, and CPU per 1,000 emulated rigs.
+
+A child process runs a fleet of emulated rigs (default 1,000, each with its own TCP API
+on a free loopback block); this process loads it over loopback only and reads the
+child's CPU time, so the figures are the fleet's alone. Phases, all bounded in time:
+  idle     the fleet ticks, nobody asks                  -> CPU % per 1,000 rigs, idle
+  polled   every rig answers one pyasic get_data request  -> CPU % per 1,000 rigs, polled
+           (the 8-command multicommand) every 5 s, the way a fleet controller polls
+  flood    64 clients ask as fast as they can             -> requests per second
+A request is one pyasic `get_data` multicommand (config+summary+stats+power+profiles+
+fans+pools+version, ~6 kB of JSON); the plain `summary` rate is printed too. Finally the
+no-socket mode: the physics tick of 100,000 rigs in this process.
+
+Last line: `rigsim: api_req_per_s=<n> cpu_pct_per_1k_rigs=<n>` (the polled figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+GET_DATA = b'{"command":"config+summary+stats+power+profiles+fans+pools+version"}'
+SUMMARY = b'{"command":"summary"}'
+MODELS = ["S19", "S19jPro", "S19XP", "S21", "S21XP", "M50", "M60"]
+
+
+def fleet_config(count: int, base: str) -> dict:
+    """A mixed fleet of `count` rigs on consecutive addresses from `base`."""
+    per = [count // len(MODELS) + (1 if k < count % len(MODELS) else 0) for k in range(7)]
+    first = int(ipaddress.IPv4Address(base))
+    rigs = []
+    for m, n in zip(MODELS, per, strict=True):
+        if n:
+            rigs.append(
+                {
+                    "model": m,
+                    "count": n,
+                    "site": "bench",
+                    "addresses": str(ipaddress.IPv4Address(first)),
+                }
+            )
+            first += n
+    return {"fleet": {"tick_s": 0.5}, "sites": {"bench": {"ambient_c": 25}}, "rigs": rigs}
+
+
+# ------------------------------------------------------------------------- child: the fleet
+
+
+async def serve(count: int, base: str) -> None:
+    from rigsim.config import parse_fleet_config
+    from rigsim.fleet import Fleet
+    from rigsim.runner import FleetRunner
+
+    cfg = parse_fleet_config(fleet_config(count, base))
+    runner = FleetRunner(Fleet(cfg))
+    await runner.start()
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := (await reader.readline()).decode().strip():
+            if line == "cpu":
+                t = os.times()
+                print(f"{t.user + t.system} {runner.api.requests_served}", flush=True)
+            elif line == "quit":
+                break
+    finally:
+        await runner.stop()
+
+
+# ------------------------------------------------------------------------- parent: the load
+
+
+class Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def line(self, timeout: float = 120) -> str:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not raw:
+            raise RuntimeError("the fleet process exited early")
+        return raw.decode().strip()
+
+    async def cpu(self) -> tuple[float, int]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"cpu\n")
+        await self.proc.stdin.drain()
+        cpu, served = (await self.line()).split()
+        return float(cpu), int(served)
+
+
+class _Ask(asyncio.Protocol):
+    """One request, read to EOF (a Protocol: the client must cost less than the server)."""
+
+    def __init__(self, request: bytes, done: asyncio.Future[bytes]) -> None:
+        self.request = request
+        self.done = done
+        self.chunks: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(b"".join(self.chunks))
+
+
+async def ask(address: str, request: bytes) -> int:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[bytes] = loop.create_future()
+    await loop.create_connection(lambda: _Ask(request, done), address, 4028)
+    data = await done
+    if not data.endswith(b"\x00"):
+        raise RuntimeError(f"{address}: truncated reply")
+    return len(data)
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def measure(child: Child, seconds: float) -> tuple[float, float, float]:
+    """(fleet CPU %, requests/s served, load generator CPU %) over `seconds`."""
+    c0, s0 = await child.cpu()
+    p0 = _own_cpu()
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    c1, s1 = await child.cpu()
+    dt = time.monotonic() - t0
+    return 100.0 * (c1 - c0) / dt, (s1 - s0) / dt, 100.0 * (_own_cpu() - p0) / dt
+
+
+async def poll_loop(addresses: list[str], period: float) -> None:
+    """Each rig once per period, spread evenly, like a fleet controller's poll."""
+    gap = period / len(addresses)
+    start = time.monotonic()
+    pending: set[asyncio.Task] = set()
+    k = 0
+    while True:
+        due = start + k * gap
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(ask(addresses[k % len(addresses)], GET_DATA))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        k += 1
+
+
+async def flood(addresses: list[str], request: bytes, workers: int = 64) -> None:
+    async def worker(w: int) -> None:
+        k = w
+        while True:
+            await ask(addresses[k % len(addresses)], request)
+            k += workers
+
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+
+
+async def run(count: int, phase_s: float) -> tuple[float, float]:
+    from rigsim.addresses import free_loopback_base
+    from rigsim.config import parse_fleet_config
+    from rigsim.fleet import Fleet
+
+    base = free_loopback_base(count)
+    addresses = [r.address for r in Fleet(parse_fleet_config(fleet_config(count, base))).rigs]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        str(count),
+        "--base",
+        base,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    child = Child(proc)
+    try:
+        t0 = time.monotonic()
+        if await child.line() != "ready":
+            raise RuntimeError("the fleet process did not start")
+        print(f"fleet of {count} rigs listening on {base}.. in {time.monotonic() - t0:.1f}s")
+        await asyncio.gather(*(ask(a, SUMMARY) for a in addresses[:50]))  # warm up
+
+        idle_cpu, _, _ = await measure(child, phase_s)
+        print(
+            f"idle:    fleet CPU {idle_cpu:5.1f}% of a core "
+            f"= {idle_cpu * 1000 / count:.2f}% per 1k rigs"
+        )
+
+        load = asyncio.create_task(poll_loop(addresses, 5.0))
+        await asyncio.sleep(1.0)
+        polled_cpu, polled_rate, _ = await measure(child, phase_s)
+        load.cancel()
+        print(
+            f"polled:  {polled_rate:6.0f} get_data req/s, fleet CPU {polled_cpu:5.1f}% "
+            f"= {polled_cpu * 1000 / count:.2f}% per 1k rigs"
+        )
+
+        rates = {}
+        for name, req in (("summary", SUMMARY), ("get_data", GET_DATA)):
+            load = asyncio.create_task(flood(addresses, req))
+            await asyncio.sleep(0.5)
+            cpu, rate, client = await measure(child, phase_s)
+            load.cancel()
+            await asyncio.gather(load, return_exceptions=True)
+            rates[name] = rate
+            print(
+                f"flood:   {rate:6.0f} {name} req/s, fleet CPU {cpu:5.1f}% "
+                f"(~{rate * 100 / max(cpu, 1e-9):.0f} req/s per fleet core), "
+                f"load generator CPU {client:5.1f}%"
+            )
+        return rates["get_data"], polled_cpu * 1000 / count
+    finally:
+        if proc.returncode is None:
+            assert proc.stdin is not None
+            proc.stdin.write(b"quit\n")
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def no_socket_tick(count: int = 100_000) -> None:
+    import numpy as np
+
+    from rigsim.clock import FakeClock
+    from rigsim.config import parse_fleet_config
+    from rigsim.fleet import Fleet
+
+    clock = FakeClock()
+    cfg = parse_fleet_config(fleet_config(count, "127.64.0.1"))
+    t0 = time.perf_counter()
+    fleet = Fleet(cfg, clock=clock)
+    build = time.perf_counter() - t0
+    fleet.sleep(np.arange(0, count, 4))
+    ticks = 20
+    t0 = time.process_time()
+    for _ in range(ticks):
+        clock.advance(0.5)
+        fleet.advance()
+    per_tick = (time.process_time() - t0) / ticks
+    print(
+        f"no-socket: {count} rigs built in {build:.1f}s, tick {per_tick * 1e3:.1f} ms "
+        f"= {100 * per_tick / 0.5 * 1000 / count:.3f}% CPU per 1k rigs at 2 ticks/s"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rigs", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of each phase")
+    parser.add_argument("--quick", action="store_true", help="200 rigs, 2 s phases")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        asyncio.run(serve(args.serve, args.base))
+        return 0
+    count, seconds = (200, 2.0) if args.quick else (args.rigs, args.seconds)
+    req_per_s, cpu_per_1k = asyncio.run(run(count, seconds))
+    no_socket_tick(20_000 if args.quick else 100_000)
+    print(f"rigsim: api_req_per_s={req_per_s:.0f} cpu_pct_per_1k_rigs={cpu_per_1k:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

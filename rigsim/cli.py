@@ -1,0 +1,116 @@
+"""`surplus rigsim --fleet FILE [--pool URL]`: run an emulated fleet until stopped.
+
+Follows the `surplus.commands` convention (`register(parser)`, `run(args)`), so the
+console script only needs a one-line module that re-exports these two functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+from rigsim.config import ConfigError, load_fleet_config
+from rigsim.fleet import Fleet
+from rigsim.runner import FleetRunner
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fleet", required=True, help="fleet TOML (e.g. configs/fleet-demo.toml)")
+    parser.add_argument("--pool", help="stratum+tcp://HOST:PORT the rigs mine on")
+    parser.add_argument(
+        "--no-api",
+        action="store_true",
+        help="no TCP APIs: physics only (in-process mode, any fleet size)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default: run until interrupted)",
+    )
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=10.0,
+        help="print site power and hashrate every N seconds (0: never)",
+    )
+
+
+def _status_line(fleet: Fleet) -> str:
+    meter = fleet.site_meter_w()
+    ths = fleet.site_hashrate_ths()
+    sites = "  ".join(f"{s}: {meter[s] / 1e3:8.1f} kW {ths[s]:8.1f} TH/s" for s in meter)
+    counts = fleet.state_counts()
+    states = " ".join(f"{k}={v}" for k, v in counts.items() if v)
+    return f"{time.strftime('%H:%M:%S')}  {sites}  [{states}]"
+
+
+async def _main(args: argparse.Namespace) -> int:
+    cfg = load_fleet_config(args.fleet)
+    if args.pool:
+        cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"pool_url": args.pool})})
+    fleet = Fleet(cfg, source=args.fleet)
+    runner = FleetRunner(fleet, serve_api=not args.no_api)
+    await runner.start()
+    first, last = fleet.rigs[0].address, fleet.rigs[-1].address
+    where = (
+        "no sockets" if args.no_api else f"LuxOS API on {first} .. {last} port {runner.api.port}"
+    )
+    print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)
+    if args.pool:
+        # the Stratum client hooks in through rigsim.miner.attach(fleet, pool_url) once present
+        try:
+            from rigsim import miner
+        except ImportError:
+            miner = None
+        attach = getattr(miner, "attach", None)
+        if attach is None:
+            print(
+                "rigsim: no Stratum glue (rigsim.miner.attach) in this build; rigs serve "
+                "their APIs only",
+                file=sys.stderr,
+            )
+        else:
+            await attach(fleet, args.pool)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+    every = args.status_every if args.status_every > 0 else float("inf")
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            wait = min(every, deadline - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(wait, 0.0))
+            if every != float("inf"):
+                print(_status_line(fleet), flush=True)
+    finally:
+        await runner.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_main(args))
+    except ConfigError as exc:
+        print(f"rigsim: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"rigsim: {exc}", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rigsim", description=__doc__.splitlines()[0])
+    register(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

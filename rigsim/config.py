@@ -1,0 +1,245 @@
+"""Fleet configuration: TOML validated by pydantic, errors that name file, key and expectation.
+
+    [fleet]                 # optional; every key has a default
+    seed = 7
+    time_scale = 1.0        # simulated seconds per real second
+    [sites.north]
+    ambient_c = 18.0
+    pue = 1.08              # the site meter reads sum(true draw) x pue
+    [models.S19]            # optional per-model tuning (any RigModel timing/thermal figure)
+    boot_s = 180
+    [[rigs]]
+    model = "S19jPro"
+    count = 120
+    site = "north"
+    addresses = "127.1.0.1"            # first address, or "127.1.0.1-127.1.0.120"
+    faults = { fraction = 0.05, drift_awake_after_s = 600 }
+
+See configs/fleet-demo.toml for a whole example.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rigsim.models import MODELS, RigModel, model_by_name
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+class ConfigError(ValueError):
+    """A fleet file that cannot be used; the message names the file, the key and the fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FleetSection(_Strict):
+    seed: int = 1
+    time_scale: float = Field(1.0, gt=0, le=10_000)
+    tick_s: float = Field(0.5, gt=0, le=60)  # real seconds between physics ticks
+    session_timeout_s: float = Field(60.0, gt=0)  # LuxOS drops an idle session after 60 s
+    api_port: int = Field(4028, ge=1, le=65535)
+    hashrate_spread: float = Field(0.0, ge=0, le=0.1)
+    pool_url: str = "stratum+tcp://127.0.0.1:3333"
+    worker_prefix: str = "surplus"
+
+
+class SiteConfig(_Strict):
+    ambient_c: float = Field(25.0, ge=-40, le=80)
+    pue: float = Field(1.0, ge=1.0, le=3.0)
+
+
+class ModelTuning(_Strict):
+    """Per-model figures a site may change (timings compress for tests and demos)."""
+
+    boot_s: float | None = Field(None, ge=0)
+    ramp_up_s: float | None = Field(None, ge=0)
+    shed_s: float | None = Field(None, ge=0)
+    api_down_s: float | None = Field(None, ge=0)
+    sleep_w: float | None = Field(None, ge=0)
+    tau_s: float | None = Field(None, gt=0)
+    rise_c: float | None = Field(None, gt=0)
+    target_c: float | None = Field(None, gt=0)
+    hot_c: float | None = Field(None, gt=0)
+    danger_c: float | None = Field(None, gt=0)
+
+    def apply(self, model: RigModel) -> RigModel:
+        changes = {k: v for k, v in self.model_dump().items() if v is not None}
+        return model.with_overrides(**changes) if changes else model
+
+
+class FaultsConfig(_Strict):
+    fraction: float = Field(1.0, gt=0, le=1)  # share of the group's rigs that have these faults
+    unreachable: Literal["refuse", "blackhole"] | None = None
+    api_delay_s: float = Field(0.0, ge=0, le=600)
+    drift_awake_after_s: float | None = Field(None, gt=0)
+    failed_boards: list[int] = Field(default_factory=list)  # 1-based hashboard numbers
+    fans_failed: int = Field(0, ge=0, le=8)
+    meter_factor: float = Field(1.0, gt=0, le=5)  # reported power / true power
+
+    @field_validator("failed_boards")
+    @classmethod
+    def _boards(cls, v: list[int]) -> list[int]:
+        for b in v:
+            if not 1 <= b <= 4:
+                raise ValueError(f"hashboard numbers are 1-based (1..4); got {b}")
+        return v
+
+
+class RigGroup(_Strict):
+    model: str
+    count: int = Field(..., gt=0, le=1_000_000)
+    site: str
+    addresses: str
+    name: str | None = None
+    ambient_c: float | None = Field(None, ge=-40, le=80)  # default: the site's
+    start: Literal["hashing", "sleeping"] = "hashing"
+    profile: str = "default"
+    faults: FaultsConfig | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        try:
+            return model_by_name(v).key
+        except KeyError:
+            raise ValueError(f"unknown model {v!r}; expected one of {', '.join(MODELS)}") from None
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: str) -> str:
+        parts = [p.strip() for p in v.split("-")]
+        if len(parts) not in (1, 2):
+            raise ValueError("expected an address '127.x.y.z' or a range '127.a.b.c-127.d.e.f'")
+        for p in parts:
+            try:
+                ip = ipaddress.IPv4Address(p)
+            except ValueError:
+                raise ValueError(f"{p!r} is not an IPv4 address") from None
+            if ip not in LOOPBACK:
+                raise ValueError(f"{p} is not on loopback; rigs listen on 127.0.0.0/8 only")
+        return v
+
+    def address_range(self) -> tuple[int, int]:
+        """First and last address as integers (the range has exactly `count` addresses)."""
+        parts = [p.strip() for p in self.addresses.split("-")]
+        first = int(ipaddress.IPv4Address(parts[0]))
+        return first, first + self.count - 1
+
+
+class FleetConfig(_Strict):
+    fleet: FleetSection = Field(default_factory=FleetSection)
+    sites: dict[str, SiteConfig] = Field(..., min_length=1)
+    models: dict[str, ModelTuning] = Field(default_factory=dict)
+    rigs: list[RigGroup] = Field(..., min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _model_keys(cls, v: dict[str, ModelTuning]) -> dict[str, ModelTuning]:
+        out = {}
+        for name, tuning in v.items():
+            try:
+                out[model_by_name(name).key] = tuning
+            except KeyError:
+                raise ValueError(
+                    f"[models.{name}]: unknown model; expected one of {', '.join(MODELS)}"
+                ) from None
+        return out
+
+    @property
+    def total_rigs(self) -> int:
+        return sum(g.count for g in self.rigs)
+
+    def model_for(self, key: str) -> RigModel:
+        """The catalogue model with this fleet's tuning applied."""
+        base = model_by_name(key)
+        tuning = self.models.get(base.key)
+        return tuning.apply(base) if tuning else base
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _cross_check(cfg: FleetConfig) -> list[str]:
+    """Checks that span keys: sites exist, profiles exist, address ranges fit and are disjoint."""
+    errors: list[str] = []
+    spans: list[tuple[int, int, int]] = []
+    for i, g in enumerate(cfg.rigs):
+        if g.site not in cfg.sites:
+            errors.append(
+                f"key 'rigs[{i}].site': site {g.site!r} is not defined; expected one "
+                f"of {', '.join(cfg.sites)} (a [sites.{g.site}] table)"
+            )
+        try:
+            cfg.model_for(g.model).profile_index(g.profile)
+        except KeyError:
+            names = ", ".join(["default", *cfg.model_for(g.model).profile_names])
+            errors.append(
+                f"key 'rigs[{i}].profile': {g.profile!r} is not a profile of "
+                f"{g.model}; expected one of {names}"
+            )
+        first, last = g.address_range()
+        parts = [p.strip() for p in g.addresses.split("-")]
+        if len(parts) == 2:
+            end = int(ipaddress.IPv4Address(parts[1]))
+            if end - first + 1 != g.count:
+                errors.append(
+                    f"key 'rigs[{i}].addresses': range {g.addresses} holds "
+                    f"{end - first + 1} addresses but count is {g.count}; expected equal"
+                )
+        if last > int(ipaddress.IPv4Address("127.255.255.254")):
+            errors.append(
+                f"key 'rigs[{i}].addresses': {g.count} addresses from {parts[0]} run "
+                f"past 127.255.255.254; expected a range inside loopback"
+            )
+        spans.append((first, last, i))
+    spans.sort()
+    for (_a0, a1, i), (b0, _b1, j) in itertools.pairwise(spans):
+        if b0 <= a1:
+            errors.append(
+                f"key 'rigs[{j}].addresses': overlaps rigs[{i}] at "
+                f"{ipaddress.IPv4Address(b0)}; expected disjoint address ranges"
+            )
+    return errors
+
+
+def parse_fleet_config(data: dict[str, Any], source: str = "<fleet config>") -> FleetConfig:
+    """Validate an already-parsed TOML document."""
+    try:
+        cfg = FleetConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors():
+            got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
+            lines.append(f"{source}: key '{_loc(e['loc'])}': {e['msg']}{got}")
+        raise ConfigError("\n".join(lines)) from None
+    errors = _cross_check(cfg)
+    if errors:
+        raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+    return cfg
+
+
+def load_fleet_config(path: str | Path) -> FleetConfig:
+    """Read and validate a fleet TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read fleet file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_fleet_config(data, str(path))

@@ -1,0 +1,593 @@
+"""The LuxOS (cgminer-style) API of one rig, as replies built from its physics. No sockets.
+
+A request is `{"command": "summary", "parameter": "a,b"}` (or cgminer's plain-text
+`summary|a,b`). `a+b` runs several read commands and answers `{"a": [reply], "b": [reply]}`.
+Every reply carries STATUS[0] with STATUS "S" (or "E" plus Msg on error), and a Description
+naming LUXminer: pyasic's factory recognises LuxOS by the string "LUXMINER" in a reply.
+
+Fields follow what pyasic 0.79 reads (pyasic/miners/backends/luxminer.py):
+  version   VERSION[0].Type -> model, .Miner -> firmware version, .API
+  stats     STATS[1]: chain_rateN (GH/s), chain_acnN, temp_chipN / temp_pcbN ("a-b-c-d":
+            pyasic averages items 0 and 3 for the chip, 1 and 2 for the board, ignoring
+            zeros), total_rateideal + rate_unit, Elapsed. pyasic takes the hashrate only
+            from the hashboards, so the chain rates sum exactly to the rig's hashrate.
+  power     POWER[0].Watts          config   CONFIG[0].Profile / RedLed / MACAddr
+  profiles  PROFILES[]: Profile Name, Watts, Hashrate (TH/s), Frequency, Voltage, IsTuned
+  fans      FANS[].RPM              pools    POOLS[] with GROUP, groups GROUPS[]
+  tempctrl  TEMPCTRL[0]             atm      ATM[0].Enabled
+Privileged commands take the session id as their first parameter: curtail sid,sleep|wakeup;
+profileset sid,<profile>; atmset sid,enabled=false,...; rebootdevice sid; resetminer sid;
+ledset sid,red,on|off|blink; logoff sid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rigsim.models import RigModel
+from rigsim.physics import RigReading, RigState
+
+if TYPE_CHECKING:
+    from rigsim.fleet import Fleet
+
+FIRMWARE = "2024.9.20.205307-rigsim"
+DESCRIPTION = f"LUXminer {FIRMWARE}"
+API_VERSION = "3.7"
+
+PRIVILEGED = frozenset(
+    {"atmset", "curtail", "profileset", "rebootdevice", "resetminer", "ledset", "logoff",
+     "fanset", "frequencyset", "voltageset", "reboot"}
+)  # fmt: skip
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.code = code
+        self.msg = msg
+
+
+def _status(code: int, msg: str, ok: bool = True) -> list[dict[str, Any]]:
+    return [
+        {
+            "Code": code,
+            "Description": DESCRIPTION,
+            "Msg": msg,
+            "STATUS": "S" if ok else "E",
+            "When": int(time.time()),
+        }
+    ]
+
+
+def _four(centre: float, spread: tuple[float, float, float, float]) -> str:
+    """A LuxOS "a-b-c-d" temperature string; never 0 (pyasic drops zeros)."""
+    return "-".join(str(max(1, round(centre + s))) for s in spread)
+
+
+def _mac(address: str) -> str:
+    parts = [int(p) for p in address.split(".")]
+    return "02:00:" + ":".join(f"{p:02X}" for p in parts)
+
+
+class LuxosHandler:
+    """Answers LuxOS API requests for any rig of a fleet."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._profile_rows: dict[str, list[dict[str, Any]]] = {}
+        self._commands: dict[str, Callable[[int, RigReading, list[str], float], dict]] = {
+            name.removeprefix("_cmd_"): getattr(self, name)
+            for name in dir(self)
+            if name.startswith("_cmd_")
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    def handle(
+        self, i: int, request: dict[str, Any] | str | bytes, session_now: float | None = None
+    ) -> dict[str, Any]:
+        """Reply of rig i to one request. session_now: real seconds for session expiry."""
+        snow = time.monotonic() if session_now is None else session_now
+        try:
+            command, params = self._parse(request)
+        except CommandError as e:
+            return {"STATUS": _status(e.code, e.msg, ok=False), "id": 1}
+        reading = self.fleet.reading(i)
+        if "+" in command:
+            out: dict[str, Any] = {}
+            for part in command.split("+"):
+                if part in PRIVILEGED:
+                    out[part] = [
+                        {
+                            "STATUS": _status(
+                                45, f"Access denied to '{part}' in a multicommand", ok=False
+                            ),
+                            "id": 1,
+                        }
+                    ]
+                else:
+                    out[part] = [self._one(i, part, params, snow, reading)]
+            out["id"] = 1
+            return out
+        return self._one(i, command, params, snow, reading)
+
+    @staticmethod
+    def _parse(request: dict[str, Any] | str | bytes) -> tuple[str, list[str]]:
+        if isinstance(request, bytes):
+            request = request.rstrip(b"\x00").decode("utf-8", errors="replace")
+        if isinstance(request, str):
+            text = request.strip()
+            if text.startswith("{"):
+                try:
+                    request = json.loads(text)
+                except json.JSONDecodeError:
+                    raise CommandError(23, "Invalid JSON") from None
+            else:
+                cmd, _, param = text.partition("|")
+                request = {"command": cmd, "parameter": param}
+        if not isinstance(request, dict) or not isinstance(request.get("command"), str):
+            raise CommandError(23, "Invalid JSON: missing command")
+        raw = request.get("parameter", "")
+        param = "" if raw is None else str(raw).lower() if isinstance(raw, bool) else str(raw)
+        params = [p.strip() for p in param.split(",")] if param != "" else []
+        return request["command"].strip().lower(), params
+
+    def _one(
+        self, i: int, command: str, params: list[str], snow: float, reading: RigReading
+    ) -> dict[str, Any]:
+        fn = self._commands.get(command)
+        if fn is None:
+            return {"STATUS": _status(14, "Invalid command", ok=False), "id": 1}
+        try:
+            if command in PRIVILEGED:
+                sid = params[0] if params else ""
+                if not self.fleet.sessions.use(i, sid, snow):
+                    raise CommandError(45, "Invalid session id")
+                params = params[1:]
+            reply = fn(i, reading, params, snow)
+        except CommandError as e:
+            return {"STATUS": _status(e.code, e.msg, ok=False), "id": 1}
+        reply["id"] = 1
+        return reply
+
+    # ------------------------------------------------------------------ pieces
+
+    def _rates_gh(self, i: int, r: RigReading) -> list[float]:
+        """Per-chain GH/s, rounded as the API prints them; their sum is the reported hashrate."""
+        alive = [ok for ok in r.boards_ok]
+        n_alive = sum(alive)
+        each = r.ths * 1000.0 / n_alive if n_alive else 0.0
+        return [round(each, 2) if ok else 0.0 for ok in alive]
+
+    def _board_temps(self, r: RigReading) -> list[tuple[float, float]]:
+        """(chip, pcb) temperature per board; dead boards sit a little above ambient."""
+        out = []
+        for b, ok in enumerate(r.boards_ok):
+            offset = (-1.0, 1.5, 0.0, 0.5)[b % 4]
+            if ok:
+                chip = r.chip_temp_c + offset
+                pcb = r.ambient_c + (r.chip_temp_c - r.ambient_c) * 0.8 + offset
+            else:
+                chip = pcb = r.ambient_c + (r.chip_temp_c - r.ambient_c) * 0.2
+            out.append((chip, pcb))
+        return out
+
+    def _model(self, i: int) -> RigModel:
+        return self.fleet.rigs[i].model
+
+    # ------------------------------------------------------------------ read commands
+
+    def _cmd_version(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        return {
+            "STATUS": _status(22, "LUXminer versions"),
+            "VERSION": [
+                {
+                    "API": API_VERSION,
+                    "CompileTime": "Fri Sep 20 20:53:07 UTC 2024",
+                    "LUXminer": FIRMWARE,
+                    "Miner": FIRMWARE,
+                    "Type": self._model(i).luxos_type,
+                }
+            ],
+        }
+
+    def _cmd_summary(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        ghs = sum(self._rates_gh(i, r))
+        pool = self.fleet.pool_status(i)
+        return {
+            "STATUS": _status(11, "Summary"),
+            "SUMMARY": [
+                {
+                    "Elapsed": int(r.uptime_s),
+                    "GHS 5s": round(ghs, 2),
+                    "GHS av": round(ghs, 2),
+                    "GHS 30m": round(ghs, 2),
+                    "Accepted": pool.accepted,
+                    "Rejected": pool.rejected,
+                    "Stale": pool.stale,
+                    "Hardware Errors": 0,
+                    "Difficulty Accepted": pool.difficulty_accepted,
+                    "Last getwork": int(time.time()),
+                    "Best Share": 0,
+                    "Device Hardware%": 0.0,
+                    "Pool Rejected%": 0.0,
+                    "Pool Stale%": 0.0,
+                }
+            ],
+        }
+
+    def _cmd_stats(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        rates = self._rates_gh(i, r)
+        temps = self._board_temps(r)
+        prof = model.profiles[r.profile_index]
+        up = r.state in (RigState.RAMPING, RigState.HASHING)
+        mhz = round(prof.mhz * r.derate) if up else 0
+        st: dict[str, Any] = {
+            "STATS": 0,
+            "ID": "BTM_SOC0",
+            "Elapsed": int(r.uptime_s),
+            "Calls": 0,
+            "Wait": 0.0,
+            "Max": 0.0,
+            "Min": 99999999.0,
+            "GHS 5s": round(sum(rates), 2),
+            "GHS av": round(sum(rates), 2),
+            "miner_count": model.hashboards,
+            "frequency": mhz,
+            "fan_num": model.fans,
+            "temp_num": model.hashboards,
+            "total_rateideal": round(prof.ths * 1000.0, 2),
+            "rate_unit": "GH",
+            "total_freqavg": mhz,
+            "total_acn": sum(model.chips_per_board for ok in r.boards_ok if ok),
+            "total_rate": round(sum(rates), 2),
+        }
+        for k in range(model.fans):
+            st[f"fan{k + 1}"] = r.fan_rpm if k < r.fans_ok else 0
+        for b, (ok, rate, (chip, pcb)) in enumerate(zip(r.boards_ok, rates, temps, strict=True)):
+            n = b + 1
+            st[f"temp{n}"] = round(pcb)
+            st[f"temp2_{n}"] = round(chip)
+            st[f"temp_pcb{n}"] = _four(pcb, (-2, -1, 1, 2))
+            st[f"temp_chip{n}"] = _four(chip, (-3, -1, 1, 3))
+            st[f"chain_acn{n}"] = model.chips_per_board if ok else 0
+            st[f"chain_hw{n}"] = 0
+            st[f"chain_rate{n}"] = f"{rate:.2f}"
+            st[f"chain_rateideal{n}"] = round(prof.ths * 1000.0 / model.hashboards, 2)
+            st[f"freq{n}"] = mhz if ok else 0
+        return {
+            "STATUS": _status(70, "LUXminer stats"),
+            "STATS": [
+                {
+                    "BMMiner": FIRMWARE,
+                    "CompileTime": "Fri Sep 20 20:53:07 UTC 2024",
+                    "Miner": FIRMWARE,
+                    "Type": model.luxos_type,
+                },
+                st,
+            ],
+        }
+
+    _cmd_estats = _cmd_stats
+
+    def _cmd_devs(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        rates = self._rates_gh(i, r)
+        temps = self._board_temps(r)
+        devs = []
+        for b, (ok, rate, (chip, _pcb)) in enumerate(zip(r.boards_ok, rates, temps, strict=True)):
+            devs.append(
+                {
+                    "ASC": b,
+                    "Name": "BTM_SOC",
+                    "ID": b,
+                    "Enabled": "Y",
+                    "Status": "Alive" if ok else "Dead",
+                    "Temperature": round(chip, 1),
+                    "MHS 5s": round(rate * 1000.0, 2),
+                    "MHS av": round(rate * 1000.0, 2),
+                    "Accepted": 0,
+                    "Rejected": 0,
+                    "Hardware Errors": 0,
+                    "Device Elapsed": int(r.uptime_s),
+                }
+            )
+        return {"STATUS": _status(9, f"{len(devs)} ASC(s)"), "DEVS": devs}
+
+    _cmd_edevs = _cmd_devs
+
+    def _cmd_devdetails(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        details = [
+            {
+                "DEVDETAILS": b,
+                "Name": "BTM_SOC",
+                "ID": b,
+                "Driver": "bitmain",
+                "Kernel": "",
+                "Model": model.luxos_type,
+                "Device Path": "",
+            }
+            for b in range(model.hashboards)
+        ]
+        return {"STATUS": _status(69, "Device Details"), "DEVDETAILS": details}
+
+    def _cmd_pools(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        pool = self.fleet.pool_status(i)
+        host = pool.url.split("://")[-1]
+        return {
+            "STATUS": _status(7, "1 Pool(s)"),
+            "POOLS": [
+                {
+                    "POOL": 0,
+                    "URL": pool.url,
+                    "Status": "Alive" if pool.alive else "Dead",
+                    "Priority": 0,
+                    "Quota": 1,
+                    "Long Poll": "N",
+                    "Getworks": 0,
+                    "Accepted": pool.accepted,
+                    "Rejected": pool.rejected,
+                    "Works": 0,
+                    "Discarded": 0,
+                    "Stale": pool.stale,
+                    "Get Failures": 0,
+                    "Remote Failures": 0,
+                    "User": pool.user,
+                    "Last Share Time": int(pool.last_share_time),
+                    "Diff1 Shares": 0,
+                    "Proxy Type": "",
+                    "Proxy": "",
+                    "Difficulty Accepted": pool.difficulty_accepted,
+                    "Difficulty Rejected": 0.0,
+                    "Difficulty Stale": 0.0,
+                    "Last Share Difficulty": 0.0,
+                    "Work Difficulty": 0.0,
+                    "Has Stratum": True,
+                    "Stratum Active": pool.stratum_active,
+                    "Stratum URL": host,
+                    "Stratum Difficulty": 0.0,
+                    "Has GBT": False,
+                    "Best Share": 0,
+                    "Pool Rejected%": 0.0,
+                    "Pool Stale%": 0.0,
+                    "Bad Work": 0,
+                    "Current Block Height": 0,
+                    "Current Block Version": 0,
+                    "GROUP": 0,
+                }
+            ],
+        }
+
+    def _cmd_groups(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        return {
+            "STATUS": _status(7, "1 Group(s)"),
+            "GROUPS": [{"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}],
+        }
+
+    def _cmd_power(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        return {
+            "STATUS": _status(336, "Power"),
+            "POWER": [{"PSU": True, "Watts": round(r.reported_w)}],
+        }
+
+    def _cmd_config(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        fw = self.fleet.firmware(i)
+        rig = self.fleet.rigs[i]
+        return {
+            "STATUS": _status(33, "LUXminer config"),
+            "CONFIG": [
+                {
+                    "ASC Count": model.hashboards,
+                    "PGA Count": 0,
+                    "Pool Count": 1,
+                    "Strategy": "Failover",
+                    "Log Interval": 5,
+                    "Device Code": "",
+                    "OS": "Linux",
+                    "Hotplug": "None",
+                    "ConfigFile": "/config/luxminer.toml",
+                    "MACAddr": _mac(rig.address),
+                    "Model": model.luxos_type,
+                    "Profile": model.profiles[r.profile_index].name,
+                    "RedLed": fw.red_led,
+                    "IsAtmEnabled": fw.atm_enabled,
+                    "CurtailMode": "Sleep" if r.state == RigState.SLEEPING else "None",
+                    "SystemStatus": r.state.name.capitalize(),
+                }
+            ],
+        }
+
+    @staticmethod
+    def _profile_row(prof: Any) -> dict[str, Any]:
+        return {
+            "Profile Name": prof.name,
+            "Frequency": prof.mhz,
+            "Hashrate": prof.ths,
+            "IsDynamic": False,
+            "IsTuned": False,
+            "Step": str(prof.step),
+            "Voltage": prof.voltage,
+            "Watts": prof.watts,
+        }
+
+    def _cmd_profiles(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        rows = self._profile_rows.get(model.key)
+        if rows is None:  # a model's ladder never changes: build its rows once
+            rows = self._profile_rows[model.key] = [self._profile_row(pr) for pr in model.profiles]
+        return {"STATUS": _status(330, "Profiles"), "PROFILES": rows}
+
+    def _cmd_profileget(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        name = p[0] if p else model.profiles[r.profile_index].name
+        try:
+            prof = model.profile(name)
+        except KeyError:
+            raise CommandError(331, f"Unknown profile '{name}'") from None
+        return {"STATUS": _status(332, "Profile"), "PROFILE": [self._profile_row(prof)]}
+
+    def _cmd_fans(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        model = self._model(i)
+        fans = [
+            {
+                "ID": k,
+                "RPM": r.fan_rpm if k < r.fans_ok else 0,
+                "Speed": round(r.fan_fraction * 100) if k < r.fans_ok else 0,
+            }
+            for k in range(model.fans)
+        ]
+        return {
+            "STATUS": _status(202, f"{model.fans} Fan(s)"),
+            "FANS": fans,
+            "FANCTRL": [{"MinFans": model.fans, "Speed": -1, "PowerOffSpeed": 0}],
+        }
+
+    def _cmd_temps(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        rows = []
+        for b, (chip, pcb) in enumerate(self._board_temps(r)):
+            rows.append(
+                {
+                    "TEMPS": b,
+                    "ID": b,
+                    "Board": round(pcb, 1),
+                    "Chip": round(chip, 1),
+                    "TopLeft": round(chip - 3, 1),
+                    "TopRight": round(chip - 1, 1),
+                    "BottomLeft": round(chip + 1, 1),
+                    "BottomRight": round(chip + 3, 1),
+                }
+            )
+        return {"STATUS": _status(201, f"{len(rows)} Temp(s)"), "TEMPS": rows}
+
+    def _cmd_tempctrl(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        m = self._model(i)
+        return {
+            "STATUS": _status(203, "Temperature control"),
+            "TEMPCTRL": [
+                {"Mode": "Auto", "Target": m.target_c, "Hot": m.hot_c, "Dangerous": m.danger_c}
+            ],
+        }
+
+    def _cmd_atm(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        m = self._model(i)
+        return {
+            "STATUS": _status(339, "ATM configuration values"),
+            "ATM": [
+                {
+                    "Enabled": self.fleet.firmware(i).atm_enabled,
+                    "MaxProfile": m.profiles[-1].name,
+                    "MinProfile": m.profiles[0].name,
+                    "PostRampMinutes": 15,
+                    "StartupMinutes": 15,
+                    "TempWindow": 7,
+                }
+            ],
+        }
+
+    def _cmd_coin(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        return {
+            "STATUS": _status(78, "LUXminer coin"),
+            "COIN": [
+                {
+                    "Hash Method": "sha256",
+                    "Current Block Time": 0.0,
+                    "Current Block Hash": "",
+                    "LP": False,
+                    "Network Difficulty": 0.0,
+                }
+            ],
+        }
+
+    def _cmd_check(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        exists = bool(p) and p[0] in self._commands
+        return {
+            "STATUS": _status(72, "Check command"),
+            "CHECK": [{"Exists": "Y" if exists else "N", "Access": "Y" if exists else "N"}],
+        }
+
+    # ------------------------------------------------------------------ sessions
+
+    def _cmd_session(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        return {
+            "STATUS": _status(340, "Session"),
+            "SESSION": [{"SessionID": self.fleet.sessions.current(i, s)}],
+        }
+
+    def _cmd_logon(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        sid = self.fleet.sessions.logon(i, s)
+        if sid is None:
+            raise CommandError(341, "Another session is active")
+        return {"STATUS": _status(342, "Session created"), "SESSION": [{"SessionID": sid}]}
+
+    def _cmd_logoff(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        # the session was checked (and refreshed) by _one; close it
+        self.fleet.sessions.drop(i)
+        return {"STATUS": _status(343, "Session closed")}
+
+    # ------------------------------------------------------------------ privileged
+
+    def _cmd_curtail(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        mode = p[0].lower() if p else ""
+        if mode == "sleep":
+            self.fleet.sleep(i)
+        elif mode == "wakeup":
+            self.fleet.wake(i)
+        else:
+            raise CommandError(344, f"Invalid curtail mode '{mode}'; expected sleep or wakeup")
+        return {
+            "STATUS": _status(345, f"Curtail {mode}"),
+            "CURTAIL": [{"Mode": mode, "Result": "success"}],
+        }
+
+    def _cmd_profileset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        if not p:
+            raise CommandError(346, "Missing profile name")
+        try:
+            prof = self._model(i).profile(p[0])
+        except KeyError:
+            raise CommandError(331, f"Unknown profile '{p[0]}'") from None
+        self.fleet.set_profile(i, prof.name)
+        return {
+            "STATUS": _status(347, "Profile set"),
+            "PROFILE": [{"Profile": prof.name, "Result": "success"}],
+        }
+
+    def _cmd_atmset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        fw = self.fleet.firmware(i)
+        for item in p:
+            key, _, value = item.partition("=")
+            key = key.strip().lower()
+            if key == "enabled":
+                if value.lower() not in ("true", "false"):
+                    raise CommandError(348, f"Invalid value '{value}' for enabled")
+                fw.atm_enabled = value.lower() == "true"
+            elif key not in (
+                "startup_minutes",
+                "post_ramp_minutes",
+                "temp_window",
+                "min_profile",
+                "max_profile",
+                "prevent_oc",
+            ):
+                raise CommandError(348, f"Unknown ATM setting '{key}'")
+        return {"STATUS": _status(340, "Advanced Thermal Management configuration updated")}
+
+    def _cmd_rebootdevice(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        self.fleet.reboot(i)
+        return {"STATUS": _status(349, "Device reboot scheduled")}
+
+    def _cmd_resetminer(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        if r.state != RigState.SLEEPING:
+            self.fleet.reboot(i, api_down=False)
+        return {"STATUS": _status(350, "Miner reset")}
+
+    def _cmd_ledset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
+        if len(p) != 2 or p[0] != "red" or p[1] not in ("on", "off", "blink"):
+            raise CommandError(351, "Expected ledset <sid>,red,on|off|blink")
+        self.fleet.firmware(i).red_led = p[1]
+        return {"STATUS": _status(352, "LED set")}

@@ -1,0 +1,1 @@
+"""Harnesses that start and drive the real components tests talk to (bcoin, ...)."""

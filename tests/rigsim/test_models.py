@@ -1,0 +1,59 @@
+"""Rig models: real nameplate figures, LuxOS profile ladders, pyasic's model mapping."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from pyasic.miners.factory import MINER_CLASSES, MinerTypes
+
+from rigsim.models import MODELS, STEP_MHZ, model_by_name
+
+NAMEPLATE = {  # DESIGN.md "Fleet facts"
+    "S19": (95, 3250), "S19jPro": (104, 3050), "S19XP": (140, 3010), "S21": (200, 3500),
+    "S21XP": (270, 3645), "M50": (114, 3300), "M60": (172, 3400),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_nominal_profile_is_the_nameplate(key: str) -> None:
+    m = MODELS[key]
+    ths, watts = NAMEPLATE[key]
+    assert (m.nameplate_ths, m.nameplate_w) == (ths, watts)
+    assert m.nominal_profile.ths == pytest.approx(ths)
+    assert m.nominal_profile.watts == pytest.approx(watts, abs=1)
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_profile_ladder_25mhz_steps_floor_and_efficiency(key: str) -> None:
+    m = MODELS[key]
+    mhz = [p.mhz for p in m.profiles]
+    assert all(b - a == STEP_MHZ for a, b in itertools.pairwise(mhz))
+    assert all(p.name == f"{p.mhz}MHz" for p in m.profiles)
+    floor = m.profiles[0].watts / m.nameplate_w
+    assert 0.3 <= floor <= 0.5
+    watts = [p.watts for p in m.profiles]
+    jth = [p.j_per_th for p in m.profiles]
+    assert watts == sorted(watts)
+    assert all(a < b for a, b in itertools.pairwise(jth))  # underclocking lowers J/TH
+    assert m.profiles[0].j_per_th < 0.8 * m.nameplate_j_per_th
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_pyasic_maps_the_luxos_type_string_as_recorded(key: str) -> None:
+    """pyasic 0.79 picks the class from VERSION Type (split at ' (', upper-cased)."""
+    m = MODELS[key]
+    table = MINER_CLASSES[MinerTypes.LUX_OS]
+    cls = table.get(m.luxos_type.upper(), table[None])
+    assert cls.__name__ == m.pyasic_class
+    if m.pyasic_class != "LUXMiner":
+        assert cls.expected_hashboards == m.hashboards
+        assert cls.expected_chips == m.chips_per_board
+        assert cls.expected_fans == m.fans
+
+
+def test_lookup_by_human_spelling() -> None:
+    assert model_by_name("Antminer S19j Pro").key == "S19jPro"
+    assert model_by_name("s21 xp").key == "S21XP"
+    with pytest.raises(KeyError, match="expected one of"):
+        model_by_name("S9")
