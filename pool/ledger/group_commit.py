@@ -1,0 +1,178 @@
+"""Group commit: many awaiting submitters, one transaction per few milliseconds.
+
+Each `submit` appends to a pending list and returns a future; one writer thread takes
+everything pending, writes it in ONE durable transaction and only then resolves the
+futures (one thread-safe callback per event loop per batch). So a caller that awaited
+its share knows it is committed, and the cost of a commit (an fsync) is shared by every
+share that arrived while the previous commit ran.
+
+With several writers (PostgreSQL: one connection each) a batch can be sent while the
+previous one waits for its WAL flush; SQLite has one writer at a time and uses one.
+
+`delay` lets a batch that started alone wait a moment for company: the writer waits
+until `delay` after the first pending arrival (not after it woke), so under load, when
+shares already waited through the previous commit, it adds nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pool.ledger.errors import LedgerClosed
+from pool.ledger.records import Share
+
+WriteBatch = Callable[[list[Share]], list[int]]
+
+# (loop, future, shares, single) — single: resolve with the one id instead of a list
+Entry = tuple[asyncio.AbstractEventLoop, asyncio.Future, Sequence[Share], bool]
+
+
+def _resolve(items: list[tuple[asyncio.Future, Any]], error: BaseException | None) -> None:
+    """Runs on the submitters' loop: hand each caller its ids, or the error."""
+    for future, result in items:
+        if not future.done():  # a cancelled caller simply no longer waits
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        write: WriteBatch | Sequence[WriteBatch],
+        *,
+        delay: float = 0.001,
+        max_batch: int = 5000,
+        name: str = "ledger-writer",
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        writers = [write] if callable(write) else list(write)
+        if not writers:
+            raise ValueError("a group committer needs at least one writer")
+        self._delay = delay
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: list[Entry] = []
+        self._pending_rows = 0
+        self._first_arrival = 0.0
+        self._idle = 0  # writer threads waiting for work
+        self._lingering = 0  # writer threads waiting for a batch to fill
+        self._closing = False
+        self._threads = [
+            threading.Thread(target=self._run, args=(w,), name=f"{name}-{i}", daemon=True)
+            for i, w in enumerate(writers)
+        ]
+        self.commits = 0
+        self.rows = 0
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, shares: Sequence[Share], single: bool = False) -> asyncio.Future[Any]:
+        """Queue shares; the future resolves with their ids after the commit. Call from
+        the event loop's thread."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._cond:
+            if self._closing:
+                raise LedgerClosed("the ledger is closing; share not recorded")
+            if not self._pending:
+                self._first_arrival = time.monotonic()
+            self._pending.append((loop, future, shares, single))
+            self._pending_rows += len(shares)
+            # wake the writer when it sleeps for want of work, or when a lingering batch
+            # is full; not on every arrival while it lingers (each wake costs the GIL)
+            if self._idle or (self._lingering and self._pending_rows >= self._max_batch):
+                self._cond.notify()
+        return future
+
+    def _take(self) -> list[Entry] | None:
+        with self._cond:
+            while True:
+                while not self._pending:
+                    if self._closing:
+                        return None
+                    self._idle += 1
+                    self._cond.wait()
+                    self._idle -= 1
+                while not self._closing and self._pending_rows < self._max_batch:
+                    left = self._first_arrival + self._delay - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._lingering += 1
+                    self._cond.wait(left)
+                    self._lingering -= 1
+                if self._pending:  # another writer may have taken it meanwhile
+                    break
+            if self._pending_rows <= self._max_batch:
+                taken, self._pending = self._pending, []
+                self._pending_rows = 0
+            else:
+                rows, cut = 0, 0
+                while rows < self._max_batch:
+                    rows += len(self._pending[cut][2])
+                    cut += 1
+                taken, self._pending = self._pending[:cut], self._pending[cut:]
+                self._pending_rows -= rows
+                self._first_arrival = time.monotonic()
+            return taken
+
+    def _run(self, write: WriteBatch) -> None:
+        while True:
+            entries = self._take()
+            if entries is None:
+                return
+            shares = [s for entry in entries for s in entry[2]]
+            ids: list[int] | None = None
+            error: BaseException | None = None
+            started = time.perf_counter()
+            try:
+                ids = write(shares)
+                if len(ids) != len(shares):
+                    raise RuntimeError(f"writer returned {len(ids)} ids for {len(shares)} shares")
+                with self._cond:
+                    self.commits += 1
+                    self.rows += len(shares)
+            except Exception as exc:  # handed to every caller: their shares are not durable
+                error = exc
+            if self._on_commit is not None and error is None:
+                self._on_commit(len(shares), time.perf_counter() - started)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
+            pos = 0
+            for loop, future, batch, single in entries:
+                n = len(batch)
+                result = None
+                if ids is not None:
+                    result = ids[pos] if single else ids[pos : pos + n]
+                pos += n
+                by_loop.setdefault(loop, []).append((future, result))
+            for loop, items in by_loop.items():
+                # RuntimeError: that loop is closed, so nobody is waiting any more
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_resolve, items, error)
+
+    async def close(self) -> None:
+        """Flush what is pending, then stop the writer thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                await asyncio.to_thread(thread.join)
+
+    def close_sync(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join()
+

@@ -1,0 +1,169 @@
+"""The ledger as the pool uses it: an asyncio shell over a few threads.
+
+- the share writers (a `GroupCommitter`; one connection each) turn many awaiting
+  `record_share` calls into one durable transaction per few milliseconds;
+- the accounting thread (its own connection) runs everything else one call at a time,
+  so a long PPLNS window read never blocks the event loop or share commits;
+- with SQLite, a checkpoint thread keeps the WAL short outside the share commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from typing import Any, Protocol, TypeVar
+
+from pool.ledger.config import LedgerConfig
+from pool.ledger.factory import open_backend
+from pool.ledger.group_commit import GroupCommitter
+from pool.ledger.payouts import PayoutReport, run_payouts
+from pool.ledger.records import BalanceRow, BlockRow, BlockStatus, FoundBlock, Share
+from pool.ledger.sqlite_backend import Checkpointer
+from pool.ledger.store import LedgerStore
+from pool.ledger.wallet import as_wallet
+
+T = TypeVar("T")
+
+
+class ChainView(Protocol):
+    """The two node calls block maturity needs (the pool's Node satisfies it)."""
+
+    async def getblockcount(self) -> int: ...
+
+    async def getblockhash(self, height: int) -> str: ...
+
+
+class Ledger:
+    def __init__(
+        self, config: LedgerConfig, store: LedgerStore, writers: list[LedgerStore],
+        committer: GroupCommitter, checkpointer: Checkpointer | None = None,
+    ) -> None:
+        self.config = config
+        self._checkpointer = checkpointer
+        self.store = store
+        self._writer_stores = writers
+        self._committer = committer
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-accounting")
+
+    @classmethod
+    async def open(
+        cls, config: LedgerConfig, on_commit: Callable[[int, float], None] | None = None
+    ) -> Ledger:
+        """Connect, apply migrations, start the share writers. `on_commit`
+        (rows, seconds) is called on a writer thread after each group commit."""
+        count = config.pg_writer_connections if config.backend == "postgres" else 1
+
+        def build() -> tuple[LedgerStore, list[LedgerStore]]:
+            store = LedgerStore(open_backend(config, migrate=True), config)
+            writers: list[LedgerStore] = []
+            try:
+                for _ in range(count):
+                    writers.append(LedgerStore(
+                        open_backend(config, migrate=False, share_writer=True), config
+                    ))
+            except BaseException:
+                for opened in (store, *writers):
+                    opened.close()
+                raise
+            return store, writers
+
+        store, writers = await asyncio.to_thread(build)
+        committer = GroupCommitter(
+            [writer.insert_shares for writer in writers],
+            delay=config.commit_delay_ms / 1000,
+            max_batch=config.max_batch,
+            on_commit=on_commit,
+        )
+        committer.start()
+        checkpointer = None
+        if config.backend == "sqlite":
+            checkpointer = Checkpointer(config.path)
+            checkpointer.start()
+        return cls(config, store, writers, committer, checkpointer)
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- shares: the hot path ---------------------------------------------------------------
+
+    def submit_share(self, share: Share) -> asyncio.Future[int]:
+        """Queue one share; the future resolves to its id once it is committed."""
+        return self._committer.submit((share,), single=True)
+
+    async def record_share(self, share: Share) -> int:
+        """Store one share durably; returns its id only after the commit."""
+        return await self._committer.submit((share,), single=True)
+
+    async def record_shares(self, shares: Sequence[Share]) -> list[int]:
+        """Store shares durably in one group commit; their ids, in order."""
+        if not shares:
+            return []
+        return await self._committer.submit(tuple(shares))
+
+    @property
+    def commits(self) -> int:
+        return self._committer.commits
+
+    # -- accounting (one call at a time on the accounting thread) ---------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def record_network(
+        self, height: int, network_difficulty: Fraction, subsidy: int, fees: int
+    ) -> None:
+        await self._run(self.store.record_network, height, network_difficulty, subsidy, fees)
+
+    async def record_block(self, found: FoundBlock) -> BlockRow:
+        return await self._run(self.store.record_block, found)
+
+    async def settle(self) -> int | None:
+        return await self._run(self.store.settle)
+
+    async def update_blocks(self, node: ChainView) -> list[tuple[BlockRow, BlockStatus]]:
+        """Follow every pending block with what the node reports now; returns the blocks
+        that became confirmed or orphaned."""
+        pending = await self._run(self.store.blocks, BlockStatus.PENDING)
+        if not pending:
+            return []
+        tip = await node.getblockcount()
+        changed = []
+        for block in pending:
+            node_hash = await node.getblockhash(block.height) if block.height <= tip else None
+            status = await self._run(self.store.apply_node_view, block, node_hash, tip)
+            if status is not BlockStatus.PENDING:
+                changed.append((block, status))
+        return changed
+
+    async def balances(self) -> list[BalanceRow]:
+        return await self._run(self.store.balances)
+
+    async def blocks(self) -> list[BlockRow]:
+        return await self._run(self.store.blocks)
+
+    async def payouts(self, wallet: Any | None, dry_run: bool = False) -> PayoutReport:
+        """Settle PPS, reconcile, pay what is due (see payouts.run_payouts). `wallet`: a
+        synchronous `Wallet` or the node package's asyncio WalletClient."""
+        sync_wallet = None if wallet is None else as_wallet(wallet, asyncio.get_running_loop())
+
+        def pay() -> PayoutReport:
+            if not dry_run:
+                self.store.settle()
+            return run_payouts(self.store, sync_wallet, self.config.min_payout_sat, dry_run)
+
+        return await self._run(pay)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections."""
+        await self._committer.close()
+        for writer in self._writer_stores:
+            await asyncio.to_thread(writer.close)
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+        await self._run(self.store.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,57 @@
+"""The ledger as the Stratum server's share sink.
+
+`pool.shares.accepted.ShareSink` is `async record_shares(shares) -> None`, called once per
+validated batch; the server answers `true` only after it returns. This adapter turns the
+server's accepted-share records into ledger `Share`s (read by attribute, so the ledger does
+not import the shares package: data flows shares -> ledger) and keeps the ledger id of
+each block-solving share, which `Ledger.record_block` needs once the node accepted it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+from pool.ledger.ledger import Ledger
+from pool.ledger.records import Share, exact_difficulty
+
+KEEP_BLOCK_IDS = 1024
+
+
+class AcceptedLike(Protocol):
+    username: str  # the account (payout address)
+    worker: str
+    difficulty: float  # credited difficulty; converted exactly (every float is a rational)
+    job_id: str
+    height: int
+    is_block: bool
+    block_hash: str | None
+    time: float
+
+
+class LedgerSink:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._block_shares: OrderedDict[str, int] = OrderedDict()
+
+    async def record_shares(self, shares: Sequence[AcceptedLike]) -> list[int]:
+        """Durably record a batch; returns after the commit (the ids, in order)."""
+        records = [
+            Share(
+                account=s.username, worker=s.worker, difficulty=exact_difficulty(s.difficulty),
+                job_id=s.job_id, height=s.height, time=s.time, is_block=bool(s.is_block),
+            )
+            for s in shares
+        ]
+        ids = await self.ledger.record_shares(records)
+        for accepted, share_id in zip(shares, ids, strict=True):
+            if accepted.is_block and accepted.block_hash:
+                self._block_shares[accepted.block_hash.lower()] = share_id
+                while len(self._block_shares) > KEEP_BLOCK_IDS:
+                    self._block_shares.popitem(last=False)
+        return ids
+
+    def block_share_id(self, block_hash: str) -> int | None:
+        """Ledger id of the share that solved `block_hash` (for FoundBlock.share_id)."""
+        return self._block_shares.get(block_hash.lower())

@@ -1,0 +1,191 @@
+"""Group commit through the async Ledger on both backends: a caller's await returns only
+after its share is committed (an independent connection already sees it), many callers
+share one transaction, failures reach every caller, close() flushes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from fractions import Fraction
+
+import pytest
+
+from pool.ledger import BlockStatus, Ledger, LedgerClosed, open_backend
+from pool.ledger.group_commit import GroupCommitter
+
+from .conftest import MakeConfig
+from .factories import found, share
+
+
+async def test_callers_resolve_only_after_commit(make_config: MakeConfig) -> None:
+    config = make_config(commit_delay_ms=2)
+    observer = open_backend(config)  # a second connection, as another process would see it
+    seen: list[tuple[int, bool]] = []
+
+    def visible(share_id: int) -> bool:
+        with observer.read() as tx:
+            return tx.one("SELECT id FROM shares WHERE id = ?", (share_id,)) is not None
+
+    def check(future: asyncio.Future[int]) -> None:
+        # runs on the loop the moment the caller is resolved, before it can answer `true`
+        seen.append((future.result(), visible(future.result())))
+
+    try:
+        async with await Ledger.open(config) as ledger:
+            futures = []
+            for i in range(300):
+                future = ledger.submit_share(share(f"acct{i % 17}", Fraction(i + 1, 7)))
+                future.add_done_callback(check)
+                futures.append(future)
+                if i % 50 == 0:
+                    await asyncio.sleep(0.003)  # arrivals spread over several commits
+            ids = await asyncio.gather(*futures)
+            assert ledger.commits < 300 / 5  # grouped, not one transaction per share
+            assert ledger.commits >= 2
+        assert sorted(ids) == sorted(set(ids)) and len(ids) == 300
+        assert len(seen) == 300 and all(ok for _, ok in seen)
+        many = stored_ids(config)
+        assert many == sorted(ids)
+    finally:
+        observer.close()
+
+
+def stored_ids(config) -> list[int]:  # type: ignore[no-untyped-def]
+    backend = open_backend(config)
+    try:
+        with backend.read() as tx:
+            return [r[0] for r in tx.all("SELECT id FROM shares ORDER BY id")]
+    finally:
+        backend.close()
+
+
+async def test_record_shares_returns_ids_in_order(make_config: MakeConfig) -> None:
+    async with await Ledger.open(make_config()) as ledger:
+        batch = [share("a", 1, job=f"{i:x}") for i in range(25)]
+        results = await asyncio.gather(
+            ledger.record_shares(batch), ledger.record_share(share("b", 2, job="solo"))
+        )
+        ids, single = results
+        stored = dict(ledger.store.shares())
+        assert [stored[i].job_id for i in ids] == [f"{i:x}" for i in range(25)]
+        assert stored[single].job_id == "solo"
+        assert await ledger.record_shares([]) == []
+
+
+async def test_close_flushes_pending_and_then_refuses(make_config: MakeConfig) -> None:
+    ledger = await Ledger.open(make_config(commit_delay_ms=20))
+    futures = [ledger.submit_share(share("a", 1)) for _ in range(40)]
+    await ledger.close()
+    ids = [await f for f in futures]
+    assert len(set(ids)) == 40
+    with pytest.raises(LedgerClosed):
+        await ledger.record_share(share("a", 1))
+    assert len(stored_ids(make_config())) == 40
+
+
+async def test_write_failure_reaches_every_caller() -> None:
+    calls: list[int] = []
+
+    def flaky_write(shares: list) -> list[int]:  # the database connection failing once
+        calls.append(len(shares))
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return list(range(len(shares)))
+
+    committer = GroupCommitter(flaky_write, delay=0.02)
+    committer.start()
+    try:
+        failing = [committer.submit([share("a", 1)], single=True) for _ in range(5)]
+        results = await asyncio.gather(*failing, return_exceptions=True)
+        assert all(isinstance(r, OSError) for r in results)
+        assert await committer.submit([share("a", 1), share("b", 1)]) == [0, 1]
+        assert calls == [5, 2]
+    finally:
+        await committer.close()
+
+
+class ChainDouble:
+    """Test double of the node's chain view (getblockcount / getblockhash)."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[int, str] = {}
+
+    async def getblockcount(self) -> int:
+        return max(self.hashes, default=0)
+
+    async def getblockhash(self, height: int) -> str:
+        return self.hashes[height]
+
+
+async def test_update_blocks_confirms_and_orphans(make_config: MakeConfig) -> None:
+    config = make_config(scheme="prop", fee_percent=0, maturity=3)
+    async with await Ledger.open(config) as ledger:
+        first = await ledger.record_share(share("a", 1, height=10))
+        b1 = await ledger.record_block(found(first, reward=1000, network_difficulty=1, height=10))
+        second = await ledger.record_share(share("b", 1, height=11))
+        b2 = await ledger.record_block(found(second, reward=2000, network_difficulty=1, height=11))
+        chain = ChainDouble()
+        chain.hashes = {10: b1.hash, 11: "ee" * 32}  # a reorg replaced block 11
+        changed = await ledger.update_blocks(chain)
+        assert [(b.id, s) for b, s in changed] == [(b2.id, BlockStatus.ORPHANED)]
+        chain.hashes[12] = "cc" * 32  # block 10 now has 3 confirmations
+        changed = await ledger.update_blocks(chain)
+        assert [(b.id, s) for b, s in changed] == [(b1.id, BlockStatus.CONFIRMED)]
+        rows = {r.account: (r.immature, r.payable) for r in await ledger.balances()}
+        assert rows == {"a": (0, 1000), "b": (0, 0)}
+        assert await ledger.update_blocks(chain) == []
+
+
+async def test_ledger_sink_takes_the_stratum_servers_records(make_config: MakeConfig) -> None:
+    from pool.ledger import LedgerSink
+    from pool.shares.accepted import AcceptedShare, ShareSink
+
+    async with await Ledger.open(make_config()) as ledger:
+        sink = LedgerSink(ledger)
+        assert isinstance(sink, ShareSink)
+        records = [
+            AcceptedShare(worker="addr1.rig1", username="addr1", difficulty=0.001,
+                          share_difficulty=0.5, job_id="7", height=12, is_block=False,
+                          block_hash=None, remote="127.0.0.1", time=1.5),
+            AcceptedShare(worker="addr2.rig", username="addr2", difficulty=2.0,
+                          share_difficulty=9e9, job_id="7", height=12, is_block=True,
+                          block_hash="AB" * 32, remote="127.0.0.1", time=1.5),
+        ]
+        ids = await sink.record_shares(records)
+        stored = dict(ledger.store.shares())
+        assert stored[ids[0]].difficulty == Fraction(0.001)  # the float's exact value
+        assert (stored[ids[0]].account, stored[ids[0]].worker) == ("addr1", "addr1.rig1")
+        assert stored[ids[1]].is_block and sink.block_share_id("ab" * 32) == ids[1]
+
+
+async def test_several_writers_take_turns() -> None:
+    """PostgreSQL runs two writer connections: both take batches from one queue, and
+    every caller gets the ids of its own batch."""
+    used: list[int] = []
+    guard = threading.Lock()
+
+    def writer(tag: int):  # type: ignore[no-untyped-def]
+        counter = itertools.count(tag * 1_000_000)
+
+        def write(shares: list) -> list[int]:  # stands in for a slow commit
+            time.sleep(0.01)
+            with guard:
+                used.append(tag)
+            return [next(counter) for _ in shares]
+        return write
+
+    committer = GroupCommitter([writer(1), writer(2)], delay=0)
+    committer.start()
+    try:
+        futures = []
+        for burst in range(10):
+            futures += [committer.submit([share("a", 1, job=f"{burst}.{i}")], single=True)
+                        for i in range(20)]
+            await asyncio.sleep(0.004)
+        ids = await asyncio.gather(*futures)
+        assert len(set(ids)) == 200
+        assert set(used) == {1, 2} and committer.rows == 200
+    finally:
+        await committer.close()
