@@ -1,0 +1,48 @@
+"""Allotment sources: what each site may draw, from where, as of when.
+
+    constant   ConstantSource(mw)
+    schedule   ScheduleSource.from_file("day.csv", timezone="Europe/Oslo")
+    live feed  HttpJsonFeed(name, url, ...), ZmqFeed(name, endpoint, ...): stale -> floor
+    override   OverrideSource(): set(mw, now=..., ttl_s=...) / clear()
+    the rule   effective(readings) -> Effective (min of what applies, and who bound it)
+    a site     SiteAllotment(sources).effective(now) / .schedule(now, horizon_s)
+    config     build_site_allotment(site_config, start_at=...) -> SiteAllotment
+"""
+
+from fleetd.allotment.base import (
+    AllotmentError,
+    AllotmentReading,
+    AllotmentSource,
+    ScheduledChange,
+    SourceStatus,
+)
+from fleetd.allotment.build import build_site_allotment
+from fleetd.allotment.constant import ConstantSource
+from fleetd.allotment.effective import Effective, SiteAllotment, effective, envelope
+from fleetd.allotment.feed import FeedFields, FeedState, FeedValue, parse_message
+from fleetd.allotment.live import HttpJsonFeed, ZmqFeed
+from fleetd.allotment.override import Override, OverrideSource
+from fleetd.allotment.schedule import ScheduleSource
+
+__all__ = [
+    "AllotmentError",
+    "AllotmentReading",
+    "AllotmentSource",
+    "ConstantSource",
+    "Effective",
+    "FeedFields",
+    "FeedState",
+    "FeedValue",
+    "HttpJsonFeed",
+    "Override",
+    "OverrideSource",
+    "ScheduleSource",
+    "ScheduledChange",
+    "SiteAllotment",
+    "SourceStatus",
+    "ZmqFeed",
+    "build_site_allotment",
+    "effective",
+    "envelope",
+    "parse_message",
+]

@@ -1,0 +1,93 @@
+"""What every allotment source reports, and the shape of a source.
+
+A source answers "how many megawatts may this site draw, as of when, and says who?".
+Sources are read with the time passed in (`now`, epoch seconds), so their logic runs in
+tests without clocks or sockets; the live feeds add a thin asyncio shell that stores
+what arrives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+class AllotmentError(ValueError):
+    """An allotment input is unusable; the message names the source and what was expected."""
+
+
+def check_mw(where: str, value: object) -> float:
+    """A finite, non-negative MW figure, or AllotmentError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AllotmentError(f"{where}: expected a number of megawatts, got {value!r}")
+    mw = float(value)
+    if not math.isfinite(mw) or mw < 0:
+        raise AllotmentError(f"{where}: expected finite megawatts >= 0, got {value!r}")
+    return mw
+
+
+@dataclass(frozen=True, slots=True)
+class AllotmentReading:
+    """One source's answer at one moment.
+
+    mw         the allotment this source grants (MW)
+    as_of      epoch seconds the figure is valid from (the feed's timestamp, the schedule
+               step's start, the override's set time)
+    source     the source's configured name
+    change_id  identifies the signal, for the audit trail (same figure, same id)
+    stale      True when a live feed has gone quiet and `mw` is its configured floor
+    detail     a short human reason ("feed stale for 95 s: floor", "override by ops")
+    """
+
+    mw: float
+    as_of: float
+    source: str
+    change_id: str
+    stale: bool = False
+    detail: str = ""
+
+    def age_s(self, now: float) -> float:
+        return max(0.0, now - self.as_of)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledChange:
+    """A step a source knows is coming: from `at` (epoch s) its figure becomes `mw`."""
+
+    at: float
+    mw: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """A source's health, for metrics: age of its figure, staleness, errors seen."""
+
+    source: str
+    kind: str
+    mw: float | None
+    as_of: float | None
+    age_s: float | None
+    stale: bool
+    errors: int = 0
+    last_error: str = ""
+
+
+@runtime_checkable
+class AllotmentSource(Protocol):
+    """Anything that can say what a site may draw at `now`."""
+
+    name: str
+    kind: str
+
+    def current(self, now: float) -> AllotmentReading | None:
+        """The figure in force at `now`, or None when this source does not apply then
+        (an override that was cleared or ran out, a schedule that has not started)."""
+        ...
+
+    def next_changes(self, now: float, horizon_s: float) -> list[ScheduledChange]:
+        """Steps known to start in (now, now + horizon_s], oldest first."""
+        ...
+
+    def status(self, now: float) -> SourceStatus: ...

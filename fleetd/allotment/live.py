@@ -1,0 +1,187 @@
+"""Live allotment feeds: an HTTP JSON endpoint polled, or a ZMQ PUB socket subscribed.
+
+Thin asyncio shells around FeedState (fleetd.allotment.feed): they fetch, decode and hand
+over; the staleness rule and the fallback to the floor live in the pure core. A failed
+poll or a bad message is counted (metrics) and leaves the last good figure in place,
+which then ages towards the floor.
+
+HTTP uses httpx (installed with pyasic); ZMQ uses pyzmq's asyncio sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import zmq
+import zmq.asyncio
+
+from fleetd.allotment.base import AllotmentError, AllotmentReading, ScheduledChange, SourceStatus
+from fleetd.allotment.feed import FeedFields, FeedState, parse_message
+
+Clock = Callable[[], float]
+
+
+class _LiveFeed:
+    kind = "feed"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        stale_after_s: float,
+        floor_mw: float,
+        fields: FeedFields | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self.name = name
+        self.fields = fields or FeedFields()
+        self.clock = clock
+        self.state = FeedState(name, self.kind, stale_after_s, floor_mw)
+        self.updated = asyncio.Event()  # set on every good message (tests, the controller)
+
+    def handle(self, payload: Any, received_at: float | None = None) -> bool:
+        """Take one decoded message; False (and counted) when it is unusable."""
+        now = self.clock() if received_at is None else received_at
+        try:
+            value = parse_message(payload, self.fields, now, self.name)
+        except AllotmentError as exc:
+            self.state.fail(str(exc))
+            return False
+        self.state.accept(value, now)
+        self.updated.set()
+        return True
+
+    def handle_bytes(self, data: bytes) -> bool:
+        try:
+            payload = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.state.fail(f"{self.name}: message is not JSON: {exc}")
+            return False
+        return self.handle(payload)
+
+    def current(self, now: float) -> AllotmentReading:
+        return self.state.current(now)
+
+    def next_changes(self, now: float, horizon_s: float) -> list[ScheduledChange]:
+        return self.state.next_changes(now, horizon_s)
+
+    def status(self, now: float) -> SourceStatus:
+        return self.state.status(now)
+
+
+class HttpJsonFeed(_LiveFeed):
+    """Polls `url` every `interval_s` with a per-request timeout."""
+
+    kind = "http_json"
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        interval_s: float = 5.0,
+        timeout_s: float = 3.0,
+        stale_after_s: float = 60.0,
+        floor_mw: float = 0.0,
+        fields: FeedFields | None = None,
+        headers: Mapping[str, str] | None = None,
+        clock: Clock = time.time,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock
+        )
+        self.url = url
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.headers = dict(headers or {})
+        self._client = client
+
+    async def poll_once(self) -> bool:
+        """One request; True when it brought a usable figure."""
+        client = self._client or httpx.AsyncClient(timeout=self.timeout_s)
+        try:
+            resp = await client.get(self.url, headers=self.headers, timeout=self.timeout_s)
+            if resp.status_code != 200:
+                self.state.fail(f"{self.name}: HTTP {resp.status_code} from {self.url}")
+                return False
+            return self.handle_bytes(resp.content)
+        except httpx.HTTPError as exc:
+            self.state.fail(f"{self.name}: {type(exc).__name__} polling {self.url}: {exc}")
+            return False
+        finally:
+            if self._client is None:
+                await client.aclose()
+
+    async def run(self) -> None:
+        """Poll until cancelled (one client, reused)."""
+        own = self._client is None
+        if own:
+            self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        try:
+            while True:
+                started = time.monotonic()
+                await self.poll_once()
+                await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+        finally:
+            if own and self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+
+class ZmqFeed(_LiveFeed):
+    """Subscribes to `endpoint` (e.g. tcp://grid-operator:5556) for `topic`.
+
+    A message is [topic, json] (two frames), or one frame holding the JSON, optionally
+    after the topic and a space.
+    """
+
+    kind = "zmq"
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        *,
+        topic: str = "",
+        stale_after_s: float = 60.0,
+        floor_mw: float = 0.0,
+        fields: FeedFields | None = None,
+        clock: Clock = time.time,
+        context: zmq.asyncio.Context | None = None,
+    ) -> None:
+        super().__init__(
+            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock
+        )
+        self.endpoint = endpoint
+        self.topic = topic.encode()
+        self._context = context
+
+    def _payload(self, frames: list[bytes]) -> bytes:
+        if len(frames) >= 2:
+            return frames[-1]
+        data = frames[0] if frames else b""
+        if self.topic and data.startswith(self.topic):
+            data = data[len(self.topic) :]
+        return data.strip()
+
+    async def run(self) -> None:
+        """Receive until cancelled; the socket reconnects by itself (ZMQ does that)."""
+        ctx = self._context or zmq.asyncio.Context.instance()
+        sock = ctx.socket(zmq.SUB)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SUBSCRIBE, self.topic)
+            sock.connect(self.endpoint)
+            while True:
+                frames = await sock.recv_multipart()
+                self.handle_bytes(self._payload(frames))
+        finally:
+            with contextlib.suppress(zmq.ZMQError):
+                sock.close(linger=0)

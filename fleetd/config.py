@@ -1,0 +1,564 @@
+"""fleetd configuration: TOML validated by pydantic, with errors that name the file, the
+key and what was expected.
+
+    [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
+    [drivers]                  timeouts, retries, concurrency
+    [audit]                    path of the JSON-lines audit log, fsync batching
+    [sites.<name>]             control_period_s, margin, ramp limits, holds, batch size
+    [[sites.<name>.allotment]] kind = "constant" | "schedule" | "http_json" | "zmq"
+    [[sites.<name>.firm_loads]] declared kw, or a meter with the kw to assume when it is silent
+    [sites.<name>.overhead]    pue, aux_kw
+    [sites.<name>.meter]       kind = "http_json" | "prometheus"
+    [[sites.<name>.rigs]]      host | range | cidr, model, firmware
+
+Relative file paths (schedules, the audit log) are relative to the config file. See
+configs/fleetd-demo.toml and configs/fleetd-site.toml.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from fleetd.drivers.base import DriverTimeouts
+from fleetd.drivers.capabilities import FirmwareKind
+from fleetd.models import DEFAULT_CATALOG
+from fleetd.planner.config import PlannerConfig
+
+MAX_RANGE = 65_536  # addresses in one rig entry
+LUXOS_SESSION_S = 60.0
+
+
+class ConfigError(ValueError):
+    """A fleetd config that cannot be used; the message names file, key and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _http_url(v: str) -> str:
+    u = urlparse(v)
+    if u.scheme not in ("http", "https") or not u.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+    return v
+
+
+def _base_dir(info: ValidationInfo) -> Path:
+    ctx = info.context or {}
+    return Path(ctx.get("base_dir", "."))
+
+
+# ---------------------------------------------------------------------- allotment sources
+
+
+class FeedFieldsConfig(_Strict):
+    """Where the figure sits in a feed message (dotted paths) and its unit."""
+
+    mw: str = "mw"
+    as_of: str | None = "as_of"
+    id: str | None = "id"
+    next: str | None = "next"
+    unit: Literal["W", "kW", "MW"] = "MW"
+
+    @property
+    def scale(self) -> float:
+        return {"W": 1e-6, "kW": 1e-3, "MW": 1.0}[self.unit]
+
+
+class ConstantAllotment(_Strict):
+    kind: Literal["constant"]
+    name: str = "constant"
+    mw: float = Field(..., ge=0)
+
+
+class ScheduleAllotment(_Strict):
+    kind: Literal["schedule"]
+    name: str = "schedule"
+    timezone: str | None = None  # for times in the file without a UTC offset (before file:
+    file: Path  # the file's check reads it)
+    repeat: Literal["none", "daily"] = "none"
+    # play the timetable this many times faster (demos); with align = "start" its first
+    # step starts when fleetd starts
+    compress: float = Field(1.0, gt=0, le=100_000)
+    align: Literal["file", "start"] = "file"
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: Path, info: ValidationInfo) -> Path:
+        from fleetd.allotment.base import AllotmentError
+        from fleetd.allotment.schedule import ScheduleSource
+
+        path = v if v.is_absolute() else _base_dir(info) / v
+        if not path.is_file():
+            raise ValueError(f"schedule file {str(path)!r} does not exist; expected .csv or .toml")
+        tz = (info.data or {}).get("timezone")
+        try:
+            ScheduleSource.from_file(path, timezone=tz)
+        except AllotmentError as exc:
+            raise ValueError(str(exc)) from None
+        return path.resolve()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        from fleetd.allotment.base import AllotmentError
+        from fleetd.allotment.schedule import zone
+
+        try:
+            zone(v, "timezone")
+        except AllotmentError as exc:
+            raise ValueError(str(exc).removeprefix("timezone: ")) from None
+        return v
+
+    @property
+    def repeat_s(self) -> float | None:
+        return 86_400.0 if self.repeat == "daily" else None
+
+
+class _FeedBase(_Strict):
+    name: str = "feed"
+    stale_after_s: float = Field(60.0, gt=0)
+    floor_mw: float = Field(..., ge=0)  # what the site may draw while the feed is silent
+    fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
+
+
+class HttpAllotment(_FeedBase):
+    kind: Literal["http_json"]
+    url: str
+    interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(3.0, gt=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+    @model_validator(mode="after")
+    def _stale_after_poll(self) -> HttpAllotment:
+        if self.stale_after_s <= self.interval_s:
+            raise ValueError(
+                f"stale_after_s ({self.stale_after_s:g}) must exceed interval_s "
+                f"({self.interval_s:g}), or every poll would find the feed stale"
+            )
+        return self
+
+
+class ZmqAllotment(_FeedBase):
+    kind: Literal["zmq"]
+    endpoint: str
+    topic: str = ""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not v.startswith(("tcp://", "ipc://", "inproc://")):
+            raise ValueError(f"expected a ZMQ endpoint such as tcp://host:5556, got {v!r}")
+        return v
+
+
+AllotmentConfig = Annotated[
+    ConstantAllotment | ScheduleAllotment | HttpAllotment | ZmqAllotment,
+    Field(discriminator="kind"),
+]
+
+
+# ---------------------------------------------------------------------- meters and loads
+
+
+class HttpJsonMeter(_Strict):
+    kind: Literal["http_json"]
+    url: str
+    field: str = "kw"  # dotted path to the reading in the JSON reply
+    unit: Literal["W", "kW", "MW"] = "kW"
+    interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(3.0, gt=0)
+    stale_after_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class PrometheusMeter(_Strict):
+    kind: Literal["prometheus"]
+    url: str  # the Prometheus server, e.g. http://127.0.0.1:9090
+    query: str = Field(..., min_length=1)  # PromQL giving one sample
+    unit: Literal["W", "kW", "MW"] = "W"
+    interval_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(3.0, gt=0)
+    stale_after_s: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+MeterConfig = Annotated[HttpJsonMeter | PrometheusMeter, Field(discriminator="kind")]
+
+
+class FirmLoad(_Strict):
+    """Load that is never throttled: declared (kw), or metered with the kw to assume
+    while its meter is silent (max_kw: the worst case, never zero)."""
+
+    name: str
+    kw: float | None = Field(None, ge=0)
+    meter: MeterConfig | None = None
+    max_kw: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> FirmLoad:
+        if (self.kw is None) == (self.meter is None):
+            raise ValueError("expected exactly one of kw (declared) or meter")
+        if self.meter is not None and self.max_kw is None:
+            raise ValueError("a metered firm load needs max_kw (counted while the meter is silent)")
+        return self
+
+    @property
+    def declared_kw(self) -> float:
+        """What it counts for without a meter reading."""
+        return float(self.kw if self.kw is not None else self.max_kw)  # type: ignore[arg-type]
+
+
+class Overhead(_Strict):
+    pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling etc. as a factor on rig power
+    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load (transformers, lighting)
+
+
+# ---------------------------------------------------------------------- rigs
+
+
+@dataclass(frozen=True, slots=True)
+class RigSpec:
+    """One rig as fleetd knows it from config."""
+
+    site: str
+    host: str
+    model: str  # a key of the model catalog (fleetd.models)
+    firmware: FirmwareKind
+    name: str
+
+
+class RigEntry(_Strict):
+    """One rig (host), a range of addresses ("10.0.1.1-10.0.1.200") or a CIDR block."""
+
+    host: str | None = None
+    range: str | None = None
+    cidr: str | None = None
+    model: str
+    firmware: FirmwareKind = FirmwareKind.LUXOS
+    name: str | None = None  # prefix for the rigs' names
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        try:
+            return DEFAULT_CATALOG.model(v).key
+        except KeyError as exc:
+            raise ValueError(str(exc).strip("\"'")) from None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.IPv4Address(v)
+            except ValueError:
+                raise ValueError(f"expected an IPv4 address, got {v!r}") from None
+        return v
+
+    @field_validator("range")
+    @classmethod
+    def _range(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = [p.strip() for p in v.split("-")]
+        try:
+            a, b = (int(ipaddress.IPv4Address(p)) for p in parts)
+        except ValueError:
+            raise ValueError(f"expected 'first-last' IPv4 addresses, got {v!r}") from None
+        if b < a:
+            raise ValueError(f"range {v!r} ends before it starts")
+        if b - a + 1 > MAX_RANGE:
+            raise ValueError(f"range {v!r} holds {b - a + 1} addresses; at most {MAX_RANGE}")
+        return v
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"expected an IPv4 network such as 10.0.0.0/24: {exc}") from None
+        if net.num_addresses > MAX_RANGE:
+            raise ValueError(f"{v} holds {net.num_addresses} addresses; at most {MAX_RANGE}")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> RigEntry:
+        given = [k for k in ("host", "range", "cidr") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"expected exactly one of host, range or cidr; got {given or 'none'}")
+        return self
+
+    def hosts(self) -> list[str]:
+        if self.host is not None:
+            return [self.host]
+        if self.range is not None:
+            a, b = (int(ipaddress.IPv4Address(p.strip())) for p in self.range.split("-"))
+            return [str(ipaddress.IPv4Address(i)) for i in range(a, b + 1)]
+        net = ipaddress.IPv4Network(self.cidr)  # type: ignore[arg-type]
+        return [str(h) for h in net.hosts()]
+
+
+# ---------------------------------------------------------------------- sites
+
+
+class SiteConfig(_Strict):
+    allotment: list[AllotmentConfig] = Field(..., min_length=1)
+    override: bool = True  # accept an operator override through the API
+    override_max_s: float = Field(7 * 24 * 3600.0, gt=0)
+    firm_loads: list[FirmLoad] = Field(default_factory=list)
+    overhead: Overhead = Field(default_factory=Overhead)
+    margin_kw: float = Field(0.0, ge=0)  # kept unused under the allotment
+    margin_pct: float = Field(0.0, ge=0, lt=50)  # ... and a share of it
+    meter: MeterConfig | None = None
+    meter_factor: float = Field(1.0, gt=0.5, le=2.0)  # site meter / rigs' own figures
+    rigs: list[RigEntry] = Field(..., min_length=1)
+    control_period_s: float = Field(10.0, gt=0, le=3600)
+    ramp_up_mw_per_min: float | None = Field(None, gt=0)
+    ramp_down_mw_per_min: float | None = Field(None, gt=0)
+    min_awake_s: float = Field(600.0, ge=0)
+    min_asleep_s: float = Field(300.0, ge=0)
+    hysteresis: float = Field(0.02, ge=0, lt=1)
+    command_batch_size: int = Field(200, ge=1, le=100_000)
+    reading_max_age_s: float | None = Field(None, gt=0)  # default: 3 control periods
+
+    @model_validator(mode="after")
+    def _names(self) -> SiteConfig:
+        names = [a.name for a in self.allotment] + (["override"] if self.override else [])
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"allotment source names must be distinct (the override is named 'override'); "
+                f"repeated: {', '.join(dup)}; expected a distinct name = ... for each"
+            )
+        return self
+
+    @property
+    def max_reading_age_s(self) -> float:
+        return self.reading_max_age_s or 3.0 * self.control_period_s
+
+    def planner_config(self) -> PlannerConfig:
+        return PlannerConfig(
+            min_awake_s=self.min_awake_s, min_asleep_s=self.min_asleep_s,
+            hysteresis=self.hysteresis, ramp_up_mw_per_min=self.ramp_up_mw_per_min,
+            ramp_down_mw_per_min=self.ramp_down_mw_per_min, period_s=self.control_period_s,
+        )  # fmt: skip
+
+    def declared_firm_kw(self) -> float:
+        return sum(f.declared_kw for f in self.firm_loads)
+
+
+# ---------------------------------------------------------------------- daemon-wide
+
+
+class ApiConfig(_Strict):
+    listen: str = "127.0.0.1:8470"
+    token: str | None = Field(None, min_length=16)
+    token_env: str | None = None  # name of an environment variable holding the token
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            ok = sep == ":" and 0 < int(port) < 65536
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"expected 'address:port' such as 127.0.0.1:8470, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _token(self) -> ApiConfig:
+        if self.token is not None and self.token_env is not None:
+            raise ValueError("expected token or token_env, not both")
+        if not self.loopback and self.token is None and self.token_env is None:
+            raise ValueError(
+                f"the API listens beyond loopback ({self.host}); expected a bearer token "
+                "(token or token_env)"
+            )
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.host).is_loopback
+
+    def bearer_token(self) -> str | None:
+        """The token mutations must carry (read from the environment if so configured);
+        ConfigError when the named variable is unset."""
+        if self.token_env is None:
+            return self.token
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise ConfigError(f"api.token_env: environment variable {self.token_env} is not set")
+        return value
+
+
+class DriverConfig(_Strict):
+    read_timeout_s: float = Field(5.0, gt=0)
+    command_timeout_s: float = Field(15.0, gt=0)
+    read_retries: int = Field(1, ge=0, le=10)
+    command_retries: int = Field(1, ge=0, le=10)
+    session_ttl_s: float = Field(45.0, gt=0, lt=LUXOS_SESSION_S)
+    probe_timeout_s: float = Field(10.0, gt=0)
+    concurrency: int = Field(256, ge=1, le=65_536)
+    read_deadline_s: float | None = Field(None, gt=0)  # whole read cycle
+
+    def timeouts(self) -> DriverTimeouts:
+        return DriverTimeouts(
+            read_s=self.read_timeout_s, command_s=self.command_timeout_s,
+            read_retries=self.read_retries, command_retries=self.command_retries,
+            session_ttl_s=self.session_ttl_s, probe_s=self.probe_timeout_s,
+        )  # fmt: skip
+
+
+class AuditConfig(_Strict):
+    path: Path = Path("fleetd-audit.jsonl")
+    fsync_every: int = Field(100, ge=1)  # records per fsync
+    fsync_interval_s: float = Field(1.0, gt=0)  # ... or this long after the first unsynced
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: Path, info: ValidationInfo) -> Path:
+        return v if v.is_absolute() else (_base_dir(info) / v).resolve()
+
+
+class MetricsConfig(_Strict):
+    listen: str | None = "127.0.0.1:9471"  # Prometheus /metrics; None = off
+
+
+class FleetdConfig(_Strict):
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    drivers: DriverConfig = Field(default_factory=DriverConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    sites: dict[str, SiteConfig] = Field(..., min_length=1)
+
+    def rigs(self, site: str | None = None) -> list[RigSpec]:
+        """Every configured rig (of one site), in config order."""
+        out: list[RigSpec] = []
+        for sname, s in self.sites.items():
+            if site is not None and sname != site:
+                continue
+            for e in s.rigs:
+                prefix = e.name or f"{sname}-{e.model.lower()}"
+                out += [
+                    RigSpec(sname, h, e.model, e.firmware, f"{prefix}-{h}") for h in e.hosts()
+                ]
+        return out
+
+
+# ---------------------------------------------------------------------- loading
+
+_TAGS = {"constant", "schedule", "http_json", "zmq", "prometheus"}
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    prev: Any = None
+    for part in loc:
+        if isinstance(part, str) and part in _TAGS and (isinstance(prev, int) or prev == "meter"):
+            prev = part
+            continue  # the union member pydantic tried, not a key of the file
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        prev = part
+    return out or "(top level)"
+
+
+def _message(e: dict[str, Any]) -> str:
+    if e["type"] == "union_tag_not_found":
+        return "missing 'kind'; expected one of constant, schedule, http_json, zmq (allotment) "\
+            "or http_json, prometheus (meter)"
+    if e["type"] == "extra_forbidden":
+        return "unknown key; expected only the keys documented in configs/fleetd-site.toml"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] != "missing" and not isinstance(e.get("input"), dict):
+        msg += f" (got {e['input']!r})"
+    return msg
+
+
+def _cross_check(cfg: FleetdConfig) -> list[str]:
+    errors = []
+    seen: dict[str, str] = {}
+    for sname, s in cfg.sites.items():
+        for i, e in enumerate(s.rigs):
+            for h in e.hosts():
+                where = f"sites.{sname}.rigs[{i}]"
+                if h in seen:
+                    errors.append(
+                        f"key '{where}': rig {h} is already listed at {seen[h]}; expected "
+                        "each address once"
+                    )
+                    break
+                seen[h] = where
+    return errors
+
+
+def parse_config(
+    data: dict[str, Any], source: str = "<fleetd config>", base_dir: str | Path = "."
+) -> FleetdConfig:
+    """Validate an already-parsed TOML document."""
+    try:
+        cfg = FleetdConfig.model_validate(data, context={"base_dir": Path(base_dir)})
+    except ValidationError as exc:
+        lines = [f"{source}: key '{_loc(e['loc'])}': {_message(e)}" for e in exc.errors()]  # type: ignore[arg-type]
+        raise ConfigError("\n".join(lines)) from None
+    errors = _cross_check(cfg)
+    if errors:
+        raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+    return cfg
+
+
+def load(path: str | Path) -> FleetdConfig:
+    """Read and validate a fleetd TOML file; ConfigError naming file, key and expectation."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read fleetd config: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_config(data, str(p), p.resolve().parent)

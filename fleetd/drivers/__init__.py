@@ -1,0 +1,50 @@
+"""Rig drivers: one interface (read telemetry, apply a target), backed by pyasic.
+
+    PyasicDriver(host, "luxos")       .read() -> RigReading   .apply(Target) -> ApplyResult
+    Target.sleep() / .wake(profile=, watts=) / .use_profile(name) / .limit_watts(W)
+    Fanout(concurrency).read_all(drivers, deadline_s) / .apply_all(jobs, batch_size=)
+    capabilities("braiins")           what a firmware family accepts
+"""
+
+from fleetd.drivers.base import (
+    ApplyResult,
+    Driver,
+    DriverError,
+    DriverTimeouts,
+    RigReading,
+    Target,
+    TargetKind,
+)
+from fleetd.drivers.capabilities import (
+    CAPABILITIES,
+    Capabilities,
+    FirmwareKind,
+    capabilities,
+    firmware_of,
+)
+from fleetd.drivers.fanout import Fanout
+from fleetd.drivers.luxos import Profile, parse_profiles, parse_telemetry, pick_profile
+from fleetd.drivers.pyasic_driver import PyasicDriver
+from fleetd.drivers.telemetry import reading_from_miner_data
+
+__all__ = [
+    "CAPABILITIES",
+    "ApplyResult",
+    "Capabilities",
+    "Driver",
+    "DriverError",
+    "DriverTimeouts",
+    "Fanout",
+    "FirmwareKind",
+    "Profile",
+    "PyasicDriver",
+    "RigReading",
+    "Target",
+    "TargetKind",
+    "capabilities",
+    "firmware_of",
+    "parse_profiles",
+    "parse_telemetry",
+    "pick_profile",
+    "reading_from_miner_data",
+]

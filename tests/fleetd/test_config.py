@@ -1,0 +1,196 @@
+"""fleetd config: the example files load; bad files fail naming file, key and expectation."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetd.allotment import HttpJsonFeed, OverrideSource, ScheduleSource, build_site_allotment
+from fleetd.config import ConfigError, load, parse_config
+from fleetd.drivers import FirmwareKind
+from rigsim.config import load_fleet_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_demo_config_matches_the_demo_fleet() -> None:
+    cfg = load(CONFIGS / "fleetd-demo.toml")
+    assert set(cfg.sites) == {"north", "south"}
+    fleet = load_fleet_config(CONFIGS / "fleet-demo.toml")
+    emulated = {}
+    for g in fleet.rigs:
+        first, _ = g.address_range()
+        for k in range(g.count):
+            emulated[str(ipaddress.IPv4Address(first + k))] = (g.site, g.model)
+    ours = {r.host: (r.site, r.model) for r in cfg.rigs()}
+    assert ours == emulated  # every emulated rig, at its site, as its model
+    assert all(r.firmware == FirmwareKind.LUXOS for r in cfg.rigs())
+    assert cfg.api.loopback and cfg.api.bearer_token()
+    assert cfg.audit.path.is_absolute()
+    north = cfg.sites["north"]
+    pc = north.planner_config()
+    assert (pc.period_s, pc.min_awake_s, pc.ramp_up_mw_per_min) == (5, 90, 0.3)
+    assert north.declared_firm_kw() == 12 and north.overhead.pue == 1.08
+    assert cfg.drivers.timeouts().session_ttl_s < 60
+
+
+def test_demo_allotment_builds_and_compresses_the_day() -> None:
+    cfg = load(CONFIGS / "fleetd-demo.toml")
+    start = time.time()
+    site = build_site_allotment(cfg.sites["north"], start_at=start)
+    sched = site.source("hydro-day")
+    assert isinstance(sched, ScheduleSource)
+    assert sched.times[0] == start and sched.repeat_s == pytest.approx(900.0)
+    assert isinstance(site.override, OverrideSource)
+    e = site.effective(start + 1)
+    assert e.bound_by in ("hydro-day", "licence") and 0.25 <= e.mw <= 0.60
+    # the 17:00 cut is 17/24 of the compressed 15 minutes in
+    cut = start + 17 * 3600 / 96
+    assert site.effective(cut).mw == pytest.approx(0.31)
+    assert any(c.at == pytest.approx(cut) for c in site.next_changes(cut - 30, 60))
+
+
+def test_site_config_is_a_real_site_with_feed_meter_and_mixed_firmware() -> None:
+    cfg = load(CONFIGS / "fleetd-site.toml")
+    fjord = cfg.sites["fjord"]
+    assert fjord.meter is not None and fjord.meter.kind == "prometheus"
+    assert [f.name for f in fjord.firm_loads] == ["ai-hall", "offices"]
+    assert fjord.declared_firm_kw() == 4200 + 120
+    kinds = {r.firmware for r in cfg.rigs("fjord")}
+    assert kinds == set(FirmwareKind)
+    assert len(cfg.rigs()) == 4094 + 2046 + 1022 + 510
+    assert cfg.api.token_env == "FLEETD_API_TOKEN" and cfg.api.loopback
+    site = build_site_allotment(fjord)
+    feed = site.source("tso")
+    assert isinstance(feed, HttpJsonFeed) and site.feeds() == [feed]
+    assert feed.fields.mw == "allotment.mw" and feed.state.floor_mw == 12.0
+    e = site.effective(time.time())
+    assert e.mw == 12.0 and e.bound_by == "tso" and e.stale  # silent feed: floor
+
+
+def base() -> dict[str, Any]:
+    return {
+        "sites": {
+            "a": {
+                "allotment": [{"kind": "constant", "mw": 1.0}],
+                "rigs": [{"host": "127.0.0.1", "model": "S19"}],
+            }
+        }
+    }
+
+
+def err(data: dict[str, Any], tmp_path: Path | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "site.toml", tmp_path or ".")
+    return str(info.value)
+
+
+def test_minimal_config_defaults() -> None:
+    cfg = parse_config(base())
+    assert cfg.api.listen == "127.0.0.1:8470" and cfg.api.bearer_token() is None
+    assert cfg.sites["a"].command_batch_size == 200
+    assert cfg.sites["a"].max_reading_age_s == 30.0
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["sites"]["a"]["rigs"][0].update(model="S99"),
+         "site.toml: key 'sites.a.rigs[0].model': unknown rig model 'S99'; expected one of S19"),
+        (lambda d: d["sites"]["a"]["rigs"][0].update(range="127.0.0.2-127.0.0.3"),
+         "key 'sites.a.rigs[0]': expected exactly one of host, range or cidr"),
+        (lambda d: d["sites"]["a"]["rigs"][0].update(firmware="vnish"),
+         "key 'sites.a.rigs[0].firmware': Input should be 'luxos', 'braiins', 'stock' or "
+         "'whatsminer' (got 'vnish')"),
+        (lambda d: d["sites"]["a"]["allotment"][0].update(mw=-2),
+         "key 'sites.a.allotment[0].mw': Input should be greater than or equal to 0 (got -2)"),
+        (lambda d: d["sites"]["a"]["allotment"][0].pop("kind"),
+         "key 'sites.a.allotment[0]': missing 'kind'; expected one of constant, schedule"),
+        (lambda d: d["sites"]["a"]["allotment"].append({"kind": "http_json", "url": "ftp://x",
+                                                        "floor_mw": 1}),
+         "key 'sites.a.allotment[1].url': expected an http:// or https:// URL"),
+        (lambda d: d["sites"]["a"]["allotment"].append({"kind": "http_json", "floor_mw": 1,
+                                                        "url": "http://x", "interval_s": 90}),
+         "key 'sites.a.allotment[1]': stale_after_s (60) must exceed interval_s (90)"),
+        (lambda d: d["sites"]["a"]["allotment"].append({"kind": "zmq", "endpoint": "x:1",
+                                                        "floor_mw": 0}),
+         "key 'sites.a.allotment[1].endpoint': expected a ZMQ endpoint"),
+        (lambda d: d["sites"]["a"]["allotment"].append({"kind": "constant", "mw": 2}),
+         "key 'sites.a': allotment source names must be distinct"),
+        (lambda d: d["sites"]["a"].update(pue=1.2),
+         "key 'sites.a.pue': unknown key"),
+        (lambda d: d["sites"]["a"].update(overhead={"pue": 0.9}),
+         "key 'sites.a.overhead.pue': Input should be greater than or equal to 1"),
+        (lambda d: d["sites"]["a"].update(firm_loads=[{"name": "ai", "meter": {
+            "kind": "prometheus", "url": "http://p:9090", "query": "up"}}]),
+         "key 'sites.a.firm_loads[0]': a metered firm load needs max_kw"),
+        (lambda d: d["sites"]["a"].update(meter={"kind": "prometheus", "url": "http://p"}),
+         "key 'sites.a.meter.query': Field required"),
+        (lambda d: d.update(api={"listen": "0.0.0.0:8470"}),
+         "key 'api': the API listens beyond loopback (0.0.0.0); expected a bearer token"),
+        (lambda d: d.update(api={"listen": "localhost"}),
+         "key 'api.listen': expected 'address:port'"),
+        (lambda d: d.update(drivers={"session_ttl_s": 90}),
+         "key 'drivers.session_ttl_s': Input should be less than 60"),
+        (lambda d: d["sites"]["a"]["rigs"].append({"range": "127.0.0.0-127.0.0.5",
+                                                   "model": "S21"}),
+         "key 'sites.a.rigs[1]': rig 127.0.0.1 is already listed at sites.a.rigs[0]"),
+        (lambda d: d["sites"]["a"]["rigs"].append({"cidr": "10.0.0.0/8", "model": "S21"}),
+         "key 'sites.a.rigs[1].cidr': 10.0.0.0/8 holds 16777216 addresses; at most 65536"),
+        (lambda d: d.update(sites={}),
+         "key 'sites': Dictionary should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_bad_config_names_key_and_expectation(change: Any, expected: str) -> None:
+    data = base()
+    change(data)
+    assert expected in err(data)
+
+
+def test_schedule_file_problems_are_named(tmp_path: Path) -> None:
+    data = base()
+    data["sites"]["a"]["allotment"].append({"kind": "schedule", "file": "day.csv"})
+    msg = err(data, tmp_path)
+    assert "key 'sites.a.allotment[1].file'" in msg and "does not exist" in msg
+    (tmp_path / "day.csv").write_text("start,mw\n2025-06-21T00:00:00,1\n")
+    msg = err(data, tmp_path)
+    assert "key 'sites.a.allotment[1].file'" in msg and "no UTC offset" in msg
+    data["sites"]["a"]["allotment"][1]["timezone"] = "Europe/Oslo"
+    cfg = parse_config(data, "site.toml", tmp_path)
+    assert cfg.sites["a"].allotment[1].file == (tmp_path / "day.csv").resolve()  # type: ignore[union-attr]
+    data["sites"]["a"]["allotment"][1]["timezone"] = "Nowhere/Land"
+    assert "key 'sites.a.allotment[1].timezone': unknown time zone 'Nowhere/Land'" in err(
+        data, tmp_path
+    )
+
+
+def test_load_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "fleetd.toml"
+    with pytest.raises(ConfigError, match=rf"{p}: cannot read fleetd config"):
+        load(p)
+    p.write_text("[sites.a\n")
+    with pytest.raises(ConfigError, match=rf"{p}: not valid TOML"):
+        load(p)
+    p.write_text('[sites.a]\nallotment = [{kind = "constant", mw = 1}]\n'
+                 '[[sites.a.rigs]]\nhost = "10.0.0.300"\nmodel = "S19"\n')  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        load(p)
+    assert str(info.value).startswith(f"{p}: key 'sites.a.rigs[0].host': expected an IPv4")
+    data = tomllib.loads((CONFIGS / "fleetd-demo.toml").read_text())
+    data["sites"]["north"]["rigs"][0]["model"] = "S9"
+    with pytest.raises(ConfigError, match=r"sites\.north\.rigs\[0\]\.model"):
+        parse_config(data, "x", CONFIGS)
+
+
+def test_bearer_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = load(CONFIGS / "fleetd-site.toml")
+    monkeypatch.delenv("FLEETD_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="FLEETD_API_TOKEN is not set"):
+        cfg.api.bearer_token()
+    monkeypatch.setenv("FLEETD_API_TOKEN", "s3cret-s3cret-s3cret")
+    assert cfg.api.bearer_token() == "s3cret-s3cret-s3cret"

@@ -1,0 +1,285 @@
+"""The pyasic driver against REAL emulated LuxOS rigs (rigsim on loopback TCP) through REAL
+pyasic 0.79: telemetry, profiles, watt limits, sleep and wake, session expiry, late and
+missing replies, and fan-out with bounded concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fleetd.audit import AuditLog, Signal, read_audit
+from fleetd.drivers import (
+    DriverTimeouts,
+    Fanout,
+    PyasicDriver,
+    RigReading,
+    Target,
+    reading_from_miner_data,
+)
+from fleetd.drivers.telemetry import GENERIC_READ
+from fleetd.planner import RigState
+from rigsim.addresses import free_loopback_base, rebase
+from rigsim.config import load_fleet_config
+from rigsim.fleet import Fleet, Rig
+from rigsim.physics import RigState as SimState
+from rigsim.runner import FleetRunner
+
+pytestmark = pytest.mark.integration
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+FAST = DriverTimeouts(read_s=1.0, command_s=3.0, read_retries=1, command_retries=1,
+                      session_ttl_s=45.0, probe_s=3.0, retry_backoff_s=0.05)  # fmt: skip
+
+
+async def start_fleet(session_timeout_s: float = 60.0) -> FleetRunner:
+    cfg = load_fleet_config(CONFIGS / "fleet-small.toml")
+    cfg = rebase(cfg, free_loopback_base(cfg.total_rigs + 2))
+    fleet = cfg.fleet.model_copy(update={"session_timeout_s": session_timeout_s, "tick_s": 0.05})
+    runner = FleetRunner(Fleet(cfg.model_copy(update={"fleet": fleet})))
+    await runner.start()
+    return runner
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[Fleet]:
+    runner = await start_fleet()
+    yield runner.fleet
+    await runner.stop()
+
+
+def first(fleet: Fleet, model: str) -> Rig:
+    return next(r for r in fleet.rigs if r.model.key == model)
+
+
+async def wait_state(rig: Rig, state: SimState, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rig.state != state:
+        assert time.monotonic() < deadline, f"{rig} never reached {state.name}"
+        await asyncio.sleep(0.05)
+
+
+async def test_read_matches_each_rig_including_models_pyasic_half_knows(site: Fleet) -> None:
+    drivers = [PyasicDriver(r.address, "luxos", timeouts=FAST) for r in site.rigs]
+    readings = await Fanout(4).read_all(drivers)
+    for rig, r in zip(site.rigs, readings, strict=True):
+        truth = rig.reading()
+        assert r.ok and r.error == "" and r.host == rig.address
+        assert r.watts == round(truth.reported_w)
+        assert r.hashrate_ths == pytest.approx(truth.ths, rel=1e-4)  # M60 too (pyasic: None)
+        assert r.profile == rig.model.profiles[truth.profile_index].name
+        assert r.power_limit_w == rig.model.profiles[truth.profile_index].watts
+        assert r.model == rig.model.luxos_type
+        assert len(r.temps_c) == rig.model.hashboards and len(r.fans_rpm) == rig.model.fans
+        expected = RigState.SLEEPING if truth.state == SimState.SLEEPING else RigState.HASHING
+        assert r.state == expected
+    assert sum(r.state == RigState.SLEEPING for r in readings) == 1  # the M50 starts asleep
+    ladder = drivers[0].profiles
+    assert ladder is not None and [p.name for p in ladder] == [
+        p.name for p in sorted(site.rigs[0].model.profiles, key=lambda p: p.watts)
+    ]
+
+
+async def test_watt_limit_picks_the_highest_profile_that_fits(site: Fleet) -> None:
+    rig = first(site, "S19jPro")
+    d = PyasicDriver(rig.address, timeouts=FAST)
+    res = await d.apply(Target.limit_watts(2000))
+    expected = max((p for p in rig.model.profiles if p.watts <= 2000), key=lambda p: p.watts)
+    assert res.ok and res.detail == expected.name and res.attempts == 1
+    assert site.api_call(rig.index, "config")["CONFIG"][0]["Profile"] == expected.name
+    await wait_state(rig, SimState.HASHING)
+    r = await d.read()
+    assert r.profile == expected.name and r.power_limit_w == expected.watts
+    assert r.watts == expected.watts and r.hashrate_ths == pytest.approx(expected.ths, rel=1e-3)
+    low = await d.apply(Target.limit_watts(500))
+    assert not low.ok and "no LuxOS profile draws <= 500 W" in low.error
+    assert low.attempts == 1  # a target that cannot fit is not retried
+
+
+async def test_named_profile_and_unknown_profile(site: Fleet) -> None:
+    rig = first(site, "S21")
+    d = PyasicDriver(rig.address, timeouts=FAST)
+    name = rig.model.profiles[1].name
+    res = await d.apply(Target.use_profile(name))
+    assert res.ok and res.detail == name
+    assert site.api_call(rig.index, "config")["CONFIG"][0]["Profile"] == name
+    assert site.firmware(rig.index).atm_enabled  # ATM switched off and back on, as pyasic does
+    bad = await d.apply(Target.use_profile("9000MHz"))
+    assert not bad.ok and "no LuxOS profile '9000MHz'" in bad.error
+
+
+async def test_sleep_then_wake_into_a_low_profile(site: Fleet) -> None:
+    rig = first(site, "S19XP")
+    d = PyasicDriver(rig.address, timeouts=FAST)
+    assert (await d.apply(Target.sleep())).ok
+    await wait_state(rig, SimState.SLEEPING)
+    asleep = await d.read()
+    assert asleep.state == RigState.SLEEPING and asleep.watts == pytest.approx(25, abs=5)
+    assert asleep.hashrate_ths == 0.0
+    low = rig.model.profiles[0]
+    res = await d.apply(Target.wake(profile=low.name))
+    assert res.ok and res.detail == f"wakeup {low.name}"
+    booting = await d.read()
+    assert booting.state == RigState.BOOTING and booting.profile == low.name
+    await wait_state(rig, SimState.HASHING)
+    up = await d.read()
+    assert up.state == RigState.HASHING and up.watts == low.watts  # never at full power
+
+
+async def test_session_expiry_is_handled_both_ways() -> None:
+    runner = await start_fleet(session_timeout_s=0.4)
+    try:
+        fleet = runner.fleet
+        a, b, c = (first(fleet, m) for m in ("S19", "S19jPro", "S21"))
+        # the quirk itself: pyasic keeps a dead session id and fails from then on
+        raw = PyasicDriver(a.address, timeouts=FAST)
+        assert (await raw.apply(Target.sleep())).ok
+        await asyncio.sleep(0.6)
+        miner = await raw.miner()
+        assert not await miner.resume_mining()  # "Invalid session id"
+        assert miner.rpc.session_token is not None
+        # reactive: the refusal makes the driver drop the token and try once more
+        res = await raw.apply(Target.wake())
+        assert res.ok and res.session_resets == 1 and res.attempts == 1
+        assert a.state == SimState.BOOTING
+        # proactive: idle longer than session_ttl_s -> the token is dropped before sending
+        ttl = DriverTimeouts(read_s=1.0, command_s=3.0, session_ttl_s=0.3)
+        d = PyasicDriver(b.address, timeouts=ttl)
+        assert (await d.apply(Target.sleep())).ok
+        await asyncio.sleep(0.6)
+        res = await d.apply(Target.wake())
+        assert res.ok and res.session_resets == 1
+        # in use, the session stays: no resets while commands keep it alive
+        e = PyasicDriver(c.address, timeouts=FAST)
+        names = [p.name for p in c.model.profiles[:3]]
+        for name in names:
+            r = await e.apply(Target.use_profile(name))
+            assert r.ok and r.session_resets == 0
+            await asyncio.sleep(0.1)
+    finally:
+        await runner.stop()
+
+
+async def test_unreachable_rig_is_reported_unknown(site: Fleet) -> None:
+    rig = first(site, "S19")
+    d = PyasicDriver(rig.address, timeouts=FAST)
+    assert (await d.read()).ok
+    site.update_faults(rig.index, unreachable="refuse")
+    r = await d.read()
+    assert not r.ok and r.state == RigState.UNREACHABLE and r.attempts == 2
+    assert "connection refused" in r.error and r.watts is None
+    res = await d.apply(Target.sleep())
+    assert not res.ok and res.attempts == 2
+    site.update_faults(rig.index, unreachable="blackhole")
+    await asyncio.sleep(0.1)  # the rig's server comes back (to swallow requests)
+    quick = DriverTimeouts(read_s=0.3, command_s=0.5, read_retries=1, command_retries=0,
+                           retry_backoff_s=0.05)  # fmt: skip
+    d2 = PyasicDriver(rig.address, timeouts=quick)
+    started = time.monotonic()
+    r2 = await d2.read()
+    took = time.monotonic() - started
+    assert not r2.ok and "no reply within 0.3 s" in r2.error and 0.6 <= took < 1.5
+    assert (await d2.apply(Target.sleep())).error == "no answer within 0.5 s"
+    nobody = PyasicDriver(site.rigs[-1].address.rsplit(".", 1)[0] + ".250", timeouts=FAST)
+    assert (await nobody.read()).state == RigState.UNREACHABLE
+
+
+async def test_late_reply_is_retried_within_bounds(site: Fleet) -> None:
+    rig = first(site, "S21XP")
+    site.update_faults(rig.index, api_delay_s=2.0)
+    d = PyasicDriver(rig.address, timeouts=DriverTimeouts(read_s=0.5, read_retries=2,
+                                                           retry_backoff_s=0.1))  # fmt: skip
+    asyncio.get_running_loop().call_later(0.3, lambda: site.update_faults(rig.index,
+                                                                         api_delay_s=0.0))
+    r = await d.read()
+    assert r.ok and r.attempts == 2 and r.watts == 3645 and 0.5 <= r.latency_s < 1.5
+    site.update_faults(rig.index, api_delay_s=0.4)  # slow but inside the timeout
+    slow = await PyasicDriver(rig.address, timeouts=DriverTimeouts(read_s=1.0)).read()
+    assert slow.ok and slow.attempts == 1 and slow.latency_s >= 0.4
+
+
+async def test_generic_pyasic_path_reads_miner_data(site: Fleet) -> None:
+    """The get_data() path used for Braiins OS, Whatsminer and stock firmware, here fed by
+    real pyasic MinerData from a LuxOS rig."""
+    import pyasic
+
+    rig = first(site, "S19jPro")
+    miner = await pyasic.get_miner(rig.address)
+    r = reading_from_miner_data(rig.address, await miner.get_data(include=[*GENERIC_READ]), 0.0)
+    assert r.ok and r.state == RigState.HASHING and r.watts == 3050
+    assert r.hashrate_ths == pytest.approx(104.0, rel=1e-3) and r.power_limit_w == 3050
+    assert len(r.temps_c) == 3 and len(r.fans_rpm) == 4
+    site.update_faults(rig.index, unreachable="refuse")
+    data = await miner.get_data(include=[*GENERIC_READ])
+    gone = reading_from_miner_data(rig.address, data, 0.0)
+    assert not gone.ok and gone.state == RigState.UNREACHABLE  # pyasic hid the failure
+
+
+async def test_stale_reading_counts_as_unreachable() -> None:
+    r = RigReading("127.0.0.1", True, RigState.HASHING, read_at=1000.0, watts=3000.0)
+    assert r.planner_state(1010, max_age_s=30) == RigState.HASHING
+    assert r.planner_state(1031, max_age_s=30) == RigState.UNREACHABLE
+    failed = RigReading.unknown("127.0.0.1", "refused", 1000.0)
+    assert failed.planner_state(1000, 30) == RigState.UNREACHABLE
+
+
+class Counting:
+    """A real driver, with in-flight calls counted (to see the fan-out's bound)."""
+
+    def __init__(self, inner: PyasicDriver, box: dict[str, int]) -> None:
+        self.inner, self.box = inner, box
+        self.host, self.capabilities = inner.host, inner.capabilities
+
+    async def _count(self, coro):  # type: ignore[no-untyped-def]
+        self.box["now"] += 1
+        self.box["max"] = max(self.box["max"], self.box["now"])
+        try:
+            return await coro
+        finally:
+            self.box["now"] -= 1
+
+    async def read(self) -> RigReading:
+        return await self._count(self.inner.read())
+
+    async def apply(self, target: Target):  # type: ignore[no-untyped-def]
+        return await self._count(self.inner.apply(target))
+
+
+async def test_fanout_bounds_concurrency_batches_commands_and_audits(
+    site: Fleet, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    box = {"now": 0, "max": 0}
+    drivers = [Counting(PyasicDriver(r.address, timeouts=FAST), box) for r in site.rigs]
+    site.update_faults(site.rigs[0].index, unreachable="blackhole")
+    fan = Fanout(concurrency=3)
+    started = time.monotonic()
+    readings = await fan.read_all(drivers, deadline_s=0.8)
+    assert time.monotonic() - started < 1.5
+    assert box["max"] == 3
+    assert not readings[0].ok and "no reading within 0.8 s" in readings[0].error
+    assert all(r.ok for r in readings[1:])
+    awake = [d for d, r in zip(drivers, readings, strict=True) if r.state == RigState.HASHING]
+    sig = Signal("test:cut-1", "unannounced 30 % drop", allotment_mw=0.02, bound_by="test")
+    log = AuditLog(tmp_path / "audit.jsonl")
+    order: list[str] = []
+
+    def record(res) -> None:  # type: ignore[no-untyped-def]
+        order.append(res.host)
+        log.command("test", res, sig, plan_id="shed-1")
+
+    results = await fan.apply_all([(d, Target.sleep()) for d in awake], batch_size=2,
+                                  on_result=record)  # fmt: skip
+    log.close()
+    assert all(r.ok for r in results) and len(results) == len(awake)
+    hosts = [d.host for d in awake]
+    for k in range(0, len(hosts), 2):  # batch k finishes before batch k+1 starts
+        assert set(order[k : k + 2]) == set(hosts[k : k + 2])
+    for d in awake:
+        await wait_state(site.by_address[d.host], SimState.SLEEPING)
+    audited = list(read_audit(tmp_path / "audit.jsonl", kinds=("command",)))
+    assert [a.rig for a in audited] == order
+    assert all(a.ok and a.command == "sleep" and a.signal == sig for a in audited)
