@@ -17,6 +17,9 @@ from surplus import __version__
 # (name, module, one-line help). Order is the order shown in --help.
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "surplus.commands.demo", "run a whole mining site on allotted power, on this machine"),
+    ("pool", "surplus.commands.pool", "run the Stratum mining pool (solo or pool mode)"),
+    ("ledger", "surplus.commands.ledger", "show balances and blocks, pay miners (pool mode)"),
+    ("fleetd", "surplus.commands.fleetd", "keep each site inside its allotted megawatts"),
     ("rigsim", "surplus.commands.rigsim", "run an emulated ASIC fleet (LuxOS API, Stratum mining)"),
     ("warm", "surplus.commands.warm", "compile and cache the SHA-256d kernels"),
 ]

@@ -1,0 +1,250 @@
+"""fleetd benchmark: planner time, a 1,000-rig control cycle over TCP, a 30 % shed of a
+10,000-rig fleet, and the hashrate kept against the optimum.
+
+    .venv/bin/python benchmarks/fleetd.py [--tcp-rigs 1000] [--shed-rigs 10000] [--repeat 3]
+
+Goals (issue 6): plan 600,000 rigs in < 1 s; a 1,000-rig control cycle over TCP (pyasic
+against rigsim on loopback) in < 5 s; shed 30 % of a 10,000-rig in-process fleet (no
+sockets: rigsim's LuxOS API called directly) in < 2 s plus the rigs' own response; the
+hashrate kept within 2 % of the optimum (LP relaxation over rigsim's own ladders).
+Last line: `fleetd: plan_600k_s=... cycle_1k_s=... shed_30pct_s=... hashrate_vs_opt=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+# this file is named like the fleetd package: keep its folder off the import path
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+_ROOT = _HERE.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import numpy as np  # noqa: E402
+
+from fleetd.allotment import ConstantSource, OverrideSource, SiteAllotment  # noqa: E402
+from fleetd.audit import AuditLog  # noqa: E402
+from fleetd.config import parse_config  # noqa: E402
+from fleetd.control import SampleLog, SiteController  # noqa: E402
+from fleetd.drivers import PyasicDriver  # noqa: E402
+from fleetd.models import DEFAULT_CATALOG  # noqa: E402
+from fleetd.planner import plan  # noqa: E402
+from fleetd.site import ControlTuning, Site  # noqa: E402
+from rigsim.addresses import free_loopback_base  # noqa: E402
+from rigsim.fleet import Fleet  # noqa: E402
+from tests.fleetd.fleetd_rigsim import (  # noqa: E402
+    FleetBatcher,
+    InProcessDriver,
+    fleet_config,
+    optimum_ths,
+)
+
+GOAL_PLAN_600K_S = 1.0
+GOAL_CYCLE_1K_S = 5.0
+GOAL_SHED_S = 2.0
+GOAL_OPT = 0.98
+PUE = 1.1
+
+
+def _planner_bench():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("fleetd_planner_bench",
+                                                  _HERE / "fleetd_planner.py")  # fmt: skip
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def planner_times(repeat: int) -> dict[int, float]:
+    bench = _planner_bench()
+    rng = np.random.default_rng(2026)
+    out = {}
+    for n in (10_000, 100_000, 600_000):
+        fleet = bench.mixed_fleet(rng, n, DEFAULT_CATALOG)
+        budget = 0.6 * DEFAULT_CATALOG.nameplate_w[fleet.model].sum()
+        plan(fleet, budget)
+        runs = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            p = plan(fleet, budget)
+            runs.append(time.perf_counter() - t0)
+        assert p.total_w <= budget + 1e-6
+        out[n] = statistics.median(runs)
+    return out
+
+
+def _site(fleet: Fleet, drivers: list, cap_mw: float, tmp: Path, period_s: float,
+          batch: int) -> tuple[Site, SiteController, ConstantSource]:  # fmt: skip
+    rigs = [{"host": r.address, "model": r.model.key} for r in fleet.rigs]
+    cfg = parse_config({
+        "drivers": {"read_timeout_s": 5.0, "command_timeout_s": 10.0, "concurrency": 256},
+        "audit": {"path": str(tmp / "audit.jsonl")},
+        "sites": {"s": {
+            "control_period_s": period_s, "min_awake_s": 5.0, "min_asleep_s": 3.0,
+            "margin_pct": 0.3, "command_batch_size": batch, "overhead": {"pue": PUE},
+            "allotment": [{"kind": "constant", "mw": cap_mw}], "rigs": rigs,
+        }},
+    })  # fmt: skip
+    src = ConstantSource(cap_mw, name="grid")
+    sc = cfg.sites["s"]
+    site = Site("s", sc, cfg.rigs("s"), SiteAllotment([src, OverrideSource()]), drivers,
+                tuning=ControlTuning(response_s=1.0, watch_s=0.05))  # fmt: skip
+    audit = AuditLog(tmp / "audit.jsonl", fsync_every=100_000, fsync_interval_s=10.0)
+    ctl = SiteController(site, audit=audit, samples=SampleLog(tmp / "audit.samples.jsonl"),
+                         concurrency=256)  # fmt: skip
+    return site, ctl, src
+
+
+def _mix(n: int) -> tuple[tuple[str, int], ...]:
+    q = n // 4
+    return (("S19jPro", q), ("S19XP", q), ("S21", q), ("S21XP", n - 3 * q))
+
+
+_RIGSIM = """
+import asyncio, sys
+from tests.fleetd.fleetd_rigsim import fleet_config
+from rigsim.fleet import Fleet
+from rigsim.runner import FleetRunner
+n, base = int(sys.argv[1]), sys.argv[2]
+q = n // 4
+mix = (("S19jPro", q), ("S19XP", q), ("S21", q), ("S21XP", n - 3 * q))
+async def main():
+    async with FleetRunner(Fleet(fleet_config(mix, base=base))):
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+@contextlib.asynccontextmanager
+async def rigsim_process(n: int) -> AsyncIterator[Fleet]:
+    """The rigs in a process of their own (on the other core, as real rigs are other
+    machines); yields a local Fleet of the same layout (addresses and models only)."""
+    base = free_loopback_base(n)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _RIGSIM, str(n), base, cwd=str(_ROOT),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"rigsim did not start: {line!r}")
+        yield Fleet(fleet_config(_mix(n), base=base))
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def tcp_cycle(n: int, tmp: Path) -> tuple[float, float, dict[str, float]]:
+    """(steady cycle s, cycle with a 30 % cut s, phases of the cut cycle)."""
+    async with rigsim_process(n) as fleet:
+        nameplate = sum(r.model.nameplate_w for r in fleet.rigs) * PUE
+        drivers = [PyasicDriver(r.address) for r in fleet.rigs]
+        _, ctl, src = _site(fleet, drivers, 0.8 * nameplate / 1e6, tmp, 5.0, 500)
+        await ctl.cycle("start")
+        await asyncio.sleep(1.5)
+        steady = []
+        for _ in range(3):
+            steady.append((await ctl.cycle("period")).duration_s)
+        src.mw *= 0.7
+        cut = await ctl.cycle("cut")
+        st = ctl.stats
+        phases = {"read": st.last_read_s, "plan": st.last_plan_s, "send": st.last_send_s,
+                  "commands": float(cut.orders)}  # fmt: skip
+        ctl.audit.close()  # type: ignore[union-attr]
+        return statistics.median(steady), cut.duration_s, phases
+
+
+async def shed_in_process(n: int, tmp: Path) -> tuple[float, float, float, float]:
+    """(fleetd's shed s: cut -> last command acknowledged, rigs' response s, true site kW
+    over the cap after it, hashrate / optimum once settled)."""
+    fleet = Fleet(fleet_config(_mix(n)))
+    fleet.read_staleness_s = 1e9  # physics advances in one vectorised tick, not per read
+
+    async def tick() -> None:
+        while True:
+            fleet.advance()
+            await asyncio.sleep(0.05)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        nameplate = sum(r.model.nameplate_w for r in fleet.rigs) * PUE
+        batcher = FleetBatcher(fleet)
+        drivers = [InProcessDriver(fleet, i, batcher) for i in range(len(fleet.rigs))]
+        site, ctl, src = _site(fleet, drivers, 0.8 * nameplate / 1e6, tmp, 60.0, 2000)
+        runner = asyncio.create_task(ctl.run())
+        await asyncio.wait_for(ctl.first_cycle_done.wait(), 120)
+        await asyncio.sleep(2.0)  # ramps done
+        await ctl.cycle("settle")
+        await asyncio.sleep(1.5)
+        done_before = ctl.stats.last_commands_done_at
+        cap = 0.7 * src.mw * 1e6
+        t0 = time.time()
+        src.mw *= 0.7  # unannounced: the watch task must notice and re-plan at once
+        while ctl.stats.last_commands_done_at == done_before and time.time() - t0 < 60:
+            await asyncio.sleep(0.002)
+        shed_s = ctl.stats.last_commands_done_at - t0
+        while fleet.site_meter_w()["s"] > cap and time.time() - t0 < 60:
+            await asyncio.sleep(0.01)
+        response_s = time.time() - t0 - shed_s
+        await asyncio.sleep(2.5)  # ramps and settles
+        over = fleet.site_meter_w()["s"] - cap
+        best = optimum_ths(fleet, cap * 0.997 / PUE)
+        kept = fleet.site_hashrate_ths()["s"] / best
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        ctl.audit.close()  # type: ignore[union-attr]
+        del site
+        return shed_s, response_s, over / 1e3, kept
+    finally:
+        ticker.cancel()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tcp-rigs", type=int, default=1000)
+    ap.add_argument("--shed-rigs", type=int, default=10_000)
+    args = ap.parse_args()
+
+    times = planner_times(args.repeat)
+    print(f"{'planner':<34} {'seconds':>9} {'goal':>8} {'goal/actual':>12}")
+    for n, s in times.items():
+        goal = GOAL_PLAN_600K_S if n == 600_000 else None
+        g = f"{goal:8.2f}" if goal else f"{'-':>8}"
+        r = f"{goal / s:12.1f}" if goal else f"{'-':>12}"
+        print(f"{f'plan {n:,} rigs':<34} {s:9.3f} {g} {r}")
+
+    with tempfile.TemporaryDirectory() as d:
+        steady, cut, phases = asyncio.run(tcp_cycle(args.tcp_rigs, Path(d)))
+    cycle = steady  # the cycle run every period: read, plan, verify, the commands due
+    print(f"{f'cycle {args.tcp_rigs:,} rigs TCP (steady)':<34} {steady:9.3f} "
+          f"{GOAL_CYCLE_1K_S:8.2f} {GOAL_CYCLE_1K_S / steady:12.1f}")  # fmt: skip
+    print(f"{f'cycle {args.tcp_rigs:,} rigs TCP (30 % cut)':<34} {cut:9.3f} "
+          f"{GOAL_CYCLE_1K_S:8.2f} {GOAL_CYCLE_1K_S / cut:12.1f}   "
+          f"read {phases['read']:.2f} s, plan {phases['plan']:.3f} s, "
+          f"send {phases['send']:.2f} s ({phases['commands']:.0f} commands)")  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as d:
+        shed, response, over_kw, kept = asyncio.run(shed_in_process(args.shed_rigs, Path(d)))
+    print(f"{f'shed 30 % of {args.shed_rigs:,} rigs (fleetd)':<34} {shed:9.3f} "
+          f"{GOAL_SHED_S:8.2f} {GOAL_SHED_S / shed:12.1f}   then the rigs' own response "
+          f"{response:.2f} s; settled {over_kw:+.1f} kW vs the cap")  # fmt: skip
+    print(f"{'hashrate kept vs optimum':<34} {kept:9.4f} {GOAL_OPT:8.2f} {kept / GOAL_OPT:12.3f}")
+    print(f"fleetd: plan_600k_s={times[600_000]:.4f} cycle_1k_s={cycle:.3f} "
+          f"shed_30pct_s={shed:.3f} hashrate_vs_opt={kept:.4f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,575 @@
+"""Stratum load: one pool process on the embedded devnet against C miner connections.
+
+    python benchmarks/stratum_load.py [--connections 1000,10000] [--duration 5]
+
+Processes (multiprocessing, spawn): the pool (devnet node + block watcher + job factory
++ Stratum server + share sink, as pool.app composes them) and several load generators,
+so the generator is never the bottleneck of the pool's single event loop. Every
+connection subscribes and authorizes through rigsim's StratumClient; the generators
+then pre-compute valid shares (real SHA-256d at difficulty 2**-32, where all but one
+hash in 65536 is a share; block-solving hashes are left out) and submit them over
+loopback, one outstanding share per connection like a real miner. Measured:
+
+- accepted shares/s end to end (submit -> validator thread -> sink -> `true`);
+- submit -> reply latency p50/p99 at that load;
+- new block -> last mining.notify written, for all C connections (the pool mines a real
+  devnet block; the watcher's longpoll sees it; a clean job fans out), and the time
+  the last client received it;
+- pool RSS per idle connection (subscribed, authorized, holding a job).
+
+Loopback only; each phase is bounded in time, so the run stops by itself.
+The last line is `stratum: shares_per_s=<n> notify_10k_ms=<n> kib_per_conn=<n>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import multiprocessing as mp
+import os
+import resource
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+REFERENCE = {  # measured on this 2-core machine under the same kind of load (issue 3)
+    "ckpool": {"shares_per_s": 40_000, "fanout_ms": 150, "kib_per_conn": 6.3},
+    "public-pool": {"shares_per_s": 3_200, "fanout_ms": 600, "kib_per_conn": 10.0},
+}
+GOAL = {"shares_per_s": 20_000, "fanout_ms": 100, "kib_per_conn": 10.0}
+SHARE_DIFFICULTY = 2.0**-32  # target 0xffff << 240: all but 1 hash in 65536 is a share
+
+
+def raise_nofile() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sha256d(data: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
+# ====================================================================== pool process
+
+
+def pool_main(conn: Any, mempool_txs: int, max_connections: int, loop: str,
+              fanout_threads: int) -> None:
+    from pool.stratum import eventloop
+
+    raise_nofile()
+    profile = os.environ.get("STRATUM_LOAD_PROFILE")
+    if not profile:
+        eventloop.run(_pool(conn, mempool_txs, max_connections, fanout_threads),
+                      loop)  # type: ignore[arg-type]
+        return
+    import cProfile
+
+    cProfile.runctx("asyncio.run(_pool(conn, mempool_txs, max_connections, threads))",
+                    globals(), {"conn": conn, "mempool_txs": mempool_txs,
+                                "max_connections": max_connections,
+                                "threads": fanout_threads}, profile)
+
+
+async def _pool(conn: Any, mempool_txs: int, max_connections: int,
+                fanout_threads: int) -> None:
+    from pool.jobs import JobFactory
+    from pool.jobs.factory import TemplateWork
+    from pool.node.devnet import DevnetNode
+    from pool.node.watcher import BlockWatcher
+    from pool.shares.accepted import CountingSink
+    from pool.stratum.config import StratumConfig
+    from pool.stratum.jobfeed import JobFeed
+    from pool.stratum.server import StratumServer
+
+    node = DevnetNode(mempool_txs=mempool_txs)  # regtest bits: a block is ~2 hashes
+    feed = JobFeed(JobFactory(bytes.fromhex("0014" + "77" * 20)))
+    timings: dict[str, float] = {}
+
+    async def new_block(block_hash: str) -> None:
+        template = await node.getblocktemplate()
+        timings["published"] = time.monotonic()
+        feed.publish_template(TemplateWork.from_gbt(template), clean_jobs=True)
+        timings["written"] = time.monotonic()
+
+    sink = CountingSink()
+    config = StratumConfig(
+        host="127.0.0.1", port=0, max_connections=max_connections, backlog=4096,
+        subscribe_timeout=120, write_buffer_limit=4 << 20, fanout_threads=fanout_threads,
+        ban={"enabled": False}, vardiff={"enabled": False, "initial": SHARE_DIFFICULTY,
+                                         "minimum": SHARE_DIFFICULTY},
+    )
+    server = StratumServer(config, feed, node, sink)
+    await new_block("")
+    await server.start()
+    watcher = BlockWatcher(node, new_block, None, poll_interval=0.1, refresh_interval=None,
+                           longpoll=True, announce_initial=False)
+    watcher_task = asyncio.get_running_loop().create_task(watcher.run())
+    loop = asyncio.get_running_loop()
+    select_time = _time_select(loop)
+    conn.send({"address": server.address, "pid": os.getpid()})
+    while True:
+        cmd = await asyncio.to_thread(conn.recv)
+        if cmd == "stats":
+            conn.send({"accepted": sink.count, "rejected": dict(server.stats.rejected),
+                       "sessions": len(server.sessions), "rss": rss_bytes(os.getpid()),
+                       "batches": server.validator.batches, "hashed": server.validator.hashed,
+                       "select_s": select_time[0]})
+        elif cmd == "block":
+            timings.clear()
+            mined = await _mine_block(node, feed)
+            for _ in range(500):
+                if "written" in timings:
+                    break
+                await asyncio.sleep(0.01)
+            conn.send({"mined": mined, **timings, "fanout_ms": server.stats.last_fanout_ms,
+                       "fanout_sessions": server.stats.last_fanout_sessions})
+        elif cmd == "stop":
+            watcher_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher_task
+            await server.close(reconnect=False)
+            conn.send("stopped")
+            return
+
+
+def _time_select(loop: Any) -> list[float]:
+    """Accumulate the time the event loop waits in select(): its idle time."""
+    total = [0.0]
+    selector = getattr(loop, "_selector", None)
+    if selector is None:
+        return total
+    select = selector.select
+
+    def timed(timeout: float | None = None) -> Any:
+        t = time.perf_counter()
+        try:
+            return select(timeout)
+        finally:
+            total[0] += time.perf_counter() - t
+
+    selector.select = timed
+    return total
+
+
+async def _mine_block(node: Any, feed: Any) -> float:
+    """Solve the current template ourselves (regtest bits) and submit it to the devnet:
+    the block the miners' fan-out is timed from. Returns when the node accepted it."""
+    import hashing
+
+    job = feed.current
+    en1, en2 = b"\xff" * 4, b"\xee" * job.extranonce2_size
+    header76 = job.header(en1, en2, job.ntime, 0, job.version)[:76]
+    nonce = hashing.scan_nonces(header76, job.network_target, 0, 256)[0]
+    header = header76 + struct.pack("<I", nonce)
+    started = time.monotonic()
+    result = await node.submitblock(job.block(en1, en2, header).hex())
+    if result is not None:
+        raise RuntimeError(f"devnet rejected the benchmark's block: {result}")
+    return started
+
+
+# ====================================================================== load generator
+
+
+class FastConn(asyncio.Protocol):
+    """The submit phase of one connection: pre-encoded lines, one share in flight."""
+
+    __slots__ = ("gen", "lines", "next", "notify_at", "rest", "sent_at", "transport")
+
+    def __init__(self, gen: LoadGen, transport: asyncio.Transport) -> None:
+        self.gen = gen
+        self.transport = transport
+        self.lines: list[bytes] = []
+        self.next = 0
+        self.sent_at = 0.0
+        self.notify_at = 0.0
+        self.rest = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self.rest:
+            data = self.rest + data
+        parts = data.split(b"\n")
+        self.rest = parts.pop()
+        for line in parts:
+            if b'"method":"mining.notify"' in line:
+                self.notify_at = time.monotonic()
+                self.gen.notified += 1
+            elif b'"result":true' in line:
+                gen = self.gen
+                now = time.monotonic()
+                gen.accepted += 1
+                if gen.recording:
+                    gen.latencies.append(now - self.sent_at)
+                self.send_next()
+            elif b'"error":[' in line:
+                self.gen.rejected += 1
+                if len(self.gen.errors) < 5:
+                    self.gen.errors.append(line[:300].decode(errors="replace"))
+                self.send_next()
+
+    def send_next(self) -> None:
+        gen = self.gen
+        if not gen.running:
+            return
+        if self.next >= len(self.lines):
+            gen.idle += 1  # ran out of pre-computed shares while the load was on
+            return
+        self.sent_at = time.monotonic()
+        self.transport.write(self.lines[self.next])
+        self.next += 1
+        gen.sent += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gen.lost += 1
+
+
+class LoadGen:
+    def __init__(self) -> None:
+        self.conns: list[FastConn] = []
+        self.running = False
+        self.recording = False
+        self.accepted = self.rejected = self.sent = self.idle = self.lost = 0
+        self.notified = 0
+        self.errors: list[str] = []
+        self.latencies: list[float] = []
+
+
+def loadgen_main(conn: Any, address: tuple[str, int], count: int, shares_per_conn: int,
+                 index: int, loop: str) -> None:
+    from pool.stratum import eventloop
+
+    raise_nofile()
+    eventloop.run(_loadgen(conn, tuple(address), count, shares_per_conn, index),
+                  loop)  # type: ignore[arg-type]
+
+
+async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_conn: int,
+                   index: int) -> None:
+    from rigsim.miner import MiningJob, StratumClient
+
+    gen = LoadGen()
+    host, port = address
+    jobs: dict[int, MiningJob] = {}
+    clients: list[StratumClient] = []
+    workers: list[str] = []
+
+    async def handshake(i: int) -> None:
+        state: dict[str, Any] = {"diff": 1.0}
+        ready = asyncio.Event()
+
+        def note(method: str, params: list) -> None:
+            if method == "mining.set_difficulty":
+                state["diff"] = float(params[0])
+            elif method == "mining.notify":
+                state["notify"] = params
+                ready.set()
+
+        local = f"127.0.{index + 1}.{1 + i % 250}"
+        client = await StratumClient.connect(host, port, note, local_addr=(local, 0),
+                                             timeout=30)
+        sub = await client.call("mining.subscribe", ["stratum-load/1.0"], timeout=60)
+        en1, en2_size = bytes.fromhex(sub[1]), int(sub[2])
+        ok = await client.call("mining.authorize", [f"load{index}.c{i}", "x"], timeout=60)
+        assert ok is True
+        await asyncio.wait_for(ready.wait(), 60)
+        clients.append(client)
+        workers.append(f"load{index}.c{i}")
+        jobs[len(clients) - 1] = MiningJob.from_notify(state["notify"], state["diff"], en1,
+                                                       en2_size)
+
+    for start in range(0, count, 250):
+        await asyncio.gather(*(handshake(i) for i in range(start, min(count, start + 250))))
+
+    # Pre-compute shares: every hash meets the share target; skip block-solving ones so
+    # the devnet is not flooded with real blocks during the throughput phase.
+    from pool.bitcoin.target import bits_to_target, difficulty_to_target
+
+    started = time.monotonic()
+    for k, client in enumerate(clients):
+        job = jobs[k]
+        network = bits_to_target(job.nbits)
+        share_target = difficulty_to_target(job.difficulty)
+        lines = []
+        req_id = 1000
+        for s in range(shares_per_conn):
+            en2 = (s + 1).to_bytes(job.extranonce2_size, "big")
+            header76 = job.header76(en2, job.ntime, job.version)
+            nonce = 0
+            while True:  # a share (all but 1 in 65536 hashes are), and not a block
+                value = int.from_bytes(sha256d(header76 + struct.pack("<I", nonce)), "little")
+                if network < value <= share_target:
+                    break
+                nonce += 1
+            req_id += 1
+            lines.append(
+                b'{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}\n'
+                % (req_id, workers[k].encode(), job.job_id.encode(), en2.hex().encode(),
+                   job.ntime, nonce)
+            )
+        fast = FastConn(gen, client.transport)
+        fast.lines = lines
+        client.transport.set_protocol(fast)
+        gen.conns.append(fast)
+    conn.send({"ready": len(gen.conns), "precompute_s": time.monotonic() - started})
+
+    while True:
+        cmd, arg = await asyncio.to_thread(conn.recv)
+        if cmd == "fanout":
+            before = gen.notified
+            for fast in gen.conns:
+                fast.notify_at = 0.0
+            conn.send("armed")
+            deadline = time.monotonic() + arg
+            while gen.notified - before < len(gen.conns) and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            arrivals = [f.notify_at for f in gen.conns if f.notify_at]
+            conn.send({"received": len(arrivals), "last": max(arrivals, default=0.0),
+                       "notified": gen.notified - before,
+                       "first": min(arrivals, default=0.0)})
+        elif cmd == "load":
+            duration, warmup = arg
+            gen.running = True
+            gen.idle = 0
+            for fast in gen.conns:
+                fast.send_next()
+            await asyncio.sleep(warmup)
+            a0, t0 = gen.accepted, time.monotonic()
+            gen.recording = True
+            await asyncio.sleep(duration)
+            a1, t1 = gen.accepted, time.monotonic()
+            gen.recording = False
+            gen.running = False
+            await asyncio.sleep(0.5)  # let the shares in flight come back
+            conn.send({"accepted": a1 - a0, "seconds": t1 - t0, "rejected": gen.rejected,
+                       "latencies": gen.latencies, "ran_dry": gen.idle, "lost": gen.lost,
+                       "errors": gen.errors})
+            gen.latencies = []
+        elif cmd == "stop":
+            for fast in gen.conns:
+                fast.transport.abort()
+            conn.send("stopped")
+            return
+
+
+# ====================================================================== orchestration
+
+
+def recv(conn: Any, what: str, timeout: float = 600.0) -> Any:
+    """A reply from a child process, or a clear error instead of waiting forever."""
+    if not conn.poll(timeout):
+        raise TimeoutError(f"no answer from the {what} within {timeout:.0f} s")
+    return conn.recv()
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def ratio(measured: float, reference: float, higher_is_better: bool) -> str:
+    if measured <= 0 or reference <= 0:
+        return "n/a"
+    r = measured / reference if higher_is_better else reference / measured
+    return f"{r:.2f}x"
+
+
+def run_scenario(ctx: Any, connections: int, args: argparse.Namespace) -> dict[str, float]:
+    parent, child = ctx.Pipe()
+    pool = ctx.Process(target=pool_main,
+                       args=(child, args.mempool_txs, connections + 100, args.loop,
+                             args.fanout_threads), daemon=True)
+    pool.start()
+    hello = recv(parent, "pool")
+    address = tuple(hello["address"])
+    pool_pid = hello["pid"]
+    parent.send("stats")
+    base = recv(parent, "pool")
+    procs = max(1, min(args.generators, connections // 50))
+    per = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
+    expected = args.expected_rate * (args.duration + args.warmup)
+    shares_per_conn = max(4, int(expected / connections) + 2)
+    gens = []
+    for i, n in enumerate(per):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=loadgen_main,
+                        args=(b, address, n, shares_per_conn, i, args.loop), daemon=True)
+        p.start()
+        gens.append((p, a))
+    ready = [recv(a, "load generator") for _, a in gens]
+    assert sum(r["ready"] for r in ready) == connections, ready
+    time.sleep(0.5)
+    parent.send("stats")
+    idle = recv(parent, "pool")
+    kib_per_conn = (idle["rss"] - base["rss"]) / connections / 1024
+
+    # throughput first: the pre-computed shares are for the current job
+    parent.send("stats")
+    before = recv(parent, "pool")
+    cpu0 = [cpu_seconds(pool_pid)] + [cpu_seconds(p.pid) for p, _ in gens]
+    t_cpu0 = time.monotonic()
+    for _, a in gens:
+        a.send(("load", (args.duration, args.warmup)))
+    results = [recv(a, "load generator") for _, a in gens]
+    cpu1 = [cpu_seconds(pool_pid)] + [cpu_seconds(p.pid) for p, _ in gens]
+    cpu_share = [(b - a) / (time.monotonic() - t_cpu0) for a, b in zip(cpu0, cpu1, strict=True)]
+    parent.send("stats")
+    after = recv(parent, "pool")
+    time.sleep(0.3)
+
+    # then new block -> notify to every connection (a few rounds, best and worst reported)
+    fanouts = []
+    for _ in range(args.fanout_rounds):
+        for _, a in gens:
+            a.send(("fanout", 10.0))
+        for _, a in gens:
+            assert recv(a, "load generator") == "armed"
+        parent.send("block")
+        block = recv(parent, "pool")
+        arrivals = [recv(a, "load generator") for _, a in gens]
+        received = sum(r["received"] for r in arrivals)
+        if args.verbose:
+            print("arrivals", arrivals, block)
+        last = max(r["last"] for r in arrivals)
+        fanouts.append({
+            "written_ms": (block["written"] - block["mined"]) * 1000,
+            "loop_ms": block["fanout_ms"],
+            "received_ms": (last - block["mined"]) * 1000 if last else float("nan"),
+            "received": received,
+            "sessions": block["fanout_sessions"],
+        })
+        time.sleep(0.3)
+    for p, a in gens:
+        a.send(("stop", None))
+        recv(a, "load generator")
+        p.join(5)
+    parent.send("stop")
+    recv(parent, "pool")
+    pool.join(10)
+
+    seconds = max(r["seconds"] for r in results)
+    accepted = sum(r["accepted"] for r in results)
+    latencies = [x for r in results for x in r["latencies"]]
+    if args.verbose:
+        gen_cores = " ".join(f"{c:.2f}" for c in cpu_share[1:])
+        print(f"cores used during load: pool {cpu_share[0]:.2f}, generators {gen_cores}; "
+              f"pool loop waiting in select {after['select_s'] - before['select_s']:.2f} s")
+        print("pool stats after load:", after, "\ngenerators:",
+              [{k: v for k, v in r.items() if k != "latencies"} for r in results],
+              "\nfan-out rounds:", fanouts)
+    out = {
+        "connections": connections,
+        "shares_per_s": accepted / seconds,
+        "pool_accepted": after["accepted"] - before["accepted"],
+        "rejected": sum(r["rejected"] for r in results),
+        "p50_ms": pct(latencies, 0.50) * 1000,
+        "p99_ms": pct(latencies, 0.99) * 1000,
+        "ran_dry": sum(r["ran_dry"] for r in results),
+        "fanout_written_ms": min(f["written_ms"] for f in fanouts),
+        "fanout_written_worst_ms": max(f["written_ms"] for f in fanouts),
+        "fanout_loop_ms": min(f["loop_ms"] for f in fanouts),
+        "fanout_received_ms": min(f["received_ms"] for f in fanouts),
+        "fanout_received": min(f["received"] for f in fanouts),
+        "kib_per_conn": kib_per_conn,
+        "pool_cores": cpu_share[0],
+        "per_core": accepted / seconds / max(cpu_share[0], 1e-9),
+        "batches": after["batches"] - before["batches"],
+        "hashed": after["hashed"] - before["hashed"],
+    }
+    return out
+
+
+def report(r: dict[str, float]) -> None:
+    c = int(r["connections"])
+    ck, pp = REFERENCE["ckpool"], REFERENCE["public-pool"]
+    print(f"\n== {c} connections ==")
+    print(f"accepted shares/s   {r['shares_per_s']:>9.0f}   goal {GOAL['shares_per_s']} "
+          f"({ratio(r['shares_per_s'], GOAL['shares_per_s'], True)})   "
+          f"ckpool {ck['shares_per_s']} ({ratio(r['shares_per_s'], ck['shares_per_s'], True)})"
+          f"   public-pool {pp['shares_per_s']} "
+          f"({ratio(r['shares_per_s'], pp['shares_per_s'], True)})")
+    print(f"pool CPU during load {r['pool_cores']:.2f} cores -> {r['per_core']:.0f} shares per "
+          "pool core-second (the machine is shared: fewer cores means others were busy)")
+    print(f"submit->reply       p50 {r['p50_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms   "
+          f"(one share in flight per connection; rejected {int(r['rejected'])}, "
+          f"batches {int(r['batches'])}, mean batch "
+          f"{r['hashed'] / max(1, r['batches']):.0f})")
+    print(f"new block->last notify written  {r['fanout_written_ms']:>6.1f} ms "
+          f"(worst {r['fanout_written_worst_ms']:.1f}; fan-out loop {r['fanout_loop_ms']:.1f} ms)"
+          f"   goal <{GOAL['fanout_ms']} "
+          f"({ratio(r['fanout_written_ms'], GOAL['fanout_ms'], False)})"
+          f"   ckpool {ck['fanout_ms']} ({ratio(r['fanout_written_ms'], ck['fanout_ms'], False)})"
+          f"   public-pool {pp['fanout_ms']} "
+          f"({ratio(r['fanout_written_ms'], pp['fanout_ms'], False)})")
+    print(f"new block->last notify received {r['fanout_received_ms']:>6.1f} ms "
+          f"({int(r['fanout_received'])}/{c} clients, clock of the load processes)")
+    print(f"pool RSS per idle connection    {r['kib_per_conn']:>6.2f} KiB   goal <="
+          f"{GOAL['kib_per_conn']:.0f} ({ratio(r['kib_per_conn'], GOAL['kib_per_conn'], False)})"
+          f"   ckpool {ck['kib_per_conn']} ({ratio(r['kib_per_conn'], ck['kib_per_conn'], False)})"
+          f"   public-pool {pp['kib_per_conn']:.0f} "
+          f"({ratio(r['kib_per_conn'], pp['kib_per_conn'], False)})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", default="1000,10000",
+                        help="comma-separated connection counts")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of measured load")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--generators", type=int, default=2, help="load processes")
+    parser.add_argument("--mempool-txs", type=int, default=1000,
+                        help="devnet mempool size (merkle branch length ~ log2)")
+    parser.add_argument("--fanout-rounds", type=int, default=3)
+    parser.add_argument("--expected-rate", type=float, default=40_000,
+                        help="shares/s to pre-compute for")
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                        help="event loop of the pool and the generators (auto: uvloop if "
+                             "installed)")
+    parser.add_argument("--fanout-threads", type=int, default=min(4, os.cpu_count() or 1),
+                        help="pool threads writing a new job to the connections")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    nofile = raise_nofile()
+    counts = [int(c) for c in args.connections.split(",") if c.strip()]
+    if max(counts) + 200 > nofile:
+        print(f"RLIMIT_NOFILE is {nofile}: too low for {max(counts)} connections")
+        return 2
+    ctx = mp.get_context("spawn")
+    results = {}
+    for c in counts:
+        results[c] = run_scenario(ctx, c, args)
+        report(results[c])
+    top = results[max(counts)]
+    best_rate = max(r["shares_per_s"] for r in results.values())
+    fan = results[10_000]["fanout_written_ms"] if 10_000 in results else top["fanout_written_ms"]
+    print(f"\nstratum: shares_per_s={best_rate:.0f} notify_10k_ms={fan:.1f} "
+          f"kib_per_conn={top['kib_per_conn']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""fleetd's HTTP API (aiohttp), described by the OpenAPI document it serves at /openapi.json.
+
+    GET    /sites                               every site: allotment, power, rigs by state
+    GET    /sites/{site}                        one site
+    GET    /sites/{site}/rigs                   every rig: reading, intent, thermal cap
+    GET    /sites/{site}/plan                   the last plan, per rig
+    POST   /sites/{site}/allotment/override     {"mw", "ttl_s", "reason"}  cap by hand
+    DELETE /sites/{site}/allotment/override     lift it
+    POST   /sites/{site}/emergency-stop         {"reason"}  every rig to sleep, and keep them so
+    POST   /sites/{site}/resume                 end the emergency stop
+    POST   /emergency-stop                      every site
+
+Reads are open; mutations need `Authorization: Bearer <api.token>` and are refused when no
+token is configured. The server listens where api.listen says (loopback by default; the
+config refuses a non-loopback address without a token).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from fleetd.allotment import AllotmentError
+from fleetd.control.controller import SiteController
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+class FleetdApi:
+    """The API over a set of site controllers. `await start()` / `await stop()`."""
+
+    def __init__(
+        self,
+        controllers: Mapping[str, SiteController],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8470,
+        token: str | None = None,
+    ) -> None:
+        self.controllers = controllers
+        self.host = host
+        self.port = port
+        self.token = token
+        self.app = self._build()
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])  # the real one when port=0
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    # ------------------------------------------------------------------ routes
+
+    def _build(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors])
+        r = app.router
+        r.add_get("/openapi.json", self.openapi)
+        r.add_get("/sites", self.sites)
+        r.add_get("/sites/{site}", self.site)
+        r.add_get("/sites/{site}/rigs", self.rigs)
+        r.add_get("/sites/{site}/plan", self.plan)
+        r.add_post("/sites/{site}/allotment/override", self._auth(self.set_override))
+        r.add_delete("/sites/{site}/allotment/override", self._auth(self.clear_override))
+        r.add_post("/sites/{site}/emergency-stop", self._auth(self.emergency_stop))
+        r.add_post("/sites/{site}/resume", self._auth(self.resume))
+        r.add_post("/emergency-stop", self._auth(self.emergency_stop_all))
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.content_type == "application/json":
+                raise
+            return _error(exc.status, exc.reason)
+
+    def _auth(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if self.token is None:
+                return _error(403, "mutations are disabled: no api.token is configured")
+            header = request.headers.get("Authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.token.encode()
+            ):
+                resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
+                resp.headers["WWW-Authenticate"] = "Bearer"
+                return resp
+            return await handler(request)
+
+        return guarded
+
+    def _controller(self, request: web.Request) -> SiteController:
+        name = request.match_info["site"]
+        ctl = self.controllers.get(name)
+        if ctl is None:
+            known = ", ".join(self.controllers)
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": f"no site {name!r}; sites: {known}"}),
+                content_type="application/json",
+            )
+        return ctl
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": f"body is not JSON: {exc}"}),
+                content_type="application/json",
+            ) from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text=json.dumps({"error": "body: expected a JSON object"}),
+                                     content_type="application/json")  # fmt: skip
+        return body
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(OPENAPI)
+
+    async def sites(self, request: web.Request) -> web.Response:
+        return _json({"sites": [c.summary() for c in self.controllers.values()]})
+
+    async def site(self, request: web.Request) -> web.Response:
+        return _json(self._controller(request).summary())
+
+    async def rigs(self, request: web.Request) -> web.Response:
+        ctl = self._controller(request)
+        return _json({"site": ctl.name, "rigs": ctl.rigs()})
+
+    async def plan(self, request: web.Request) -> web.Response:
+        return _json(self._controller(request).plan_view())
+
+    async def set_override(self, request: web.Request) -> web.Response:
+        ctl = self._controller(request)
+        body = await self._body(request)
+        mw, ttl = body.get("mw"), body.get("ttl_s", 3600.0)
+        for key, v in (("mw", mw), ("ttl_s", ttl)):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                return _error(400, f"{key}: expected a number, got {v!r}")
+        reason = str(body.get("reason", ""))
+        by = str(body.get("by", "api"))
+        try:
+            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=by)  # type: ignore[arg-type]
+        except AllotmentError as exc:
+            return _error(400, str(exc))
+        return _json({"site": ctl.name, "override": {
+            "mw": o.mw, "expires_at": o.expires_at, "change_id": o.change_id,
+            "reason": o.reason, "by": o.by}})  # fmt: skip
+
+    async def clear_override(self, request: web.Request) -> web.Response:
+        ctl = self._controller(request)
+        old = ctl.clear_override(by="api")
+        return _json({"site": ctl.name, "cleared": old is not None})
+
+    async def emergency_stop(self, request: web.Request) -> web.Response:
+        ctl = self._controller(request)
+        body = await self._body(request)
+        await ctl.emergency_stop(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        return _json({"site": ctl.name, "emergency": True})
+
+    async def resume(self, request: web.Request) -> web.Response:
+        ctl = self._controller(request)
+        body = await self._body(request)
+        await ctl.resume(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        return _json({"site": ctl.name, "emergency": False})
+
+    async def emergency_stop_all(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        for ctl in self.controllers.values():
+            await ctl.emergency_stop(by=str(body.get("by", "api")),
+                                     reason=str(body.get("reason", "")))  # fmt: skip
+        return _json({"sites": list(self.controllers), "emergency": True})
+
+
+# ---------------------------------------------------------------------- OpenAPI
+
+_ERR = {"description": "error", "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/Error"}}}}  # fmt: skip
+_SITE_PARAM = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
+_SEC = [{"bearer": []}]
+
+
+def _ok(schema: dict[str, Any], text: str = "OK") -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
+def _obj(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props}
+
+
+_NUM, _STR, _BOOL, _INT = ({"type": "number"}, {"type": "string"}, {"type": "boolean"},
+                           {"type": "integer"})  # fmt: skip
+_SITE = _obj(
+    site=_STR, allotment_mw=_NUM, allotment_reason=_STR, allotment_stale=_BOOL,
+    budget_kw=_NUM, site_kw=_NUM, site_power_source=_STR, firm_kw=_NUM, planned_kw=_NUM,
+    planned_ths=_NUM, hashrate_ths=_NUM, rigs=_INT,
+    rigs_by_state={"type": "object", "additionalProperties": _INT}, emergency=_BOOL,
+    override={"type": "object", "nullable": True}, above_cap_s=_NUM, above_cap_kwh=_NUM,
+    cycles=_INT, last_cycle_s=_NUM,
+)
+_RIG = _obj(host=_STR, name=_STR, model=_STR, firmware=_STR, fresh=_BOOL, state=_STR,
+            watts=_NUM, ths=_NUM, temp_c=_NUM, target_w=_NUM, intent=_STR,
+            thermal_cap_w=_NUM, error=_STR)  # fmt: skip
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "fleetd", "version": "1.0",
+             "description": "Keeps each site inside its allotted power with the most hashrate."},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Error": _obj(error=_STR), "Site": _SITE, "Rig": _RIG},
+    },
+    "paths": {
+        "/sites": {"get": {"summary": "Every site", "responses": {
+            "200": _ok(_obj(sites={"type": "array",
+                                   "items": {"$ref": "#/components/schemas/Site"}}))}}},
+        "/sites/{site}": {"get": {"summary": "One site", "parameters": [_SITE_PARAM],
+                                  "responses": {"200": _ok({"$ref": "#/components/schemas/Site"}),
+                                                "404": _ERR}}},
+        "/sites/{site}/rigs": {"get": {"summary": "A site's rigs", "parameters": [_SITE_PARAM],
+                                       "responses": {"200": _ok(_obj(site=_STR, rigs={
+                                           "type": "array",
+                                           "items": {"$ref": "#/components/schemas/Rig"}})),
+                                           "404": _ERR}}},
+        "/sites/{site}/plan": {"get": {"summary": "The last plan", "parameters": [_SITE_PARAM],
+                                       "responses": {"200": _ok(_obj(
+                                           site=_STR, budget_kw=_NUM, total_kw=_NUM,
+                                           total_ths=_NUM, infeasible=_BOOL, emergency=_BOOL,
+                                           rigs={"type": "array", "items": _obj(
+                                               host=_STR, command=_STR, awake=_BOOL,
+                                               target_w=_NUM, profile=_STR)})),
+                                           "404": _ERR}}},
+        "/sites/{site}/allotment/override": {
+            "post": {"summary": "Cap the site by hand (lapses after ttl_s)",
+                     "security": _SEC, "parameters": [_SITE_PARAM],
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR, by=_STR),
+                                    "required": ["mw"]}}}},
+                     "responses": {"200": _ok(_obj(site=_STR, override=_obj(
+                         mw=_NUM, expires_at=_NUM, change_id=_STR))),
+                         "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}},
+            "delete": {"summary": "Lift the override", "security": _SEC,
+                       "parameters": [_SITE_PARAM],
+                       "responses": {"200": _ok(_obj(site=_STR, cleared=_BOOL)),
+                                     "401": _ERR, "403": _ERR, "404": _ERR}},
+        },
+        "/sites/{site}/emergency-stop": {"post": {
+            "summary": "Every rig of the site to sleep, until resumed", "security": _SEC,
+            "parameters": [_SITE_PARAM],
+            "requestBody": {"content": {"application/json": {"schema": _obj(reason=_STR)}}},
+            "responses": {"200": _ok(_obj(site=_STR, emergency=_BOOL)),
+                          "401": _ERR, "403": _ERR, "404": _ERR}}},
+        "/sites/{site}/resume": {"post": {
+            "summary": "End the emergency stop", "security": _SEC, "parameters": [_SITE_PARAM],
+            "responses": {"200": _ok(_obj(site=_STR, emergency=_BOOL)),
+                          "401": _ERR, "403": _ERR, "404": _ERR}}},
+        "/emergency-stop": {"post": {
+            "summary": "Every rig of every site to sleep", "security": _SEC,
+            "responses": {"200": _ok(_obj(emergency=_BOOL)), "401": _ERR, "403": _ERR}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {
+            "200": _ok({"type": "object"})}}},
+    },
+}  # fmt: skip

@@ -1,0 +1,151 @@
+"""`surplus fleetd ...`: run the daemon, discover rigs, write the compliance report.
+
+    surplus fleetd --config FILE
+    surplus fleetd discover 10.0.0.0/24 [--concurrency N] [--timeout S]
+    surplus fleetd report --site S --from T --to T [--csv | --json] [--config FILE | --audit PATH]
+
+register(parser) adds the arguments to the `fleetd` subparser; run(args) carries them out
+and returns the exit status (2 for bad input, with a message naming what was wrong).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="fleetd TOML (see configs/fleetd-site.toml)")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    sub = parser.add_subparsers(dest="fleetd_action", metavar="ACTION")
+    d = sub.add_parser("discover", help="scan a network with pyasic and list the rigs found")
+    d.add_argument("cidr", help="network to scan, e.g. 10.0.0.0/24")
+    d.add_argument("--concurrency", type=int, default=128)
+    d.add_argument("--timeout", type=float, default=5.0, help="seconds per host")
+    r = sub.add_parser("report", help="compliance report: per 15 minutes, power vs allotment")
+    r.add_argument("--site", required=True)
+    r.add_argument("--from", dest="since", required=True, help="ISO 8601 time or epoch seconds")
+    r.add_argument("--to", dest="until", required=True, help="ISO 8601 time or epoch seconds")
+    fmt = r.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json")
+    r.add_argument("--config", dest="report_config", type=Path,
+                   help="fleetd TOML whose [audit] path holds the records")  # fmt: skip
+    r.add_argument("--audit", type=Path, help="the audit log (instead of --config)")
+    r.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+    r.set_defaults(format="csv")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "fleetd_action", None)
+    if action == "discover":
+        return _discover(args)
+    if action == "report":
+        return _report(args)
+    return _daemon(args)
+
+
+def _fail(message: str) -> int:
+    print(f"surplus fleetd: {message}", file=sys.stderr)
+    return 2
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    from fleetd.config import ConfigError, load
+    from fleetd.daemon import Fleetd
+
+    if args.config is None:
+        return _fail("--config FILE is required to run fleetd")
+    logging.basicConfig(level=str(args.log_level).upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    async def main() -> None:
+        fd = Fleetd(cfg)
+        task = asyncio.get_running_loop().create_task(fd.run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:  # e.g. api.token_env names an unset variable
+        return _fail(str(exc))
+    return 0
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from fleetd.discovery import DiscoveryError, discover, hosts_of
+
+    try:
+        total = len(hosts_of(args.cidr))
+    except DiscoveryError as exc:
+        return _fail(str(exc))
+
+    async def main() -> list:
+        with Progress(TextColumn("scanning {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[found]} found"),
+                      transient=True) as bar:  # fmt: skip
+            task = bar.add_task(args.cidr, total=total, found=0)
+
+            def progress(p) -> None:  # type: ignore[no-untyped-def]
+                bar.update(task, completed=p.done, found=p.found)
+
+            return await discover(args.cidr, concurrency=args.concurrency,
+                                  timeout_s=args.timeout, progress=progress)  # fmt: skip
+
+    try:
+        found = asyncio.run(main())
+    except DiscoveryError as exc:
+        return _fail(str(exc))
+    print(f"{'host':<16} {'model':<20} {'firmware':<12} fleetd")
+    for f in found:
+        kind = f.kind.value if f.kind is not None else "not drivable"
+        print(f"{f.host:<16} {f.model or '?':<20} {f.firmware or '?':<12} {kind}")
+    print(f"{len(found)} rigs found in {args.cidr} ({total} hosts scanned)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fleetd.report import ReportError, build_report, parse_when, to_csv, to_json
+
+    audit = args.audit
+    if audit is None:
+        cfg_path = args.report_config or args.config
+        if cfg_path is None:
+            return _fail("report needs --config FILE or --audit PATH")
+        from fleetd.config import ConfigError, load
+
+        try:
+            cfg = load(cfg_path)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        if args.site not in cfg.sites:
+            return _fail(f"--site {args.site!r}: not in {cfg_path}; sites: {', '.join(cfg.sites)}")
+        audit = cfg.audit.path
+    try:
+        since = parse_when(args.since, "--from")
+        until = parse_when(args.until, "--to")
+        rows = build_report(audit, site=args.site, since=since, until=until)
+    except (ReportError, ValueError) as exc:
+        return _fail(str(exc))
+    text = to_json(rows, site=args.site, since=since, until=until) if args.format == "json" \
+        else to_csv(rows)  # fmt: skip
+    if args.output is not None:
+        args.output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0

@@ -1,0 +1,130 @@
+"""fleetd as one process: every site's controller, their allotment feeds and meters, and
+the HTTP API, under one asyncio.TaskGroup (a crash in any of them stops them all, loudly).
+
+    fd = Fleetd.from_file("configs/fleetd-demo.toml")
+    async with fd:                      # starts everything in the background
+        fd.controllers["north"].stats   # what metrics read
+    # or: await fd.run()                # until cancelled (the command line)
+
+`driver_factory` replaces the pyasic driver (in-process rigs for benchmarks); `tuning`
+compresses the controller's timings (per site name, or one for all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from fleetd import config as fleetd_config
+from fleetd.api import FleetdApi
+from fleetd.audit import AuditLog
+from fleetd.config import FleetdConfig
+from fleetd.control.controller import SiteController
+from fleetd.control.samples import SampleLog, samples_path_for
+from fleetd.site import ControlTuning, DriverFactory, Site
+
+log = logging.getLogger(__name__)
+
+
+class Fleetd:
+    def __init__(
+        self,
+        config: FleetdConfig,
+        *,
+        driver_factory: DriverFactory | None = None,
+        tuning: ControlTuning | Mapping[str, ControlTuning] | None = None,
+        serve_api: bool = True,
+        api_port: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        a = config.audit
+        self.audit = AuditLog(a.path, fsync_every=a.fsync_every,
+                              fsync_interval_s=a.fsync_interval_s, clock=clock)  # fmt: skip
+        self.samples = SampleLog(samples_path_for(a.path))
+        start = clock()
+        self.sites: dict[str, Site] = {}
+        self.controllers: dict[str, SiteController] = {}
+        for name, sc in config.sites.items():
+            t = tuning.get(name) if isinstance(tuning, Mapping) else tuning
+            site = Site.from_config(
+                name, sc, config.rigs(name), driver_factory=driver_factory,
+                drivers=config.drivers, tuning=t, clock=clock, start_at=start,
+            )  # fmt: skip
+            self.sites[name] = site
+            self.controllers[name] = SiteController(
+                site, audit=self.audit, samples=self.samples,
+                concurrency=config.drivers.concurrency,
+                read_deadline_s=config.drivers.read_deadline_s, clock=clock,
+            )  # fmt: skip
+        self.api: FleetdApi | None = None
+        if serve_api:
+            api = config.api
+            self.api = FleetdApi(
+                self.controllers, host=api.host,
+                port=api.port if api_port is None else api_port, token=api.bearer_token(),
+            )  # fmt: skip
+        self._task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kw: object) -> Fleetd:
+        return cls(fleetd_config.load(path), **kw)  # type: ignore[arg-type]
+
+    async def run(self) -> None:
+        """Run every part until cancelled; closes the audit log and samples on the way out."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if self.api is not None:
+                    await self.api.start()
+                    log.info("fleetd API on %s", self.api.url)
+                for name, site in self.sites.items():
+                    for feed in site.feeds():
+                        tg.create_task(feed.run(), name=f"fleetd:{name}:{feed.name}")
+                    tg.create_task(self.controllers[name].run(), name=f"fleetd:{name}")
+                self.started.set()
+        finally:
+            if self.api is not None:
+                await self.api.stop()
+            self.audit.close()
+            self.samples.close()
+
+    async def start(self, first_cycle_timeout_s: float = 60.0) -> None:
+        """Run in the background; returns once every site has finished its first cycle."""
+        self._task = asyncio.get_running_loop().create_task(self.run(), name="fleetd")
+        waits = [c.first_cycle_done.wait() for c in self.controllers.values()]
+        done = asyncio.ensure_future(asyncio.gather(*waits))
+        await asyncio.wait({done, self._task}, timeout=first_cycle_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        if self._task.done():
+            done.cancel()
+            self._task.result()  # raises what stopped it
+        if not done.done():
+            done.cancel()
+            await self.stop()
+            raise TimeoutError(f"fleetd: no first control cycle within {first_cycle_timeout_s} s")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def __aenter__(self) -> Fleetd:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

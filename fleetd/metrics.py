@@ -1,0 +1,381 @@
+"""Prometheus metrics of fleetd: each site's power against its allotment, and its rigs.
+
+The controller keeps its figures as plain attributes (`SiteStats`) and can describe each
+rig (`rigs()`), so a custom collector reads them when Prometheus scrapes: no second copy
+of any figure, and a scrape is one moment of the site (the endpoint runs on the daemon's
+event loop). Only the control-cycle duration is a Histogram, fed once per cycle.
+
+    metrics = FleetdMetrics()
+    for controller in controllers:
+        metrics.add_site(controller)
+    endpoint = await metrics.serve("127.0.0.1", 9102)
+
+Per-rig series carry `site` and `rig` labels; they exist only for rigs listed in the
+config, and a site with more than `max_rigs_per_site` rigs exports its totals only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+
+log = logging.getLogger(__name__)
+
+W_PER_MW = 1e6
+HS_PER_THS = 1e12
+SITE_STATES = ("hashing", "sleeping", "booting", "unreachable", "derated")
+COMMAND_KINDS = ("sleep", "wake", "profile", "watts")
+COMMAND_RESULTS = ("ok", "failed")
+CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class StatsLike(Protocol):
+    """The figures of fleetd.control.stats.SiteStats this module reads."""
+
+    above_cap_s: float
+    above_cap_j: float
+    energy_j: float
+    allotment_w: float
+    allotment_stale: bool
+    budget_w: float
+    wake_budget_w: float
+    firm_w: float
+    site_w: float
+    site_w_source: str
+    estimated_site_w: float
+    meter_factor: float
+    planned_w: float
+    planned_ths: float
+    hashrate_ths: float
+    rigs_total: int
+    rigs_by_state: Mapping[str, int]
+    emergency: bool
+    infeasible: bool
+    cycles: int
+    replans_triggered: int
+    last_cycle_s: float
+    last_read_s: float
+    last_plan_s: float
+    last_send_s: float
+    last_cycle_at: float
+    commands: Mapping[tuple[str, str], int]
+    drift_resleeps: int
+    retries: int
+
+
+class ControllerLike(Protocol):
+    """What fleetd.control.SiteController offers the collector."""
+
+    stats: StatsLike
+    site: Any  # .allotment.status(now), .meter (optional), .specs
+
+    @property
+    def name(self) -> str: ...
+
+    def rigs(self) -> list[dict[str, Any]]: ...
+
+
+def _finite(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _nameplate(site: Any) -> tuple[float, float]:
+    """Nameplate watts and TH/s of a site's configured rigs (what "all awake" means)."""
+    catalog, specs = getattr(site, "catalog", None), getattr(site, "specs", None)
+    if catalog is None or specs is None:
+        return (math.nan, math.nan)
+    w = ths = 0.0
+    for spec in specs:
+        try:
+            m = catalog.model(spec.model)
+        except (KeyError, ValueError):
+            continue
+        w += m.nameplate_w
+        ths += m.nameplate_ths
+    return (w, ths)
+
+
+class FleetdMetrics:
+    """The daemon's registry: one collector over every site, plus cycle timing."""
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry | None = None,
+        per_rig: bool = True,
+        max_rigs_per_site: int = 5000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.per_rig = per_rig
+        self.max_rigs_per_site = max_rigs_per_site
+        self.clock = clock
+        self.controllers: dict[str, ControllerLike] = {}
+        self.nameplate: dict[str, tuple[float, float]] = {}  # site -> (W, TH/s) of its rigs
+        self.cycle_seconds = Histogram(
+            "surplus_fleetd_cycle_seconds", "One control cycle: read, plan and send",
+            ["site"], buckets=CYCLE_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(FleetdCollector(self))
+        self.runner: web.AppRunner | None = None
+        self.address: tuple[str, int] | None = None
+
+    def add_site(self, controller: ControllerLike, *, instrument: bool = True) -> None:
+        """Export `controller`'s site. With `instrument`, each cycle's duration is observed
+        through the controller's `on_cycle` hook when it has one, else by wrapping its
+        `cycle` coroutine on the instance."""
+        name = controller.name
+        if name in self.controllers:
+            raise ValueError(f"site {name!r} is already exported")
+        self.controllers[name] = controller
+        self.nameplate[name] = _nameplate(controller.site)
+        self.cycle_seconds.labels(name)
+        if instrument:
+            self._instrument(controller)
+
+    def observe_cycle(self, site: str, seconds: float) -> None:
+        """One control cycle of `site` took `seconds`."""
+        self.cycle_seconds.labels(site).observe(seconds)
+
+    def _instrument(self, controller: Any) -> None:
+        name = controller.name
+        if hasattr(controller, "on_cycle"):
+            controller.on_cycle = lambda report: self.observe_cycle(name, report.duration_s)
+            return
+        cycle = controller.cycle
+
+        async def timed_cycle(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await cycle(*args, **kwargs)
+            finally:
+                self.observe_cycle(name, time.perf_counter() - started)
+
+        controller.cycle = timed_cycle
+
+    # ------------------------------------------------------------------ serving
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 9102) -> tuple[str, int]:
+        """GET /metrics on the running event loop; returns the bound (host, port)."""
+        app = web.Application()
+        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, host, port).start()
+        bound = self.runner.addresses[0]
+        self.address = (str(bound[0]), int(bound[1]))
+        log.info("fleetd metrics on http://%s:%d/metrics", *self.address)
+        return self.address
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+class _Families:
+    """Metric families filled site by site, yielded once."""
+
+    def __init__(self) -> None:
+        self._all: dict[str, Metric] = {}
+
+    def gauge(self, name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+        m = self._all.get(name)
+        if m is None:
+            m = self._all[name] = GaugeMetricFamily(name, doc, labels=labels)
+        return m  # type: ignore[return-value]
+
+    def counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+        m = self._all.get(name)
+        if m is None:
+            m = self._all[name] = CounterMetricFamily(name, doc, labels=labels)
+        return m  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._all.values())
+
+
+class FleetdCollector:
+    def __init__(self, metrics: FleetdMetrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        f = _Families()
+        now = self.metrics.clock()
+        for name, ctl in list(self.metrics.controllers.items()):
+            try:
+                self._site(f, name, ctl, now)
+                if self.metrics.per_rig and ctl.stats.rigs_total <= self.metrics.max_rigs_per_site:
+                    self._rigs(f, name, ctl)
+            except Exception:  # one site's odd state must not blank the whole scrape
+                log.exception("fleetd metrics: site %s could not be read", name)
+        yield from f
+
+    def _site(self, f: _Families, name: str, ctl: ControllerLike, now: float) -> None:
+        st = ctl.stats
+        site = [name]
+
+        def g(metric: str, doc: str, value: float | None) -> None:
+            if value is not None:
+                f.gauge(metric, doc, ["site"]).add_metric(site, value)
+
+        def c(metric: str, doc: str, value: float) -> None:
+            f.counter(metric, doc, ["site"]).add_metric(site, value)
+
+        g("surplus_fleetd_site_allotment_watts", "The allotment in force (lowest source)",
+          st.allotment_w)
+        g("surplus_fleetd_site_budget_watts", "What the planner may give the rigs",
+          st.budget_w)
+        g("surplus_fleetd_site_wake_budget_watts", "The budget that may include new wakes",
+          st.wake_budget_w)
+        g("surplus_fleetd_site_power_watts",
+          "The site's draw as the controller steers by it: the meter when fresh, else the "
+          "estimate", st.site_w)
+        g("surplus_fleetd_site_estimated_power_watts",
+          "The site's draw estimated from the rigs' figures, overhead and firm loads",
+          st.estimated_site_w)
+        meter = getattr(ctl.site, "meter", None)
+        measured = meter.current_w(now) if meter is not None else None
+        g("surplus_fleetd_site_measured_power_watts", "The site meter's fresh reading",
+          _finite(measured))
+        g("surplus_fleetd_site_power_metered",
+          "1 when the site's power figure comes from a fresh meter reading",
+          1.0 if st.site_w_source == "meter" else 0.0)
+        g("surplus_fleetd_site_headroom_watts", "Allotment less the site's draw",
+          st.allotment_w - st.site_w)
+        g("surplus_fleetd_site_firm_load_watts", "Firm loads counted against the allotment",
+          st.firm_w)
+        g("surplus_fleetd_site_planned_power_watts", "The plan's total for the rigs",
+          st.planned_w)
+        g("surplus_fleetd_site_hashrate_hashes_per_second", "What fresh rigs report",
+          st.hashrate_ths * HS_PER_THS)
+        g("surplus_fleetd_site_planned_hashrate_hashes_per_second", "The plan's hashrate",
+          st.planned_ths * HS_PER_THS)
+        plate_w, plate_ths = self.metrics.nameplate.get(name, (math.nan, math.nan))
+        g("surplus_fleetd_site_nameplate_power_watts", "Nameplate power of the site's rigs",
+          _finite(plate_w))
+        g("surplus_fleetd_site_nameplate_hashrate_hashes_per_second",
+          "Nameplate hashrate of the site's rigs (all awake at stock settings)",
+          None if _finite(plate_ths) is None else plate_ths * HS_PER_THS)
+        g("surplus_fleetd_site_meter_factor", "Meter reading over the rigs' own figure",
+          st.meter_factor)
+        g("surplus_fleetd_site_allotment_stale",
+          "1 when the binding allotment is a silent feed's floor",
+          1.0 if st.allotment_stale else 0.0)
+        g("surplus_fleetd_site_emergency", "1 while the emergency stop holds",
+          1.0 if st.emergency else 0.0)
+        g("surplus_fleetd_site_infeasible", "1 when the plan cannot fit the budget",
+          1.0 if st.infeasible else 0.0)
+        g("surplus_fleetd_site_rigs_configured", "Rigs in the site's config", st.rigs_total)
+        if st.last_cycle_at:
+            g("surplus_fleetd_site_last_cycle_timestamp_seconds", "When the last cycle planned",
+              st.last_cycle_at)
+        c("surplus_fleetd_site_above_cap_seconds", "Time the site drew above its allotment",
+          st.above_cap_s)
+        c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment",
+          st.above_cap_j)
+        c("surplus_fleetd_site_energy_joules", "Energy the site drew", st.energy_j)
+        c("surplus_fleetd_cycles", "Control cycles run", st.cycles)
+        c("surplus_fleetd_replans", "Cycles triggered out of period (drops, operator)",
+          st.replans_triggered)
+        c("surplus_fleetd_drift_resleeps", "Rigs re-slept after drifting awake",
+          st.drift_resleeps)
+        c("surplus_fleetd_command_retries", "Commands sent again after no effect", st.retries)
+
+        rigs = f.gauge("surplus_fleetd_site_rigs", "Rigs by state as last read",
+                       ["site", "state"])  # fmt: skip
+        by_state = dict(st.rigs_by_state)
+        for state in (*SITE_STATES, *sorted(set(by_state) - set(SITE_STATES))):
+            rigs.add_metric([name, state], by_state.get(state, 0))
+
+        phases = f.gauge("surplus_fleetd_cycle_phase_seconds", "The last cycle, by phase",
+                         ["site", "phase"])  # fmt: skip
+        for phase, v in (("read", st.last_read_s), ("plan", st.last_plan_s),
+                         ("send", st.last_send_s), ("total", st.last_cycle_s)):  # fmt: skip
+            phases.add_metric([name, phase], v)
+
+        commands = f.counter("surplus_fleetd_commands", "Commands sent, by kind and result",
+                             ["site", "kind", "result"])  # fmt: skip
+        counts = dict(st.commands)
+        kinds = sorted({k for k, _ in counts} | set(COMMAND_KINDS))
+        for kind in kinds:
+            for result in COMMAND_RESULTS:
+                commands.add_metric([name, kind, result], counts.get((kind, result), 0))
+
+        allotment = getattr(ctl.site, "allotment", None)
+        if allotment is not None:
+            labels = ["site", "source", "kind"]
+            age = f.gauge("surplus_fleetd_allotment_source_age_seconds",
+                          "Age of each allotment source's figure", labels)
+            stale = f.gauge("surplus_fleetd_allotment_source_stale",
+                            "1 when a live feed went quiet and its floor applies", labels)
+            watts = f.gauge("surplus_fleetd_allotment_source_watts",
+                            "Each allotment source's figure", labels)
+            errors = f.counter("surplus_fleetd_allotment_source_errors",
+                               "Errors reading each allotment source", labels)
+            for s in allotment.status(now):
+                key = [name, s.source, s.kind]
+                stale.add_metric(key, 1.0 if s.stale else 0.0)
+                errors.add_metric(key, s.errors)
+                a = _finite(s.age_s)
+                if a is not None:
+                    age.add_metric(key, a)
+                mw = _finite(s.mw)
+                if mw is not None:
+                    watts.add_metric(key, mw * W_PER_MW)
+
+    def _rigs(self, f: _Families, name: str, ctl: ControllerLike) -> None:
+        labels = ["site", "rig"]
+        power = f.gauge("surplus_fleetd_rig_power_watts", "Power the rig reports", labels)
+        ths = f.gauge("surplus_fleetd_rig_hashrate_hashes_per_second", "Hashrate the rig reports",
+                      labels)  # fmt: skip
+        temp = f.gauge("surplus_fleetd_rig_temperature_celsius", "The rig's hottest sensor",
+                       labels)  # fmt: skip
+        profile = f.gauge("surplus_fleetd_rig_profile_watts",
+                          "Watts of the profile or power limit the rig runs", labels)
+        cap = f.gauge("surplus_fleetd_rig_thermal_cap_watts", "fleetd's thermal cap for the rig",
+                      labels)  # fmt: skip
+        fresh = f.gauge("surplus_fleetd_rig_reading_fresh", "1 when the last reading is fresh",
+                        labels)  # fmt: skip
+        state = f.gauge("surplus_fleetd_rig_state", "1 for the rig's state as last read",
+                        ["site", "rig", "state"])  # fmt: skip
+        info = f.gauge("surplus_fleetd_rig_info", "The rig's model, firmware and address",
+                       ["site", "rig", "model", "firmware", "host", "profile"])  # fmt: skip
+        for r in ctl.rigs():
+            rig = str(r.get("name") or r["host"])
+            key = [name, rig]
+            for fam, value in ((power, r.get("watts")), (temp, r.get("temp_c")),
+                               (profile, r.get("target_w")), (cap, r.get("thermal_cap_w"))):
+                v = _finite(value)
+                if v is not None:
+                    fam.add_metric(key, v)
+            h = _finite(r.get("ths"))
+            if h is not None:
+                ths.add_metric(key, h * HS_PER_THS)
+            fresh.add_metric(key, 1.0 if r.get("fresh") else 0.0)
+            now_state = str(r.get("state", "unreachable"))
+            for s in (*SITE_STATES, *(() if now_state in SITE_STATES else (now_state,))):
+                state.add_metric([name, rig, s], 1.0 if s == now_state else 0.0)
+            info.add_metric([name, rig, str(r.get("model", "")), str(r.get("firmware", "")),
+                             str(r.get("host", "")), str(r.get("profile") or "")], 1.0)

@@ -1,0 +1,259 @@
+"""A site as the controller runs it: its rigs and drivers, allotment sources, meters, and
+the arithmetic from allotment to the miners' power budget.
+
+    site = Site.from_config("north", cfg.sites["north"], drivers=cfg.drivers)
+    b = site.budget(now)   # SiteBudget: what the planner may give the rigs, and why
+
+The budget follows the recipe of fleetd.budget: the allotment (lowest applying source,
+with scheduled cuts pre-shed `lead_s` ahead: one control period plus the rigs' response),
+less margin, firm loads and auxiliary load, over PUE and the meter factor. New wakes get
+the lower `wake_budget_w`: a woken rig must fit every cap until it has served its hold.
+With a site meter, the meter factor is learnt from the meter (closing the loop on
+measured power): at once upwards when the meter reads more than the estimate, slowly
+downwards, and only while no command is in flight.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fleetd.allotment import Effective, OverrideSource, SiteAllotment
+from fleetd.allotment.build import build_site_allotment
+from fleetd.budget import miner_budget_w, site_draw_w, wake_horizon_s
+from fleetd.config import DriverConfig, RigSpec, SiteConfig
+from fleetd.control.book import RigBook
+from fleetd.control.meter import Meter
+from fleetd.control.thermal import ThermalCaps, ThermalPolicy
+from fleetd.drivers import Driver, PyasicDriver, capabilities
+from fleetd.models import DEFAULT_CATALOG, ModelCatalog
+from fleetd.planner import PlannerConfig
+
+Clock = Callable[[], float]
+DriverFactory = Callable[[RigSpec], Driver]
+
+
+@dataclass(frozen=True)
+class ControlTuning:
+    """Controller settings that are not in the site's TOML (tests and demos compress them).
+
+    response_s   how long rigs take to carry out a shed (command fan-out + their ramp down);
+                 scheduled cuts are pre-shed one period plus this much ahead
+    grace_s      how long a command may take to show in telemetry before it is re-sent
+                 (default: two control periods, at least response_s)
+    watch_s      how often the allotment, meters and firm loads are checked between cycles
+                 (a drop re-plans at once)
+    """
+
+    response_s: float = 10.0
+    grace_s: float | None = None
+    watch_s: float = 0.25
+    thermal: ThermalPolicy = field(default_factory=ThermalPolicy)
+    meter_factor_bounds: tuple[float, float] = (0.8, 1.5)
+    meter_learn_rate: float = 0.3
+    replan_drop_frac: float = 0.002  # a budget this much below the last plan's re-plans at once
+
+    def grace_for(self, period_s: float) -> float:
+        return self.grace_s if self.grace_s is not None else max(2.0 * period_s, self.response_s)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBudget:
+    """One budget decision and the figures behind it (watts)."""
+
+    at: float
+    effective: Effective  # the allotment in force now, and which source set it
+    allotment_w: float  # in force now
+    planned_cap_w: float  # the cap planned for (lower than now if a cut is due soon)
+    miner_w: float  # the planner's budget
+    wake_w: float  # the budget that may include new wakes
+    firm_w: float
+    meter_factor: float
+    lead_s: float
+
+
+def default_driver_factory(cfg: DriverConfig | None = None) -> DriverFactory:
+    timeouts = (cfg or DriverConfig()).timeouts()
+
+    def make(spec: RigSpec) -> Driver:
+        return PyasicDriver(spec.host, spec.firmware, timeouts=timeouts)
+
+    return make
+
+
+class Site:
+    """Everything one site's control loop needs, without the loop itself."""
+
+    def __init__(
+        self,
+        name: str,
+        config: SiteConfig,
+        specs: Sequence[RigSpec],
+        allotment: SiteAllotment,
+        drivers: Sequence[Driver],
+        *,
+        catalog: ModelCatalog = DEFAULT_CATALOG,
+        meter: Meter | None = None,
+        firm_meters: dict[str, Meter] | None = None,
+        tuning: ControlTuning | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        if len(specs) != len(drivers):
+            raise ValueError(f"site {name!r}: one driver per rig expected")
+        self.name = name
+        self.config = config
+        self.specs = list(specs)
+        self.allotment = allotment
+        self.drivers = list(drivers)
+        self.catalog = catalog
+        self.meter = meter
+        self.firm_meters = dict(firm_meters or {})
+        self.tuning = tuning or ControlTuning()
+        self.clock = clock
+        self.planner_config: PlannerConfig = config.planner_config()
+        model_ids = [catalog.model_id(s.model) for s in self.specs]
+        fw = [int(capabilities(s.firmware).control) for s in self.specs]
+        self.book = RigBook([s.host for s in self.specs], model_ids, fw, catalog)
+        mid = np.asarray(model_ids, dtype=np.intp)
+        self.thermal = ThermalCaps(
+            catalog.nameplate_w[mid], catalog.max_w[mid], self.tuning.thermal
+        )
+        self.boot_s = catalog.boot_s[mid]
+        self.learned_factor: float | None = None
+        self.override: OverrideSource | None = next(
+            (s for s in allotment.sources if isinstance(s, OverrideSource)), None
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        name: str,
+        config: SiteConfig,
+        specs: Sequence[RigSpec],
+        *,
+        driver_factory: DriverFactory | None = None,
+        drivers: DriverConfig | None = None,
+        catalog: ModelCatalog = DEFAULT_CATALOG,
+        tuning: ControlTuning | None = None,
+        clock: Clock = time.time,
+        start_at: float | None = None,
+    ) -> Site:
+        make = driver_factory or default_driver_factory(drivers)
+        allotment = build_site_allotment(config, start_at=start_at, clock=clock)
+        meter = Meter.from_config(f"{name}:site", config.meter, clock) if config.meter else None
+        firm = {
+            f.name: Meter.from_config(f"{name}:{f.name}", f.meter, clock)
+            for f in config.firm_loads
+            if f.meter is not None
+        }
+        return cls(
+            name, config, specs, allotment, [make(s) for s in specs], catalog=catalog,
+            meter=meter, firm_meters=firm, tuning=tuning, clock=clock,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ background inputs
+
+    def feeds(self) -> list:
+        """Allotment feeds and meters that must run (poll/subscribe) beside the loop."""
+        runners = [s for s in self.allotment.sources if callable(getattr(s, "run", None))]
+        runners += [m for m in (self.meter, *self.firm_meters.values()) if m is not None]
+        return runners
+
+    # ------------------------------------------------------------------ power arithmetic
+
+    @property
+    def period_s(self) -> float:
+        return self.config.control_period_s
+
+    @property
+    def lead_s(self) -> float:
+        return self.period_s + self.tuning.response_s
+
+    def firm_w(self, now: float) -> float:
+        """Firm loads: metered where the meter is fresh, else the declared / worst case."""
+        total = 0.0
+        for f in self.config.firm_loads:
+            m = self.firm_meters.get(f.name)
+            w = m.current_w(now) if m is not None else None
+            total += w if w is not None else f.declared_kw * 1e3
+        return total
+
+    def meter_factor(self) -> float:
+        if self.meter is not None and self.learned_factor is not None:
+            return self.learned_factor
+        return self.config.meter_factor
+
+    def budget(self, now: float) -> SiteBudget:
+        eff = self.allotment.effective(now)
+        pc = self.planner_config
+        max_boot = float(np.max(self.boot_s)) if self.boot_s.size else 0.0
+        horizon = wake_horizon_s(max_boot, pc.min_awake_s)
+        sched = self.allotment.schedule(now, self.lead_s + horizon + self.period_s)
+        rate = pc.ramp_down_w_per_s
+        cap = min(eff.watts, sched.effective_w(now, self.lead_s, rate))
+        wake_cap = min(cap, sched.wake_w(now, self.lead_s, horizon, rate))
+        firm = self.firm_w(now)
+        factor = self.meter_factor()
+        c = self.config
+        kw = {
+            "firm_w": firm, "pue": c.overhead.pue, "aux_w": c.overhead.aux_kw * 1e3,
+            "margin_frac": c.margin_pct / 100.0, "margin_w": c.margin_kw * 1e3,
+            "meter_factor": factor,
+        }  # fmt: skip
+        return SiteBudget(
+            at=now, effective=eff, allotment_w=eff.watts, planned_cap_w=cap,
+            miner_w=miner_budget_w(cap, **kw), wake_w=miner_budget_w(wake_cap, **kw),
+            firm_w=firm, meter_factor=factor, lead_s=self.lead_s,
+        )  # fmt: skip
+
+    def estimate_site_w(self, now: float, rig_w: float) -> float:
+        """What the site meter should read for `rig_w` of rigs (firm + aux + PUE x rigs)."""
+        c = self.config
+        return site_draw_w(
+            rig_w, firm_w=self.firm_w(now), pue=c.overhead.pue, aux_w=c.overhead.aux_kw * 1e3,
+            meter_factor=self.meter_factor(),
+        )  # fmt: skip
+
+    def rigs_w(self, now: float) -> float:
+        """The rigs' own figure: what fresh rigs report, nameplate for the rest."""
+        book = self.book
+        fresh = book.fresh(now, self.config.max_reading_age_s)
+        mid = np.where(book.model >= 0, book.model, 0)
+        plate = np.where(book.model >= 0, self.catalog.nameplate_w[mid], self.catalog.unknown_w)
+        w = np.where(fresh & ~np.isnan(book.watts), book.watts, plate)
+        return float(w.sum())
+
+    def site_w(self, now: float) -> tuple[float, str]:
+        """Measured site draw when the meter is fresh, else the estimate."""
+        if self.meter is not None:
+            w = self.meter.current_w(now)
+            if w is not None:
+                return w, "meter"
+        return self.estimate_site_w(now, self.rigs_w(now)), "estimate"
+
+    def learn_meter(self, now: float, counted_rig_w: float, settled: bool) -> None:
+        """Close the loop: the factor that makes the estimate match the meter. Only while
+        settled (no command in flight, the meter read since): a reading taken before a shed,
+        set against the count after it, would otherwise look like a huge overdraw."""
+        if self.meter is None or counted_rig_w <= 0 or not settled:
+            return
+        measured = self.meter.current_w(now)
+        if measured is None:
+            return
+        c = self.config
+        rigs_measured = measured - self.firm_w(now) - c.overhead.aux_kw * 1e3
+        observed = rigs_measured / (c.overhead.pue * counted_rig_w)
+        lo, hi = self.tuning.meter_factor_bounds
+        observed = min(max(observed, lo), hi)
+        old = self.learned_factor if self.learned_factor is not None else c.meter_factor
+        if observed > old:
+            self.learned_factor = observed  # reading above the estimate: believe it now
+        else:
+            a = self.tuning.meter_learn_rate
+            self.learned_factor = old + a * (observed - old)
+        if self.learned_factor is not None and not math.isfinite(self.learned_factor):
+            self.learned_factor = None

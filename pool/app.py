@@ -1,0 +1,530 @@
+"""PoolApp: the controller that composes a running pool.
+
+    node (RpcNode with failover, or the embedded devnet)
+      -> BlockWatcher (ZMQ / poll / GBT longpoll; a refresh every 30 s)
+      -> JobFactory + JobFeed (new tip => one clean job, fanned out to every session at once)
+      -> StratumServer (sessions, validator thread, vardiff, limits)
+      -> Ledger through LedgerSink (pool mode: a share is answered `true` after its commit)
+
+What the controller itself owns is the glue that spans those parts: start-up in an order
+that fails early with a named cause, the first job before the first miner connects, what
+happens after a block candidate (submitblock -> immediate tip check so miners move on ->
+confirmation through getblockhash(height) -> the ledger), the network difficulty per
+height that PPS/FPPS need, periodic block maturity and settlement, and a shutdown that
+drains the server (miners get `client.reconnect`) before the ledger closes.
+
+Long-running work runs in one asyncio.TaskGroup (structured concurrency): the watcher,
+the ledger loop and every block follow-up are its children, each guarding its own errors
+so one failure never tears the others down; `stop()` lets block follow-ups finish, then
+cancels the group.
+
+    async with PoolApp(load("configs/pool-devnet.toml")) as app:
+        print(app.stratum_address, app.stats)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from pool.app_node import (
+    PoolStartupError,
+    build_node,
+    check_network,
+    check_payout_address,
+    fetch_template,
+    wait_until_ready,
+)
+from pool.app_stats import BlockOutcome, Counters, PoolStats
+from pool.bitcoin.target import target_to_difficulty
+from pool.config import DevnetSection, PoolConfig
+from pool.jobs.factory import JobFactory, TemplateWork
+from pool.jobs.job import Job
+from pool.ledger.ledger import Ledger
+from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
+from pool.ledger.sink import LedgerSink
+from pool.node.base import Node, NodeError
+from pool.node.devnet import DevnetNode
+from pool.node.rpc import RpcNode, confirm_accepted
+from pool.node.watcher import BlockWatcher
+from pool.stratum.extranonce import EXTRANONCE1_SIZE
+from pool.stratum.jobfeed import JobFeed
+from pool.stratum.server import BlockFound, StratumServer
+
+__all__ = ["PoolApp", "PoolStartupError", "PoolStats"]
+
+log = logging.getLogger("pool.app")
+
+KEEP_JOBS = 256  # jobs remembered for block rewards (more than any session holds)
+KEEP_BLOCKS = 4096  # block outcomes kept for stats and tests
+SHARE_ID_WAIT = 10.0  # seconds to wait for the block-solving share's commit
+CONFIRM_TRIES = 20
+BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
+
+
+class PoolApp:
+    """One pool process. Use ``async with PoolApp(config) as app`` (or start/stop).
+
+    `node` may be passed in (the demo shares its devnet chain; tests wrap a node); the
+    app then leaves closing it to the caller."""
+
+    def __init__(self, config: PoolConfig, *, node: Node | None = None) -> None:
+        self.config = config
+        self.node: Node | None = node
+        self._owns_node = node is None
+        self.ledger: Ledger | None = None
+        self.sink: LedgerSink | None = None
+        self.feed: JobFeed | None = None
+        self.server: StratumServer | None = None
+        self.watcher: BlockWatcher | None = None
+        self.counters = Counters()
+        self.blocks: deque[BlockOutcome] = deque(maxlen=KEEP_BLOCKS)  # newest last
+        self.pool_script = b""
+        self._jobs: OrderedDict[str, tuple[Job, TemplateWork]] = OrderedDict()
+        self._works_by_height: OrderedDict[int, TemplateWork] = OrderedDict()
+        self._network_recorded: tuple[int, int, int] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._group: asyncio.TaskGroup | None = None
+        self._group_ready: asyncio.Event | None = None
+        self._followups: set[asyncio.Task[Any]] = set()
+        self._followed: OrderedDict[str, None] = OrderedDict()  # blocks followed up, by hash
+        self._server_started = False
+        self._started_at = 0.0
+        self._closing = False
+        self._frozen = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> PoolApp:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Bring the pool up; PoolStartupError (naming the config key) when it cannot."""
+        self._started_at = time.monotonic()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(reconnect=False)
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
+        deadline = time.monotonic() + config.startup_timeout
+        if self.node is None:
+            self.node = build_node(config)
+        node = self.node
+        height = await wait_until_ready(node, config.startup_timeout)
+        await check_network(node, config.network)
+        self.pool_script = await check_payout_address(
+            node, "payout_address", config.payout_address
+        )
+        if config.ledger is not None and config.ledger.fee_account:
+            await check_payout_address(node, "ledger.fee_account", config.ledger.fee_account)
+        stratum = config.stratum_config
+        factory = JobFactory(
+            self.pool_script,
+            tag=config.tag_bytes,
+            extranonce1_size=EXTRANONCE1_SIZE,
+            extranonce2_size=stratum.extranonce2_size,
+        )
+        self.feed = JobFeed(factory)
+        if config.ledger is not None:
+            self.ledger = await Ledger.open(config.ledger)
+            self.sink = LedgerSink(self.ledger)
+        self.server = StratumServer(stratum, self.feed, node, self.sink)
+        self.server.block_listeners.append(self._on_block_found)
+        self.watcher = self._make_watcher(node)
+        # The watcher learns the tip first (without announcing it), then the first job is
+        # built: a tip that moves in between is a change the watcher reports later.
+        await self.watcher.check("start")
+        await self.publish_template(clean=True, deadline=deadline)
+        self._group_ready = asyncio.Event()
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name="pool-supervisor"
+        )
+        await self._group_ready.wait()
+        await self.server.start()
+        self._server_started = True
+        log.info(
+            "pool up: %s mode on %s, node height %d, stratum %s:%d",
+            config.mode, config.network, height, *self.server.address,
+        )
+        # Everything built so far lives as long as the pool: keep it out of every
+        # collection, so a full GC pass never walks it while thousands of miners wait.
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
+
+    def _make_watcher(self, node: Node) -> BlockWatcher:
+        section = self.config.node
+        if isinstance(section, DevnetSection):
+            return BlockWatcher(
+                node, self._on_new_block, self._on_refresh,
+                poll_interval=section.poll_interval,
+                refresh_interval=section.refresh_interval,
+                longpoll=section.longpoll,
+                announce_initial=False,
+            )
+        return section.watcher(
+            node, self._on_new_block, self._on_refresh, announce_initial=False
+        )
+
+    async def stop(self, reconnect: bool = True) -> None:
+        """Drain the server (miners get client.reconnect), let block follow-ups finish,
+        stop the background tasks, commit and close the ledger, release the node."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.server is not None:
+            if self._server_started:
+                await self.server.close(reconnect=reconnect)
+            else:
+                self.server.validator.close()  # its hashing thread exists from the start
+        pending = [task for task in self._followups if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=BLOCK_DRAIN)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self.ledger is not None:
+            await self.ledger.close()
+        if self._owns_node and isinstance(self.node, RpcNode):
+            await self.node.close()
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
+        log.info("pool stopped")
+
+    async def blocks_settled(self, timeout: float = 10.0) -> bool:
+        """Wait until every block found so far is followed up (confirmed or not, and in
+        the ledger in pool mode); False on timeout. Tests and the demo call this before
+        reading `blocks` or the ledger."""
+        deadline = time.monotonic() + timeout
+        while self._followups:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.wait(list(self._followups), timeout=remaining)
+        return True
+
+    async def wait_closed(self) -> None:
+        """Return when the background tasks end (only through stop(), or a bug)."""
+        if self._supervisor is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+
+    # ------------------------------------------------------------------ what callers read
+
+    @property
+    def stratum_address(self) -> tuple[str, int]:
+        if self.server is None:
+            raise RuntimeError("the pool is not started")
+        return self.server.address
+
+    @property
+    def stratum_port(self) -> int:
+        return self.stratum_address[1]
+
+    @property
+    def current_job(self) -> Job | None:
+        return None if self.feed is None else self.feed.current
+
+    @property
+    def stats(self) -> PoolStats:
+        c = self.counters
+        server = self.server
+        job = self.current_job
+        s = server.stats if server is not None else None
+        return PoolStats(
+            mode=self.config.mode,
+            network=self.config.network,
+            stratum_address=server.address if server is not None and self._server_started
+            else ("", 0),
+            height=None if job is None else job.height,
+            tip=None if self.watcher is None else self.watcher.tip,
+            sessions=0 if server is None else len(server.sessions),
+            accepted=0 if s is None else s.accepted,
+            credited=0.0 if s is None else s.credited,
+            rejected={} if s is None else dict(s.rejected),
+            templates=c.templates,
+            clean_jobs=c.clean_jobs,
+            refreshes=c.refreshes,
+            template_errors=c.template_errors,
+            blocks_submitted=c.blocks_submitted,
+            blocks_rejected=c.blocks_rejected,
+            blocks_confirmed=c.blocks_confirmed,
+            blocks_unconfirmed=c.blocks_unconfirmed,
+            blocks_recorded=c.blocks_recorded,
+            ledger_errors=c.ledger_errors,
+            restarts=c.restarts,
+            last_fanout_ms=0.0 if s is None else s.last_fanout_ms,
+            uptime=time.monotonic() - self._started_at if self._started_at else 0.0,
+        )
+
+    # ------------------------------------------------------------------ background tasks
+
+    async def _supervise(self) -> None:
+        assert self.watcher is not None and self._group_ready is not None
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            group.create_task(self._keep("watcher", self.watcher.run), name="pool-watcher")
+            if self.ledger is not None:
+                group.create_task(self._keep("ledger", self._ledger_loop), name="pool-ledger")
+            self._group_ready.set()
+
+    async def _keep(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a loop; restart it with backoff when it fails (it should not)."""
+        delay = 0.5
+        while True:
+            try:
+                await run()
+                return
+            except Exception:
+                self.counters.restarts += 1
+                log.exception("%s loop failed; restarting in %.1f s", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """A follow-up task in the group (or on the loop while shutting down)."""
+        if self._group is not None and not self._closing:
+            task = self._group.create_task(coro, name=name)
+        else:
+            task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+
+    async def _ledger_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.ledger_interval)
+            try:
+                await self.maintain_ledger()
+            except Exception:  # a database or node hiccup: try again next round
+                self.counters.ledger_errors += 1
+                log.exception("ledger maintenance failed")
+
+    async def maintain_ledger(self) -> list[tuple[BlockRow, BlockStatus]]:
+        """Follow pending blocks to maturity or orphanhood, then settle PPS/FPPS shares.
+        Runs every `ledger_interval` seconds; public so tests and tools can run it now."""
+        if self.ledger is None or self.node is None:
+            return []
+        changed = await self.ledger.update_blocks(self.node)
+        for block, status in changed:
+            log.info("block %s at height %d is %s", block.hash, block.height, status.value)
+        await self.ledger.settle()
+        return changed
+
+    # ------------------------------------------------------------------ templates and jobs
+
+    async def _on_new_block(self, besthash: str) -> None:
+        section = self.config.node
+        if isinstance(self.node, DevnetNode) and isinstance(section, DevnetSection) and (
+            section.mempool_txs
+        ):
+            self.node.fill_mempool(section.mempool_txs)
+        await self.publish_template(clean=True, expect_prev=besthash)
+
+    async def _on_refresh(self) -> None:
+        self.counters.refreshes += 1
+        await self.publish_template(clean=False)
+
+    def _template_error(self, exc: Exception) -> None:
+        self.counters.template_errors += 1
+
+    async def publish_template(
+        self,
+        *,
+        clean: bool,
+        expect_prev: str | None = None,
+        deadline: float | None = None,
+    ) -> Job:
+        """Fetch a template and publish its job to every session. `clean` for a new tip;
+        a refresh that finds a new prevhash is made clean too."""
+        assert self.node is not None and self.feed is not None
+        template = await fetch_template(
+            self.node, deadline=deadline, on_error=self._template_error
+        )
+        if expect_prev is not None:
+            # The node may still hand out the previous template for a moment.
+            for _ in range(10):
+                if template.get("previousblockhash") == expect_prev:
+                    break
+                await asyncio.sleep(0.05)
+                template = await fetch_template(self.node, on_error=self._template_error)
+        work = TemplateWork.from_gbt(template)
+        previous = self.feed.work
+        if previous is not None and previous.prevhash != work.prevhash:
+            clean = True
+        job = self.feed.publish_template(work, clean_jobs=clean)
+        self._remember(job, work)
+        self.counters.templates += 1
+        if clean:
+            self.counters.clean_jobs += 1
+        if self.ledger is not None:
+            await self._record_network(work)
+        return job
+
+    def _remember(self, job: Job, work: TemplateWork) -> None:
+        self._jobs[job.job_id] = (job, work)
+        while len(self._jobs) > KEEP_JOBS:
+            self._jobs.popitem(last=False)
+        self._works_by_height[work.height] = work
+        self._works_by_height.move_to_end(work.height)
+        while len(self._works_by_height) > 16:
+            self._works_by_height.popitem(last=False)
+
+    async def _record_network(self, work: TemplateWork) -> None:
+        """The network difficulty and block value per height, which PPS/FPPS shares are
+        valued at (the latest template of a height wins)."""
+        assert self.ledger is not None
+        key = (work.height, work.coinbase_value, work.fees)
+        if key == self._network_recorded:
+            return
+        try:
+            await self.ledger.record_network(
+                work.height,
+                target_to_difficulty(work.network_target),
+                work.coinbase_value - work.fees,
+                work.fees,
+            )
+            self._network_recorded = key
+        except Exception:
+            self.counters.ledger_errors += 1
+            log.exception("could not record the network difficulty of height %d", work.height)
+
+    # ------------------------------------------------------------------ found blocks
+
+    def _on_block_found(self, found: BlockFound) -> None:
+        """Called by the server once submitblock has answered (accepted or not)."""
+        outcome = BlockOutcome(
+            height=found.height, hash=found.block_hash, worker=found.worker,
+            job_id=found.job_id, reason=found.result, submitted_at=found.submitted_at,
+        )
+        self.blocks.append(outcome)
+        self.counters.blocks_submitted += 1
+        if found.result is not None:
+            self.counters.blocks_rejected += 1
+            self._followed[found.block_hash] = None
+            return
+        self._spawn(self._follow_block(outcome), f"block-{found.height}")
+
+    async def _follow_block(self, outcome: BlockOutcome) -> None:
+        try:
+            if self.watcher is not None:  # miners move to the next height right away
+                with contextlib.suppress(NodeError):
+                    await self.watcher.check("submitted", hint=outcome.hash)
+            if not await self._confirm(outcome):
+                self.counters.blocks_unconfirmed += 1
+                log.warning(
+                    "block %s at height %d was accepted but is not the node's block at that "
+                    "height (a competing block won)", outcome.hash, outcome.height,
+                )
+                return
+            outcome.confirmed = True
+            self.counters.blocks_confirmed += 1
+            job_work = self._jobs.get(outcome.job_id)
+            work = job_work[1] if job_work else self._works_by_height.get(outcome.height)
+            if job_work is not None:
+                outcome.reward = job_work[0].coinbase_value
+            elif work is not None:
+                outcome.reward = work.coinbase_value
+            log.info("block %s at height %d confirmed on the node", outcome.hash, outcome.height)
+            if self.ledger is not None:
+                parent = work.prevhash[::-1].hex() if work is not None else None
+                await self._record_block(outcome, work, parent)
+        except Exception:
+            log.exception("following block %s failed", outcome.hash)
+        finally:
+            self._followed[outcome.hash] = None
+            while len(self._followed) > KEEP_JOBS:
+                self._followed.popitem(last=False)
+
+    async def _confirm(self, outcome: BlockOutcome) -> bool:
+        assert self.node is not None
+        delay = 0.05
+        for _ in range(CONFIRM_TRIES):
+            try:
+                if await confirm_accepted(self.node, outcome.hash, outcome.height):
+                    return True
+                if delay >= 0.4:
+                    return False  # the node answers, and says another block is there
+            except NodeError as exc:
+                log.warning("cannot confirm block %s yet: %s", outcome.hash, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        return False
+
+    async def _record_block(
+        self, outcome: BlockOutcome, work: TemplateWork | None, parent: str | None
+    ) -> None:
+        assert self.ledger is not None and self.sink is not None
+        if outcome.reward is None or work is None:
+            self.counters.ledger_errors += 1
+            log.error("block %s: its template is forgotten; cannot credit it", outcome.hash)
+            return
+        share_id = await self._block_share_id(outcome.hash)
+        if share_id is None:
+            self.counters.ledger_errors += 1
+            log.error("block %s: the share that solved it is not in the ledger", outcome.hash)
+            return
+        if parent is not None:
+            await self._parent_followed(parent)
+        found = FoundBlock(
+            height=outcome.height,
+            hash=outcome.hash,
+            reward=outcome.reward,
+            share_id=share_id,
+            account=outcome.worker.split(".", 1)[0],
+            worker=outcome.worker,
+            network_difficulty=target_to_difficulty(work.network_target),
+            fees=work.fees,
+        )
+        delay = 0.1
+        for attempt in range(5):
+            try:
+                await self.ledger.record_block(found)
+                outcome.recorded = True
+                self.counters.blocks_recorded += 1
+                return
+            except Exception:
+                if attempt == 4:
+                    raise
+                log.exception("recording block %s failed; retrying", outcome.hash)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _parent_followed(self, parent: str) -> None:
+        """Blocks go into the ledger in chain order, which is the order of the shares that
+        solved them: a PROP round ends at the previous recorded block, so recording a
+        block before its parent would count the parent's shares twice. The node's answers
+        can arrive out of order (submitblock calls run in parallel), so when the parent
+        is also the pool's (its solving share is in the ledger), wait for its follow-up.
+        The parent's share was committed before this block's (its job came first)."""
+        assert self.sink is not None
+        if self.sink.block_share_id(parent) is None:
+            return  # found elsewhere, or long ago
+        deadline = time.monotonic() + SHARE_ID_WAIT + BLOCK_DRAIN
+        while parent not in self._followed and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    async def _block_share_id(self, block_hash: str) -> int | None:
+        """The ledger id of the block's share: its commit may still be in flight when
+        submitblock answers (both start from the same validated batch)."""
+        assert self.sink is not None
+        deadline = time.monotonic() + SHARE_ID_WAIT
+        while True:
+            share_id = self.sink.block_share_id(block_hash)
+            if share_id is not None or time.monotonic() > deadline:
+                return share_id
+            await asyncio.sleep(0.005)

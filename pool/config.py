@@ -1,0 +1,341 @@
+"""The pool's TOML configuration: one pydantic model over every section.
+
+The sections reuse the models their packages own (``pool.node.config.NodeConfig``,
+``pool.stratum.config.StratumConfig``, ``pool.ledger.config.LedgerConfig``), so each knob
+has exactly one validated spelling; this module adds what only the whole pool knows:
+the mode, the network, the payout address, the coinbase tag, the embedded devnet chain,
+and the checks that span sections (a ledger only where it means something, the pool fee
+paid to a valid address, Stratum's mode agreeing with the pool's).
+
+    mode = "pool"                     # or "solo": the coinbase pays the worker's address
+    network = "mainnet"               # mainnet | testnet | signet | regtest[-core|-bcoin]
+    payout_address = "bc1q..."
+    coinbase_tag = "/surplus/"
+
+    [node]                            # a real node ...
+    urls = ["http://user:pass@127.0.0.1:8332/"]
+    zmq_hashblock = "tcp://127.0.0.1:28332"
+    # ... or the embedded chain:  devnet = true, difficulty = 0.001
+
+    [stratum]                         # pool.stratum.config.StratumConfig
+    [ledger]                          # pool.ledger.config.LedgerConfig (pool mode)
+    [wallet]                          # payouts: the node's wallet RPC
+    [metrics]                         # listen address of /metrics
+
+`load(path)` raises ``ConfigError`` whose message names the file, the key path and
+what was expected, one line per problem.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pool.bitcoin.address import address_to_script
+from pool.bitcoin.networks import NETWORKS
+from pool.bitcoin.target import as_fraction
+from pool.jobs.coinbase import Payout, build_coinbase
+from pool.ledger.config import LedgerConfig
+from pool.ledger.records import Scheme
+from pool.node.config import NodeConfig
+from pool.node.transport import Endpoint
+from pool.stratum.config import StratumConfig
+from pool.stratum.extranonce import EXTRANONCE1_SIZE
+
+NETWORK_NAMES = tuple(sorted(NETWORKS))
+# A height whose BIP34 push is as long as any real chain will need: the tag must fit
+# the 100-byte scriptSig next to it and the largest extranonces.
+_TAG_CHECK_HEIGHT = 2**31 - 1
+
+
+class ConfigError(ValueError):
+    """A pool configuration that cannot be used; one line per problem, each naming the
+    file, the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RpcNodeSection(NodeConfig):
+    """``[node]`` for a real node (bitcoind or bcoin): NodeConfig, plus an explicit
+    ``devnet = false`` being allowed."""
+
+    devnet: Literal[False] = False
+
+
+class DevnetSection(_Strict):
+    """``[node]`` with ``devnet = true``: the embedded chain, in this process.
+
+    `difficulty` is the block difficulty (fractional allowed, e.g. "0.001"); the demo
+    picks it so that its emulated fleet finds a block every few seconds."""
+
+    devnet: Literal[True]
+    difficulty: Decimal = Field(Decimal("0.001"), gt=0, description="block difficulty")
+    halving_interval: int = Field(150, ge=1)
+    mempool_txs: int = Field(0, ge=0, le=2000, description="synthetic transactions per block")
+    poll_interval: float = Field(0.1, gt=0)
+    refresh_interval: float = Field(30.0, gt=0)
+    longpoll: bool = True
+
+    @field_validator("difficulty")
+    @classmethod
+    def _exact(cls, value: Decimal) -> Decimal:
+        as_fraction(value)  # finite and positive, or a named error
+        return value
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "devnet" if value.get("devnet") is True else "rpc"
+    return "devnet" if getattr(value, "devnet", False) else "rpc"
+
+
+NodeSection = Annotated[
+    Annotated[RpcNodeSection, Tag("rpc")] | Annotated[DevnetSection, Tag("devnet")],
+    Discriminator(_node_kind),
+]
+
+
+class WalletSection(_Strict):
+    """The wallet that pays miners (``surplus ledger payouts``): bcoin's wallet RPC
+    (port 48334 on regtest) or a Bitcoin Core wallet URL (``.../wallet/<name>``)."""
+
+    url: str
+    flavor: Literal["bcoin", "core"] = "bcoin"
+    wallet_id: str = "primary"
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        Endpoint.parse(url)
+        return url
+
+
+class MetricsSection(_Strict):
+    """Where ``/metrics`` will listen (served by the observability work; loopback only)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    port: int = Field(9332, ge=0, le=65535)
+
+    @field_validator("listen")
+    @classmethod
+    def _loopback(cls, host: str) -> str:
+        if not (host.startswith("127.") or host in ("localhost", "::1")):
+            raise ValueError(f"expected a loopback address (127.0.0.0/8), got {host!r}")
+        return host
+
+
+class PoolConfig(_Strict):
+    mode: Literal["solo", "pool"] = "pool"
+    network: str = Field("mainnet", description="the chain the payout addresses belong to")
+    payout_address: str = Field(
+        description="pool mode: receives every block; solo mode: the pool's own job (miners "
+        "are paid at the address in their worker name)"
+    )
+    coinbase_tag: str = Field("/surplus/", description="text in every coinbase scriptSig")
+    startup_timeout: float = Field(60.0, gt=0, description="seconds to wait for the node")
+    ledger_interval: float = Field(
+        30.0, gt=0, description="seconds between block-maturity checks and settlements"
+    )
+    node: NodeSection
+    stratum: StratumConfig = StratumConfig()
+    ledger: LedgerConfig | None = None
+    wallet: WalletSection | None = None
+    metrics: MetricsSection | None = None
+
+    # -- single keys ---------------------------------------------------------------------
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, name: str) -> str:
+        if name.lower() not in NETWORKS:
+            raise ValueError(f"expected one of {', '.join(NETWORK_NAMES)}, got {name!r}")
+        return name.lower()
+
+    @field_validator("coinbase_tag")
+    @classmethod
+    def _tag(cls, tag: str) -> str:
+        try:
+            raw = tag.encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"expected ASCII text, got {tag!r}") from None
+        build_coinbase(  # raises ValueError saying how many bytes fit
+            _TAG_CHECK_HEIGHT, 0, [Payout(b"\x51")], tag=raw,
+            extranonce1_size=EXTRANONCE1_SIZE, extranonce2_size=8,
+        )
+        return tag
+
+    # -- the ledger's fee address defaults to the pool's ---------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_fee_account(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("ledger"), dict):
+            ledger = data["ledger"]
+            if "fee_account" not in ledger and isinstance(data.get("payout_address"), str):
+                data = {**data, "ledger": {**ledger, "fee_account": data["payout_address"]}}
+        return data
+
+    # -- across sections -----------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> PoolConfig:
+        problems: list[tuple[str, str]] = []
+        for key, address in (
+            ("payout_address", self.payout_address),
+            ("ledger.fee_account", self.ledger.fee_account if self.ledger else ""),
+        ):
+            if key == "payout_address" or address:
+                try:
+                    address_to_script(address, self.network)
+                except ValueError as exc:
+                    problems.append((key, f"expected a {self.network} address: {exc}"))
+        if "mode" in self.stratum.model_fields_set and self.stratum.mode != self.mode:
+            problems.append((
+                "stratum.mode",
+                f"is {self.stratum.mode!r} but mode is {self.mode!r}; set only the top-level mode",
+            ))
+        if self.mode == "pool" and self.ledger is None:
+            problems.append(("ledger", "expected a [ledger] section: pool mode credits shares"))
+        if self.ledger is not None:
+            solo_scheme = self.ledger.scheme is Scheme.SOLO
+            if self.mode == "solo" and not solo_scheme:
+                problems.append((
+                    "ledger.scheme",
+                    f"expected 'solo' in solo mode (the coinbase pays the miner), got "
+                    f"{self.ledger.scheme.value!r}",
+                ))
+            elif self.mode == "pool" and solo_scheme:
+                problems.append((
+                    "ledger.scheme",
+                    "expected pplns, pps, fpps or prop in pool mode, got 'solo'",
+                ))
+        if problems:
+            raise _CrossSectionError(problems)
+        return self
+
+    # -- what the pool builds from it ---------------------------------------------------------
+
+    @property
+    def devnet(self) -> bool:
+        return isinstance(self.node, DevnetSection)
+
+    @property
+    def stratum_config(self) -> StratumConfig:
+        """The Stratum settings with the pool's mode filled in."""
+        if self.stratum.mode == self.mode:
+            return self.stratum
+        return self.stratum.model_copy(update={"mode": self.mode})
+
+    @property
+    def tag_bytes(self) -> bytes:
+        return self.coinbase_tag.encode("ascii")
+
+    def payout_script(self) -> bytes:
+        return address_to_script(self.payout_address, self.network)
+
+    def with_overrides(self, **changes: Any) -> PoolConfig:
+        """A validated copy with some keys changed; a dict merges into its section, so
+        ``with_overrides(stratum={"port": 0})`` keeps the other Stratum settings (tests
+        and the demo pick ports and files this way)."""
+        data = _merge(self.model_dump(mode="python", exclude_unset=True), changes)
+        return PoolConfig.model_validate(data)
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class _CrossSectionError(ValueError):
+    """Problems that span sections, each with the key it is about."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {msg}" for key, msg in problems))
+        self.problems = problems
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+_UNION_TAGS = {"rpc", "devnet"}
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    """'node.urls' from pydantic's ('node', 'rpc', 'urls'): the union's tag is not a key."""
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if i == 1 and loc[0] == "node" and part in _UNION_TAGS:
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(top level)"
+
+
+def _messages(exc: ValidationError, source: str) -> list[str]:
+    lines: list[str] = []
+    for error in exc.errors(include_url=False):
+        ctx_error = (error.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _CrossSectionError):
+            lines.extend(f"{source}: {key}: {msg}" for key, msg in ctx_error.problems)
+            continue
+        key = _key_path(error["loc"])
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see configs/pool-*.toml)"
+        elif error["type"] != "value_error":
+            message = f"{message} (got {error['input']!r})"
+        lines.append(f"{source}: {key}: {message}")
+    return lines
+
+
+def parse(data: dict[str, Any], source: str = "<config>") -> PoolConfig:
+    """Validate an already-parsed TOML document; ``source`` names it in errors."""
+    try:
+        return PoolConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_messages(exc, source))) from None
+
+
+def loads(text: str, source: str = "<config>") -> PoolConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return parse(data, source)
+
+
+def load(path: str | Path) -> PoolConfig:
+    """Read and validate a pool TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the pool configuration: {exc.strerror}") from None
+    return loads(text, str(path))

@@ -1,0 +1,511 @@
+"""The Stratum V1 server: listener, session registry, fan-out, verdicts and limits.
+
+Composition is left to the caller (pool.app): it hands in a JobSource (the current Job
+and a way to hear of new ones), a Node for submitblock and payout addresses, and a
+ShareSink for accepted shares. The server owns the extranonce1 space, the duplicate
+filter, the validator thread, the ban list and one sweep task for every time-based
+limit (so sessions need no timers of their own).
+
+Fan-out: a new job is encoded once (`mining.notify` bytes shared by every session; in
+solo mode once per payout script) and written to every working session in one pass of
+the event loop, with the session's `set_difficulty` prepended only when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pool.bitcoin.target import DIFF1_TARGET, difficulty_to_target
+from pool.jobs.job import Job
+from pool.node.base import Node
+from pool.shares.accepted import AcceptedShare, ShareSink
+from pool.shares.checks import DuplicateFilter, Verdict, judge
+from pool.shares.validator import PendingShare, ShareValidator, target_le
+from pool.stratum.codec import (
+    ErrorCode,
+    encode_error,
+    encode_notify,
+    encode_reconnect,
+    encode_set_difficulty,
+    encode_show_message,
+)
+from pool.stratum.config import StratumConfig
+from pool.stratum.extranonce import ExtranonceAllocator
+from pool.stratum.fanout import FanoutWriter
+from pool.stratum.jobfeed import JobSource
+from pool.stratum.session import JobRecord, StratumSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerStats:
+    accepted: int = 0
+    credited: float = 0.0  # summed difficulty of accepted shares
+    rejected: dict[int, int] = field(default_factory=dict)
+    blocks_found: int = 0
+    blocks_accepted: int = 0
+    refused_full: int = 0
+    refused_banned: int = 0
+    dropped_slow: int = 0
+    idle_closed: int = 0
+    protocol_errors: int = 0
+    bans: int = 0
+    last_fanout_ms: float = 0.0  # new job -> last transport.write returned
+    last_fanout_sessions: int = 0
+
+    def count_reject(self, code: int) -> None:
+        self.rejected[code] = self.rejected.get(code, 0) + 1
+
+
+@dataclass(frozen=True)
+class BlockFound:
+    height: int
+    block_hash: str
+    worker: str
+    job_id: str
+    result: str | None  # None = the node accepted it, else its reject reason
+    submitted_at: float
+
+
+class StratumServer:
+    def __init__(
+        self,
+        config: StratumConfig,
+        jobs: JobSource,
+        node: Node | None = None,
+        sink: ShareSink | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.node = node
+        self.sink = sink
+        self.clock = clock
+        self.stats = ServerStats()
+        self.sessions: set[StratumSession] = set()
+        self.extranonces = ExtranonceAllocator(config.prefix_bytes)
+        self.duplicates = DuplicateFilter(max_jobs=max(64, 4 * config.max_jobs_per_session))
+        self.validator = ShareValidator(self._on_block, self._on_batch)
+        self._fanout = FanoutWriter(config.fanout_threads)
+        self.blocks: list[BlockFound] = []
+        self.block_listeners: list[Callable[[BlockFound], None]] = []
+        self.epoch = 0
+        self._prevhash: bytes | None = None
+        self._working: dict[StratumSession, None] = {}
+        self._unsubscribed: dict[StratumSession, float] = {}
+        self._bans: dict[str, float] = {}
+        self._records: dict[tuple[str, float], JobRecord] = {}
+        self._diff_messages: dict[float, bytes] = {}
+        self._scripts: dict[str, bytes] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task | None = None
+        self._unsubscribe_jobs: Callable[[], None] | None = None
+        self._draining = False
+        self._address: tuple[str, int] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _check_job(self, job: Job) -> None:
+        """The coinbase's extranonce room must match what the server announces."""
+        if job.extranonce2_size != self.config.extranonce2_size or job.extranonce1_size != 4:
+            raise ValueError(
+                f"job {job.job_id} has room for extranonce1/2 of {job.extranonce1_size}/"
+                f"{job.extranonce2_size} bytes but the server hands out 4/"
+                f"{self.config.extranonce2_size}: give the JobFactory and the stratum "
+                "config the same extranonce2_size"
+            )
+
+    async def start(self) -> tuple[str, int]:
+        """Listen; returns the bound (host, port) (port 0 in the config picks one)."""
+        if self.jobs.current is not None:
+            self._check_job(self.jobs.current)
+        await self.validator.warm_up()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: StratumSession(self),
+            self.config.host,
+            self.config.port,
+            backlog=self.config.backlog,
+            reuse_address=True,
+        )
+        self._unsubscribe_jobs = self.jobs.subscribe(self.on_job)
+        if self.jobs.current is not None:
+            self._advance_epoch(self.jobs.current)
+        self._sweeper = loop.create_task(self._sweep())
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self._address = (host, port)
+        log.info("stratum listening on %s:%d (%s mode)", host, port, self.config.mode)
+        return host, port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); still known after close (to restart on it)."""
+        if self._address is None:
+            raise RuntimeError("the server is not started")
+        return self._address
+
+    async def close(
+        self, reconnect: bool = True, host: str | None = None, port: int | None = None
+    ) -> None:
+        """Drain: stop accepting, tell every miner to reconnect (to `host:port`, or to
+        the same place), give the messages `drain_timeout` to flush, then close."""
+        if self._draining:
+            return
+        self._draining = True
+        if self._server is not None:
+            self._server.close()
+        if self._unsubscribe_jobs is not None:
+            self._unsubscribe_jobs()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        await self.validator.drain()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.config.drain_timeout)
+        if reconnect:
+            message = encode_reconnect(host, port, self.config.reconnect_wait)
+            for session in list(self.sessions):
+                session.write(message)
+        deadline = time.monotonic() + self.config.drain_timeout
+        while time.monotonic() < deadline and any(
+            s.transport is not None and not s.closed and s.transport.get_write_buffer_size()
+            for s in self.sessions
+        ):
+            await asyncio.sleep(0.01)
+        for session in list(self.sessions):
+            session.close()
+        await asyncio.sleep(0)
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        self.validator.close()
+        self._fanout.close()
+
+    # ------------------------------------------------------------ registry
+
+    def admit(self, session: StratumSession) -> bool:
+        if self._draining:
+            return False
+        until = self._bans.get(session.remote)
+        if until is not None:
+            if time.monotonic() < until:
+                self.stats.refused_banned += 1
+                return False
+            del self._bans[session.remote]
+        if len(self.sessions) >= self.config.max_connections:
+            self.stats.refused_full += 1
+            log.warning("refusing %s: %d connections (the maximum)",
+                        session.remote, len(self.sessions))
+            return False
+        self.sessions.add(session)
+        self._unsubscribed[session] = session.connected + self.config.subscribe_timeout
+        return True
+
+    def forget(self, session: StratumSession) -> None:
+        self.sessions.discard(session)
+        self._unsubscribed.pop(session, None)
+        self._working.pop(session, None)
+        if session.extranonce1 is not None:
+            self.extranonces.release(session.extranonce1)
+        if session.old_extranonce1 is not None:
+            self.extranonces.release(session.old_extranonce1[0])
+
+    def subscribed(self, session: StratumSession) -> None:
+        self._unsubscribed.pop(session, None)
+
+    def ban(self, session: StratumSession, reason: str) -> None:
+        ban = self.config.ban
+        self.stats.bans += 1
+        log.warning("banning %s for %g s: %s", session.remote, ban.ban_seconds, reason)
+        if ban.ban_seconds > 0 and session.remote:
+            self._bans[session.remote] = time.monotonic() + ban.ban_seconds
+        session.abort()
+
+    def is_banned(self, remote: str) -> bool:
+        until = self._bans.get(remote)
+        return until is not None and time.monotonic() < until
+
+    # ------------------------------------------------------------ jobs and fan-out
+
+    def job_record(
+        self, job: Job, difficulty: float, epoch: int, group: str | None = None
+    ) -> JobRecord:
+        key = (job.job_id, difficulty)
+        record = self._records.get(key)
+        if record is None or record[4] != epoch:
+            share_target = difficulty_to_target(difficulty)
+            check = target_le(max(share_target, job.network_target))
+            record = (job, difficulty, share_target, check, epoch, group or job.job_id)
+            self._records[key] = record
+        return record
+
+    def difficulty_message(self, difficulty: float) -> bytes:
+        message = self._diff_messages.get(difficulty)
+        if message is None:
+            if len(self._diff_messages) > 4096:
+                self._diff_messages.clear()
+            message = self._diff_messages[difficulty] = encode_set_difficulty(difficulty)
+        return message
+
+    def _advance_epoch(self, job: Job) -> bool:
+        new_epoch = self._prevhash is not None and (
+            job.clean_jobs or job.prevhash != self._prevhash
+        )
+        if new_epoch:
+            self.epoch += 1
+        self._prevhash = job.prevhash
+        return new_epoch
+
+    def _job_for(self, session: StratumSession, job: Job) -> Job:
+        if self.config.mode == "solo":
+            assert session.payout_script is not None
+            return self.jobs.job_for_script(job, session.payout_script)
+        return job
+
+    def on_job(self, job: Job) -> None:
+        """A new job from the JobSource: write it to every working session at once."""
+        started = time.perf_counter()
+        try:
+            self._check_job(job)
+        except ValueError:
+            log.exception("not sending job %s", job.job_id)
+            return
+        self._advance_epoch(job)
+        if len(self._records) > 8192:
+            self._records.clear()
+        epoch = self.epoch
+        sessions = list(self._working)
+        prepared: list[tuple[StratumSession, bytes]] = []
+        if self.config.mode == "pool":
+            notify = encode_notify(job.notify_params())
+            for session in sessions:
+                data = session.prepare_job(job, notify, epoch)
+                if data is not None:
+                    prepared.append((session, data))
+        else:
+            encoded: dict[str, bytes] = {}
+            for session in sessions:
+                variant = self._job_for(session, job)
+                notify = encoded.get(variant.job_id)
+                if notify is None:
+                    notify = encoded[variant.job_id] = encode_notify(variant.notify_params())
+                data = session.prepare_job(variant, notify, epoch, job.job_id)
+                if data is not None:
+                    prepared.append((session, data))
+        self._write_all(prepared)
+        self.stats.last_fanout_ms = (time.perf_counter() - started) * 1000.0
+        self.stats.last_fanout_sessions = len(sessions)
+
+    def _write_all(self, prepared: list[tuple[StratumSession, bytes]]) -> None:
+        """Direct parallel writes where the transport is idle, transport.write elsewhere."""
+        direct = []
+        for session, data in prepared:
+            transport = session.transport
+            if transport is None:
+                continue
+            if session.fd >= 0 and not transport.get_write_buffer_size():
+                direct.append((session, session.fd, data))
+            else:
+                transport.write(data)
+        for session, rest in self._fanout.write(direct):
+            if not session.closed and session.transport is not None:
+                session.transport.write(rest)
+
+    def start_work(self, session: StratumSession) -> None:
+        """A session just became subscribed and authorized: give it the current job."""
+        self._working[session] = None
+        job = self.jobs.current
+        if job is None:
+            return
+        variant = self._job_for(session, job)
+        params = variant.notify_params()
+        params[8] = True  # a miner's first job is always clean: it has no earlier work
+        session.send_job(variant, encode_notify(params), self.epoch, job.job_id)
+
+    def reassign_extranonce1(self, session: StratumSession) -> bytes:
+        """Give a session a fresh extranonce1, announced with mining.set_extranonce;
+        only for miners that sent mining.extranonce.subscribe."""
+        if not session.extranonce_subscribed:
+            raise ValueError("the miner did not subscribe to extranonce changes")
+        new = self.extranonces.allocate()
+        old = session.old_extranonce1[0] if session.old_extranonce1 else None
+        if old is not None and old != session.extranonce1:
+            self.extranonces.release(old)  # two changes back: no job can use it now
+        session.change_extranonce1(new)
+        return new
+
+    def broadcast_message(self, message: str) -> None:
+        data = encode_show_message(message)
+        for session in list(self.sessions):
+            session.write(data)
+
+    # ------------------------------------------------------------ payout scripts (solo)
+
+    def cached_payout_script(self, address: str) -> bytes | None:
+        return self._scripts.get(address)
+
+    async def payout_script(self, address: str) -> bytes:
+        script = self._scripts.get(address)
+        if script is None:
+            if self.node is None:
+                raise RuntimeError("solo mode needs a node to check payout addresses")
+            script = await self.node.address_script(address)
+            if len(self._scripts) > 100_000:
+                self._scripts.clear()
+            self._scripts[address] = script
+        return script
+
+    # ------------------------------------------------------------ verdicts
+
+    def _on_block(self, share: PendingShare) -> None:
+        """A block candidate, straight from the hashing thread's results: to the node
+        before the share is judged (stale or not)."""
+        self.stats.blocks_found += 1
+        block_hash = f"{share.hash_value:064x}"
+        log.warning("block candidate %s at height %d from %s", block_hash, share.job.height,
+                    share.worker)
+        try:
+            block_hex = share.job.block(share.extranonce1, share.extranonce2, share.header).hex()
+        except Exception:
+            log.exception("could not serialise block candidate %s", block_hash)
+            return
+        self._spawn(self._submit_block(share, block_hash, block_hex))
+
+    async def _submit_block(self, share: PendingShare, block_hash: str, block_hex: str) -> None:
+        if self.node is None:
+            log.error("block candidate %s found but no node to submit it to", block_hash)
+            result: str | None = "no node"
+        else:
+            try:
+                result = await self.node.submitblock(block_hex)
+            except Exception as exc:
+                log.exception("submitblock failed for %s", block_hash)
+                result = f"submit failed: {exc}"
+        if result is None:
+            self.stats.blocks_accepted += 1
+            log.warning("block %s at height %d accepted by the node", block_hash,
+                        share.job.height)
+        else:
+            log.error("block %s at height %d rejected by the node: %s", block_hash,
+                      share.job.height, result)
+        found = BlockFound(share.job.height, block_hash, share.worker, share.job.job_id, result,
+                           time.time())
+        self.blocks.append(found)
+        for listener in list(self.block_listeners):
+            try:
+                listener(found)
+            except Exception:
+                log.exception("block listener failed")
+
+    def _on_batch(self, batch: list[PendingShare]) -> None:
+        now = self.clock()
+        epoch = self.epoch
+        accepted: list[PendingShare] = []
+        for share in batch:
+            value = share.hash_value
+            if (value is not None and share.epoch == epoch and value <= share.share_target
+                    and value > share.job.network_target):
+                accepted.append(share)  # the common case, decided without allocating
+                continue
+            outcome = judge(value, share.share_target, share.job.network_target,
+                            share.epoch != epoch)
+            if outcome.verdict is Verdict.ACCEPTED:
+                accepted.append(share)
+                continue
+            session: StratumSession = share.owner
+            if outcome.verdict is Verdict.LOW_DIFFICULTY:
+                self.duplicates.discard(share.dup_group, share.dup_key)
+                session.answer_rejected(share.request_id, ErrorCode.LOW_DIFFICULTY,
+                                        "Low difficulty share")
+            else:
+                session.answer_rejected(share.request_id, ErrorCode.JOB_NOT_FOUND, "Stale job",
+                                        counts=False)
+        if not accepted:
+            return
+        if self.sink is None:
+            self._answer_accepted(accepted)
+        else:
+            records = [self._accepted_share(share, now) for share in accepted]
+            self._spawn(self._record(accepted, records))
+
+    def _accepted_share(self, share: PendingShare, now: float) -> AcceptedShare:
+        value = share.hash_value or 0
+        is_block = value <= share.job.network_target
+        session: StratumSession = share.owner
+        return AcceptedShare(
+            worker=share.worker,
+            username=session.username or share.worker.split(".", 1)[0],
+            difficulty=share.difficulty,
+            share_difficulty=DIFF1_TARGET / value if value else float("inf"),
+            job_id=share.job.job_id,
+            height=share.job.height,
+            is_block=is_block,
+            block_hash=f"{value:064x}" if is_block else None,
+            remote=session.remote,
+            time=now,
+        )
+
+    async def _record(self, shares: list[PendingShare], records: list[AcceptedShare]) -> None:
+        assert self.sink is not None
+        try:
+            await self.sink.record_shares(records)
+        except Exception as exc:
+            log.exception("the share store failed on %d shares", len(shares))
+            for share in shares:
+                share.owner.write(encode_error(share.request_id, ErrorCode.OTHER,
+                                               f"Share not recorded: {exc}"))
+            return
+        self._answer_accepted(shares)
+
+    def _answer_accepted(self, shares: list[PendingShare]) -> None:
+        now = time.monotonic()
+        stats = self.stats
+        stats.accepted += len(shares)
+        for share in shares:
+            stats.credited += share.difficulty
+            share.owner.answer_accepted(share, now)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ time-based limits
+
+    async def _sweep(self) -> None:
+        vardiff = self.config.vardiff
+        interval = min(1.0, self.config.subscribe_timeout / 4, vardiff.retarget_time / 2)
+        next_vardiff = time.monotonic() + vardiff.retarget_time / 2
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            self._expire_unsubscribed(now)
+            if now >= next_vardiff:
+                next_vardiff = now + vardiff.retarget_time / 2
+                for session in list(self._working):
+                    if now - session.vd_since >= vardiff.retarget_time:
+                        session.vardiff_tick(now)
+            if self._bans:
+                for remote in [r for r, until in self._bans.items() if until <= now]:
+                    del self._bans[remote]
+
+    def _expire_unsubscribed(self, now: float) -> None:
+        expired = []
+        for session, deadline in self._unsubscribed.items():
+            if deadline > now:
+                break  # insertion order is connection order
+            expired.append(session)
+        for session in expired:
+            del self._unsubscribed[session]
+            self.stats.idle_closed += 1
+            log.info("closing %s: no mining.subscribe within %g s", session.remote,
+                     self.config.subscribe_timeout)
+            session.abort()

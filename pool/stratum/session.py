@@ -1,0 +1,532 @@
+"""One miner connection: an asyncio.Protocol with a few slots of state.
+
+No task, no StreamReader/StreamWriter pair, no per-connection timer: the event loop
+calls `data_received`, the session answers through its transport, and the server's
+sweep handles time-based limits. That keeps an idle connection to a few hundred bytes
+of Python objects besides the transport itself.
+
+The session owns the per-connection protocol state (subscription, authorized workers,
+negotiated version mask, difficulty, the jobs it was sent with their difficulty) and
+the cheap checks of a submission; hashing and verdicts happen in batches in the
+validator, and the server's batch handler answers through `answer_*` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pool.shares.checks import (
+    check_ntime,
+    duplicate_key,
+    negotiate_version_mask,
+    rolled_version,
+)
+from pool.shares.submission import ShareRejected, parse_submit
+from pool.shares.validator import PendingShare
+from pool.stratum.codec import (
+    ErrorCode,
+    InvalidJSON,
+    MalformedRequest,
+    Request,
+    StratumError,
+    encode_error,
+    encode_result,
+    encode_set_extranonce,
+    encode_show_message,
+    encode_true,
+    parse_request,
+)
+from pool.stratum.vardiff import clamp_difficulty, retarget
+
+if TYPE_CHECKING:
+    from pool.jobs.job import Job
+    from pool.stratum.server import StratumServer
+
+log = logging.getLogger(__name__)
+
+# (job, difficulty, share_target, check_target_le, epoch, group): shared between sessions
+# that got the same job at the same difficulty. `group` names the template the job was
+# built on (solo variants of one template share it) and scopes the duplicate filter.
+JobRecord = tuple["Job", float, int, bytes, int, str]
+
+
+def _username(worker: str) -> str:
+    return worker.split(".", 1)[0]
+
+
+def _password_difficulty(password: object) -> float | None:
+    """`d=0.5` (or `d=0.5,x=...`) in the password: a suggested difficulty, as many pools."""
+    if not isinstance(password, str) or "d=" not in password:
+        return None
+    for part in password.replace(";", ",").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "d":
+            try:
+                diff = float(value)
+            except ValueError:
+                return None
+            return diff if diff > 0 and diff == diff and diff != float("inf") else None
+    return None
+
+
+class StratumSession(asyncio.Protocol):
+    __slots__ = (
+        "_backlog",
+        "_rest",
+        "authorized",
+        "bad_count",
+        "bad_since",
+        "closed",
+        "connected",
+        "difficulty",
+        "en1_hex",
+        "extranonce1",
+        "extranonce_subscribed",
+        "fd",
+        "jobs",
+        "min_difficulty",
+        "old_extranonce1",
+        "payout_script",
+        "remote",
+        "sent_difficulty",
+        "server",
+        "subscribed",
+        "transport",
+        "user_agent",
+        "username",
+        "vd_count",
+        "vd_credited",
+        "vd_since",
+        "version_mask",
+        "workers",
+        "working",
+    )
+
+    def __init__(self, server: StratumServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.fd = -1
+        self.remote = ""
+        self._rest = b""
+        self._backlog: list[bytes] | None = None
+        self.closed = False
+        self.connected = 0.0
+        self.extranonce1: bytes | None = None
+        self.en1_hex = ""
+        self.old_extranonce1: tuple[bytes, frozenset[str]] | None = None
+        self.subscribed = False
+        self.authorized = False
+        self.workers: set[str] | None = None
+        self.username: str | None = None
+        self.payout_script: bytes | None = None
+        self.user_agent = ""
+        self.version_mask: int | None = None
+        self.min_difficulty = 0.0
+        self.difficulty = server.config.vardiff.initial
+        self.sent_difficulty: float | None = None
+        self.jobs: dict[str, JobRecord] = {}
+        self.working = False
+        self.extranonce_subscribed = False
+        self.vd_since = 0.0
+        self.vd_count = 0
+        self.vd_credited = 0.0
+        self.bad_count = 0
+        self.bad_since = 0.0
+
+    # ------------------------------------------------------------ transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self.fd = sock.fileno() if sock is not None else -1
+        peer = transport.get_extra_info("peername")
+        self.remote = peer[0] if peer else ""
+        self.connected = time.monotonic()
+        if not self.server.admit(self):
+            self.closed = True
+            transport.abort()
+            return
+        self.transport.set_write_buffer_limits(  # type: ignore[union-attr]
+            high=self.server.config.write_buffer_limit
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        """The client stopped reading and its queue passed the limit: drop it, so one
+        stuck miner never holds memory or stalls the fan-out."""
+        self.server.stats.dropped_slow += 1
+        log.info("dropping %s: write buffer over %d bytes", self.remote,
+                 self.server.config.write_buffer_limit)
+        self.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._rest:
+            data = self._rest + data
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        max_line = self.server.config.max_line_bytes
+        if len(rest) > max_line:
+            self._protocol_violation(f"line longer than {max_line} bytes")
+            return
+        self._rest = rest
+        for line in lines:
+            if self.closed:
+                return
+            if len(line) > max_line:
+                self._protocol_violation(f"line longer than {max_line} bytes")
+                return
+            if not line or line.isspace():
+                continue
+            if self._backlog is not None:
+                self._backlog.append(line)
+                continue
+            self.handle_line(line)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    # ------------------------------------------------------------ output helpers
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+
+    def close(self) -> None:
+        """Close after flushing what is queued."""
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def _protocol_violation(self, reason: str) -> None:
+        self.server.stats.protocol_errors += 1
+        log.info("closing %s: %s", self.remote, reason)
+        self.write(encode_error(None, ErrorCode.OTHER, reason))
+        self.close()
+
+    # ------------------------------------------------------------ dispatch
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            request = parse_request(line)
+        except InvalidJSON as exc:
+            self._protocol_violation(str(exc))
+            return
+        except MalformedRequest as exc:
+            self.write(encode_error(exc.request_id, exc.code, exc.message))
+            return
+        handler = _HANDLERS.get(request.method)
+        try:
+            if handler is None:
+                raise StratumError(ErrorCode.OTHER, f"Unknown method {request.method!r}")
+            handler(self, request)
+        except StratumError as exc:
+            self.write(encode_error(request.id, exc.code, exc.message))
+            if request.method == "mining.submit":
+                self.count_reject(exc.code)
+
+    def _hold_input(self) -> None:
+        """Queue further lines until an asynchronous step (solo authorize) completes."""
+        if self._backlog is None:
+            self._backlog = []
+
+    def _release_input(self) -> None:
+        backlog, self._backlog = self._backlog, None
+        for line in backlog or ():
+            if self.closed:
+                return
+            if self._backlog is not None:
+                self._backlog.append(line)
+            else:
+                self.handle_line(line)
+
+    # ------------------------------------------------------------ methods
+
+    def m_subscribe(self, request: Request) -> None:
+        params = request.params
+        if params and isinstance(params[0], str):
+            self.user_agent = params[0][:64]
+        if self.extranonce1 is None:
+            self.extranonce1 = self.server.extranonces.allocate()
+            self.en1_hex = self.extranonce1.hex()
+        self.subscribed = True
+        self.server.subscribed(self)
+        sid = self.en1_hex
+        result = [
+            [["mining.set_difficulty", sid], ["mining.notify", sid]],
+            self.en1_hex,
+            self.server.config.extranonce2_size,
+        ]
+        self.write(encode_result(request.id, result))
+        self._start_work()
+
+    def m_extranonce_subscribe(self, request: Request) -> None:
+        self.extranonce_subscribed = True
+        self.write(encode_true(request.id))
+        if self.extranonce1 is not None:
+            self.write(encode_set_extranonce(self.extranonce1, self.server.config.extranonce2_size))
+
+    def m_authorize(self, request: Request) -> None:
+        params = request.params
+        if not params or not isinstance(params[0], str) or not params[0].strip():
+            raise StratumError(ErrorCode.UNAUTHORIZED, "Worker name required")
+        worker = params[0].strip()
+        password = params[1] if len(params) > 1 else None
+        if self.server.config.mode == "solo":
+            address = _username(worker)
+            script = self.server.cached_payout_script(address)
+            if script is None:
+                self._hold_input()
+                asyncio.get_running_loop().create_task(
+                    self._authorize_solo(request, worker, password, address)
+                )
+                return
+            if self.payout_script is not None and script != self.payout_script:
+                raise StratumError(
+                    ErrorCode.UNAUTHORIZED, "one payout address per connection in solo mode"
+                )
+            self.payout_script = script
+        self._authorized(request, worker, password)
+
+    async def _authorize_solo(
+        self, request: Request, worker: str, password: object, address: str
+    ) -> None:
+        try:
+            script = await self.server.payout_script(address)
+        except Exception as exc:  # the node's InvalidAddress, or the node being down
+            self.write(
+                encode_error(request.id, ErrorCode.UNAUTHORIZED, f"Invalid payout address: {exc}")
+            )
+        else:
+            if self.payout_script is not None and script != self.payout_script:
+                self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
+                                        "one payout address per connection in solo mode"))
+            else:
+                self.payout_script = script
+                self._authorized(request, worker, password)
+        self._release_input()
+
+    def _authorized(self, request: Request, worker: str, password: object) -> None:
+        if self.workers is None:
+            self.workers = set()
+            self.username = _username(worker)
+        self.workers.add(worker)
+        self.authorized = True
+        suggested = _password_difficulty(password)
+        if suggested is not None and not self.working:
+            self.difficulty = clamp_difficulty(
+                self.server.config.vardiff, suggested, self.min_difficulty
+            )
+        self.write(encode_true(request.id))
+        self._start_work()
+
+    def m_configure(self, request: Request) -> None:
+        params = request.params
+        if not params or not isinstance(params[0], list):
+            raise StratumError(ErrorCode.OTHER, "mining.configure needs [extensions, params]")
+        extensions = params[0]
+        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+        result: dict[str, Any] = {}
+        for name in extensions:
+            if name == "version-rolling":
+                miner_mask = options.get("version-rolling.mask")
+                try:
+                    mask_int = None if miner_mask is None else int(str(miner_mask), 16)
+                except ValueError:
+                    raise StratumError(
+                        ErrorCode.OTHER, f"version-rolling.mask is not hex: {miner_mask!r}"
+                    ) from None
+                if mask_int is not None and not 0 <= mask_int <= 0xFFFFFFFF:
+                    raise StratumError(ErrorCode.OTHER, "version-rolling.mask is not 32 bits")
+                mask = negotiate_version_mask(self.server.config.version_mask, mask_int)
+                self.version_mask = mask
+                result["version-rolling"] = True
+                result["version-rolling.mask"] = f"{mask:08x}"
+            elif name == "minimum-difficulty":
+                value = options.get("minimum-difficulty.value")
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    result["minimum-difficulty"] = False
+                    continue
+                self.min_difficulty = float(value)
+                self.difficulty = clamp_difficulty(
+                    self.server.config.vardiff, self.difficulty, self.min_difficulty
+                )
+                result["minimum-difficulty"] = True
+            elif isinstance(name, str):
+                result[name] = False
+        self.write(encode_result(request.id, result))
+
+    def m_suggest_difficulty(self, request: Request) -> None:
+        params = request.params
+        value = params[0] if params else None
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                value = None
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not 0 < value < float("inf")):
+            raise StratumError(ErrorCode.OTHER, "mining.suggest_difficulty needs a positive number")
+        self.difficulty = clamp_difficulty(
+            self.server.config.vardiff, float(value), self.min_difficulty
+        )
+        self.write(encode_true(request.id))
+
+    def m_ping(self, request: Request) -> None:
+        self.write(encode_result(request.id, "pong"))
+
+    def m_submit(self, request: Request) -> None:
+        if not self.subscribed:
+            raise StratumError(ErrorCode.NOT_SUBSCRIBED, "Not subscribed")
+        params = request.params
+        workers = self.workers
+        if workers is None or not params or params[0] not in workers:
+            raise StratumError(ErrorCode.UNAUTHORIZED, "Unauthorized worker")
+        server = self.server
+        sub = parse_submit(params, server.config.extranonce2_size)
+        record = self.jobs.get(sub.job_id)
+        if record is None:
+            raise ShareRejected(ErrorCode.JOB_NOT_FOUND, "Job not found")
+        job, difficulty, share_target, check_le, epoch, group = record
+        if sub.version_bits is None:
+            version = job.version
+        else:
+            mask = self.version_mask
+            if mask is None:  # rolling without mining.configure, as some ASICs do
+                mask = server.config.version_mask
+            version = rolled_version(job.version, sub.version_bits, mask)
+        check_ntime(sub.ntime, job.min_time, server.clock())
+        extranonce1 = self.extranonce1
+        assert extranonce1 is not None
+        if self.old_extranonce1 is not None and sub.job_id in self.old_extranonce1[1]:
+            extranonce1 = self.old_extranonce1[0]  # a job sent before set_extranonce
+        key = duplicate_key(extranonce1, sub.extranonce2, sub.ntime, sub.nonce, version)
+        if not server.duplicates.add(group, key):
+            raise ShareRejected(ErrorCode.DUPLICATE, "Duplicate share")
+        header = job.header(extranonce1, sub.extranonce2, sub.ntime, sub.nonce, version)
+        server.validator.submit(
+            PendingShare(
+                self, request.id, job, header, extranonce1, sub.extranonce2, sub.worker,
+                difficulty, share_target, check_le, key, epoch, group,
+            )
+        )
+
+    # ------------------------------------------------------------ work and answers
+
+    def _start_work(self) -> None:
+        if self.working or not (self.subscribed and self.authorized):
+            return
+        self.working = True
+        self.vd_since = time.monotonic()
+        self.server.start_work(self)
+
+    def send_job(self, job: Job, notify: bytes, epoch: int, group: str | None = None) -> None:
+        """Queue one job through the transport (see prepare_job)."""
+        data = self.prepare_job(job, notify, epoch, group)
+        if data is not None:
+            self.transport.write(data)  # type: ignore[union-attr]
+
+    def prepare_job(
+        self, job: Job, notify: bytes, epoch: int, group: str | None = None
+    ) -> bytes | None:
+        """Record a job as sent and return the bytes to send (None when closed).
+
+        A changed difficulty goes out just before the job and applies to it: the record
+        binds this job to the difficulty it was sent with."""
+        if self.closed:
+            return None
+        server = self.server
+        difficulty = self.difficulty
+        record = server.job_record(job, difficulty, epoch, group)
+        jobs = self.jobs
+        jobs[job.job_id] = record
+        if len(jobs) > server.config.max_jobs_per_session:
+            del jobs[next(iter(jobs))]
+        if difficulty != self.sent_difficulty:
+            self.sent_difficulty = difficulty
+            return server.difficulty_message(difficulty) + notify
+        return notify
+
+    def answer_accepted(self, share: PendingShare, now: float) -> None:
+        self.write(encode_true(share.request_id))
+        self.vd_count += 1
+        self.vd_credited += share.difficulty
+        if self.vd_count >= self.server.config.vardiff.retarget_shares:
+            self.vardiff_tick(now)
+
+    def answer_rejected(
+        self, request_id: Any, code: int, message: str, *, counts: bool = True
+    ) -> None:
+        self.write(encode_error(request_id, code, message))
+        if counts:
+            self.count_reject(code)
+        else:
+            self.server.stats.count_reject(code)
+
+    def count_reject(self, code: int) -> None:
+        """Count toward the invalid-share ban; the caller leaves stale shares out."""
+        server = self.server
+        server.stats.count_reject(code)
+        ban = server.config.ban
+        if not ban.enabled:
+            return
+        now = time.monotonic()
+        if now - self.bad_since > ban.window:
+            self.bad_since = now
+            self.bad_count = 0
+        self.bad_count += 1
+        if self.bad_count > ban.max_invalid:
+            server.ban(self, f"{self.bad_count} invalid shares in {ban.window:g} s")
+
+    def vardiff_tick(self, now: float) -> None:
+        """Retarget if due; the new difficulty goes out with the next job."""
+        server = self.server
+        elapsed = now - self.vd_since
+        new = retarget(
+            server.config.vardiff, self.difficulty, self.vd_count, self.vd_credited,
+            elapsed, self.min_difficulty,
+        )
+        if new is not None:
+            self.difficulty = new
+        if new is not None or elapsed >= server.config.vardiff.retarget_time:
+            self.vd_since = now
+            self.vd_count = 0
+            self.vd_credited = 0.0
+
+    def change_extranonce1(self, extranonce1: bytes) -> None:
+        """Move this connection to a new extranonce1 (mining.set_extranonce). It applies
+        to jobs sent from now on; shares for jobs already sent keep the old one."""
+        if self.extranonce1 is not None:
+            self.old_extranonce1 = (self.extranonce1, frozenset(self.jobs))
+        self.extranonce1 = extranonce1
+        self.en1_hex = extranonce1.hex()
+        self.write(encode_set_extranonce(extranonce1, self.server.config.extranonce2_size))
+
+    def show_message(self, message: str) -> None:
+        self.write(encode_show_message(message))
+
+
+_HANDLERS: dict[str, Callable[[StratumSession, Request], None]] = {
+    "mining.subscribe": StratumSession.m_subscribe,
+    "mining.authorize": StratumSession.m_authorize,
+    "mining.submit": StratumSession.m_submit,
+    "mining.configure": StratumSession.m_configure,
+    "mining.suggest_difficulty": StratumSession.m_suggest_difficulty,
+    "mining.extranonce.subscribe": StratumSession.m_extranonce_subscribe,
+    "mining.ping": StratumSession.m_ping,
+}

@@ -1,0 +1,69 @@
+"""Checking JSON answers against the schemas of an OpenAPI 3.0 document.
+
+Only the subset the stats API's document uses: $ref, allOf, type (with nullable),
+required, properties, items, minimum/maximum. Every problem is reported with its path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+}
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        assert ref.startswith("#/"), f"only local $ref supported: {ref}"
+        node: Any = doc
+        for part in ref[2:].split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
+    schema = _resolve(doc, schema)
+    out: list[str] = []
+    if value is None:
+        return [] if schema.get("nullable") else [f"{path}: null where not nullable"]
+    for sub in schema.get("allOf", ()):
+        out += problems(doc, sub, value, path)
+    kind = schema.get("type")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{path}: expected integer, got {value!r}"]
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return [f"{path}: expected number, got {value!r}"]
+    elif kind is not None and not isinstance(value, _TYPES[kind]):
+        return [f"{path}: expected {kind}, got {type(value).__name__}"]
+    if "minimum" in schema and value < schema["minimum"]:
+        out.append(f"{path}: {value} below {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        out.append(f"{path}: {value} above {schema['maximum']}")
+    if kind == "object":
+        for key in schema.get("required", ()):
+            if key not in value:
+                out.append(f"{path}: missing {key!r}")
+        props = schema.get("properties", {})
+        for key, sub in props.items():
+            if key in value:
+                out += problems(doc, sub, value[key], f"{path}.{key}")
+        extra = set(value) - set(props)
+        if props and extra:
+            out.append(f"{path}: undocumented keys {sorted(extra)}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            out += problems(doc, schema.get("items", {}), item, f"{path}[{i}]")
+    return out
+
+
+def response_schema(doc: dict[str, Any], path: str, status: str = "200") -> dict[str, Any]:
+    op = doc["paths"][path]["get"]
+    return op["responses"][status]["content"]["application/json"]["schema"]

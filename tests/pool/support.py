@@ -1,0 +1,159 @@
+"""Shared pieces of the pool tests: configs, miners driven to a height, reading blocks
+back from a real node, and the PostgreSQL database a test creates and drops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+
+from pool.bitcoin.serialize import bip34_height
+from pool.bitcoin.target import bits_to_target, target_to_difficulty
+from pool.config import PoolConfig, parse
+from rigsim.miner import Miner
+
+SATS = Decimal(100_000_000)
+WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"
+PG_ADMIN_DSN = os.environ.get("SURPLUS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres")
+# Every hash is a share at this difficulty (its target clamps to 2**256 - 1), and about
+# every other hash is a regtest block: the fastest way through hundreds of blocks.
+REGTEST_SHARE_DIFFICULTY = 1e-10
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pool_config(**values: Any) -> PoolConfig:
+    """A validated PoolConfig from plain values (port 0, no vardiff by default)."""
+    values.setdefault("stratum", {})
+    values["stratum"].setdefault("port", 0)
+    values["stratum"].setdefault(
+        "vardiff", {"enabled": False, "initial": REGTEST_SHARE_DIFFICULTY, "minimum": 1e-12}
+    )
+    return parse(values, "test-config")
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+class Rigs:
+    """Miners that mine only while asked: `mine_to(height)` resumes them until the node
+    reaches the height, then pauses them (so the test can fill the mempool between)."""
+
+    def __init__(self, node: Any, miners: list[Miner]) -> None:
+        self.node = node
+        self.miners = miners
+
+    async def start(self) -> None:
+        for miner in self.miners:
+            miner.pause()
+            miner.start()
+        for miner in self.miners:
+            await asyncio.wait_for(miner.connected.wait(), 20)
+
+    async def height(self) -> int:
+        return int(await asyncio.to_thread(self.node.rpc, "getblockcount"))
+
+    async def mine_to(self, height: int, timeout: float = 120.0) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for miner in self.miners:
+            miner.resume()
+        try:
+            while (now := await self.height()) < height:
+                if loop.time() > deadline:
+                    raise AssertionError(f"mining stalled at height {now} (wanted {height})")
+                await asyncio.sleep(0.05)
+        finally:
+            for miner in self.miners:
+                miner.pause()
+        await asyncio.sleep(0.3)  # let shares and blocks in flight land
+        return await self.height()
+
+    async def stop(self) -> None:
+        for miner in self.miners:
+            await miner.stop()
+
+
+def full_block(node: Any, height: int) -> dict[str, Any]:
+    """getblock with full transactions (bcoin takes booleans)."""
+    return dict(node.rpc("getblock", node.rpc("getblockhash", height), True, True))
+
+
+def coinbase_script_sig(block: dict[str, Any]) -> bytes:
+    return bytes.fromhex(block["tx"][0]["vin"][0]["coinbase"])
+
+
+def coinbase_outputs(block: dict[str, Any]) -> list[tuple[str, int]]:
+    """(scriptPubKey hex, satoshis) of the coinbase outputs, exactly."""
+    return [
+        (out["scriptPubKey"]["hex"], int(Decimal(str(out["value"])) * SATS))
+        for out in block["tx"][0]["vout"]
+    ]
+
+
+def block_reward(block: dict[str, Any]) -> int:
+    return sum(value for _, value in coinbase_outputs(block))
+
+
+def block_difficulty(block: dict[str, Any]) -> Fraction:
+    bits = block["bits"]
+    bits = int(bits, 16) if isinstance(bits, str) else int(bits)
+    return target_to_difficulty(bits_to_target(bits))
+
+
+def assert_our_coinbase(block: dict[str, Any], tag: bytes, payout_script: str) -> None:
+    """BIP34 height first, our tag in the scriptSig, the first output pays `payout_script`."""
+    script_sig = coinbase_script_sig(block)
+    height_push = bip34_height(block["height"])
+    assert script_sig.startswith(height_push), (block["height"], script_sig.hex())
+    assert tag in script_sig, (block["height"], script_sig)
+    outputs = coinbase_outputs(block)
+    assert outputs[0][0] == payout_script, (block["height"], outputs)
+
+
+def has_witness_commitment(block: dict[str, Any]) -> bool:
+    return any(s.startswith(WITNESS_COMMITMENT_PREFIX) for s, _ in coinbase_outputs(block))
+
+
+def segwit_txs(block: dict[str, Any]) -> list[str]:
+    """txids of the block's non-coinbase transactions that carry witness data."""
+    return [tx["txid"] for tx in block["tx"][1:] if tx.get("hash", tx["txid"]) != tx["txid"]]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of our own on 127.0.0.1:5432 (dropped afterwards): its DSN. Skips
+    locally, and FAILS when CI=true, if PostgreSQL is not reachable."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(
+            f"{PG_ADMIN_DSN} dbname=postgres", autocommit=True, connect_timeout=5
+        )
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r}: {exc}"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    name = f"surplus_pool_{uuid.uuid4().hex[:16]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_DSN} dbname={name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -1,0 +1,81 @@
+"""PoolApp start-up against real nodes: every reason it cannot start is a named error
+(the config key to fix), and a pool on bcoin with a ZMQ endpoint configured (bcoin has
+none) still follows the chain through the poll and longpoll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from pool.app import PoolApp, PoolStartupError
+from rigsim.miner import Miner
+from tests.components.bcoin import BcoinNode, free_port
+
+from .support import pool_config, wait_for
+
+CORE_REGTEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+TESTNET = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+
+
+def rpc_config(url: str, address: str, **values: object) -> object:
+    return pool_config(
+        mode="solo", network=values.pop("network", "regtest"), payout_address=address,
+        startup_timeout=values.pop("startup_timeout", 10),
+        node={"urls": [url], "retry_rounds": 1, "poll_interval": 0.05,
+              **values.pop("node", {})},  # type: ignore[dict-item]
+        **values,
+    )
+
+
+async def test_node_down_is_a_named_startup_error() -> None:
+    config = rpc_config(f"http://u:p@127.0.0.1:{free_port()}/", CORE_REGTEST, startup_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(PoolStartupError, match=r"node\.urls: no usable node after 1 s"):
+        async with PoolApp(config):  # type: ignore[arg-type]
+            pass
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.integration
+async def test_bcoin_start_up_errors_name_the_key(bcoin: BcoinNode) -> None:
+    wrong_key = rpc_config(bcoin.url_with_key("not-the-key"), CORE_REGTEST)
+    with pytest.raises(PoolStartupError, match=r"node\.urls: .*refused authentication"):
+        async with PoolApp(wrong_key):  # type: ignore[arg-type]
+            pass
+    # Valid for regtest locally, but bcoin only takes its own prefixes (rb1, R, G).
+    core_address = rpc_config(bcoin.rpc_url, CORE_REGTEST)
+    with pytest.raises(PoolStartupError, match=rf"payout_address: .*{CORE_REGTEST}"):
+        async with PoolApp(core_address):  # type: ignore[arg-type]
+            pass
+    wrong_network = rpc_config(bcoin.rpc_url, TESTNET, network="testnet")
+    with pytest.raises(
+        PoolStartupError, match="network: the config says 'testnet' but the node runs 'regtest'"
+    ):
+        async with PoolApp(wrong_network):  # type: ignore[arg-type]
+            pass
+
+
+@pytest.mark.integration
+async def test_bcoin_with_a_silent_zmq_endpoint_still_follows_the_chain(
+    bcoin: BcoinNode,
+) -> None:
+    address = await asyncio.to_thread(bcoin.new_address)
+    config = rpc_config(
+        bcoin.rpc_url, address, node={"zmq_hashblock": f"tcp://127.0.0.1:{free_port()}"}
+    )
+    async with PoolApp(config) as app:  # type: ignore[arg-type]
+        assert app.watcher is not None and app.watcher.zmq_url
+        start = await asyncio.to_thread(lambda: bcoin.height)
+        # A block from elsewhere: the pool moves its miners to the new tip.
+        await asyncio.to_thread(bcoin.mine, 1, address)
+        await wait_for(lambda: app.stats.height == start + 2, 10, "the pool on the new tip")
+        miner = Miner("127.0.0.1", app.stratum_port, f"{address}.z", hashrate=20)
+        miner.start()
+        try:
+            await wait_for(lambda: app.stats.blocks_confirmed >= 2, 30, "two pool blocks")
+        finally:
+            await miner.stop()
+        assert app.watcher.detected_by["zmq"] == 0
+        assert app.watcher.detected_by["poll"] + app.watcher.detected_by["longpoll"] >= 1

@@ -1,0 +1,145 @@
+"""The pool's TOML configuration: the example files load, and every mistake is reported
+with the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pool.config import ConfigError, DevnetSection, PoolConfig, RpcNodeSection, load, loads
+from pool.ledger import Scheme
+from tests.components.bcoin import ROOT
+
+CONFIGS = ROOT / "configs"
+CORE_REGTEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+MAINNET = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+DEVNET_NODE = "[node]\ndevnet = true\n"
+
+
+def solo(extra: str = "", *, address: str = CORE_REGTEST, node: str = DEVNET_NODE) -> str:
+    return f'mode = "solo"\nnetwork = "regtest"\npayout_address = "{address}"\n{extra}\n{node}'
+
+
+def error_of(text: str, source: str = "pool.toml") -> str:
+    with pytest.raises(ConfigError) as caught:
+        loads(text, source)
+    return str(caught.value)
+
+
+def test_devnet_example() -> None:
+    config = load(CONFIGS / "pool-devnet.toml")
+    assert config.mode == "solo" and config.devnet
+    assert isinstance(config.node, DevnetSection)
+    assert config.node.difficulty == Decimal("0.0005")
+    assert config.stratum_config.mode == "solo"
+    assert config.ledger is None and config.metrics is not None
+    assert config.payout_script().hex() == "0014751e76e8199196d454941c45d1b3a323f1433bd6"
+
+
+def test_regtest_example() -> None:
+    config = load(CONFIGS / "pool-regtest.toml")
+    assert config.mode == "solo" and config.network == "regtest" and not config.devnet
+    assert isinstance(config.node, RpcNodeSection)
+    assert config.node.zmq_hashblock == "tcp://127.0.0.1:28332"
+    assert config.node.urls == ["http://surplus:surplus@127.0.0.1:18443/"]
+
+
+def test_mainnet_example() -> None:
+    config = load(CONFIGS / "pool-mainnet.toml")
+    assert config.mode == "pool" and config.network == "mainnet"
+    assert isinstance(config.node, RpcNodeSection)
+    assert config.node.zmq_hashblock and len(config.node.urls) == 2
+    assert config.ledger is not None and config.ledger.backend == "postgres"
+    assert config.ledger.scheme is Scheme.PPLNS and config.ledger.fee_account == MAINNET
+    assert config.stratum_config.mode == "pool" and config.stratum.extranonce1_prefix == "01"
+    assert config.wallet is not None and config.wallet.flavor == "core"
+
+
+def test_bad_payout_address_names_key_and_network() -> None:
+    message = error_of(solo(address=MAINNET))
+    assert message.startswith("pool.toml: payout_address: expected a regtest address")
+    assert MAINNET in message and "mainnet address" in message
+
+
+def test_unknown_key_and_wrong_types_name_their_path() -> None:
+    message = error_of(solo("coinbase_tagg = 'x'", node=DEVNET_NODE + "difficulty = 0\n"))
+    assert "pool.toml: coinbase_tagg: unknown key" in message
+    assert "pool.toml: node.difficulty: Input should be greater than 0 (got 0)" in message
+
+
+def test_rpc_node_section_errors() -> None:
+    message = error_of(solo(node="[node]\npoll_interval = -1\nzmq_hashblock = 'udp://x'\n"))
+    assert "pool.toml: node.urls: required key is missing" in message
+    assert "pool.toml: node.poll_interval: Input should be greater than 0" in message
+    assert "pool.toml: node.zmq_hashblock: expected tcp://host:port or ipc://path" in message
+
+
+def test_missing_node_and_bad_network() -> None:
+    message = error_of('network = "moon"\npayout_address = "x"\n')
+    assert "pool.toml: network: expected one of" in message and "'moon'" in message
+    assert "pool.toml: node: required key is missing" in message
+
+
+def test_pool_mode_needs_a_ledger() -> None:
+    text = solo().replace('mode = "solo"', 'mode = "pool"')
+    assert error_of(text) == (
+        "pool.toml: ledger: expected a [ledger] section: pool mode credits shares"
+    )
+
+
+def test_ledger_scheme_must_fit_the_mode() -> None:
+    message = error_of(solo() + "[ledger]\nscheme = 'pplns'\n")
+    assert "pool.toml: ledger.scheme: expected 'solo' in solo mode" in message
+    pool = solo().replace('mode = "solo"', 'mode = "pool"') + "[ledger]\nscheme = 'solo'\n"
+    assert "ledger.scheme: expected pplns, pps, fpps or prop in pool mode" in error_of(pool)
+
+
+def test_fee_account_defaults_to_the_payout_address_and_is_checked() -> None:
+    text = solo().replace('mode = "solo"', 'mode = "pool"') + "[ledger]\nfee_percent = 2\n"
+    config = loads(text)
+    assert config.ledger is not None and config.ledger.fee_account == CORE_REGTEST
+    bad = text + f'fee_account = "{MAINNET}"\n'
+    assert "pool.toml: ledger.fee_account: expected a regtest address" in error_of(bad)
+
+
+def test_stratum_mode_must_agree() -> None:
+    message = error_of(solo() + "[stratum]\nmode = 'pool'\n")
+    assert "pool.toml: stratum.mode: is 'pool' but mode is 'solo'" in message
+
+
+def test_stratum_limits_are_validated() -> None:
+    message = error_of(solo() + "[stratum]\nport = 99999\nextranonce2_size = 9\n")
+    assert "stratum.port: Input should be less than or equal to 65535" in message
+    assert "stratum.extranonce2_size: Input should be less than or equal to 8" in message
+
+
+def test_coinbase_tag_must_fit_the_script_sig() -> None:
+    message = error_of(solo(f'coinbase_tag = "{"x" * 90}"'))
+    assert message.startswith("pool.toml: coinbase_tag: coinbase scriptSig would be")
+    assert "at most" in message
+    assert "coinbase_tag: expected ASCII text" in error_of(solo('coinbase_tag = "/süß/"'))
+
+
+def test_metrics_stay_on_loopback() -> None:
+    message = error_of(solo() + "[metrics]\nlisten = '0.0.0.0'\n")
+    assert "pool.toml: metrics.listen: expected a loopback address" in message
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the pool configuration"):
+        load(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("mode = \n")
+    with pytest.raises(ConfigError, match=f"{broken}: not valid TOML"):
+        load(broken)
+
+
+def test_with_overrides_merges_sections() -> None:
+    config = load(CONFIGS / "pool-devnet.toml")
+    changed = config.with_overrides(stratum={"port": 0}, coinbase_tag="/t/")
+    assert isinstance(changed, PoolConfig)
+    assert changed.stratum.port == 0 and changed.coinbase_tag == "/t/"
+    assert changed.stratum.vardiff == config.stratum.vardiff
+    assert changed.node == config.node
