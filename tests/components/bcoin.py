@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
+
+from tests.components.process import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = ROOT / ".cache" / "bcoin" / "node_modules" / ".bin" / "bcoin"
@@ -50,12 +51,6 @@ def bcoin_binary() -> Path:
             "(or `bash tests/components/install.sh`), or set SURPLUS_BCOIN"
         )
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -137,13 +132,7 @@ class BcoinNode:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate (then kill) the process and remove its directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
         self.proc = None
         if self.prefix is not None:
             shutil.rmtree(self.prefix, ignore_errors=True)

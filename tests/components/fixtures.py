@@ -6,26 +6,20 @@ it locally, with the command that installs it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from .bcoin import BcoinMissing, BcoinNode, bcoin_binary
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from .require import component_missing
 
 
 def require_bcoin() -> None:
-    """Fail (CI) or skip (local) the current test when bcoin is not installed."""
+    """Fail the current test, naming what to install, when bcoin is not installed."""
     try:
         bcoin_binary()
     except BcoinMissing as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and a required component is missing: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        component_missing(str(exc))
 
 
 def _started() -> Iterator[BcoinNode]:

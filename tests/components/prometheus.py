@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.components.process import free_port, stop_process
 
 DEFAULT_DIRS = (Path("/usr/bin"), Path("/usr/local/bin"))
 INSTALL_HINT = "run `make components` (or `bash tests/components/install.sh`)"
@@ -96,12 +97,6 @@ def check_config(path: Path | str) -> PromtoolResult:
         timeout=60, check=False,
     )  # fmt: skip
     return PromtoolResult(proc.returncode == 0, (proc.stdout + proc.stderr).decode().strip())
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -177,13 +172,7 @@ class PrometheusServer:
             time.sleep(0.1)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
         self.proc = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)

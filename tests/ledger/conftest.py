@@ -4,44 +4,22 @@ PostgreSQL the postgres variants skip locally and FAIL when CI=true."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pool.ledger import LedgerConfig, LedgerStore, open_store
+from tests.components.postgres import postgres_database
 
 from .factories import FEE_ACCOUNT
-
-PG_ADMIN_DSN = os.environ.get("SURPLUS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 user=postgres")
-
-
-def pg_admin() -> psycopg.Connection:
-    try:
-        return psycopg.connect(
-            f"{PG_ADMIN_DSN} dbname=postgres", autocommit=True, connect_timeout=5
-        )
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture
 def pg_dsn() -> Iterator[str]:
     """A fresh database for this test alone, dropped afterwards."""
-    admin = pg_admin()
-    name = f"surplus_test_{uuid.uuid4().hex[:16]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_DSN} dbname={name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with postgres_database() as dsn:
+        yield dsn
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.components.fixtures import in_ci
 from tests.components.prometheus import PrometheusMissing, prometheus_binary, promtool_binary
+from tests.components.require import component_missing
 
 
 def require_prometheus() -> None:
@@ -17,9 +17,7 @@ def require_prometheus() -> None:
         prometheus_binary()
         promtool_binary()
     except PrometheusMissing as exc:
-        if in_ci():
-            pytest.fail(f"CI=true and a required component is missing: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+        component_missing(str(exc))
 
 
 @pytest.fixture

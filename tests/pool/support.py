@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
-
-import pytest
 
 from pool.bitcoin.serialize import bip34_height
 from pool.bitcoin.target import bits_to_target, target_to_difficulty
@@ -25,10 +21,6 @@ PG_ADMIN_DSN = os.environ.get("SURPLUS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 
 # Every hash is a share at this difficulty (its target clamps to 2**256 - 1), and about
 # every other hash is a regtest block: the fastest way through hundreds of blocks.
 REGTEST_SHARE_DIFFICULTY = 1e-10
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def pool_config(**values: Any) -> PoolConfig:
@@ -133,27 +125,3 @@ def has_witness_commitment(block: dict[str, Any]) -> bool:
 def segwit_txs(block: dict[str, Any]) -> list[str]:
     """txids of the block's non-coinbase transactions that carry witness data."""
     return [tx["txid"] for tx in block["tx"][1:] if tx.get("hash", tx["txid"]) != tx["txid"]]
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A database of our own on 127.0.0.1:5432 (dropped afterwards): its DSN. Skips
-    locally, and FAILS when CI=true, if PostgreSQL is not reachable."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(
-            f"{PG_ADMIN_DSN} dbname=postgres", autocommit=True, connect_timeout=5
-        )
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_DSN!r}: {exc}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    name = f"surplus_pool_{uuid.uuid4().hex[:16]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN_DSN} dbname={name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()

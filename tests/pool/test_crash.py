@@ -20,8 +20,7 @@ import pytest
 from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
 from tests.components.bcoin import ROOT
-
-from .support import postgres_database
+from tests.components.postgres import postgres_database
 
 pytestmark = [pytest.mark.integration]
 
