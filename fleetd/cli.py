@@ -5,7 +5,8 @@
     surplus fleetd report --site S --from T --to T [--csv | --json] [--config FILE | --audit PATH]
 
 register(parser) adds the arguments to the `fleetd` subparser; run(args) carries them out
-and returns the exit status (2 for bad input, with a message naming what was wrong).
+and returns the exit status (2 for bad input, with a message naming what was wrong). The
+daemon prints where its API and /metrics listen once every part is up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleetd.daemon import Fleetd
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -75,14 +80,29 @@ def _daemon(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        announce = loop.create_task(_announce(fd))
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            announce.cancel()
 
     try:
         asyncio.run(main())
     except ConfigError as exc:  # e.g. api.token_env names an unset variable
         return _fail(str(exc))
+    except OSError as exc:  # a port of [api] or [metrics] is taken
+        return _fail(f"cannot listen: {exc}")
     return 0
+
+
+async def _announce(fd: Fleetd) -> None:
+    """Once every part is up: where the API and /metrics are (operators and scripts)."""
+    await fd.started.wait()
+    if fd.api is not None:
+        print(f"surplus fleetd: API on {fd.api.url}", flush=True)
+    if fd.metrics_url is not None:
+        print(f"surplus fleetd: metrics on {fd.metrics_url}", flush=True)
 
 
 def _discover(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ key and what was expected.
     [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
     [drivers]                  timeouts, retries, concurrency
     [audit]                    path of the JSON-lines audit log, fsync batching
+    [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics; "" = off)
     [sites.<name>]             control_period_s, margin, ramp limits, holds, batch size
     [[sites.<name>.allotment]] kind = "constant" | "schedule" | "http_json" | "zmq"
     [[sites.<name>.firm_loads]] declared kw, or a meter with the kw to assume when it is silent
@@ -465,7 +466,36 @@ class AuditConfig(_Strict):
 
 
 class MetricsConfig(_Strict):
-    listen: str | None = "127.0.0.1:9471"  # Prometheus /metrics; None = off
+    """Where fleetd serves Prometheus /metrics: loopback only, like the pool's (it has no
+    authentication). configs/prometheus.yml scrapes 127.0.0.1:9102; port 0 picks a free
+    port; an empty listen turns the endpoint off."""
+
+    listen: str | None = "127.0.0.1:9102"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        host, sep, port = v.rpartition(":")
+        try:
+            loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+            ok = sep == ":" and 0 <= int(port) < 65536
+        except ValueError:
+            ok = loopback = False
+        if not ok:
+            raise ValueError(f"expected 'address:port' such as 127.0.0.1:9102, got {v!r}")
+        if not loopback:
+            raise ValueError(f"expected a loopback address (127.0.0.0/8 or ::1), got {host!r}")
+        return v
+
+    @property
+    def host(self) -> str | None:
+        return None if self.listen is None else self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int | None:
+        return None if self.listen is None else int(self.listen.rpartition(":")[2])
 
 
 class FleetdConfig(_Strict):

@@ -1,5 +1,6 @@
-"""fleetd as one process: every site's controller, their allotment feeds and meters, and
-the HTTP API, under one asyncio.TaskGroup (a crash in any of them stops them all, loudly).
+"""fleetd as one process: every site's controller, their allotment feeds and meters, the
+HTTP API and Prometheus /metrics (`[metrics] listen`), under one asyncio.TaskGroup (a
+crash in any of them stops them all, loudly).
 
     fd = Fleetd.from_file("configs/fleetd-demo.toml")
     async with fd:                      # starts everything in the background
@@ -7,7 +8,8 @@ the HTTP API, under one asyncio.TaskGroup (a crash in any of them stops them all
     # or: await fd.run()                # until cancelled (the command line)
 
 `driver_factory` replaces the pyasic driver (in-process rigs for benchmarks); `tuning`
-compresses the controller's timings (per site name, or one for all).
+compresses the controller's timings (per site name, or one for all); `api_port` and
+`metrics_port` replace the configured ports (0: a free one, for tests).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fleetd.audit import AuditLog
 from fleetd.config import FleetdConfig
 from fleetd.control.controller import SiteController
 from fleetd.control.samples import SampleLog, samples_path_for
+from fleetd.metrics import FleetdMetrics
 from fleetd.site import ControlTuning, DriverFactory, Site
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ class Fleetd:
         tuning: ControlTuning | Mapping[str, ControlTuning] | None = None,
         serve_api: bool = True,
         api_port: int | None = None,
+        metrics_port: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -70,6 +74,15 @@ class Fleetd:
                 self.controllers, host=api.host,
                 port=api.port if api_port is None else api_port, token=api.bearer_token(),
             )  # fmt: skip
+        # every site exported from the start, so each cycle is timed from the first
+        self.metrics: FleetdMetrics | None = None
+        self._metrics_at: tuple[str, int] | None = None
+        m = config.metrics
+        if m.host is not None and m.port is not None:
+            self._metrics_at = (m.host, m.port if metrics_port is None else metrics_port)
+            self.metrics = FleetdMetrics(clock=clock)
+            for controller in self.controllers.values():
+                self.metrics.add_site(controller)
         self._task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
 
@@ -84,16 +97,28 @@ class Fleetd:
                 if self.api is not None:
                     await self.api.start()
                     log.info("fleetd API on %s", self.api.url)
+                if self.metrics is not None and self._metrics_at is not None:
+                    await self.metrics.serve(*self._metrics_at)
                 for name, site in self.sites.items():
                     for feed in site.feeds():
                         tg.create_task(feed.run(), name=f"fleetd:{name}:{feed.name}")
                     tg.create_task(self.controllers[name].run(), name=f"fleetd:{name}")
                 self.started.set()
         finally:
+            if self.metrics is not None:
+                await self.metrics.close()
             if self.api is not None:
                 await self.api.stop()
             self.audit.close()
             self.samples.close()
+
+    @property
+    def metrics_url(self) -> str | None:
+        """http://host:port/metrics while fleetd serves it, else None."""
+        if self.metrics is None or self.metrics.runner is None or self.metrics.address is None:
+            return None
+        host, port = self.metrics.address
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 
     async def start(self, first_cycle_timeout_s: float = 60.0) -> None:
         """Run in the background; returns once every site has finished its first cycle."""

@@ -43,7 +43,7 @@ def warm_group(name: str) -> None:
     GROUPS[name]()
 
 
-def _cached() -> bool:
+def is_cached() -> bool:
     """Are both unrolled kernels in numba's on-disk cache (as far as the index files say)?"""
     cache = Path(hashing.__file__).parent / "__pycache__"
     return all(any(cache.glob(f"_sha256_unrolled.{k}-*.nbi")) for k in ("hash_batch", "scan"))
@@ -56,7 +56,7 @@ def warm(parallel: bool | None = None) -> int:
     machine has more than one core).
     """
     if parallel is None:
-        parallel = (os.cpu_count() or 1) > 1 and not _cached()
+        parallel = (os.cpu_count() or 1) > 1 and not is_cached()
     if parallel:
         children = [
             subprocess.Popen(

@@ -11,7 +11,9 @@ that fails early with a named cause, the first job before the first miner connec
 happens after a block candidate (submitblock -> immediate tip check so miners move on ->
 confirmation through getblockhash(height) -> the ledger), the network difficulty per
 height that PPS/FPPS need, periodic block maturity and settlement, and a shutdown that
-drains the server (miners get `client.reconnect`) before the ledger closes.
+drains the server (miners get `client.reconnect`) before the ledger closes. With
+`[metrics]` and `[stats_api]` in the config it also serves Prometheus /metrics and the
+JSON stats API, every hook wired (pool.app_observe).
 
 Long-running work runs in one asyncio.TaskGroup (structured concurrency): the watcher,
 the ledger loop and every block follow-up are its children, each guarding its own errors
@@ -19,7 +21,7 @@ so one failure never tears the others down; `stop()` lets block follow-ups finis
 cancels the group.
 
     async with PoolApp(load("configs/pool-devnet.toml")) as app:
-        print(app.stratum_address, app.stats)
+        print(app.stratum_address, app.stats, app.metrics_url, app.stats_url)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pool.app_node import (
     fetch_template,
     wait_until_ready,
 )
+from pool.app_observe import PoolObservers
 from pool.app_stats import BlockOutcome, Counters, PoolStats
 from pool.bitcoin.target import target_to_difficulty
 from pool.config import DevnetSection, PoolConfig
@@ -49,6 +52,7 @@ from pool.jobs.job import Job
 from pool.ledger.ledger import Ledger
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
 from pool.ledger.sink import LedgerSink
+from pool.metrics import PoolMetrics
 from pool.node.base import Node, NodeError
 from pool.node.devnet import DevnetNode
 from pool.node.rpc import RpcNode, confirm_accepted
@@ -72,7 +76,8 @@ class PoolApp:
     """One pool process. Use ``async with PoolApp(config) as app`` (or start/stop).
 
     `node` may be passed in (the demo shares its devnet chain; tests wrap a node); the
-    app then leaves closing it to the caller."""
+    app then leaves closing it to the caller (with `[metrics]` its calls are timed while
+    the app runs)."""
 
     def __init__(self, config: PoolConfig, *, node: Node | None = None) -> None:
         self.config = config
@@ -84,6 +89,7 @@ class PoolApp:
         self.server: StratumServer | None = None
         self.watcher: BlockWatcher | None = None
         self.counters = Counters()
+        self._observers = PoolObservers(config)
         self.blocks: deque[BlockOutcome] = deque(maxlen=KEEP_BLOCKS)  # newest last
         self.pool_script = b""
         self._jobs: OrderedDict[str, tuple[Job, TemplateWork]] = OrderedDict()
@@ -120,9 +126,12 @@ class PoolApp:
     async def _start(self) -> None:
         config = self.config
         deadline = time.monotonic() + config.startup_timeout
+        observers = self._observers
         if self.node is None:
-            self.node = build_node(config)
+            self.node = build_node(config, on_call=observers.on_call)
         node = self.node
+        if not (self._owns_node and isinstance(node, RpcNode)):  # no on_call of ours
+            observers.time_node(node)
         height = await wait_until_ready(node, config.startup_timeout)
         await check_network(node, config.network)
         self.pool_script = await check_payout_address(
@@ -139,9 +148,10 @@ class PoolApp:
         )
         self.feed = JobFeed(factory)
         if config.ledger is not None:
-            self.ledger = await Ledger.open(config.ledger)
+            self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
             self.sink = LedgerSink(self.ledger)
-        self.server = StratumServer(stratum, self.feed, node, self.sink)
+        self.server = StratumServer(stratum, self.feed, node, observers.sink(self.sink))
+        observers.attach(self.server)
         self.server.block_listeners.append(self._on_block_found)
         self.watcher = self._make_watcher(node)
         # The watcher learns the tip first (without announcing it), then the first job is
@@ -153,6 +163,7 @@ class PoolApp:
             self._supervise(), name="pool-supervisor"
         )
         await self._group_ready.wait()
+        await observers.start(self.server)
         await self.server.start()
         self._server_started = True
         log.info(
@@ -199,6 +210,7 @@ class PoolApp:
                 await self._supervisor
         if self.ledger is not None:
             await self.ledger.close()
+        await self._observers.close()
         if self._owns_node and isinstance(self.node, RpcNode):
             await self.node.close()
         if self._frozen:
@@ -235,6 +247,22 @@ class PoolApp:
     @property
     def stratum_port(self) -> int:
         return self.stratum_address[1]
+
+    @property
+    def metrics(self) -> PoolMetrics | None:
+        """The pool's Prometheus registry and worker book; None without `[metrics]` and
+        `[stats_api]`."""
+        return self._observers.metrics
+
+    @property
+    def metrics_url(self) -> str | None:
+        """http://host:port/metrics while the pool serves it (`[metrics]`), else None."""
+        return self._observers.metrics_url
+
+    @property
+    def stats_url(self) -> str | None:
+        """The stats API's base URL while it is served (`[stats_api]`), else None."""
+        return self._observers.stats_url
 
     @property
     def current_job(self) -> Job | None:
@@ -328,6 +356,7 @@ class PoolApp:
     # ------------------------------------------------------------------ templates and jobs
 
     async def _on_new_block(self, besthash: str) -> None:
+        self._observers.block_detected()  # the new-block fan-out is timed from here
         section = self.config.node
         if isinstance(self.node, DevnetNode) and isinstance(section, DevnetSection) and (
             section.mempool_txs

@@ -20,7 +20,7 @@ from pool.config import DevnetSection, PoolConfig
 from pool.node.base import InvalidAddress, Node, NodeAuthError, NodeError, NodeRPCError
 from pool.node.devnet import DevnetNode, bits_for_difficulty
 from pool.node.devnet_chain import DevnetChain
-from pool.node.rpc import RpcNode
+from pool.node.rpc import CallObserver, RpcNode
 
 log = logging.getLogger("pool.app")
 
@@ -39,8 +39,9 @@ class PoolStartupError(RuntimeError):
     """The pool cannot start; the message says what to fix (naming the config key)."""
 
 
-def build_node(config: PoolConfig) -> Node:
-    """A DevnetNode for ``[node] devnet = true``, an RpcNode (with failover) otherwise."""
+def build_node(config: PoolConfig, *, on_call: CallObserver | None = None) -> Node:
+    """A DevnetNode for ``[node] devnet = true``, an RpcNode (with failover) otherwise;
+    `on_call` sees each of the RpcNode's round trips (the pool's node metrics)."""
     section = config.node
     if isinstance(section, DevnetSection):
         chain = DevnetChain(
@@ -53,7 +54,7 @@ def build_node(config: PoolConfig) -> Node:
     def decode(address: str) -> bytes:
         return address_to_script(address, network)
 
-    return section.rpc_node(decode_address=decode)
+    return section.rpc_node(decode_address=decode, on_call=on_call)
 
 
 async def wait_until_ready(node: Node, timeout: float, sleep: float = 0.5) -> int:

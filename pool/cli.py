@@ -6,8 +6,9 @@
     surplus ledger payouts  [--dry-run] --config configs/pool-mainnet.toml
 
 `surplus pool` prints one line `surplus pool: stratum listening on HOST:PORT ...` once
-miners can connect (scripts and tests wait for it), runs until SIGINT/SIGTERM, then
-drains: miners get `client.reconnect`, queued shares are committed.
+miners can connect (scripts and tests wait for it), then the URLs of /metrics and of the
+stats API when the config serves them, runs until SIGINT/SIGTERM, then drains: miners
+get `client.reconnect`, queued shares are committed.
 The ledger commands read the `[ledger]` (and for payouts the `[wallet]`) section of the
 same file and print rich tables; amounts are satoshis.
 """
@@ -71,6 +72,11 @@ async def serve(config: PoolConfig, stop: asyncio.Event | None = None) -> None:
             f"{'embedded devnet' if config.devnet else 'node'}, mining height {app.stats.height})",
             flush=True,
         )
+        if app.metrics_url is not None:
+            print(f"surplus pool: metrics on {app.metrics_url}", flush=True)
+        if app.stats_url is not None:
+            print(f"surplus pool: stats API on {app.stats_url}/api/v1/pool "
+                  f"(OpenAPI: {app.stats_url}/openapi.json)", flush=True)  # fmt: skip
         stopper = asyncio.ensure_future(stop.wait())
         watcher = asyncio.ensure_future(app.wait_closed())
         await asyncio.wait({stopper, watcher}, return_when=asyncio.FIRST_COMPLETED)

@@ -20,7 +20,8 @@ paid to a valid address, Stratum's mode agreeing with the pool's).
     [stratum]                         # pool.stratum.config.StratumConfig
     [ledger]                          # pool.ledger.config.LedgerConfig (pool mode)
     [wallet]                          # payouts: the node's wallet RPC
-    [metrics]                         # listen address of /metrics
+    [metrics]                         # Prometheus /metrics (127.0.0.1:9101)
+    [stats_api]                       # the JSON stats API (127.0.0.1:8101)
 
 `load(path)` raises ``ConfigError`` whose message names the file, the key path and
 what was expected, one line per problem.
@@ -126,19 +127,37 @@ class WalletSection(_Strict):
         return url
 
 
+def _loopback(host: str) -> str:
+    """The pool's HTTP endpoints have no authentication: they listen on loopback only (a
+    reverse proxy or a local Prometheus reaches them from there)."""
+    if not (host.startswith("127.") or host in ("localhost", "::1")):
+        raise ValueError(f"expected a loopback address (127.0.0.0/8), got {host!r}")
+    return host
+
+
 class MetricsSection(_Strict):
-    """Where ``/metrics`` will listen (served by the observability work; loopback only)."""
+    """``[metrics]``: where the pool serves Prometheus ``/metrics`` (loopback only; the
+    port configs/prometheus.yml scrapes is 9101). Absent or ``enabled = false``: off."""
 
     enabled: bool = True
     listen: str = "127.0.0.1"
-    port: int = Field(9332, ge=0, le=65535)
+    port: int = Field(9101, ge=0, le=65535, description="0 picks a free port")
+    top_workers: int = Field(50, ge=0, le=10_000, description="per-worker series, at most")
+    worker_window_s: float = Field(600.0, gt=0, description="hashrate estimate window")
 
-    @field_validator("listen")
-    @classmethod
-    def _loopback(cls, host: str) -> str:
-        if not (host.startswith("127.") or host in ("localhost", "::1")):
-            raise ValueError(f"expected a loopback address (127.0.0.0/8), got {host!r}")
-        return host
+    _listen = field_validator("listen")(_loopback)
+
+
+class StatsApiSection(_Strict):
+    """``[stats_api]``: where the pool serves its JSON stats API (``pool/stats_api.py``;
+    loopback only). Absent or ``enabled = false``: off."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    port: int = Field(8101, ge=0, le=65535, description="0 picks a free port")
+    cors_origin: str | None = Field(None, description="Access-Control-Allow-Origin, if any")
+
+    _listen = field_validator("listen")(_loopback)
 
 
 class PoolConfig(_Strict):
@@ -158,6 +177,7 @@ class PoolConfig(_Strict):
     ledger: LedgerConfig | None = None
     wallet: WalletSection | None = None
     metrics: MetricsSection | None = None
+    stats_api: StatsApiSection | None = None
 
     # -- single keys ---------------------------------------------------------------------
 

@@ -77,10 +77,11 @@ RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 
 
 class MetricsConfig(BaseModel):
-    """The pool's `[metrics]` section (TOML)::
+    """What PoolMetrics runs with; PoolApp builds it from the pool's `[metrics]` section
+    (pool.config.MetricsSection) through `from_section`::
 
     [metrics]
-    host = "127.0.0.1"
+    listen = "127.0.0.1"
     port = 9101
     top_workers = 50
     """
@@ -390,6 +391,21 @@ class PoolMetrics:
         """Time every Node call of a node that has no `on_call` hook (the devnet)."""
         return TimedNode(node, self, endpoint)
 
+    def instrument_node(self, node: Any, endpoint: str = "devnet") -> Callable[[], None]:
+        """Time `node`'s Node calls in place, as `wrap_node` does, for a caller that must
+        keep the node object itself (PoolApp: `app.node` stays the DevnetNode tests and
+        the demo read the chain from). Returns the undo."""
+        timed = TimedNode(node, self, endpoint)
+        names = [n for n in TimedNode._TIMED if callable(getattr(node, n, None))]
+        for name in names:
+            setattr(node, name, getattr(timed, name))
+
+        def undo() -> None:
+            for name in names:
+                node.__dict__.pop(name, None)
+
+        return undo
+
     # ------------------------------------------------------------------ hooks
 
     def observe_rpc(self, record: CallRecord) -> None:
@@ -500,8 +516,11 @@ class MetricsEndpoint:
         app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port)
-        await site.start()
+        try:
+            await web.TCPSite(self.runner, host, port).start()
+        except OSError:  # the port is taken: release the runner, report the bind
+            await self.close()
+            raise
         bound = self.runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
         log.info("metrics on http://%s:%d/metrics", *self.address)

@@ -37,10 +37,11 @@ MAX_LIMIT = 10_000
 
 
 class StatsApiConfig(BaseModel):
-    """The pool's `[stats_api]` section (TOML)::
+    """What StatsApi runs with; PoolApp builds it from the pool's `[stats_api]` section
+    (pool.config.StatsApiSection)::
 
     [stats_api]
-    host = "127.0.0.1"
+    listen = "127.0.0.1"
     port = 8101
     """
 
@@ -399,7 +400,11 @@ class StatsApi:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.config.host if host is None else host,
                            self.config.port if port is None else port)  # fmt: skip
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the port is taken: release the runner, report the bind
+            await self.close()
+            raise
         bound = self.runner.addresses[0]
         self.address = (str(bound[0]), int(bound[1]))
         log.info("stats API on http://%s:%d%s/pool", self.address[0], self.address[1],

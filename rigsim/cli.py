@@ -15,12 +15,21 @@ import time
 
 from rigsim.config import ConfigError, load_fleet_config
 from rigsim.fleet import Fleet
+from rigsim.metrics import RigsimMetrics
+from rigsim.mining import PoolUrlError, attach, parse_pool_url
 from rigsim.runner import FleetRunner
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fleet", required=True, help="fleet TOML (e.g. configs/fleet-demo.toml)")
     parser.add_argument("--pool", help="stratum+tcp://HOST:PORT the rigs mine on")
+    parser.add_argument(
+        "--metrics",
+        default="127.0.0.1:9103",
+        metavar="HOST:PORT",
+        help="serve /metrics and the JSON site meters (/sites/...) here; 'off' for none "
+        "(default 127.0.0.1:9103)",
+    )
     parser.add_argument(
         "--no-api",
         action="store_true",
@@ -50,6 +59,8 @@ def _status_line(fleet: Fleet) -> str:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    if args.pool:
+        parse_pool_url(args.pool)  # a bad URL is refused before anything starts
     cfg = load_fleet_config(args.fleet)
     if args.pool:
         cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"pool_url": args.pool})})
@@ -61,21 +72,23 @@ async def _main(args: argparse.Namespace) -> int:
         "no sockets" if args.no_api else f"LuxOS API on {first} .. {last} port {runner.api.port}"
     )
     print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)
+    metrics = None
+    if args.metrics != "off":
+        host, _, port = args.metrics.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--metrics {args.metrics!r}: expected HOST:PORT or 'off'")
+        metrics = RigsimMetrics(fleet)
+        bound = await metrics.serve(host, int(port))
+        print(f"rigsim: metrics on http://{bound[0]}:{bound[1]}/metrics, site meters on "
+              f"http://{bound[0]}:{bound[1]}/sites", flush=True)  # fmt: skip
+    miners = None
     if args.pool:
-        # the Stratum client hooks in through rigsim.miner.attach(fleet, pool_url) once present
-        try:
-            from rigsim import miner
-        except ImportError:
-            miner = None
-        attach = getattr(miner, "attach", None)
-        if attach is None:
-            print(
-                "rigsim: no Stratum glue (rigsim.miner.attach) in this build; rigs serve "
-                "their APIs only",
-                file=sys.stderr,
-            )
-        else:
-            await attach(fleet, args.pool)
+        miners = await attach(fleet, args.pool)
+        print(
+            f"rigsim: mining on {args.pool} at {fleet.config.fleet.hashrate_scale:g} H/s "
+            "per simulated TH/s",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,6 +104,10 @@ async def _main(args: argparse.Namespace) -> int:
             if every != float("inf"):
                 print(_status_line(fleet), flush=True)
     finally:
+        if miners is not None:
+            await miners.stop()
+        if metrics is not None:
+            await metrics.close()
         await runner.stop()
     return 0
 
@@ -98,7 +115,7 @@ async def _main(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(args))
-    except ConfigError as exc:
+    except (ConfigError, PoolUrlError) as exc:
         print(f"rigsim: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -26,7 +26,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from rigsim.models import MODELS, RigModel, model_by_name
 
@@ -50,11 +57,35 @@ class FleetSection(_Strict):
     hashrate_spread: float = Field(0.0, ge=0, le=0.1)
     pool_url: str = "stratum+tcp://127.0.0.1:3333"
     worker_prefix: str = "surplus"
+    # real SHA-256d hashes per second for each simulated TH/s: the fleet's pool-side
+    # hashrate follows its power state at a rate this machine can afford
+    hashrate_scale: float = Field(100.0, gt=0, le=1e7)
+    version_rolling: bool = True  # rigs negotiate BIP310 version rolling, as ASICs do
+    share_slice_s: float = Field(1.0, gt=0, le=10)  # real seconds of hashing per scan call
+
+
+class FirmLoadConfig(_Strict):
+    """Load on the site meter that no fleet tool throttles (an AI data hall, offices):
+    `kw` on average, swinging by `swing_kw` over `period_s` simulated seconds."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kw: float = Field(..., ge=0)
+    swing_kw: float = Field(0.0, ge=0)
+    period_s: float = Field(600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _never_negative(self) -> FirmLoadConfig:
+        if self.swing_kw > self.kw:
+            raise ValueError(f"swing_kw ({self.swing_kw}) exceeds kw ({self.kw}); a load "
+                             "cannot draw less than nothing")  # fmt: skip
+        return self
 
 
 class SiteConfig(_Strict):
     ambient_c: float = Field(25.0, ge=-40, le=80)
-    pue: float = Field(1.0, ge=1.0, le=3.0)
+    pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling and losses, as a factor on rig draw
+    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load on the meter (transformers)
+    firm_loads: list[FirmLoadConfig] = Field(default_factory=list)
 
 
 class ModelTuning(_Strict):

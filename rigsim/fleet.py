@@ -29,6 +29,7 @@ import numpy as np
 
 from rigsim.clock import Clock, ScaledClock
 from rigsim.config import FaultsConfig, FleetConfig, load_fleet_config
+from rigsim.loads import site_firm_w, site_meter_w
 from rigsim.luxos import LuxosHandler
 from rigsim.models import RigModel
 from rigsim.physics import FleetPhysics, PhysicsGroup, RigReading, RigState
@@ -163,6 +164,7 @@ class Fleet:
         # simulated seconds a reading may lag the clock; a FleetRunner sets it to one tick
         self.read_staleness_s = 0.0
         now = self.clock.now()
+        self.started_at = now  # firm loads run on simulated time from here
         groups = []
         self.rigs: list[Rig] = []
         self.site_names = list(config.sites)
@@ -203,7 +205,6 @@ class Fleet:
                 fault_plan += [(base + int(c), Faults.from_config(g.faults)) for c in chosen]
         self.physics = FleetPhysics(groups, now=now, seed=config.fleet.seed)
         self.site_idx = np.concatenate(site_of)
-        self._pue = np.array([config.sites[s].pue for s in self.site_names])
         self.by_address: dict[str, Rig] = {r.address: r for r in self.rigs}
         self._faults: dict[int, Faults] = {}
         self._firmware: dict[int, FirmwareSettings] = {}
@@ -401,8 +402,16 @@ class Fleet:
         return self._by_site(self.physics.true_w)
 
     def site_meter_w(self) -> dict[str, float]:
-        """What each site's utility meter reads: true draw x the site's PUE."""
-        return {s: w * float(self._pue[k]) for k, (s, w) in enumerate(self.site_true_w().items())}
+        """What each site's utility meter reads: true draw x PUE, plus the site's fixed
+        auxiliary load and its firm loads (rigsim.loads)."""
+        elapsed = self.now() - self.started_at
+        sites = self.config.sites
+        return {s: site_meter_w(sites[s], w, elapsed) for s, w in self.site_true_w().items()}
+
+    def site_firm_w(self) -> dict[str, dict[str, float]]:
+        """Each site's firm loads (name -> watts) now."""
+        elapsed = self.now() - self.started_at
+        return {s: site_firm_w(self.config.sites[s], elapsed) for s in self.site_names}
 
     def site_reported_w(self) -> dict[str, float]:
         """Sum of what the rigs' APIs report per site (what a fleet tool believes)."""

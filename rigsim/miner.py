@@ -242,6 +242,8 @@ class MinerStats:
     hashes: int = 0
     shares_found: int = 0
     accepted: int = 0
+    difficulty_accepted: float = 0.0
+    last_accepted: float = 0.0  # time.time() of the last accepted share
     rejected: dict[int, int] = field(default_factory=dict)
     jobs: int = 0
     reconnects: int = 0
@@ -271,6 +273,7 @@ class Miner:
         slice_seconds: float = 0.05,
         user_agent: str = "rigsim/1.0",
         reconnect_delay: float = 0.5,
+        local_host: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -284,6 +287,7 @@ class Miner:
         self.slice_seconds = slice_seconds
         self.user_agent = user_agent
         self.reconnect_delay = reconnect_delay
+        self.local_host = local_host  # connect from this address (a rig's own loopback IP)
         self.stats = MinerStats()
         self.client: StratumClient | None = None
         self.version_mask = 0
@@ -375,7 +379,10 @@ class Miner:
                 await asyncio.sleep(delay)
 
     async def _session(self) -> None:
-        client = await StratumClient.connect(self.host, self.port, self._on_notification)
+        local = (self.local_host, 0) if self.local_host else None
+        client = await StratumClient.connect(
+            self.host, self.port, self._on_notification, local_addr=local
+        )
         self.client = client
         miner_task = None
         try:
@@ -512,11 +519,13 @@ class Miner:
         params = [self.worker, job.job_id, en2.hex(), f"{ntime:08x}", f"{nonce:08x}"]
         if version is not None:
             params.append(f"{version & self.version_mask:08x}")
-        task = asyncio.get_running_loop().create_task(self._await_share(client, params))
+        task = asyncio.get_running_loop().create_task(
+            self._await_share(client, params, job.difficulty)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _await_share(self, client: StratumClient, params: list) -> None:
+    async def _await_share(self, client: StratumClient, params: list, difficulty: float) -> None:
         try:
             msg = await client.request("mining.submit", params, timeout=30.0)
         except (TimeoutError, ConnectionError):
@@ -524,6 +533,8 @@ class Miner:
         error = msg.get("error")
         if msg.get("result") is True and not error:
             self.stats.accepted += 1
+            self.stats.difficulty_accepted += difficulty
+            self.stats.last_accepted = time.time()
             ok = True
         else:
             code = error[0] if isinstance(error, list) and error else 20

@@ -43,7 +43,7 @@ async def running(tmp: Path, token: str | None = TOKEN) -> AsyncIterator[tuple[F
     fleet = Fleet(fleet_config((("S19jPro", 20), ("S21", 20))))
     async with FleetRunner(fleet):
         fd = Fleetd(parse_config(daemon_config(fleet, tmp, token)), tuning=FAST_TUNING,
-                    api_port=0)  # fmt: skip
+                    api_port=0, metrics_port=0)  # fmt: skip
         async with fd:
             yield fleet, fd
 
@@ -152,10 +152,13 @@ def test_demo_config_composes_two_sites(tmp_path: Path) -> None:
 
     cfg = load(Path(__file__).resolve().parents[2] / "configs" / "fleetd-demo.toml")
     cfg = cfg.model_copy(update={"audit": AuditConfig(path=tmp_path / "audit.jsonl")})
-    fd = Fleetd(cfg, serve_api=False)
+    fd = Fleetd(cfg, serve_api=False, metrics_port=0)
     assert set(fd.controllers) == {"north", "south"}
     assert len(fd.sites["north"].drivers) == len(cfg.rigs("north")) > 0
-    assert fd.sites["north"].feeds() == []  # schedule + constant: nothing to poll
+    # north: schedule + constant allotment, so only its site meter is polled; south: its
+    # meter, the AI hall's sub-meter and the grid operator's live feed
+    assert [f.name for f in fd.sites["north"].feeds()] == ["north:site"]
+    assert {f.name for f in fd.sites["south"].feeds()} == {"grid", "south:site", "south:ai-hall"}
     b = fd.sites["south"].budget(time.time())
     assert 0 < b.miner_w < 0.52e6
     fd.audit.close()

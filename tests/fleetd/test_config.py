@@ -93,6 +93,8 @@ def err(data: dict[str, Any], tmp_path: Path | None = None) -> str:
 def test_minimal_config_defaults() -> None:
     cfg = parse_config(base())
     assert cfg.api.listen == "127.0.0.1:8470" and cfg.api.bearer_token() is None
+    # /metrics where configs/prometheus.yml scrapes fleetd
+    assert (cfg.metrics.host, cfg.metrics.port) == ("127.0.0.1", 9102)
     assert cfg.sites["a"].command_batch_size == 200
     assert cfg.sites["a"].max_reading_age_s == 30.0
 
@@ -135,6 +137,10 @@ def test_minimal_config_defaults() -> None:
          "key 'api': the API listens beyond loopback (0.0.0.0); expected a bearer token"),
         (lambda d: d.update(api={"listen": "localhost"}),
          "key 'api.listen': expected 'address:port'"),
+        (lambda d: d.update(metrics={"listen": "0.0.0.0:9102"}),
+         "key 'metrics.listen': expected a loopback address (127.0.0.0/8 or ::1), got '0.0.0.0'"),
+        (lambda d: d.update(metrics={"listen": "9102"}),
+         "key 'metrics.listen': expected 'address:port' such as 127.0.0.1:9102"),
         (lambda d: d.update(drivers={"session_ttl_s": 90}),
          "key 'drivers.session_ttl_s': Input should be less than 60"),
         (lambda d: d["sites"]["a"]["rigs"].append({"range": "127.0.0.0-127.0.0.5",
@@ -150,6 +156,13 @@ def test_bad_config_names_key_and_expectation(change: Any, expected: str) -> Non
     data = base()
     change(data)
     assert expected in err(data)
+
+
+def test_metrics_listen_is_off_when_empty_and_takes_ipv6_loopback() -> None:
+    data = base() | {"metrics": {"listen": ""}}
+    assert parse_config(data).metrics.listen is None
+    cfg = parse_config(base() | {"metrics": {"listen": "[::1]:0"}})
+    assert (cfg.metrics.host, cfg.metrics.port) == ("::1", 0)
 
 
 def test_schedule_file_problems_are_named(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """The whole site on loopback, as the demo runs it, with a real Prometheus scraping it.
 
-- the pool: PoolApp on the embedded devnet chain (pool mode, SQLite ledger), its node
-  timed through PoolMetrics, metrics on one port and the JSON stats API on another;
+- the pool: PoolApp on the embedded devnet chain (pool mode, SQLite ledger), serving
+  /metrics and the JSON stats API itself from its `[metrics]` and `[stats_api]` sections;
 - rigsim: configs/fleet-small.toml on a free loopback block, every rig serving the LuxOS
   API and mining through the pool (rigsim.miner) at a rate that follows its simulated
   hashrate and its state (a sleeping rig mines nothing);
 - fleetd: the daemon controlling both sites through pyasic, one site's allotment from a
   live HTTP feed (so the feed's age is real), its site meters read from Prometheus
-  (rigsim's meter, as in the demo);
+  (rigsim's meter, as in the demo), serving /metrics itself from `[metrics] listen`;
 - Prometheus (Debian's package) scraping the three /metrics endpoints every second.
 
 The truth recorder samples rigsim's arrays every 50 ms, independently of any metric.
@@ -27,13 +27,9 @@ from aiohttp import web
 
 from fleetd.config import parse_config as parse_fleetd_config
 from fleetd.daemon import Fleetd
-from fleetd.metrics import FleetdMetrics
 from fleetd.site import ControlTuning
 from pool.app import PoolApp
 from pool.config import parse as parse_pool_config
-from pool.metrics import MetricsConfig, PoolMetrics
-from pool.node.devnet import DevnetChain, DevnetNode, bits_for_difficulty
-from pool.stats_api import PoolView, StatsApi
 from rigsim.addresses import free_loopback_base, rebase
 from rigsim.config import load_fleet_config
 from rigsim.fleet import Fleet
@@ -76,14 +72,11 @@ class Stack:
     tmp: Path
     prometheus: PrometheusServer
     app: PoolApp
-    pool_metrics: PoolMetrics
-    stats_api: StatsApi
     fleet: Fleet
     runner: FleetRunner
     rigsim_metrics: RigsimMetrics
     miners: dict[int, Miner]
     fleetd: Fleetd
-    fleetd_metrics: FleetdMetrics
     ports: dict[str, int]
     truth: Truth
     feed: dict[str, Any]
@@ -96,9 +89,8 @@ class Stack:
 
     @property
     def stats_url(self) -> str:
-        assert self.stats_api.address is not None
-        host, port = self.stats_api.address
-        return f"http://{host}:{port}"
+        assert self.app.stats_url is not None, "the pool serves no stats API"
+        return self.app.stats_url
 
 
 def prometheus_scrape_configs(ports: dict[str, int]) -> list[dict[str, Any]]:
@@ -117,21 +109,25 @@ def prometheus_scrape_configs(ports: dict[str, int]) -> list[dict[str, Any]]:
     return out
 
 
-def pool_config(tmp: Path) -> Any:
+def pool_config(tmp: Path, metrics_port: int) -> Any:
     return parse_pool_config({
         "mode": "pool", "network": "regtest", "payout_address": POOL_ADDRESS,
         "coinbase_tag": "/surplus-obs/",
         "node": {"devnet": True, "difficulty": BLOCK_DIFFICULTY, "poll_interval": 0.05,
-                 "longpoll": False},
+                 "longpoll": False, "mempool_txs": 4},
         "stratum": {"host": "127.0.0.1", "port": 0,
                     "vardiff": {"initial": 2.0**-19, "minimum": 2.0**-30,
                                 "target_interval": 1.0, "retarget_time": 4.0}},
         "ledger": {"backend": "sqlite", "path": str(tmp / "ledger.sqlite3"),
                    "sqlite_synchronous": "NORMAL"},
+        "metrics": {"port": metrics_port, "top_workers": 50, "worker_window_s": 30.0},
+        "stats_api": {"port": 0},
     }, "<observability stack>")  # fmt: skip
 
 
-def fleetd_config(fleet: Fleet, prometheus_url: str, feed_url: str, tmp: Path) -> Any:
+def fleetd_config(
+    fleet: Fleet, prometheus_url: str, feed_url: str, tmp: Path, metrics_port: int
+) -> Any:
     sites: dict[str, Any] = {}
     for site in fleet.site_names:
         rigs = [{"host": r.address, "model": r.model.key, "firmware": "luxos"}
@@ -159,7 +155,7 @@ def fleetd_config(fleet: Fleet, prometheus_url: str, feed_url: str, tmp: Path) -
         "drivers": {"read_timeout_s": 1.0, "command_timeout_s": 3.0, "read_retries": 0,
                     "command_retries": 1, "concurrency": 32, "read_deadline_s": 2.0},
         "audit": {"path": str(tmp / "audit.jsonl")},
-        "metrics": {"listen": None},
+        "metrics": {"listen": f"127.0.0.1:{metrics_port}"},
         "sites": sites,
     })  # fmt: skip
 
@@ -221,21 +217,11 @@ async def running_stack(tmp: Path) -> AsyncIterator[Stack]:
     cleanups: list[Any] = [lambda: asyncio.to_thread(prometheus.stop)]
     stack: Stack | None = None
     try:
-        # the pool
-        metrics = PoolMetrics(MetricsConfig(port=ports["pool"], top_workers=50,
-                                            worker_window_s=30.0))  # fmt: skip
-        chain = DevnetChain(bits=bits_for_difficulty(BLOCK_DIFFICULTY))
-        node = metrics.wrap_node(DevnetNode(chain, network="regtest", mempool_txs=4))
-        app = PoolApp(pool_config(tmp), node=node)
+        # the pool, serving /metrics and the stats API itself
+        app = PoolApp(pool_config(tmp, ports["pool"]))
         await app.start()
         cleanups.append(lambda: app.stop(reconnect=False))
-        metrics.instrument_app(app)
-        endpoint = await metrics.serve()
-        cleanups.append(endpoint.close)
-        assert app.server is not None
-        api = StatsApi(PoolView(app.server, metrics.workers))
-        await api.start(port=0)
-        cleanups.append(api.close)
+        assert app.metrics_url == f"http://127.0.0.1:{ports['pool']}/metrics"
 
         # rigsim
         cfg = load_fleet_config(FLEET_FILE)
@@ -266,19 +252,15 @@ async def running_stack(tmp: Path) -> AsyncIterator[Stack]:
         feed_runner = await _feed_server(feed, feed_port)
         cleanups.append(feed_runner.cleanup)
         fd_cfg = fleetd_config(fleet, prometheus.url, f"http://127.0.0.1:{feed_port}/allotment",
-                               tmp)  # fmt: skip
+                               tmp, ports["fleetd"])  # fmt: skip
         tuning = ControlTuning(response_s=0.6, watch_s=0.1)
         fd = Fleetd(fd_cfg, tuning=tuning, serve_api=False)
-        fd_metrics = FleetdMetrics()
-        for controller in fd.controllers.values():
-            fd_metrics.add_site(controller)
-        await fd_metrics.serve("127.0.0.1", ports["fleetd"])
-        cleanups.append(fd_metrics.close)
         await fd.start(first_cycle_timeout_s=30.0)
         cleanups.append(fd.stop)
+        assert fd.metrics_url == f"http://127.0.0.1:{ports['fleetd']}/metrics"
 
-        stack = Stack(tmp, prometheus, app, metrics, api, fleet, runner, rigsim_metrics,
-                      miners, fd, fd_metrics, ports, Truth(), feed)  # fmt: skip
+        stack = Stack(tmp, prometheus, app, fleet, runner, rigsim_metrics, miners, fd, ports,
+                      Truth(), feed)  # fmt: skip
         stack.tasks = [asyncio.create_task(_follow_rigs(stack)),
                        asyncio.create_task(_record(stack))]  # fmt: skip
         await asyncio.to_thread(prometheus.wait_for_targets, 3, 30.0)

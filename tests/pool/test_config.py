@@ -35,6 +35,9 @@ def test_devnet_example() -> None:
     assert config.node.difficulty == Decimal("0.0005")
     assert config.stratum_config.mode == "solo"
     assert config.ledger is None and config.metrics is not None
+    # where configs/prometheus.yml scrapes the pool, and the stats API it names
+    assert (config.metrics.listen, config.metrics.port) == ("127.0.0.1", 9101)
+    assert config.stats_api is not None and config.stats_api.port == 8101
     assert config.payout_script().hex() == "0014751e76e8199196d454941c45d1b3a323f1433bd6"
 
 
@@ -55,6 +58,21 @@ def test_mainnet_example() -> None:
     assert config.ledger.scheme is Scheme.PPLNS and config.ledger.fee_account == MAINNET
     assert config.stratum_config.mode == "pool" and config.stratum.extranonce1_prefix == "01"
     assert config.wallet is not None and config.wallet.flavor == "core"
+
+
+def test_metrics_and_stats_api_sections() -> None:
+    config = loads(solo("[metrics]\nport = 0\nworker_window_s = 30\n[stats_api]\n"))
+    assert config.metrics is not None and config.metrics.port == 0
+    assert config.metrics.worker_window_s == 30 and config.metrics.top_workers == 50
+    assert config.stats_api is not None
+    assert (config.stats_api.listen, config.stats_api.port) == ("127.0.0.1", 8101)
+    assert loads(solo()).metrics is None and loads(solo()).stats_api is None
+    message = error_of(solo('[metrics]\nlisten = "0.0.0.0"\n[stats_api]\nlisten = "10.1.1.1"\n'))
+    assert "pool.toml: metrics.listen: expected a loopback address (127.0.0.0/8), got " \
+        "'0.0.0.0'" in message  # fmt: skip
+    assert "pool.toml: stats_api.listen: expected a loopback address" in message
+    assert "pool.toml: stats_api.port: Input should be less than or equal to 65535" in \
+        error_of(solo("[stats_api]\nport = 70000\n"))  # fmt: skip
 
 
 def test_bad_payout_address_names_key_and_network() -> None:

@@ -1,0 +1,147 @@
+"""The pool's own observability: the Prometheus endpoint of `[metrics]` and the JSON stats
+API of `[stats_api]`, wired into a PoolApp by the app itself.
+
+One `PoolObservers` per PoolApp. It decides from the config what runs, and hands the app
+each hook at the point of start-up where it belongs:
+
+    node         an RpcNode the app builds gets `on_call` (each round trip, per endpoint);
+                 any other node (the devnet, or one handed in) is timed in place
+    ledger       `on_commit` (group commit latency and size)
+    server       the per-worker accounting in front of its share sink, then `attach`
+                 (scrape-time reads, fan-out and validator timing)
+    watcher      `block_detected` first thing on a new tip (fan-out is timed from there)
+
+The worker accounting lives in PoolMetrics, so a stats API without `[metrics]` still
+builds one (it is just not served). Both endpoints start before Stratum accepts miners,
+so a port already taken stops the start-up with the key to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pool.app_node import PoolStartupError
+from pool.config import PoolConfig
+from pool.metrics import MetricsConfig, MetricsEndpoint, PoolMetrics
+from pool.node.devnet import DevnetNode
+from pool.stats_api import PoolView, StatsApi, StatsApiConfig
+
+if TYPE_CHECKING:
+    from pool.node.transport import CallRecord
+    from pool.shares.accepted import ShareSink
+    from pool.stratum.server import StratumServer
+
+
+def http_url(address: tuple[str, int], path: str = "") -> str:
+    """http://host:port/path, with an IPv6 host in brackets."""
+    host, port = address
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
+
+
+class PoolObservers:
+    """The metrics endpoint and the stats API a pool's config asks for (either, both or
+    neither); every method is a no-op for the parts that are off."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        metrics = config.metrics if config.metrics is not None and config.metrics.enabled \
+            else None  # fmt: skip
+        stats = config.stats_api if config.stats_api is not None and config.stats_api.enabled \
+            else None  # fmt: skip
+        self._serve_metrics = metrics is not None
+        self._stats_config = None if stats is None else StatsApiConfig(
+            host=stats.listen, port=stats.port, cors_origin=stats.cors_origin,
+        )  # fmt: skip
+        self.metrics: PoolMetrics | None = None
+        if metrics is not None or stats is not None:
+            self.metrics = PoolMetrics(MetricsConfig.from_section(metrics))
+        self.endpoint: MetricsEndpoint | None = None
+        self.stats_api: StatsApi | None = None
+        self._undo_node: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ hooks
+
+    @property
+    def on_call(self) -> Callable[[CallRecord], None] | None:
+        """For the RpcNode the app builds itself."""
+        return None if self.metrics is None else self.metrics.observe_rpc
+
+    @property
+    def on_commit(self) -> Callable[[int, float], None] | None:
+        """For Ledger.open."""
+        return None if self.metrics is None else self.metrics.observe_ledger_commit
+
+    def time_node(self, node: Any) -> None:
+        """Time the Node calls of a node without our `on_call` hook (the devnet, or one the
+        caller handed in), keeping the object itself."""
+        if self.metrics is None:
+            return
+        endpoint = "devnet" if isinstance(node, DevnetNode) else str(getattr(node, "name", "node"))
+        self._undo_node = self.metrics.instrument_node(node, endpoint)
+
+    def sink(self, sink: ShareSink | None) -> ShareSink | None:
+        """The sink the Stratum server records shares in: the per-worker accounting first."""
+        return sink if self.metrics is None else self.metrics.wrap_sink(sink)
+
+    def attach(self, server: StratumServer) -> None:
+        if self.metrics is not None:
+            self.metrics.attach(server)
+
+    def block_detected(self) -> None:
+        if self.metrics is not None:
+            self.metrics.block_detected()
+
+    # ------------------------------------------------------------------ serving
+
+    async def start(self, server: StratumServer) -> None:
+        """Serve what is configured; PoolStartupError naming the key when a port is taken."""
+        if self.metrics is None:
+            return
+        if self._serve_metrics:
+            cfg = self.metrics.config
+            self.endpoint = MetricsEndpoint(self.metrics.registry)
+            try:
+                await self.endpoint.start(cfg.host, cfg.port)
+            except OSError as exc:
+                raise PoolStartupError(
+                    f"metrics.port: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+                ) from None
+        if self._stats_config is not None:
+            api = self.stats_api = StatsApi(PoolView(server, self.metrics.workers),
+                                            self._stats_config)  # fmt: skip
+            try:
+                await api.start()
+            except OSError as exc:
+                raise PoolStartupError(
+                    f"stats_api.port: cannot listen on {api.config.host}:{api.config.port}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+
+    @property
+    def metrics_url(self) -> str | None:
+        endpoint = self.endpoint
+        if endpoint is None or endpoint.address is None:
+            return None
+        return http_url(endpoint.address, "/metrics")
+
+    @property
+    def stats_url(self) -> str | None:
+        """The API's base URL (its summary is at `stats_url + "/api/v1/pool"`)."""
+        api = self.stats_api
+        if api is None or api.address is None:
+            return None
+        return http_url(api.address)
+
+    async def close(self) -> None:
+        """Stop serving and unhook (idempotent)."""
+        if self.stats_api is not None:
+            await self.stats_api.close()
+            self.stats_api = None
+        if self.endpoint is not None:
+            await self.endpoint.close()
+            self.endpoint = None
+        if self.metrics is not None:
+            self.metrics.detach()
+        if self._undo_node is not None:
+            self._undo_node()
+            self._undo_node = None
