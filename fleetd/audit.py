@@ -7,6 +7,10 @@ and fsync'd in batches (every `fsync_every` records, or `fsync_interval_s` after
 oldest unsynced one, checked on each append and on `tick()`), trading at most one batch
 on power loss for not syncing per command when thousands of rigs are shed at once.
 
+Records are encoded with orjson straight from their fields (no dataclasses.asdict deep
+copy): a shed of thousands of rigs writes thousands of records in one go, on the event
+loop. Numbers that are not finite are written as null, so every line is standard JSON.
+
 A crash can leave a partial last line. Reopening the log appends a `recovered` record
 after it, so a reader can tell a torn write (skipped) from corruption (an error naming the
 line).
@@ -22,14 +26,19 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+import orjson
+
 from fleetd.drivers.base import ApplyResult
 
 Kind = Literal["command", "signal", "note", "recovered"]
+
+_ORJSON_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_ALWAYS = ("seq", "ts", "kind", "site", "ok")  # written even when empty
 
 
 class AuditError(ValueError):
@@ -62,11 +71,33 @@ class AuditRecord:
     plan_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The record as written: empty fields (None, "", {}) left out, except _ALWAYS."""
+        d: dict[str, Any] = {"seq": self.seq, "ts": self.ts, "kind": self.kind,
+                             "site": self.site, "ok": self.ok}  # fmt: skip
+        sig = self.signal
+        if sig is not None:
+            d["signal"] = {"change_id": sig.change_id, "reason": sig.reason,
+                           "allotment_mw": sig.allotment_mw, "bound_by": sig.bound_by}  # fmt: skip
+        for k, v in (
+            ("rig", self.rig), ("command", self.command), ("error", self.error),
+            ("attempts", self.attempts), ("latency_s", self.latency_s),
+            ("plan_id", self.plan_id), ("extra", self.extra),
+        ):  # fmt: skip
+            if v is not None and v != "" and v != {}:
+                d[k] = v
+        return d
+
+    def to_bytes(self) -> bytes:
+        """One JSON line's content (compact, keys sorted), without the newline."""
+        d = self.to_dict()
+        try:
+            return orjson.dumps(d, option=_ORJSON_OPTS)
+        except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits in `extra`
+            return json.dumps(d, separators=(",", ":"), sort_keys=True, default=str).encode()
+
     def to_json(self) -> str:
-        d = asdict(self)
-        keep = ("seq", "ts", "kind", "site", "ok")
-        d = {k: v for k, v in d.items() if v not in (None, "", {}) or k in keep}
-        return json.dumps(d, separators=(",", ":"), sort_keys=True)
+        return self.to_bytes().decode()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AuditRecord:
@@ -78,6 +109,15 @@ class AuditRecord:
             attempts=int(d.get("attempts", 0)), latency_s=float(d.get("latency_s", 0.0)),
             plan_id=d.get("plan_id"), extra=dict(d.get("extra", {})),
         )  # fmt: skip
+
+
+def _loads(raw: bytes) -> Any:
+    """One line's JSON; logs written before records were encoded with orjson may hold
+    NaN (json's extension), which orjson refuses, so json gets a second look."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def _tail(path: Path) -> tuple[int, bool, int]:
@@ -96,7 +136,7 @@ def _tail(path: Path) -> tuple[int, bool, int]:
     partial = len(lines[-1]) if torn else 0
     for raw in reversed(lines[:-1] if torn else lines):
         try:
-            return int(json.loads(raw)["seq"]), torn, partial
+            return int(_loads(raw)["seq"]), torn, partial
         except (ValueError, KeyError, TypeError):
             continue
     return 0, torn, partial
@@ -137,7 +177,7 @@ class AuditLog:
         if self._f.closed:
             raise AuditError(f"{self.path}: audit log is closed")
         self.seq = rec.seq
-        self._f.write(rec.to_json().encode() + b"\n")
+        self._f.write(rec.to_bytes() + b"\n")
         self._pending += 1
         if self._oldest is None:
             self._oldest = time.monotonic()
@@ -246,7 +286,7 @@ def _records(
     bad: tuple[int, str] | None = None  # a torn line waiting for its `recovered` record
     for n, raw in enumerate(lines, start=1):
         try:
-            rec = AuditRecord.from_dict(json.loads(raw))
+            rec = AuditRecord.from_dict(_loads(raw))
         except (ValueError, KeyError, TypeError) as exc:
             if bad is not None:
                 raise AuditError(f"{p}: line {bad[0]}: not an audit record ({bad[1]})") from None

@@ -17,8 +17,9 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fleetd.daemon import Fleetd
@@ -88,7 +89,7 @@ def _daemon(args: argparse.Namespace) -> int:
             announce.cancel()
 
     try:
-        asyncio.run(main())
+        _run_loop(main())
     except ConfigError as exc:  # e.g. api.token_env names an unset variable
         return _fail(str(exc))
     except OSError as exc:  # a port of [api] or [metrics] is taken
@@ -103,6 +104,17 @@ async def _announce(fd: Fleetd) -> None:
         print(f"surplus fleetd: API on {fd.api.url}", flush=True)
     if fd.metrics_url is not None:
         print(f"surplus fleetd: metrics on {fd.metrics_url}", flush=True)
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop where installed: its transports make a control cycle's thousands of small
+    rig requests cost about 40 % less CPU than the selector loop (benchmarks/fleetd.py)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def _discover(args: argparse.Namespace) -> int:

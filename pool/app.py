@@ -163,7 +163,7 @@ class PoolApp:
             self._supervise(), name="pool-supervisor"
         )
         await self._group_ready.wait()
-        await observers.start(self.server)
+        await observers.start(self.server, confirmed=lambda: self.counters.blocks_confirmed)
         await self.server.start()
         self._server_started = True
         log.info(

@@ -93,7 +93,9 @@ class PoolObservers:
 
     # ------------------------------------------------------------------ serving
 
-    async def start(self, server: StratumServer) -> None:
+    async def start(
+        self, server: StratumServer, confirmed: Callable[[], int] | None = None
+    ) -> None:
         """Serve what is configured; PoolStartupError naming the key when a port is taken."""
         if self.metrics is None:
             return
@@ -107,8 +109,8 @@ class PoolObservers:
                     f"metrics.port: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
                 ) from None
         if self._stats_config is not None:
-            api = self.stats_api = StatsApi(PoolView(server, self.metrics.workers),
-                                            self._stats_config)  # fmt: skip
+            view = PoolView(server, self.metrics.workers, confirmed=confirmed)
+            api = self.stats_api = StatsApi(view, self._stats_config)
             try:
                 await api.start()
             except OSError as exc:

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     from pool.app_node import PoolStartupError
+    from pool.stratum import eventloop
 
     try:
-        asyncio.run(serve(config))
+        eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
         print(f"surplus pool: {args.config}: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -69,10 +69,14 @@ class PoolView:
         workers: WorkerBook,
         *,
         clock: Callable[[], float] = time.time,
+        confirmed: Callable[[], int] | None = None,
     ) -> None:
         self.server = server
         self.workers = workers
         self.clock = clock
+        # blocks on the active chain at their height (the app's getblockhash check);
+        # `blocks_accepted` only says submitblock took them, which a stale block's can too
+        self.confirmed = confirmed
 
     def _connected(self) -> dict[str, float]:
         """Worker name -> the difficulty of the connection it is authorized on."""
@@ -118,6 +122,7 @@ class PoolView:
             "template_age_s": None if job is None else max(0.0, now - job.created),
             "blocks_found": stats.blocks_found,
             "blocks_accepted": stats.blocks_accepted,
+            "blocks_confirmed": None if self.confirmed is None else self.confirmed(),
             "last_block": None if last is None else _block(last),
         }
 
@@ -234,6 +239,7 @@ _WORKER = _obj(
 _SUMMARY = _obj(
     ["time", "hashrate_hs", "hashrate_window_s", "workers", "authorized_workers", "connections",
      "shares", "difficulty", "height", "template_age_s", "blocks_found", "blocks_accepted",
+     "blocks_confirmed",
      "last_block"],
     {
         "time": _num("server time of this answer (epoch seconds)"),
@@ -262,6 +268,7 @@ _SUMMARY = _obj(
         "template_age_s": _num("age of the current job (seconds)", nullable=True),
         "blocks_found": _int("block candidates found"),
         "blocks_accepted": _int("blocks the node accepted"),
+        "blocks_confirmed": _int("blocks on the active chain at their height", nullable=True),
         "last_block": {"allOf": [{"$ref": "#/components/schemas/Block"}], "nullable": True},
     },
 )  # fmt: skip

@@ -500,12 +500,23 @@ class Miner:
             for n in found:
                 self.stats.shares_found += 1
                 self._submit(client, job, en2, job.ntime, n, version if mask else None)
-            spent = time.monotonic() - started
-            pace = count / self._hashrate if self._hashrate > 0 else self.slice_seconds
-            if pace > spent:
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), pace - spent)
+            await self._pace(count, started)
+
+    async def _pace(self, count: int, started: float) -> None:
+        """Wait until `count` hashes started at `started` fit the rate. A rate change
+        re-times the wait (it does not end it: that would hash faster than the rate);
+        pausing or stopping ends it."""
+        while self._running and not self._paused:
+            rate = self._hashrate
+            pace = count / rate if rate > 0 else self.slice_seconds
+            remaining = pace - (time.monotonic() - started)
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
 
     def _submit(
         self,

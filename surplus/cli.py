@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("fleetd", "surplus.commands.fleetd", "keep each site inside its allotted megawatts"),
     ("rigsim", "surplus.commands.rigsim", "run an emulated ASIC fleet (LuxOS API, Stratum mining)"),
     ("warm", "surplus.commands.warm", "compile and cache the SHA-256d kernels"),
+    ("reference", "surplus.commands.reference", "print the configuration reference (Markdown)"),
 ]
 
 

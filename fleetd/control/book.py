@@ -29,6 +29,9 @@ from fleetd.planner import Command, FleetState, Plan, RigState
 
 _AWAKE = (int(RigState.HASHING), int(RigState.BOOTING), int(RigState.DERATED))
 UNKNOWN, ASLEEP, AWAKE = -1, 0, 1
+_COMMAND = {int(c): c for c in Command}  # Command(int) without the enum call per rig
+_SLEEP = Target.sleep()
+_TOGGLES = (Command.SLEEP, Command.WAKE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,9 @@ class RigBook:
             {p.name: p.watts for p in m.profiles} | {p.name: p.watts for p in m.modes}
             for m in catalog.models
         ]
+        # (command, firmware, model, profile) -> (Target, its str): a shed of thousands
+        # of rigs names a handful of distinct targets
+        self._targets: dict[tuple[int, int, int, int], tuple[Target, str]] = {}
 
     def __len__(self) -> int:
         return len(self.hosts)
@@ -178,38 +184,57 @@ class RigBook:
 
     def target_for(self, i: int, command: Command, target_w: float, profile: int) -> Target:
         """The driver target that carries out one rig's planned command."""
+        return self._target(i, command, target_w, profile)[0]
+
+    def _target(
+        self, i: int, command: Command, target_w: float, profile: int
+    ) -> tuple[Target, str]:
+        """target_for() and str() of it; named profiles and modes come from a cache."""
         if command == Command.SLEEP:
-            return Target.sleep()
+            return _SLEEP, "sleep"
         fw = int(self.firmware[i])
-        m = self.catalog.models[int(self.model[i])]
         if fw in (Firmware.PROFILES, Firmware.MODES):
-            pts = m.profiles if fw == Firmware.PROFILES else m.modes
-            name = pts[profile].name
-            if command == Command.WAKE:
-                return Target.wake(profile=name)
-            return Target.use_profile(name)
+            key = (int(command), fw, int(self.model[i]), profile)
+            hit = self._targets.get(key)
+            if hit is None:
+                m = self.catalog.models[key[2]]
+                name = (m.profiles if fw == Firmware.PROFILES else m.modes)[profile].name
+                t = Target.wake(profile=name) if command == Command.WAKE else (
+                    Target.use_profile(name))  # fmt: skip
+                hit = self._targets[key] = (t, str(t))
+            return hit
         watts = float(max(1.0, math.floor(target_w)))
-        return Target.wake(watts=watts) if command == Command.WAKE else Target.limit_watts(watts)
+        t = Target.wake(watts=watts) if command == Command.WAKE else Target.limit_watts(watts)
+        return t, str(t)
 
     def orders(self, plan: Plan, view: StateView, now: float, grace_s: float) -> list[Order]:
         """What to send for `plan`: sheds first (worst J/TH first), then turn-downs, then
         raises, then wakes (best first); commands already pending are not repeated."""
-        cmd = plan.command
-        idx = np.flatnonzero(cmd != Command.KEEP)
+        idx = np.flatnonzero(plan.command != Command.KEEP)
+        if idx.size == 0:
+            return []
+        # per-rig figures as Python lists: indexing numpy scalars one by one costs more
+        # than the whole loop for a fleet-wide shed
+        young = (now - self.sent_at[idx] <= grace_s).tolist()
+        confirmed = self.confirmed[idx].tolist()
+        failed = self.failed[idx].tolist()
+        drifted = view.drifted[idx].tolist()
+        cmds = plan.command[idx].tolist()
+        target_w = plan.target_w[idx].tolist()
+        profile = plan.profile[idx].tolist()
+        sent_key = self.sent_key
         out: list[Order] = []
-        young = now - self.sent_at <= grace_s
-        for i in idx.tolist():
-            c = Command(int(cmd[i]))
-            target = self.target_for(i, c, float(plan.target_w[i]), int(plan.profile[i]))
-            key = str(target)
-            toggle = c in (Command.SLEEP, Command.WAKE)
-            in_flight = young[i] and (not toggle or not self.confirmed[i])
-            if in_flight and self.failed[i] == 0 and key == self.sent_key[i]:
+        for k, i in enumerate(idx.tolist()):
+            c = _COMMAND[cmds[k]]
+            target, key = self._target(i, c, target_w[k], profile[k])
+            toggle = c in _TOGGLES
+            in_flight = young[k] and (not toggle or not confirmed[k])
+            if in_flight and failed[k] == 0 and key == sent_key[i]:
                 continue  # sent, not yet visible: do not pile up the same command
             why = "plan"
-            if c == Command.SLEEP and view.drifted[i]:
-                why = "drift: re-sleep" if self.failed[i] == 0 else "retry"
-            elif self.failed[i] > 0 and key == self.sent_key[i]:
+            if c == Command.SLEEP and drifted[k]:
+                why = "drift: re-sleep" if failed[k] == 0 else "retry"
+            elif failed[k] > 0 and key == sent_key[i]:
                 why = "retry"
             out.append(Order(i, target, c, why))
         return self._ordered(out, plan)
@@ -225,29 +250,40 @@ class RigBook:
     def _ordered(self, orders: list[Order], plan: Plan) -> list[Order]:
         if len(orders) < 2:
             return orders
-        eff = self.catalog.nameplate_ths / self.catalog.nameplate_w
+        rigs = np.fromiter((o.rig for o in orders), dtype=np.intp, count=len(orders))
+        model = self.model[rigs]
+        eff_all = self.catalog.nameplate_ths / self.catalog.nameplate_w
+        eff = np.where(model >= 0, eff_all[np.maximum(model, 0)], 0.0).tolist()
+        cur = self.profile_w[rigs]
+        down = (~np.isnan(cur) & (plan.target_w[rigs] < cur)).tolist()
 
-        def rank(o: Order) -> tuple[int, float]:
-            e = float(eff[self.model[o.rig]]) if self.model[o.rig] >= 0 else 0.0
-            if o.command == Command.SLEEP:
-                return (0, e)  # worst J/TH (lowest TH per W) first
-            if o.command == Command.SET:
-                cur = self.profile_w[o.rig]
-                down = not math.isnan(cur) and plan.target_w[o.rig] < cur
-                return (1 if down else 2, -e)
-            return (3, -e)  # wakes: best first
+        def rank(k: int) -> tuple[int, float]:
+            c = orders[k].command
+            if c == Command.SLEEP:
+                return (0, eff[k])  # worst J/TH (lowest TH per W) first
+            if c == Command.SET:
+                return (1 if down[k] else 2, -eff[k])
+            return (3, -eff[k])  # wakes: best first
 
-        return sorted(orders, key=rank)
+        return [orders[k] for k in sorted(range(len(orders)), key=rank)]
 
     # ------------------------------------------------------------------ outcomes
 
     def sent(self, order: Order, now: float) -> None:
-        i = order.rig
-        self.sent_at[i] = now
-        self.sent_cmd[i] = order.command
-        self.sent_key[i] = str(order.target)
-        if order.target.kind in (TargetKind.SLEEP, TargetKind.WAKE):
-            self.confirmed[i] = False
+        self.sent_all([order], now)
+
+    def sent_all(self, orders: Sequence[Order], now: float) -> None:
+        """Record that `orders` go out at `now` (one array write per field)."""
+        if not orders:
+            return
+        rigs = np.fromiter((o.rig for o in orders), dtype=np.intp, count=len(orders))
+        self.sent_at[rigs] = now
+        self.sent_cmd[rigs] = [int(o.command) for o in orders]
+        toggles = [o.rig for o in orders if o.target.kind in (TargetKind.SLEEP, TargetKind.WAKE)]
+        self.confirmed[toggles] = False
+        keys = self.sent_key
+        for o in orders:
+            keys[o.rig] = str(o.target)
 
     def result(self, order: Order, result: ApplyResult, target_w: float) -> None:
         """Record a command's outcome: intents move only when the rig accepted it."""

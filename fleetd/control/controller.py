@@ -228,8 +228,7 @@ class SiteController:
             return 0
         site, book = self.site, self.site.book
         by_host = {site.drivers[o.rig].host: o for o in orders}
-        for o in orders:
-            book.sent(o, now)
+        book.sent_all(orders, now)
         self._last_send_mono = time.monotonic()
         self._cycle_orders += len(orders)
         failed = 0

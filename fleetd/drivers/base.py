@@ -150,23 +150,38 @@ class Driver(Protocol):
 class DriverTimeouts:
     """Per-call limits: every call is bounded, and late replies get a bounded retry.
 
-    LuxOS drops a session after 60 s idle; pyasic 0.79 caches the id forever, so the
-    driver forgets it after `session_ttl_s` without use (and once more on any refusal).
+    LuxOS drops a session after 60 s idle (`session_expiry_s`); pyasic 0.79 caches the id
+    forever, so the driver forgets it after `session_ttl_s` without use (and once more on
+    any refusal). Past `session_expiry_s` the session is surely gone and the driver logs on
+    at once instead of asking for the live session first.
+
+    A LuxOS profile change turns ATM off and on around `profileset` when ATM is enabled;
+    the driver takes the ATM switch (and the running profile) from its own reading when
+    that reading is at most `seen_max_age_s` old, instead of asking the rig again.
     """
 
     read_s: float = 5.0  # one telemetry request
-    command_s: float = 15.0  # one whole command (a LuxOS profile change is ~5 requests)
+    command_s: float = 15.0  # one whole command (a LuxOS profile change is 3-4 requests)
     read_retries: int = 1  # extra attempts after a timed-out or failed read
     command_retries: int = 1  # extra attempts after a timed-out or failed command
     session_ttl_s: float = 45.0
     probe_s: float = 10.0  # pyasic.get_miner() identification
     retry_backoff_s: float = 0.2
+    session_expiry_s: float = 60.0  # the firmware's idle limit
+    seen_max_age_s: float = 30.0
 
     def __post_init__(self) -> None:
-        for name in ("read_s", "command_s", "session_ttl_s", "probe_s"):
+        for name in ("read_s", "command_s", "session_ttl_s", "probe_s", "session_expiry_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise DriverError(f"{name} must be > 0, got {v!r}")
+        if not (math.isfinite(self.seen_max_age_s) and self.seen_max_age_s >= 0):
+            raise DriverError(f"seen_max_age_s must be >= 0, got {self.seen_max_age_s!r}")
+        if self.session_ttl_s > self.session_expiry_s:
+            raise DriverError(
+                f"session_ttl_s ({self.session_ttl_s:g}) must not exceed session_expiry_s "
+                f"({self.session_expiry_s:g}): a token is dropped before the firmware drops it"
+            )
         for name in ("read_retries", "command_retries"):
             if getattr(self, name) < 0:
                 raise DriverError(f"{name} must be >= 0")

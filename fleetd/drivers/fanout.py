@@ -1,8 +1,8 @@
 """Fan-out over thousands of rigs: bounded concurrency, per-call timeouts, batches.
 
-Reads go out all at once under a semaphore (a socket per rig in flight, no more than
-`concurrency`), with an optional overall deadline after which rigs still silent are
-reported unknown. Commands go out in batches, one batch after the other, in the order
+Reads go out all at once, `concurrency` rigs in flight at a time (a socket per rig in
+flight), with an optional overall deadline after which rigs still silent are reported
+unknown. Commands go out in batches, one batch after the other, in the order
 given: the planner lists the worst J/TH first, so under a cut the rigs that matter most
 are shed first and a slow batch never holds a later one's rigs awake longer than needed.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from fleetd.drivers.base import ApplyResult, Driver, RigReading, Target
 
@@ -19,6 +19,11 @@ OnResult = Callable[[ApplyResult], Awaitable[None] | None]
 
 
 class Fanout:
+    """Bounded fan-out. Each call runs at most `concurrency` workers that take rigs in the
+    order given (one task per worker, not per rig: thousands of tasks queued on a semaphore
+    cost a scan of its waiters on every acquire); the shared semaphore still bounds the
+    sockets of fan-outs that overlap (a read cycle and an operator's command)."""
+
     def __init__(self, concurrency: int = 256, clock: Callable[[], float] = time.time) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -26,49 +31,49 @@ class Fanout:
         self.clock = clock
         self._sem = asyncio.Semaphore(concurrency)
 
-    async def _read(self, driver: Driver) -> RigReading:
-        async with self._sem:
-            return await driver.read()
-
     async def read_all(
         self, drivers: Sequence[Driver], deadline_s: float | None = None
     ) -> list[RigReading]:
         """Every rig's reading, in the order given; rigs silent at the deadline are
         reported unknown (their reads are cancelled)."""
-        tasks = [asyncio.ensure_future(self._read(d)) for d in drivers]
-        if not tasks:
+        n = len(drivers)
+        if not n:
             return []
-        _done, pending = await asyncio.wait(tasks, timeout=deadline_s)
+        out: list[RigReading | None] = [None] * n
+        todo = iter(range(n))
+        sem = self._sem
+
+        async def worker() -> None:
+            for i in todo:
+                d = drivers[i]
+                async with sem:
+                    try:
+                        out[i] = await d.read()
+                    except Exception as exc:  # a driver bug: that rig is unknown, not all
+                        out[i] = RigReading.unknown(d.host, f"{type(exc).__name__}: {exc}",
+                                                    self.clock())  # fmt: skip
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, n))]
+        _done, pending = await asyncio.wait(workers, timeout=deadline_s)
         for t in pending:
             t.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         now = self.clock()
-        out = []
-        for d, t in zip(drivers, tasks, strict=True):
-            if t.cancelled():
-                out.append(RigReading.unknown(d.host, f"no reading within {deadline_s:g} s", now))
-            elif t.exception() is not None:
-                exc = t.exception()
-                out.append(RigReading.unknown(d.host, f"{type(exc).__name__}: {exc}", now))
-            else:
-                out.append(t.result())
-        return out
+        return [
+            r if r is not None else RigReading.unknown(
+                d.host, f"no reading within {deadline_s:g} s", now
+            )
+            for d, r in zip(drivers, out, strict=True)
+        ]  # fmt: skip
 
-    async def _apply(
-        self, driver: Driver, target: Target, on_result: OnResult | None
-    ) -> ApplyResult:
+    async def _apply(self, driver: Driver, target: Target) -> ApplyResult:
         async with self._sem:
             try:
-                result = await driver.apply(target)
+                return await driver.apply(target)
             except Exception as exc:  # a driver bug must not stop the other rigs' commands
-                result = ApplyResult(driver.host, target, False, self.clock(),
-                                     error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-        if on_result is not None:
-            maybe = on_result(result)
-            if maybe is not None:
-                await maybe
-        return result
+                return ApplyResult(driver.host, target, False, self.clock(),
+                                   error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
     async def apply_all(
         self,
@@ -82,8 +87,19 @@ class Fanout:
         size = batch_size if batch_size else len(jobs)
         if size < 1:
             return []
-        out: list[ApplyResult] = []
+        out: list[ApplyResult | None] = [None] * len(jobs)
         for start in range(0, len(jobs), size):
-            batch = jobs[start : start + size]
-            out += await asyncio.gather(*(self._apply(d, t, on_result) for d, t in batch))
-        return out
+            todo = iter(range(start, min(start + size, len(jobs))))
+
+            async def worker(todo: Iterator[int] = todo) -> None:
+                for k in todo:
+                    d, t = jobs[k]
+                    res = out[k] = await self._apply(d, t)
+                    if on_result is not None:
+                        maybe = on_result(res)
+                        if maybe is not None:
+                            await maybe
+
+            width = min(self.concurrency, size, len(jobs) - start)
+            await asyncio.gather(*(worker() for _ in range(width)))
+        return [r for r in out if r is not None]

@@ -52,6 +52,8 @@ class LuxosTelemetry:
     fans_rpm: tuple[int, ...]
     uptime_s: float | None
     model: str | None
+    # CONFIG IsAtmEnabled: lets a profile change skip asking `atm` first (None: not given)
+    atm_enabled: bool | None = None
 
 
 def _section(reply: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -132,6 +134,7 @@ def parse_telemetry(reply: Mapping[str, Any]) -> LuxosTelemetry:
     fans = tuple(int(f.get("RPM", 0)) for f in (fans_sec or {}).get("FANS", []))
     config = (_section(reply, "config") or {}).get("CONFIG", [{}])[0]
     profile = config.get("Profile")
+    atm = config.get("IsAtmEnabled")
     curtail = str(config.get("CurtailMode", "")).lower()
     status = str(config.get("SystemStatus", ""))
     ths = hashrate_gh / 1000.0
@@ -151,4 +154,5 @@ def parse_telemetry(reply: Mapping[str, Any]) -> LuxosTelemetry:
         state=state, status=status, hashrate_ths=ths, watts=watts,
         profile=None if profile is None else str(profile), temps_c=temps, fans_rpm=fans,
         uptime_s=None if uptime is None else float(uptime), model=model,
+        atm_enabled=atm if isinstance(atm, bool) else None,
     )  # fmt: skip

@@ -75,8 +75,8 @@ def pool_text(snap: Snapshot) -> Text:
     return Text.from_markup(
         f"hashrate [bold]{hashrate(p.hashrate_hs)}[/] (real SHA-256d)   workers {p.workers}   "
         f"connections {p.connections}\nshares accepted [bold]{p.accepted}[/]   rejected "
-        f"{p.rejected_total} ({rej})\nblocks found [bold]{p.blocks_found}[/], accepted by "
-        f"the chain [bold green]{p.blocks_accepted}[/]   height {p.height}   last block "
+        f"{p.rejected_total} ({rej})\nblocks found [bold]{p.blocks_found}[/], on the chain "
+        f"[bold green]{p.blocks_confirmed}[/]   height {p.height}   last block "
         f"{str(last.get('hash', '—'))[:16]}"
     )
 
@@ -131,7 +131,7 @@ def headless_lines(snap: Snapshot) -> list[str]:
         out.append(
             f"t={snap.elapsed_s:6.1f}s pool hashrate_hs={p.hashrate_hs:.0f} workers={p.workers} "
             f"accepted={p.accepted} rejected={p.rejected_total} blocks_found={p.blocks_found} "
-            f"blocks_accepted={p.blocks_accepted} height={p.height} "
+            f"blocks_confirmed={p.blocks_confirmed} height={p.height} "
             f"fleet_commands={snap.commands_total}"
         )
     for part, why in snap.errors.items():
@@ -164,8 +164,8 @@ def events(before: Snapshot | None, now: Snapshot) -> list[str]:
         elif s.cut_since is None and prev.cut_since is not None:
             out.append(f"grid operator: {s.name} back to {s.cap_mw:.3f} MW")
     p, q = before.pool, now.pool
-    if p is not None and q is not None and q.blocks_accepted > p.blocks_accepted:
+    if p is not None and q is not None and q.blocks_confirmed > p.blocks_confirmed:
         last = q.last_block or {}
-        out.append(f"block at height {last.get('height', q.height)} accepted by the chain "
-                   f"(found by {last.get('worker', '?')}; {q.blocks_accepted} so far)")  # fmt: skip
+        out.append(f"block at height {last.get('height', q.height)} on the chain "
+                   f"(found by {last.get('worker', '?')}; {q.blocks_confirmed} so far)")
     return out

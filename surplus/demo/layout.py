@@ -35,6 +35,9 @@ FLEETD_NAME = "fleetd-demo.toml"
 POOL_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # the pool's regtest address
 GRID_SITE = "south"  # the site whose allotment comes from the grid operator's live feed
 DIFF1_HASHES = 2**32  # expected hashes per block at difficulty 1
+# A regtest node's blocks are at the proof-of-work limit (bits 0x207fffff): about two
+# hashes a block. With --node the fleet's real hashrate is scaled down to match.
+REGTEST_DIFFICULTY = 0xFFFF / 0x7FFFFF * 2.0**-24  # diff1 target / (0x7fffff << 232)
 
 
 @dataclass(frozen=True)
@@ -242,26 +245,52 @@ def grid_nominal_mw(shipped_fleetd: dict[str, Any], scale: float) -> float:
 # ---------------------------------------------------------------------- pool
 
 
+def node_payout_address(node_url: str) -> str:
+    """The pool's address spelt as the node wants it: Bitcoin Core's regtest spelling
+    (bcrt1...) or bcoin's (rb1...) for the same script. Raises what the node raised when
+    it cannot be reached."""
+    from bitcoinrpc.authproxy import AuthServiceProxy
+
+    from pool.bitcoin.address import address_to_script, script_to_address
+
+    script = address_to_script(POOL_ADDRESS, "regtest")
+    for network in ("regtest-core", "regtest-bcoin"):
+        address = script_to_address(script, network)
+        if address and AuthServiceProxy(node_url, timeout=10).validateaddress(address).get(
+            "isvalid"
+        ):
+            return address
+    raise ValueError(f"the node at {node_url} takes neither regtest spelling of the pool's "
+                     "address; is it a regtest node?")  # fmt: skip
+
+
 def pool_config(
-    *, ports: Ports, ledger: Path, node_url: str | None, difficulty: Decimal | None
+    *,
+    ports: Ports,
+    ledger: Path,
+    node_url: str | None,
+    difficulty: Decimal | None,
+    payout_address: str = POOL_ADDRESS,
 ) -> dict[str, Any]:
     node: dict[str, Any]
+    # a few kH/s per emulated rig: start near one share per 5 s and let vardiff tune
+    vardiff: dict[str, Any] = {"initial": 2.0**-17, "minimum": 2.0**-30, "target_interval": 5.0}
     if node_url is None:
         node = {"devnet": True, "difficulty": str(difficulty), "mempool_txs": 20,
                 "poll_interval": 0.1}  # fmt: skip
     else:
-        node = {"urls": [node_url]}
+        node = {"urls": [node_url], "poll_interval": 0.1}
+        # regtest: every hash is a share (the target clamps), about every other a block
+        vardiff = {"enabled": False, "initial": 1e-10, "minimum": 1e-12}
     return {
         "mode": "pool",
         "network": "regtest",
-        "payout_address": POOL_ADDRESS,
+        "payout_address": payout_address,
         "coinbase_tag": "/surplus-demo/",
         "ledger_interval": 5.0,
         "node": node,
         "stratum": {
-            "host": "127.0.0.1", "port": ports.stratum,
-            # a few kH/s per emulated rig: start near one share per 5 s and let vardiff tune
-            "vardiff": {"initial": 2.0**-17, "minimum": 2.0**-30, "target_interval": 5.0},
+            "host": "127.0.0.1", "port": ports.stratum, "vardiff": vardiff,
         },
         "ledger": {"backend": "sqlite", "path": str(ledger)},
         "metrics": {"listen": "127.0.0.1", "port": ports.pool_metrics},
@@ -282,6 +311,7 @@ def write_layout(
     compress: float | None,
     node_url: str | None,
     block_time_s: float,
+    payout_address: str = POOL_ADDRESS,
 ) -> Layout:
     """Write the run's configuration files into `out` (made empty first)."""
     from fleetd.config import load as load_fleetd
@@ -297,6 +327,13 @@ def write_layout(
     fleet_file = out / "fleet.toml"
     fleet_file.write_text(tomli_w.dumps(fleet), encoding="utf-8")
     fleet_cfg = load_fleet_config(fleet_file)  # validates what was written
+    if node_url is not None:
+        # a real regtest node: slow the real hashing down to a block every block_time_s
+        per_ths = fleet_cfg.fleet.hashrate_scale / starting_hashrate_hs(fleet_cfg)
+        want = DIFF1_HASHES * REGTEST_DIFFICULTY / block_time_s
+        fleet["fleet"]["hashrate_scale"] = want * per_ths
+        fleet_file.write_text(tomli_w.dumps(fleet), encoding="utf-8")
+        fleet_cfg = load_fleet_config(fleet_file)
 
     shipped = read_toml(configs / FLEETD_NAME)
     schedule = next(a for s in shipped["sites"].values() for a in s["allotment"]
@@ -315,7 +352,7 @@ def write_layout(
     if node_url is None:
         difficulty = block_difficulty(starting_hashrate_hs(fleet_cfg), block_time_s)
     pool = pool_config(ports=ports, ledger=out / "ledger.sqlite3", node_url=node_url,
-                       difficulty=difficulty)  # fmt: skip
+                       difficulty=difficulty, payout_address=payout_address)  # fmt: skip
     pool_file = out / "pool.toml"
     pool_file.write_text(tomli_w.dumps(pool), encoding="utf-8")
     load_pool(pool_file)

@@ -57,7 +57,8 @@ class PoolView:
     accepted_difficulty: float
     rejected: dict[str, int]
     blocks_found: int
-    blocks_accepted: int
+    blocks_accepted: int  # submitblock took them
+    blocks_confirmed: int  # on the active chain at their height
     height: int | None
     last_block: dict[str, Any] | None
 
@@ -212,6 +213,7 @@ class Observer:
                 rejected={k: int(v) for k, v in (shares.get("rejected") or {}).items()},
                 blocks_found=int(p.get("blocks_found") or 0),
                 blocks_accepted=int(p.get("blocks_accepted") or 0),
+                blocks_confirmed=int(p.get("blocks_confirmed") or 0),
                 height=p.get("height"), last_block=p.get("last_block"),
             )  # fmt: skip
         return Snapshot(

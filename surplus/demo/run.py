@@ -28,7 +28,15 @@ from rich.live import Live
 from surplus.demo import dashboard
 from surplus.demo.compliance import ComplianceWatch
 from surplus.demo.grid import GridFeed, GridServer
-from surplus.demo.layout import CHECKOUT_CONFIGS, GRID_SITE, Layout, Ports, write_layout
+from surplus.demo.layout import (
+    CHECKOUT_CONFIGS,
+    GRID_SITE,
+    POOL_ADDRESS,
+    Layout,
+    Ports,
+    node_payout_address,
+    write_layout,
+)
 from surplus.demo.observe import Observer, Snapshot
 from surplus.demo.procs import Child, DemoError, wait_ready
 
@@ -193,11 +201,18 @@ class Demo:
             names = ", ".join(f"{p} ({n})" for n, p in taken)
             raise DemoError(f"ports already in use on 127.0.0.1: {names}; is another demo or "
                             "pool running? Stop it, or run with --free-ports")  # fmt: skip
+        payout = POOL_ADDRESS
+        if opts.node is not None:
+            try:
+                payout = await asyncio.to_thread(node_payout_address, opts.node)
+            except Exception as exc:
+                raise DemoError(f"--node {opts.node}: {type(exc).__name__}: {exc}") from None
         start = time.time()
         layout = write_layout(opts.out, configs=find_configs(opts.configs), ports=ports,
                               start=start, rigs=opts.rigs,
                               compress=opts.time_scale, node_url=opts.node,
-                              block_time_s=opts.block_time_s)  # fmt: skip
+                              block_time_s=opts.block_time_s,
+                              payout_address=payout)  # fmt: skip
         self.site_names = _sites(layout)
         grid = {GRID_SITE: GridFeed(GRID_SITE, layout.grid_nominal_mw, start,
                                     first_cut_s=opts.cut_at_s, depth=opts.cut_depth)}
@@ -279,10 +294,11 @@ class Demo:
         pool = snap.pool
         if pool is not None:
             rows += [("pool shares", f"{pool.accepted} accepted, {pool.rejected_total} rejected"),
-                     ("blocks", f"{pool.blocks_found} found, {pool.blocks_accepted} accepted "
-                      f"by the chain (height {pool.height})")]  # fmt: skip
+                     ("blocks", f"{pool.blocks_found} found, {pool.blocks_accepted} taken by "
+                      f"the node, {pool.blocks_confirmed} on the chain (height {pool.height})")]
             facts.update(shares_accepted=pool.accepted, shares_rejected=pool.rejected_total,
-                         blocks_found=pool.blocks_found, blocks_accepted=pool.blocks_accepted)
+                         blocks_found=pool.blocks_found, blocks_accepted=pool.blocks_accepted,
+                         blocks_confirmed=pool.blocks_confirmed)  # fmt: skip
         pm = metrics.get("pool", {})
         facts["metrics_shares_accepted"] = pm.get("surplus_pool_shares_total{result=accepted}")
         facts["metrics_blocks_accepted"] = pm.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,7 @@ def test_fsync_in_batches_and_on_time(tmp_path: Path) -> None:
     assert log.syncs == 3 and log.unsynced == 0
     timed = AuditLog(tmp_path / "b.jsonl", fsync_every=1000, fsync_interval_s=1e-6)
     timed.signal("s", sig)
+    time.sleep(0.001)  # the interval must have passed: a tick can come within a microsecond
     timed.tick()
     assert timed.syncs >= 1 and timed.unsynced == 0
     timed.close()
@@ -98,3 +100,32 @@ def test_reopen_continues_numbering_and_marks_a_torn_write(tmp_path: Path) -> No
         list(read_audit(path))
     with pytest.raises(AuditError, match="cannot read audit log"):
         list(read_audit(tmp_path / "missing.jsonl"))
+
+
+def test_records_are_standard_json_lines_and_old_lines_still_read(tmp_path: Path) -> None:
+    """Compact, keys sorted, empty fields left out; numpy figures and NaN (a sleeping rig's
+    target) written as plain JSON; a line with json's NaN extension, as earlier versions
+    wrote them, still reads."""
+    import numpy as np
+
+    path = tmp_path / "audit.jsonl"
+    sig = Signal("c1", "cut", allotment_mw=None)
+    with AuditLog(path, clock=Clock()) as log:
+        log.command("s", result("10.0.0.1", Target.sleep()), sig, plan_id="p",
+                    target_w=round(float("nan"), 1), hold_broken=np.bool_(False),
+                    kw=np.float64(2.5), n=np.int64(3))  # fmt: skip
+    line = path.read_bytes().splitlines()[0]
+    doc = json.loads(line)
+    assert list(doc) == sorted(doc) and b", " not in line and b'": ' not in line
+    assert doc["extra"] == {"target_w": None, "hold_broken": False, "kw": 2.5, "n": 3}
+    assert doc["signal"] == {"change_id": "c1", "reason": "cut", "allotment_mw": None,
+                             "bound_by": ""}  # fmt: skip
+    assert "error" not in doc and doc["ok"] is True and doc["attempts"] == 1
+    with path.open("ab") as f:  # as json.dumps wrote a NaN before
+        f.write(b'{"extra":{"target_w":NaN},"kind":"command","ok":true,"seq":2,"site":"s",'
+                b'"ts":1750000000.0}\n')  # fmt: skip
+    recs = list(read_audit(path))
+    assert [r.seq for r in recs] == [1, 2] and recs[1].extra["target_w"] != 0
+    assert recs[0].signal == sig and recs[0].extra["target_w"] is None
+    with AuditLog(path) as log:  # the numbering continues past the old line
+        assert log.signal("s", sig).seq == 3

@@ -113,6 +113,62 @@ def test_orders_shed_before_raising() -> None:
     assert [x.command for x in o] == [Command.SLEEP, Command.WAKE]
 
 
+def test_orders_of_a_mixed_fleet_carry_their_targets_in_shed_first_order() -> None:
+    """Every firmware family and model at once, the budget cut to a third: each order
+    carries the target for its firmware (profiles and modes by name, watts floored), the
+    list runs sleeps (worst J/TH first), turn-downs, raises, wakes (best J/TH first), and
+    sending records every order at once."""
+    rng = np.random.default_rng(11)
+    n = 120
+    cat = DEFAULT_CATALOG
+    models = rng.integers(0, len(cat), n)
+    fws = rng.integers(0, len(Firmware), n)
+    hosts = [f"10.0.{i // 200}.{i % 200}" for i in range(n)]
+    b = RigBook(hosts, models.tolist(), fws.tolist(), cat)
+    awake = rng.random(n) < 0.7
+    b.observe([
+        reading(h, RigState.HASHING, float(cat.nameplate_w[m]), 0.0, profile=None,
+                power_limit_w=float(cat.nameplate_w[m])) if up
+        else reading(h, RigState.SLEEPING, 25.0, 0.0, profile=None)
+        for h, m, up in zip(hosts, models, awake, strict=True)
+    ])  # fmt: skip
+    b.adopt_observed()
+    v = b.view(0.0, max_age_s=5, grace_s=2)
+    p = plan(v.fleet, float(cat.nameplate_w[models].sum()) / 3)
+    orders = b.orders(p, v, 0.0, 2.0)
+    assert {o.command for o in orders} >= {Command.SLEEP, Command.SET}
+    assert sorted(o.rig for o in orders) == np.flatnonzero(p.command != Command.KEEP).tolist()
+    eff = cat.nameplate_ths / cat.nameplate_w
+    ranks = []
+    for o in orders:
+        i, m = o.rig, cat.models[int(models[o.rig])]
+        fw = Firmware(int(fws[i]))
+        if o.command == Command.SLEEP:
+            want = Target.sleep()
+        elif fw == Firmware.CONTINUOUS:
+            w = float(np.floor(p.target_w[i]))
+            want = Target.wake(watts=w) if o.command == Command.WAKE else Target.limit_watts(w)
+        else:
+            name = m.points(fw)[int(p.profile[i])].name
+            want = Target.wake(profile=name) if o.command == Command.WAKE else (
+                Target.use_profile(name))  # fmt: skip
+        assert o.target == want and o.why == "plan"
+        e = float(eff[models[i]])
+        if o.command == Command.SLEEP:
+            ranks.append((0, e))
+        elif o.command == Command.SET:
+            ranks.append((1 if p.target_w[i] < b.profile_w[i] else 2, -e))
+        else:
+            ranks.append((3, -e))
+    assert ranks == sorted(ranks)
+    b.sent_all(orders, 5.0)
+    for o in orders:
+        toggle = o.command in (Command.SLEEP, Command.WAKE)
+        assert b.sent_at[o.rig] == 5.0 and b.sent_cmd[o.rig] == o.command
+        assert b.sent_key[o.rig] == str(o.target) and b.confirmed[o.rig] == (not toggle)
+    assert b.orders(p, v, 5.0, 2.0) == []  # all in flight: nothing is sent twice
+
+
 def test_thermal_caps_step_down_hot_rigs_and_lift_slowly() -> None:
     pol = ThermalPolicy(hot_c=80, cool_c=70, step_frac=0.1, relax_after_s=10, settle_s=2)
     t = ThermalCaps(np.array([3500.0, 3500.0]), np.array([3700.0, 3700.0]), pol)

@@ -8,6 +8,7 @@ from pyasic.device.algorithm.hashrate.unit.sha256 import SHA256Unit
 
 from fleetd.drivers import (
     DriverError,
+    DriverTimeouts,
     FirmwareKind,
     Profile,
     PyasicDriver,
@@ -33,6 +34,17 @@ def test_targets_validate_and_print_for_the_audit() -> None:
         Target.limit_watts(-5)
     with pytest.raises(DriverError, match="profile or watts, not both"):
         Target.wake(profile="x", watts=100)
+
+
+def test_driver_timeouts_keep_the_token_inside_the_firmware_session() -> None:
+    t = DriverTimeouts()
+    assert t.session_ttl_s < t.session_expiry_s == 60.0 and t.seen_max_age_s == 30.0
+    with pytest.raises(DriverError, match="must not exceed session_expiry_s"):
+        DriverTimeouts(session_ttl_s=45.0, session_expiry_s=30.0)
+    with pytest.raises(DriverError, match="session_expiry_s must be > 0"):
+        DriverTimeouts(session_ttl_s=1.0, session_expiry_s=0.0)
+    with pytest.raises(DriverError, match="seen_max_age_s must be >= 0"):
+        DriverTimeouts(seen_max_age_s=-1.0)
 
 
 def test_capabilities_per_firmware_and_target_checks() -> None:
@@ -68,7 +80,8 @@ def test_parse_telemetry_and_profiles() -> None:
                                {"chain_rate1": "23000.00", "chain_rate2": "23000.00",
                                 "chain_rate3": "0.00", "temp_chip1": "60-62-64-66",
                                 "temp_chip2": "0-70-0-0", "Elapsed": 12}]}),
-        "config": ok({"CONFIG": [{"Profile": "350MHz", "CurtailMode": "None"}]}),
+        "config": ok({"CONFIG": [{"Profile": "350MHz", "CurtailMode": "None",
+                                  "IsAtmEnabled": False}]}),
         "fans": ok({"FANS": [{"RPM": 3000}, {"RPM": 3100}]}),
         "profiles": ok({"PROFILES": [{"Profile Name": "525MHz", "Watts": 3050, "Hashrate": 104},
                                      {"Profile Name": "350MHz", "Watts": 1531}]}),
@@ -76,7 +89,7 @@ def test_parse_telemetry_and_profiles() -> None:
     t = parse_telemetry(reply)
     assert t.hashrate_ths == pytest.approx(46.0) and t.watts == 1531 and t.profile == "350MHz"
     assert t.state == RigState.HASHING and t.temps_c == (63.0, 70.0) and t.fans_rpm == (3000, 3100)
-    assert t.model == "Antminer S19j Pro" and t.uptime_s == 12
+    assert t.model == "Antminer S19j Pro" and t.uptime_s == 12 and t.atm_enabled is False
     ladder = parse_profiles(reply)
     assert [p.name for p in ladder] == ["350MHz", "525MHz"] and ladder[0].ths is None
     assert pick_profile(ladder, 3049) == Profile("350MHz", 1531.0, None)
@@ -88,6 +101,7 @@ def test_parse_telemetry_and_profiles() -> None:
               "config": ok({"CONFIG": [{"CurtailMode": "Sleep"}]})}  # fmt: skip
     s = parse_telemetry(sleepy)
     assert s.state == RigState.SLEEPING and s.hashrate_ths == 0.0 and s.status == "Sleeping"
+    assert s.atm_enabled is None  # not given: the driver will ask before a profile change
     booting = {**sleepy, "config": ok({"CONFIG": [{"Profile": "x"}]})}
     assert parse_telemetry(booting).state == RigState.BOOTING
     with pytest.raises(LuxosReplyError, match="no usable 'power'"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,79 @@ async def test_session_expiry_is_handled_both_ways() -> None:
         await runner.stop()
 
 
+def profile_of(fleet: Fleet, rig: Rig) -> str:
+    return str(fleet.api_call(rig.index, "config")["CONFIG"][0]["Profile"])
+
+
+async def test_each_command_sends_only_the_requests_it_needs() -> None:
+    """Counted by the driver (one TCP connection each): the ATM switch and profile come
+    from the reading, a session known to be gone is opened with a single logon."""
+    runner = await start_fleet(session_timeout_s=0.5)
+    try:
+        fleet = runner.fleet
+        rig = first(fleet, "S21")
+        names = [p.name for p in rig.model.profiles]
+        t = DriverTimeouts(read_s=1.0, command_s=3.0, session_ttl_s=0.4, session_expiry_s=0.5,
+                           retry_backoff_s=0.05)  # fmt: skip
+        d = PyasicDriver(rig.address, timeouts=t)
+        assert (await d.read()).ok and d.requests == 1
+
+        async def cost(target: Target) -> int:
+            before = d.requests
+            res = await d.apply(target)
+            assert res.ok, res.error
+            return d.requests - before
+
+        # no session yet: logon, ATM off, profileset, ATM on (ATM state from the reading)
+        assert await cost(Target.use_profile(names[1])) == 4 and d.logons == 1
+        assert profile_of(fleet, rig) == names[1] and fleet.firmware(rig.index).atm_enabled
+        assert await cost(Target.use_profile(names[2])) == 3  # the session is held
+        assert await cost(Target.use_profile(names[2])) == 0  # it runs that profile already
+        await asyncio.sleep(0.7)  # idle past the firmware's limit: logon, no `session` first
+        assert await cost(Target.use_profile(names[0])) == 4 and d.logons == 2
+        assert profile_of(fleet, rig) == names[0] and fleet.firmware(rig.index).atm_enabled
+        # a wake into the profile it slept in is the wakeup alone
+        assert await cost(Target.sleep()) == 1
+        await wait_state(rig, SimState.SLEEPING)
+        asleep = await d.read()
+        assert await cost(Target.wake(profile=asleep.profile)) == 1
+        assert rig.state in (SimState.BOOTING, SimState.HASHING)
+        # ATM switched off by the operator: left off, and no toggling around profileset
+        fleet.firmware(rig.index).atm_enabled = False
+        assert (await d.read()).ok
+        assert await cost(Target.use_profile(names[1])) == 1
+        assert not fleet.firmware(rig.index).atm_enabled and profile_of(fleet, rig) == names[1]
+        # a second client without a fresh reading asks `atm`, as pyasic does; its logon is
+        # refused while the first one's session is live, so it takes that one (`session`)
+        fleet.firmware(rig.index).atm_enabled = True
+        ask = PyasicDriver(rig.address, timeouts=replace(t, seen_max_age_s=0.0))
+        res = await ask.apply(Target.use_profile(names[0]))
+        assert res.ok and profile_of(fleet, rig) == names[0]
+        assert ask.requests == 7 and ask.logons == 0  # profiles, logon, session, atm, 3
+        assert fleet.firmware(rig.index).atm_enabled
+    finally:
+        await runner.stop()
+
+
+async def test_atm_left_off_by_a_failed_change_is_turned_back_on(site: Fleet) -> None:
+    """pyasic would ask `atm` again after a change cut short between ATM off and on, read
+    "off", and leave ATM off for good; the driver remembers it switched ATM off."""
+    rig = first(site, "S19XP")
+    names = [p.name for p in rig.model.profiles]
+    t = DriverTimeouts(read_s=1.0, command_s=0.9, command_retries=0, retry_backoff_s=0.05)
+    d = PyasicDriver(rig.address, timeouts=t)
+    assert (await d.apply(Target.use_profile(names[1]))).ok  # session held, ATM known on
+    site.update_faults(rig.index, api_delay_s=0.6)  # ATM off answers, profileset does not
+    cut = await d.apply(Target.use_profile(names[2]))
+    assert not cut.ok and "no answer within 0.9 s" in cut.error
+    assert not site.firmware(rig.index).atm_enabled
+    site.update_faults(rig.index, api_delay_s=0.0)
+    await asyncio.sleep(0.5)  # the late profileset, if the rig still takes it
+    res = await d.apply(Target.use_profile(names[0]))
+    assert res.ok and profile_of(site, rig) == names[0]
+    assert site.firmware(rig.index).atm_enabled
+
+
 async def test_unreachable_rig_is_reported_unknown(site: Fleet) -> None:
     rig = first(site, "S19")
     d = PyasicDriver(rig.address, timeouts=FAST)
@@ -283,3 +357,30 @@ async def test_fanout_bounds_concurrency_batches_commands_and_audits(
     audited = list(read_audit(tmp_path / "audit.jsonl", kinds=("command",)))
     assert [a.rig for a in audited] == order
     assert all(a.ok and a.command == "sleep" and a.signal == sig for a in audited)
+
+
+class Broken(Counting):
+    """A real driver whose calls fail with a bug (an exception, not a result)."""
+
+    async def read(self) -> RigReading:
+        raise RuntimeError("driver bug")
+
+    async def apply(self, target: Target):  # type: ignore[no-untyped-def]
+        raise RuntimeError("driver bug")
+
+
+async def test_fanout_keeps_order_and_contains_a_driver_bug(site: Fleet) -> None:
+    box = {"now": 0, "max": 0}
+    drivers = [Counting(PyasicDriver(r.address, timeouts=FAST), box) for r in site.rigs]
+    drivers[1] = Broken(drivers[1].inner, box)
+    fan = Fanout(concurrency=2)
+    readings = await fan.read_all(drivers)
+    assert [r.host for r in readings] == [d.host for d in drivers]
+    assert not readings[1].ok and readings[1].error == "RuntimeError: driver bug"
+    assert all(r.ok for k, r in enumerate(readings) if k != 1) and box["max"] <= 2
+    names = {d.host: site.by_address[d.host].model.profiles[0].name for d in drivers}
+    jobs = [(d, Target.use_profile(names[d.host])) for d in drivers]
+    results = await fan.apply_all(jobs, batch_size=3)
+    assert [r.host for r in results] == [d.host for d in drivers]
+    assert not results[1].ok and results[1].error == "RuntimeError: driver bug"
+    assert all(r.ok for k, r in enumerate(results) if k != 1), [r.error for r in results]
