@@ -171,7 +171,7 @@ async def flood(addresses: list[str], request: bytes, workers: int = 64) -> None
     await asyncio.gather(*(worker(w) for w in range(workers)))
 
 
-async def run(count: int, phase_s: float) -> tuple[float, float]:
+async def run(count: int, phase_s: float, loop: str = "auto") -> tuple[float, float]:
     from rigsim.addresses import free_loopback_base
     from rigsim.config import parse_fleet_config
     from rigsim.fleet import Fleet
@@ -185,6 +185,8 @@ async def run(count: int, phase_s: float) -> tuple[float, float]:
         str(count),
         "--base",
         base,
+        "--loop",
+        loop,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -268,12 +270,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 rigs, 2 s phases")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                        help="the fleet's event loop (auto: uvloop, as `surplus rigsim` runs)")
     args = parser.parse_args(argv)
+    from pool.stratum import eventloop
+
     if args.serve:
-        asyncio.run(serve(args.serve, args.base))
+        eventloop.run(serve(args.serve, args.base), args.loop)
         return 0
     count, seconds = (200, 2.0) if args.quick else (args.rigs, args.seconds)
-    req_per_s, cpu_per_1k = asyncio.run(run(count, seconds))
+    kind = "uvloop" if args.loop != "asyncio" and eventloop.uvloop_available() else "asyncio"
+    print(f"the fleet runs on {kind}")
+    req_per_s, cpu_per_1k = asyncio.run(run(count, seconds, args.loop))
     no_socket_tick(20_000 if args.quick else 100_000)
     print(f"rigsim: api_req_per_s={req_per_s:.0f} cpu_pct_per_1k_rigs={cpu_per_1k:.2f}")
     return 0

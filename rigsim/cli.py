@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+from pool.stratum import eventloop
 from rigsim.config import ConfigError, load_fleet_config
 from rigsim.fleet import Fleet
 from rigsim.metrics import RigsimMetrics
@@ -114,7 +115,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_main(args))
+        return eventloop.run(_main(args))  # uvloop where installed
     except (ConfigError, PoolUrlError) as exc:
         print(f"rigsim: {exc}", file=sys.stderr)
         return 2

@@ -43,8 +43,8 @@ class _RigProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, but have its API
+        self.transport = transport  # type: ignore[assignment]
         self.servers.connections.add(self)
         fleet = self.servers.fleet
         loop = asyncio.get_running_loop()

@@ -60,16 +60,27 @@ class DemoOptions:
     cut_depth: float = 0.2
 
 
-def ensure_kernels(say: Any) -> None:
-    """Compile the numba kernels once per machine; a later run finds them cached."""
+async def ensure_kernels(say: Any, console: Console | None) -> None:
+    """Compile the numba kernels once per machine, showing progress; a later run finds
+    them in numba's on-disk cache and goes straight on."""
     from hashing.warm import is_cached, warm
 
     if is_cached():
         return
-    say("first run on this machine: compiling the SHA-256d kernels (about a minute, once; "
-        "later runs start in seconds)...")  # fmt: skip
+    say("first run on this machine: compiling the SHA-256d kernels (about a minute on 2 "
+        "cores, once; later runs start in seconds)")  # fmt: skip
     started = time.monotonic()
-    warm()
+    job = asyncio.ensure_future(asyncio.to_thread(warm))
+    status = console.status("compiling the SHA-256d kernels") if console is not None else None
+    with status or contextlib.nullcontext():
+        while not job.done():
+            await asyncio.wait({job}, timeout=1.0 if status is not None else 10.0)
+            elapsed = time.monotonic() - started
+            if status is not None:
+                status.update(f"compiling the SHA-256d kernels: {elapsed:.0f} s")
+            elif not job.done():
+                say(f"still compiling the SHA-256d kernels ({elapsed:.0f} s)")
+    job.result()
     say(f"kernels compiled in {time.monotonic() - started:.0f} s")
 
 
@@ -194,7 +205,7 @@ class Demo:
 
     async def run(self) -> int:
         opts = self.opts
-        ensure_kernels(self.say)
+        await ensure_kernels(self.say, None if opts.headless else self.console)
         ports = Ports.free() if opts.free_ports else Ports()
         taken = ports.taken()
         if taken:
