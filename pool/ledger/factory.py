@@ -10,8 +10,9 @@ from pool.ledger.store import LedgerStore
 def open_backend(
     config: LedgerConfig, migrate: bool = True, share_writer: bool = False
 ) -> Backend:
-    """`share_writer`: the connection of the group-commit thread (SQLite: no checkpoints
-    inside its commits; the Ledger runs a `Checkpointer` beside it)."""
+    """`share_writer`: the connection of a group-commit thread (SQLite: no checkpoints
+    inside its commits, the Ledger runs a `Checkpointer` beside it; PostgreSQL: the
+    configured synchronous_commit, which only share inserts ever use)."""
     backend: Backend
     if config.backend == "sqlite":
         from pool.ledger.sqlite_backend import SqliteBackend
@@ -22,7 +23,9 @@ def open_backend(
     else:
         from pool.ledger.postgres_backend import PostgresBackend
 
-        backend = PostgresBackend(config.dsn)
+        backend = PostgresBackend(
+            config.dsn, synchronous_commit=config.pg_synchronous_commit if share_writer else None
+        )
     if migrate:
         try:
             backend.migrate()

@@ -3,7 +3,12 @@
 Share inserts from different processes run concurrently; accounting writes take one
 transaction-scoped advisory lock so they run one at a time across all processes. Commits
 are ordinary (synchronous_commit as the server is configured, `on` by default): COMMIT
-returns after the WAL is flushed.
+returns after the WAL is flushed. The share writers may set `synchronous_commit = off` on
+their own sessions (`LedgerConfig.pg_synchronous_commit`): their COMMIT then returns once
+the record is in the server's WAL buffers, which a kill -9 of the pool cannot touch but a
+crash of the server can. WAL is one sequence, so a later synchronous commit (accounting,
+payouts) flushes every share before it: a crash never leaves a settlement that counts
+shares the database lost.
 
 A group commit is ONE statement that inserts the whole batch from a JSON array and
 returns the new ids. COPY moves rows faster per row but needs several round trips per
@@ -23,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -71,9 +76,17 @@ class PostgresBackend(Backend):
     name = "postgres"
     migrations = MIGRATIONS
 
-    def __init__(self, dsn: str, connect_timeout_s: int = 10) -> None:
+    def __init__(
+        self, dsn: str, connect_timeout_s: int = 10,
+        synchronous_commit: Literal["on", "off"] | None = None,
+    ) -> None:
+        """`synchronous_commit`: set on this session (the share writers'), None keeps the
+        server's setting (accounting and payouts always do); see LedgerConfig."""
+        if synchronous_commit not in (None, "on", "off"):
+            raise ValueError(f"synchronous_commit must be on or off, got {synchronous_commit!r}")
         self.dsn = dsn
         self.connect_timeout_s = connect_timeout_s
+        self.synchronous_commit = synchronous_commit
         self._conn: psycopg.Connection | None = None
         self.connection()
 
@@ -87,6 +100,8 @@ class PostgresBackend(Backend):
             conn = psycopg.connect(
                 self.dsn, autocommit=True, connect_timeout=self.connect_timeout_s
             )
+            if self.synchronous_commit is not None:
+                conn.execute(f"SET synchronous_commit = {self.synchronous_commit}")
             self._conn = conn
         return conn
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Protocol
 
 from pool.ledger.ledger import Ledger
 from pool.ledger.records import Share, exact_difficulty
 
 KEEP_BLOCK_IDS = 1024
+KEEP_DIFFICULTIES = 4096  # distinct vardiff values remembered (a pool uses a few dozen)
 
 
 class AcceptedLike(Protocol):
@@ -34,12 +36,27 @@ class LedgerSink:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._block_shares: OrderedDict[str, int] = OrderedDict()
+        self._difficulties: dict[float, Fraction] = {}
+
+    def _exact(self, value: float) -> Fraction:
+        """The exact Fraction of a float difficulty. This runs on the event loop for every
+        share and a session's vardiff value repeats share after share, so conversions are
+        remembered (floats only: equal ints/bools hash alike but convert differently)."""
+        if type(value) is not float:
+            return exact_difficulty(value)
+        exact = self._difficulties.get(value)
+        if exact is None:
+            exact = exact_difficulty(value)
+            if len(self._difficulties) < KEEP_DIFFICULTIES:
+                self._difficulties[value] = exact
+        return exact
 
     async def record_shares(self, shares: Sequence[AcceptedLike]) -> list[int]:
         """Durably record a batch; returns after the commit (the ids, in order)."""
+        exact = self._exact
         records = [
             Share(
-                account=s.username, worker=s.worker, difficulty=exact_difficulty(s.difficulty),
+                account=s.username, worker=s.worker, difficulty=exact(s.difficulty),
                 job_id=s.job_id, height=s.height, time=s.time, is_block=bool(s.is_block),
             )
             for s in shares

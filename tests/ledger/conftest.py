@@ -39,7 +39,6 @@ def make_config(backend_name: str, tmp_path: Path, request: pytest.FixtureReques
             "backend": backend_name,
             "path": tmp_path / "ledger.sqlite3",
             "fee_account": FEE_ACCOUNT,
-            "commit_delay_ms": 1.0,
         }
         if dsn:
             values["dsn"] = dsn

@@ -11,6 +11,8 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
+
 from pool.ledger import open_store
 
 from .conftest import MakeConfig
@@ -19,8 +21,19 @@ CHILD = Path(__file__).with_name("crash_child.py")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_acknowledged_shares_survive_sigkill(make_config: MakeConfig) -> None:
-    config = make_config(commit_delay_ms=1)
+# The durability settings (see pool.ledger.config) all promise the same for a kill -9 of
+# the pool: the defaults also survive power loss, the relaxed ones only process crashes.
+# Pipelined group commit is the default; a 1 ms linger is the other trigger policy.
+DURABILITY = {
+    "defaults": {},
+    "relaxed": {"sqlite_synchronous": "NORMAL", "pg_synchronous_commit": "off"},
+    "linger": {"commit_delay_ms": 1},
+}
+
+
+@pytest.mark.parametrize("durability", DURABILITY)
+def test_acknowledged_shares_survive_sigkill(make_config: MakeConfig, durability: str) -> None:
+    config = make_config(**DURABILITY[durability])
     open_store(config).close()  # migrate first so the child starts writing at once
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(

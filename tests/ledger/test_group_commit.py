@@ -9,14 +9,23 @@ import itertools
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
-from pool.ledger import BlockStatus, Ledger, LedgerClosed, open_backend
+from pool.ledger import (
+    BlockStatus,
+    InvalidShare,
+    Ledger,
+    LedgerClosed,
+    LedgerConfig,
+    LedgerSink,
+    open_backend,
+)
 from pool.ledger.group_commit import GroupCommitter
 
 from .conftest import MakeConfig
-from .factories import found, share
+from .factories import FEE_ACCOUNT, found, share
 
 
 async def test_callers_resolve_only_after_commit(make_config: MakeConfig) -> None:
@@ -189,3 +198,92 @@ async def test_several_writers_take_turns() -> None:
         assert set(used) == {1, 2} and committer.rows == 200
     finally:
         await committer.close()
+
+
+async def test_pipelined_commit_takes_what_arrived_during_the_previous_one() -> None:
+    """delay 0: a lone share is written at once, and everything submitted while that
+    commit runs goes out together as the next one, without waiting for a timer."""
+    batches: list[int] = []
+    writing = threading.Event()
+    release = threading.Event()
+
+    def write(shares: list) -> list[int]:  # the first commit is slow, like an fsync
+        batches.append(len(shares))
+        if len(batches) == 1:
+            writing.set()
+            release.wait(5)
+        return list(range(len(shares)))
+
+    committer = GroupCommitter(write, delay=0)
+    committer.start()
+    try:
+        first = committer.submit([share("a", 1)], single=True)
+        assert await asyncio.to_thread(writing.wait, 5)  # written alone, nobody waited for
+        during = [committer.submit([share("b", 1)], single=True) for _ in range(10)]
+        release.set()
+        started = time.monotonic()
+        await asyncio.gather(first, *during)
+        assert time.monotonic() - started < 1.0
+        assert batches == [1, 10]
+        assert committer.commits == 2 and committer.rows == 11
+    finally:
+        await committer.close()
+
+
+async def test_default_policy_is_pipelined(make_config: MakeConfig) -> None:
+    config = make_config()
+    assert config.commit_delay_ms == 0
+    async with await Ledger.open(config) as ledger:
+        ids = await asyncio.gather(*(ledger.record_share(share("a", 1)) for _ in range(50)))
+        assert len(set(ids)) == 50
+        assert 1 <= ledger.commits <= 50
+
+
+async def test_postgres_share_writers_use_the_configured_synchronous_commit(
+    pg_dsn: str,
+) -> None:
+    """Only the share writers relax synchronous_commit; accounting (settlements, payouts)
+    keeps the server's setting."""
+    config = LedgerConfig(backend="postgres", dsn=pg_dsn, fee_account=FEE_ACCOUNT,
+                          pg_synchronous_commit="off", pg_writer_connections=2)
+    async with await Ledger.open(config) as ledger:
+        await ledger.record_share(share("a", 1))
+        writers = [
+            w.backend.connection().execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[attr-defined, index]
+            for w in ledger._writer_stores
+        ]
+        accounting = ledger.store.backend.connection().execute(  # type: ignore[attr-defined]
+            "SHOW synchronous_commit"
+        ).fetchone()[0]
+    assert writers == ["off", "off"]
+    assert accounting == "on"
+
+
+async def test_sqlite_synchronous_setting_reaches_the_writer(tmp_path: Path) -> None:
+    for setting, code in (("FULL", 2), ("NORMAL", 1)):
+        config = LedgerConfig(path=tmp_path / f"{setting}.sqlite3", fee_account=FEE_ACCOUNT,
+                              sqlite_synchronous=setting)
+        async with await Ledger.open(config) as ledger:
+            await ledger.record_share(share("a", 1))
+            writer = ledger._writer_stores[0].backend
+            assert writer.conn.execute("PRAGMA synchronous").fetchone()[0] == code  # type: ignore[attr-defined]
+            assert writer.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
+
+
+async def test_ledger_sink_remembers_float_difficulties_exactly(make_config: MakeConfig) -> None:
+    from pool.shares.accepted import AcceptedShare
+
+    def record(difficulty: object) -> AcceptedShare:
+        return AcceptedShare(worker="addr1.rig1", username="addr1", difficulty=difficulty,  # type: ignore[arg-type]
+                             share_difficulty=1.0, job_id="7", height=12, is_block=False,
+                             block_hash=None, remote="127.0.0.1", time=1.5)
+
+    async with await Ledger.open(make_config()) as ledger:
+        sink = LedgerSink(ledger)
+        ids = await sink.record_shares([record(0.001), record(0.001), record(1.0), record(3)])
+        stored = dict(ledger.store.shares())
+        assert [stored[i].difficulty for i in ids] == [
+            Fraction(0.001), Fraction(0.001), Fraction(1), Fraction(3)
+        ]
+        with pytest.raises(InvalidShare):  # True equals the remembered 1.0 but is no number
+            await sink.record_shares([record(True)])
