@@ -71,7 +71,11 @@ class GroupCommitter:
         self._delay = delay
         self._max_batch = max_batch
         self._on_commit = on_commit
-        self._cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        # two conditions on one lock, so that waking an idle writer can never land on a
+        # lingering one instead (which would leave the idle writers asleep for good)
+        self._cond = threading.Condition(lock)  # idle writers wait here for work
+        self._full = threading.Condition(lock)  # lingering writers wait here for company
         self._pending: list[Entry] = []
         self._pending_rows = 0
         self._first_arrival = 0.0
@@ -109,7 +113,7 @@ class GroupCommitter:
                 self._waking = True
                 self._cond.notify()
             elif self._lingering and self._pending_rows >= self._max_batch:
-                self._cond.notify()
+                self._full.notify()
         return future
 
     def _take(self) -> list[Entry] | None:
@@ -127,7 +131,7 @@ class GroupCommitter:
                     if left <= 0:
                         break
                     self._lingering += 1
-                    self._cond.wait(left)
+                    self._full.wait(left)
                     self._lingering -= 1
                 if self._pending:  # another writer may have taken it meanwhile
                     break
@@ -192,6 +196,7 @@ class GroupCommitter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+            self._full.notify_all()
         for thread in self._threads:
             if thread.is_alive():
                 await asyncio.to_thread(thread.join)
@@ -200,6 +205,7 @@ class GroupCommitter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
+            self._full.notify_all()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join()

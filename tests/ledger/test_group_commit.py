@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import threading
 import time
 from fractions import Fraction
@@ -287,3 +288,41 @@ async def test_ledger_sink_remembers_float_difficulties_exactly(make_config: Mak
         ]
         with pytest.raises(InvalidShare):  # True equals the remembered 1.0 but is no number
             await sink.record_shares([record(True)])
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001])
+async def test_no_submit_is_left_waiting_with_several_writers_lingering(delay: float) -> None:
+    """Two writers, one lingering for company while the other sleeps for want of work:
+    the wake-up a new share sends must reach the sleeping one, every time. (A single
+    condition for both waits once let that wake-up land on the lingering writer and
+    left a later share unanswered for good: the crash test hung.) Many submitters at
+    random moments, commits of random length, for a second and a half."""
+    counter = itertools.count()
+    guard = threading.Lock()
+
+    def write(shares: list) -> list[int]:
+        time.sleep(random.random() * 0.002)
+        with guard:
+            return [next(counter) for _ in shares]
+
+    committer = GroupCommitter([write, write], delay=delay, max_batch=20)
+    committer.start()
+
+    async def submitter(seed: int) -> int:
+        rng = random.Random(seed)
+        sent = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            n = rng.choice((1, 1, 2, 30))
+            futures = [committer.submit([share("a", 1, job=f"{seed}.{sent + i}")], single=True)
+                       for i in range(n)]  # fmt: skip
+            await asyncio.wait_for(asyncio.gather(*futures), 5.0)
+            sent += n
+            await asyncio.sleep(rng.random() * 0.002)
+        return sent
+
+    try:
+        sent = sum(await asyncio.gather(*(submitter(k) for k in range(8))))
+    finally:
+        await committer.close()
+    assert committer.rows == sent
