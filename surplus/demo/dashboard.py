@@ -66,14 +66,18 @@ def sites_table(snap: Snapshot) -> Table:
     return t
 
 
-def pool_text(snap: Snapshot) -> Text:
+def pool_text(snap: Snapshot, hashrate_scale: float = 0.0) -> Text:
     p = snap.pool
     if p is None:
         return Text(f"pool: not answering ({snap.errors.get('pool', '')})", style="red")
     rej = ", ".join(f"{k} {v}" for k, v in p.rejected.items() if v) or "none"
     last = p.last_block or {}
+    simulated = ""
+    if hashrate_scale > 0:  # the rigs' simulated TH/s, as the pool measures them
+        simulated = f" (= {p.hashrate_hs / hashrate_scale / 1e3:.2f} PH/s simulated)"
     return Text.from_markup(
-        f"hashrate [bold]{hashrate(p.hashrate_hs)}[/] (real SHA-256d)   workers {p.workers}   "
+        f"hashrate [bold]{hashrate(p.hashrate_hs)}[/] of real SHA-256d{simulated}   "
+        f"workers {p.workers}   "
         f"connections {p.connections}\nshares accepted [bold]{p.accepted}[/]   rejected "
         f"{p.rejected_total} ({rej})\nblocks found [bold]{p.blocks_found}[/], on the chain "
         f"[bold green]{p.blocks_confirmed}[/]   height {p.height}   last block "
@@ -96,7 +100,8 @@ def commands_table(snap: Snapshot) -> Table:
     return t
 
 
-def render(snap: Snapshot, *, duration: float | None, urls: dict[str, str]) -> Group:
+def render(snap: Snapshot, *, duration: float | None, urls: dict[str, str],
+           hashrate_scale: float = 0.0) -> Group:  # fmt: skip
     head = (f"[bold]Surplus demo[/]  {snap.elapsed_s:5.0f} s"
             + (f" / {duration:.0f} s" if duration else "")
             + f"   allotment day {clock(snap.day_s)}   Ctrl-C stops")  # fmt: skip
@@ -104,7 +109,7 @@ def render(snap: Snapshot, *, duration: float | None, urls: dict[str, str]) -> G
     return Group(
         Text.from_markup(head),
         Panel(sites_table(snap), title="sites: the meters' truth against the allotment"),
-        Panel(pool_text(snap), title="pool"),
+        Panel(pool_text(snap, hashrate_scale), title="pool"),
         Panel(commands_table(snap),
               title=f"fleet commands ({snap.commands_total} so far, newest first)"),
         Text.from_markup("  ".join(f"[dim]{k}[/] {v}" for k, v in urls.items())),

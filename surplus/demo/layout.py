@@ -94,6 +94,7 @@ class Layout:
     grid_nominal_mw: float
     block_difficulty: Decimal | None  # devnet only
     fleetd_token: str
+    hashrate_scale: float = 1.0  # real H/s the miners hash per simulated TH/s
 
     @property
     def stratum_url(self) -> str:
@@ -364,4 +365,5 @@ def write_layout(
         schedule_file=schedule_file, audit_file=audit_file,
         grid_nominal_mw=grid_nominal_mw(shipped, scale), block_difficulty=difficulty,
         fleetd_token=fd_cfg.api.bearer_token() or "",
+        hashrate_scale=fleet_cfg.fleet.hashrate_scale,
     )  # fmt: skip

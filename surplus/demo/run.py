@@ -155,8 +155,9 @@ class Demo:
                         watch.add(s.name, snap.t, s.meter_kw * 1e3, s.cap_mw * 1e6, s.cut_since)
                 self._check_children()
                 if live is not None:
-                    live.update(dashboard.render(snap, duration=self.opts.duration, urls=urls),
-                                refresh=True)  # fmt: skip
+                    screen = dashboard.render(snap, duration=self.opts.duration, urls=urls,
+                                              hashrate_scale=observer.layout.hashrate_scale)
+                    live.update(screen, refresh=True)
                 elif now - last_log >= self.opts.log_every_s:
                     last_log = now
                     for line in dashboard.headless_lines(snap):
