@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from rigsim.fleet import Fleet, Rig, RigEvent
@@ -49,15 +48,6 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
-
-
-@dataclass(frozen=True)
-class MiningTotals:
-    accepted: int
-    rejected: int
-    hashes: int
-    connected: int
-    hashing: int
 
 
 class FleetMiners:
@@ -155,20 +145,6 @@ class FleetMiners:
     async def wait_connected(self, timeout: float = 30.0) -> None:
         """Until every miner has subscribed and authorised (sleeping ones included)."""
         await asyncio.wait_for(asyncio.gather(*(m.connected.wait() for m in self.miners)), timeout)
-
-    def totals(self) -> MiningTotals:
-        ms = self.miners
-        return MiningTotals(
-            accepted=sum(m.stats.accepted for m in ms),
-            rejected=sum(sum(m.stats.rejected.values()) for m in ms),
-            hashes=sum(m.stats.hashes for m in ms),
-            connected=sum(m.connected.is_set() for m in ms),
-            hashing=sum(not m.paused for m in ms),
-        )
-
-    def real_hashrate(self) -> float:
-        """Sum of the miners' set rates (H/s) right now."""
-        return sum(m.hashrate for m in self.miners if not m.paused)
 
 
 async def attach(fleet: Fleet, pool_url: str, **kw: object) -> FleetMiners:

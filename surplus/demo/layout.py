@@ -94,7 +94,9 @@ class Layout:
     grid_nominal_mw: float
     block_difficulty: Decimal | None  # devnet only
     fleetd_token: str
-    hashrate_scale: float = 1.0  # real H/s the miners hash per simulated TH/s
+    sites: tuple[str, ...]
+    rigs: int
+    hashrate_scale: float  # real H/s the miners hash per simulated TH/s
 
     @property
     def stratum_url(self) -> str:
@@ -106,6 +108,13 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- rigs
+
+
+def _scale(table: dict[str, Any], factor: float, *keys: str) -> None:
+    """Multiply those of `keys` that `table` has (power figures follow the rig count)."""
+    for key in keys:
+        if key in table:
+            table[key] = table[key] * factor
 
 
 def _range(first: str, count: int) -> str:
@@ -126,12 +135,9 @@ def scale_fleet(fleet: dict[str, Any], rigs: int | None) -> tuple[dict[str, Any]
         g["addresses"] = _range(g["addresses"].split("-")[0].strip(), g["count"])
     factor = sum(g["count"] for g in fleet["rigs"]) / total
     for site in fleet["sites"].values():
-        if "aux_kw" in site:
-            site["aux_kw"] = site["aux_kw"] * factor
+        _scale(site, factor, "aux_kw")
         for load in site.get("firm_loads", []):
-            load["kw"] = load["kw"] * factor
-            if "swing_kw" in load:
-                load["swing_kw"] = load["swing_kw"] * factor
+            _scale(load, factor, "kw", "swing_kw")
     return fleet, factor
 
 
@@ -199,35 +205,24 @@ def fleetd_config(
         return url
 
     for name, site in cfg["sites"].items():
+        _scale(site, scale, "margin_kw", "ramp_up_mw_per_min", "ramp_down_mw_per_min")
+        _scale(site.get("overhead", {}), scale, "aux_kw")
         for a in site["allotment"]:
-            if a["kind"] == "constant":
-                a["mw"] = a["mw"] * scale
-            elif a["kind"] == "schedule":
+            _scale(a, scale, "mw", "floor_mw")  # constants' figures and feeds' floors
+            if a["kind"] == "schedule":
                 a["file"] = str(schedule_file)
                 a["align"] = "file"  # the re-timed file starts with the run
                 a.pop("timezone", None)
                 if compress is not None:
                     a["compress"] = compress
-            if "floor_mw" in a:
-                a["floor_mw"] = a["floor_mw"] * scale
             if "url" in a:
                 a["url"] = port_of(a["url"])
         if "meter" in site:
             site["meter"]["url"] = port_of(site["meter"]["url"])
         for f in site.get("firm_loads", []):
-            for key in ("kw", "max_kw"):
-                if key in f:
-                    f[key] = f[key] * scale
+            _scale(f, scale, "kw", "max_kw")
             if "meter" in f:
                 f["meter"]["url"] = port_of(f["meter"]["url"])
-        if "overhead" in site and "aux_kw" in site["overhead"]:
-            site["overhead"]["aux_kw"] = site["overhead"]["aux_kw"] * scale
-        for key in ("margin_kw",):
-            if key in site:
-                site[key] = site[key] * scale
-        for key in ("ramp_up_mw_per_min", "ramp_down_mw_per_min"):
-            if key in site:
-                site[key] = site[key] * scale
         site["rigs"] = [
             {"range": g["addresses"], "model": g["model"], "firmware": "luxos",
              **({"name": g["name"]} if "name" in g else {})}
@@ -364,6 +359,6 @@ def write_layout(
         fleet_file=fleet_file, fleetd_file=fleetd_file, pool_file=pool_file,
         schedule_file=schedule_file, audit_file=audit_file,
         grid_nominal_mw=grid_nominal_mw(shipped, scale), block_difficulty=difficulty,
-        fleetd_token=fd_cfg.api.bearer_token() or "",
-        hashrate_scale=fleet_cfg.fleet.hashrate_scale,
+        fleetd_token=fd_cfg.api.bearer_token() or "", sites=tuple(fd_cfg.sites),
+        rigs=fleet_cfg.total_rigs, hashrate_scale=fleet_cfg.fleet.hashrate_scale,
     )  # fmt: skip

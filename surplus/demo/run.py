@@ -225,11 +225,10 @@ class Demo:
                               compress=opts.time_scale, node_url=opts.node,
                               block_time_s=opts.block_time_s,
                               payout_address=payout)  # fmt: skip
-        self.site_names = _sites(layout)
+        self.site_names = list(layout.sites)
         grid = {GRID_SITE: GridFeed(GRID_SITE, layout.grid_nominal_mw, start,
                                     first_cut_s=opts.cut_at_s, depth=opts.cut_depth)}
-        rigs = _rig_count(layout)
-        self.say(f"{rigs} emulated rigs over {len(self.site_names)} sites; allotment day "
+        self.say(f"{layout.rigs} emulated rigs over {len(self.site_names)} sites; allotment day "
                  f"x{layout.compress:g} (a day in {86400 / layout.compress / 60:.0f} min); "
                  f"configs in {layout.out}")  # fmt: skip
         if layout.block_difficulty is not None:
@@ -341,18 +340,6 @@ def find_configs(given: Path | None) -> Path:
             return candidate.resolve()
     raise DemoError(f"no configs folder with fleet-demo.toml (looked in {given or ''} "
                     f"./configs {CHECKOUT_CONFIGS}); run from the checkout or pass --configs")
-
-
-def _sites(layout: Layout) -> list[str]:
-    from fleetd.config import load
-
-    return list(load(layout.fleetd_file).sites)
-
-
-def _rig_count(layout: Layout) -> int:
-    from rigsim.config import load_fleet_config
-
-    return load_fleet_config(layout.fleet_file).total_rigs
 
 
 def run(opts: DemoOptions) -> int:
