@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from plumbing import logs
+from plumbing.redact import redact
 from pool.config import ConfigError, PoolConfig, load
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
-        print(f"surplus pool: {args.config}: cannot start: {exc}", file=sys.stderr)
+        print(f"surplus pool: {args.config}: cannot start: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
@@ -226,8 +227,5 @@ def _load(path: Path) -> PoolConfig | None:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """One record per line, outside strings escaped (plumbing.logs)."""
+    logs.configure(level, sys.stderr)

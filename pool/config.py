@@ -45,6 +45,8 @@ from pydantic import (
     model_validator,
 )
 
+from plumbing.netaddr import loopback_host
+from plumbing.redact import redact, shown
 from pool.bitcoin.address import address_to_script
 from pool.bitcoin.networks import NETWORKS
 from pool.bitcoin.target import as_fraction
@@ -129,10 +131,9 @@ class WalletSection(_Strict):
 
 def _loopback(host: str) -> str:
     """The pool's HTTP endpoints have no authentication: they listen on loopback only (a
-    reverse proxy or a local Prometheus reaches them from there)."""
-    if not (host.startswith("127.") or host in ("localhost", "::1")):
-        raise ValueError(f"expected a loopback address (127.0.0.0/8), got {host!r}")
-    return host
+    reverse proxy or a local Prometheus reaches them from there); plumbing.netaddr
+    decides what loopback is, as in every daemon."""
+    return loopback_host(host)
 
 
 class MetricsSection(_Strict):
@@ -315,11 +316,13 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _messages(exc: ValidationError, source: str) -> list[str]:
+    """One line per problem; credentials in what the file said are masked
+    (plumbing.redact), since these lines go to a terminal and to logs."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
         ctx_error = (error.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _CrossSectionError):
-            lines.extend(f"{source}: {key}: {msg}" for key, msg in ctx_error.problems)
+            lines.extend(redact(f"{source}: {key}: {msg}") for key, msg in ctx_error.problems)
             continue
         key = _key_path(error["loc"])
         message = error["msg"]
@@ -330,8 +333,9 @@ def _messages(exc: ValidationError, source: str) -> list[str]:
         elif error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see configs/pool-*.toml)"
         elif error["type"] != "value_error":
-            message = f"{message} (got {error['input']!r})"
-        lines.append(f"{source}: {key}: {message}")
+            last = next((p for p in reversed(error["loc"]) if isinstance(p, str)), None)
+            message = f"{message} (got {shown(error['input'], last)})"
+        lines.append(redact(f"{source}: {key}: {message}"))
     return lines
 
 

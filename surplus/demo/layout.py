@@ -29,6 +29,8 @@ from typing import Any
 
 import tomli_w
 
+from plumbing.redact import redact
+
 CHECKOUT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FLEET_NAME = "fleet-demo.toml"
 FLEETD_NAME = "fleetd-demo.toml"
@@ -256,8 +258,8 @@ def node_payout_address(node_url: str) -> str:
             "isvalid"
         ):
             return address
-    raise ValueError(f"the node at {node_url} takes neither regtest spelling of the pool's "
-                     "address; is it a regtest node?")  # fmt: skip
+    raise ValueError(f"the node at {redact(node_url)} takes neither regtest spelling of the "
+                     "pool's address; is it a regtest node?")  # fmt: skip
 
 
 def pool_config(

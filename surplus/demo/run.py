@@ -25,6 +25,7 @@ import aiohttp
 from rich.console import Console
 from rich.live import Live
 
+from plumbing.redact import redact
 from surplus.demo import dashboard
 from surplus.demo.compliance import ComplianceWatch
 from surplus.demo.grid import GridFeed, GridServer
@@ -218,7 +219,8 @@ class Demo:
             try:
                 payout = await asyncio.to_thread(node_payout_address, opts.node)
             except Exception as exc:
-                raise DemoError(f"--node {opts.node}: {type(exc).__name__}: {exc}") from None
+                raise DemoError(f"--node {redact(opts.node)}: {type(exc).__name__}: "
+                                f"{redact(str(exc))}") from None
         start = time.time()
         layout = write_layout(opts.out, configs=find_configs(opts.configs), ports=ports,
                               start=start, rigs=opts.rigs,
@@ -347,5 +349,5 @@ def run(opts: DemoOptions) -> int:
     try:
         return asyncio.run(Demo(opts, console).run())
     except DemoError as exc:
-        print(f"surplus demo: {exc}", file=sys.stderr)
+        print(f"surplus demo: {redact(str(exc))}", file=sys.stderr)
         return 1
