@@ -19,6 +19,7 @@ paid to a valid address, Stratum's mode agreeing with the pool's).
 
     [stratum]                         # pool.stratum.config.StratumConfig
     [ledger]                          # pool.ledger.config.LedgerConfig (pool mode)
+    [accounts]                        # pool mode: alice = "bc1q..." (names miners may use)
     [wallet]                          # payouts: the node's wallet RPC
     [metrics]                         # Prometheus /metrics (127.0.0.1:9101)
     [stats_api]                       # the JSON stats API (127.0.0.1:8101)
@@ -47,6 +48,7 @@ from pydantic import (
 
 from plumbing.netaddr import loopback_host
 from plumbing.redact import redact, shown
+from pool.accounts import AccountBook, name_problem
 from pool.bitcoin.address import address_to_script
 from pool.bitcoin.networks import NETWORKS
 from pool.bitcoin.target import as_fraction
@@ -176,6 +178,12 @@ class PoolConfig(_Strict):
     node: NodeSection
     stratum: StratumConfig = StratumConfig()
     ledger: LedgerConfig | None = None
+    accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="pool mode: account names miners may authorize as (name.rig), each "
+        "mapped to the payout address it is paid at; any other account must itself be an "
+        "address of the network",
+    )
     wallet: WalletSection | None = None
     metrics: MetricsSection | None = None
     stats_api: StatsApiSection | None = None
@@ -227,6 +235,17 @@ class PoolConfig(_Strict):
                     address_to_script(address, self.network)
                 except ValueError as exc:
                     problems.append((key, f"expected a {self.network} address: {exc}"))
+        for name, address in self.accounts.items():
+            why = name_problem(name, self.network)
+            if why is not None:
+                problems.append((f"accounts.{name}", f"the account name {why}"))
+            try:
+                address_to_script(address, self.network)
+            except ValueError as exc:
+                problems.append((f"accounts.{name}", f"expected a {self.network} address: {exc}"))
+        if self.accounts and self.mode != "pool":
+            problems.append(("accounts", "expected only in pool mode (solo miners are paid at "
+                             "the address in their worker name)"))
         if "mode" in self.stratum.model_fields_set and self.stratum.mode != self.mode:
             problems.append((
                 "stratum.mode",
@@ -270,6 +289,10 @@ class PoolConfig(_Strict):
 
     def payout_script(self) -> bytes:
         return address_to_script(self.payout_address, self.network)
+
+    def account_book(self) -> AccountBook:
+        """The accounts pool-mode miners may mine to, and where each is paid."""
+        return AccountBook(self.network, self.accounts)
 
     def with_overrides(self, **changes: Any) -> PoolConfig:
         """A validated copy with some keys changed; a dict merges into its section, so

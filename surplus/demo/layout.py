@@ -269,7 +269,10 @@ def pool_config(
     node_url: str | None,
     difficulty: Decimal | None,
     payout_address: str = POOL_ADDRESS,
+    account: str = "surplus",
 ) -> dict[str, Any]:
+    """The pool's config: pool mode, the site's rigs mining to `account` (their worker
+    prefix), which the `[accounts]` table maps to the site's own payout address."""
     node: dict[str, Any]
     # a few kH/s per emulated rig: start near one share per 5 s and let vardiff tune
     vardiff: dict[str, Any] = {"initial": 2.0**-17, "minimum": 2.0**-30, "target_interval": 5.0}
@@ -291,6 +294,7 @@ def pool_config(
             "host": "127.0.0.1", "port": ports.stratum, "vardiff": vardiff,
         },
         "ledger": {"backend": "sqlite", "path": str(ledger)},
+        "accounts": {account: payout_address},
         "metrics": {"listen": "127.0.0.1", "port": ports.pool_metrics},
         "stats_api": {"listen": "127.0.0.1", "port": ports.pool_stats},
     }
@@ -350,7 +354,8 @@ def write_layout(
     if node_url is None:
         difficulty = block_difficulty(starting_hashrate_hs(fleet_cfg), block_time_s)
     pool = pool_config(ports=ports, ledger=out / "ledger.sqlite3", node_url=node_url,
-                       difficulty=difficulty, payout_address=payout_address)  # fmt: skip
+                       difficulty=difficulty, payout_address=payout_address,
+                       account=fleet_cfg.fleet.worker_prefix)  # fmt: skip
     pool_file = out / "pool.toml"
     pool_file.write_text(tomli_w.dumps(pool), encoding="utf-8")
     load_pool(pool_file)
