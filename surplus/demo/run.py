@@ -25,6 +25,7 @@ import aiohttp
 from rich.console import Console
 from rich.live import Live
 
+from plumbing.escape import printable
 from plumbing.redact import redact
 from surplus.demo import dashboard
 from surplus.demo.compliance import ComplianceWatch
@@ -95,9 +96,9 @@ class Demo:
 
     def say(self, text: str) -> None:
         if self.opts.headless:
-            print(f"demo: {text}", flush=True)
+            print(f"demo: {printable(text)}", flush=True)
         else:
-            self.console.print(f"[bold cyan]demo[/] {text}")
+            self.console.print(f"[bold cyan]demo[/] {dashboard.markup(text, None)}")
 
     # ------------------------------------------------------------------ start
 
@@ -148,7 +149,7 @@ class Demo:
                 previous, snap = snap, await observer.snapshot(now)
                 for event in dashboard.events(previous, snap):
                     if live is not None:
-                        live.console.print(event)
+                        live.console.print(event, markup=False)  # names escaped, not markup
                     else:
                         print(f"t={snap.elapsed_s:6.1f}s {event}", flush=True)
                 for s in snap.sites:
@@ -326,7 +327,7 @@ class Demo:
         rows.append(("summary", layout.out / "summary.json"))
         if self.opts.headless:
             for k, v in rows:
-                print(f"demo: {k}: {Console().render_str(str(v)).plain}", flush=True)
+                print(f"demo: {k}: {printable(v)}", flush=True)
         else:
             self.console.rule("summary")
             self.console.print(dashboard.summary_table(rows))
