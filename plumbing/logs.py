@@ -40,17 +40,23 @@ class EscapingFormatter(logging.Formatter):
         return text
 
 
-def configure(level: str | int = "INFO", stream: TextIO | None = None) -> None:
-    """Send the root logger's records to `stream` (stderr) in FORMAT, escaped. Replaces
-    handlers an earlier call installed, so a daemon can call it once at start."""
+def configure(
+    level: str | int = "INFO", stream: TextIO | None = None, *, force: bool = False
+) -> None:
+    """Send the root logger's records to `stream` (stderr) in FORMAT, escaped, as a
+    daemon does at start. Like logging.basicConfig it leaves a root logger that already
+    has handlers alone (a test harness, or a program embedding the daemon, configured
+    logging), unless `force`: then it replaces the handlers an earlier call installed."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_plumbing", False)]
+    if root.handlers and not force:
+        return
     if isinstance(level, str):
         level = level.upper()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(EscapingFormatter(FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        if getattr(old, "_plumbing", False):
-            root.removeHandler(old)
     handler._plumbing = True  # type: ignore[attr-defined]
+    for old in ours:
+        root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)

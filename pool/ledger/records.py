@@ -88,15 +88,22 @@ class Share:
 
     def __post_init__(self) -> None:
         # Checked here, before a share joins a group commit, so one bad row never fails
-        # the other miners' shares committed with it.
-        for name, value, limit in (
-            ("account", self.account, MAX_NAME_CHARS),
-            ("worker", self.worker, MAX_NAME_CHARS),
-            ("job_id", self.job_id, MAX_JOB_ID_CHARS),
+        # the other miners' shares committed with it (one expression: the hot path).
+        account, worker, job_id = self.account, self.worker, self.job_id
+        if not (
+            type(account) is str and type(worker) is str and type(job_id) is str
+            and 0 < len(account) <= MAX_NAME_CHARS and 0 < len(worker) <= MAX_NAME_CHARS
+            and 0 < len(job_id) <= MAX_JOB_ID_CHARS
+            and account.isprintable() and worker.isprintable() and job_id.isprintable()
         ):
-            problem = text_problem(value, limit)
-            if problem is not None:
-                raise InvalidShare(f"{name} {problem}, got {value!r:.80}")
+            for name, value, limit in (
+                ("account", account, MAX_NAME_CHARS),
+                ("worker", worker, MAX_NAME_CHARS),
+                ("job_id", job_id, MAX_JOB_ID_CHARS),
+            ):
+                problem = text_problem(value, limit)
+                if problem is not None:
+                    raise InvalidShare(f"{name} {problem}, got {value!r:.80}")
         if type(self.height) is not int or not 0 <= self.height <= MAX_BIGINT:
             raise InvalidShare(f"height must be an int in [0, 2**63), got {self.height!r}")
         if type(self.time) not in (float, int) or not math.isfinite(self.time):

@@ -62,9 +62,11 @@ def test_configure_installs_one_escaping_handler() -> None:
     level = root.level
     stream = io.StringIO()
     try:
-        configure("warning", stream)
-        configure("info", stream)
+        configure("warning", stream, force=True)
+        configure("info", stream, force=True)
         ours = [h for h in root.handlers if h not in before]
+        configure("debug", io.StringIO())  # configured already: left alone
+        assert [h for h in root.handlers if h not in before] == ours
         assert len(ours) == 1 and isinstance(ours[0].formatter, EscapingFormatter)
         logging.getLogger("tests.plumbing.cfg").info("rig said %s", "x\ny")
         assert stream.getvalue().endswith("tests.plumbing.cfg: rig said x\\ny\n")
