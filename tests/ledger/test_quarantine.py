@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pool.ledger import LedgerStore, PayoutStatus, commands, open_store
-from pool.ledger.payouts import NO_ADDRESS, run_payouts
+from pool.ledger.payouts import run_payouts
 
 from .conftest import MakeConfig
 from .factories import FEE_ACCOUNT, found, share
@@ -49,6 +49,8 @@ def paid_per_address(wallet: FileWalletDouble) -> dict[str, list[int]]:
 def test_an_account_without_an_address_waits_and_the_rest_are_paid(
     make_config: MakeConfig, tmp_path: Path
 ) -> None:
+    from pool.ledger.payouts import NO_ADDRESS
+
     store = open_store(make_config(scheme="prop", fee_percent=1))
     try:
         due = fund(store, "a", "nowhere[/x]", "b")

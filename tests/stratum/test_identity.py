@@ -137,7 +137,7 @@ class RefusingSink(MemorySink):
             self.failed_rows = frozenset(rows)
 
     async def record_shares(self, shares):  # type: ignore[no-untyped-def]
-        refused = {i for i, s in enumerate(shares) if s.username == "mallory"}
+        refused = {i for i, s in enumerate(shares) if s.worker.startswith("mallory.")}
         await super().record_shares([s for i, s in enumerate(shares) if i not in refused])
         if refused:
             raise self.Refused(refused)
