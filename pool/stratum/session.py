@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pool.node.base import InvalidAddress
 from pool.shares.checks import (
     check_ntime,
     duplicate_key,
@@ -307,9 +308,13 @@ class StratumSession(asyncio.Protocol):
         try:
             script = await self.server.payout_script(address)
         except Exception as exc:  # the node's InvalidAddress, or the node being down
-            self.write(
-                encode_error(request.id, ErrorCode.UNAUTHORIZED, f"Invalid payout address: {exc}")
-            )
+            if isinstance(exc, InvalidAddress):
+                message = f"Invalid payout address: {exc.reason}"
+            else:  # the node's own words (its address, its state) stay in the log
+                log.warning("cannot check a payout address: %s: %r", type(exc).__name__,
+                            str(exc))  # fmt: skip
+                message = "Payout address cannot be checked now; try again later"
+            self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED, message))
         else:
             if self.payout_script is not None and script != self.payout_script:
                 self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,

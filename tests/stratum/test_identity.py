@@ -174,3 +174,31 @@ async def test_a_refused_row_costs_nobody_else_their_share(make_server, connect,
     assert server.stats.accepted == 2
     logged = [r.getMessage() for r in caplog.records if "did not record" in r.getMessage()]
     assert logged and "0x00 in \\'mallory" in logged[0] and "\n" not in logged[0]
+
+
+async def test_solo_authorize_never_tells_a_miner_the_nodes_own_words(feed, connect, caplog):
+    """Solo mode checks the payout address with the node; when the node is down the
+    miner gets a generic answer, and its address and error go to the log only."""
+    import socket
+
+    from pool.node.retry import RetryPolicy
+    from pool.node.rpc import RpcNode
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    node = RpcNode([f"http://u:hunter2@127.0.0.1:{port}/"], timeout=1,
+                   retry=RetryPolicy(rounds=1, base_delay=0))  # fmt: skip
+    server = StratumServer(stratum_config(mode="solo"), feed, node)
+    await server.start()
+    try:
+        c = await connect(server)
+        await c.subscribe()
+        with caplog.at_level("WARNING", logger="pool.stratum.session"):
+            msg = await c.call("mining.authorize", [f"{RB1}.rig", "x"])
+        assert msg["error"][0] == ErrorCode.UNAUTHORIZED
+        assert str(port) not in msg["error"][1] and "hunter2" not in msg["error"][1]
+        assert any(str(port) in r.getMessage() for r in caplog.records)
+    finally:
+        await server.close(reconnect=False)
+        await node.close()
