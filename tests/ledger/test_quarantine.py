@@ -127,3 +127,15 @@ def test_killed_during_the_split_still_pays_each_account_exactly_once(
         assert again.sent == [] and again.reconciled == []
     finally:
         store.close()
+
+
+def test_a_payout_below_the_dust_limit_cannot_be_configured() -> None:
+    """A wallet refuses a dust output, and with it the batch, for everybody: the minimum
+    payout is at least the dust limit."""
+    from pydantic import ValidationError
+
+    from pool.ledger import LedgerConfig
+
+    with pytest.raises(ValidationError, match="greater than or equal to 546"):
+        LedgerConfig(fee_account=FEE_ACCOUNT, min_payout_sat=100)
+    assert LedgerConfig(fee_account=FEE_ACCOUNT, min_payout_sat=546).min_payout_sat == 546
