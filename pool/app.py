@@ -35,6 +35,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from plumbing.redact import redact
 from pool.app_node import (
     PoolStartupError,
     build_node,
@@ -149,7 +150,13 @@ class PoolApp:
         )
         self.feed = JobFeed(factory)
         if config.ledger is not None:
-            self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
+            try:
+                self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
+            except Exception as exc:  # the database is down, or refuses us: say so plainly
+                raise PoolStartupError(
+                    f"ledger: cannot open the {config.ledger.backend} ledger: "
+                    f"{type(exc).__name__}: {redact(str(exc))}"
+                ) from None
             self.sink = LedgerSink(self.ledger)
             observers.quarantined(await self.ledger.quarantined())  # payouts run elsewhere
         self.server = StratumServer(

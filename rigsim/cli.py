@@ -14,6 +14,7 @@ import sys
 import time
 
 from plumbing import logs
+from plumbing.escape import printable
 from plumbing.netaddr import loopback_host, split_host_port
 from plumbing.redact import redact
 from pool.stratum import eventloop
@@ -57,7 +58,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _status_line(fleet: Fleet) -> str:
     meter = fleet.site_meter_w()
     ths = fleet.site_hashrate_ths()
-    sites = "  ".join(f"{s}: {meter[s] / 1e3:8.1f} kW {ths[s]:8.1f} TH/s" for s in meter)
+    sites = "  ".join(f"{printable(s)}: {meter[s] / 1e3:8.1f} kW {ths[s]:8.1f} TH/s"
+                      for s in meter)  # fmt: skip
     counts = fleet.state_counts()
     states = " ".join(f"{k}={v}" for k, v in counts.items() if v)
     return f"{time.strftime('%H:%M:%S')}  {sites}  [{states}]"

@@ -86,6 +86,24 @@ def test_pool_command_prints_the_error_without_the_password(tmp_path: Path, caps
     assert f"{path}: node.urls:" in err and SECRET not in err
 
 
+def test_pool_says_plainly_that_its_database_is_down(tmp_path: Path, capsys) -> None:
+    """No traceback, no password: what to fix, naming the key."""
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "pool.toml"
+    path.write_text(pool_text(extra=(
+        '[stratum]\nport = 0\n[ledger]\nbackend = "postgres"\nscheme = "solo"\n'
+        f'dsn = "host=127.0.0.1 port={port} user=x password={SECRET} connect_timeout=2"\n'
+    )))  # fmt: skip
+    assert surplus_main(["pool", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: cannot start: ledger: cannot open the postgres ledger" in err
+    assert "Traceback" not in err and SECRET not in err
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -77,3 +77,18 @@ def test_payouts_lists_what_it_cannot_pay_and_release_lets_it_try_again(
     assert surplus_main(["ledger", "release", "--config", str(config_file)]) == 2
     assert surplus_main(["ledger", "release", "[/x]", "--config", str(config_file)]) == 0
     assert "released 1 quarantined account" in capsys.readouterr().out
+
+
+def test_payouts_with_the_wallet_down_say_so_without_a_traceback(
+    config_file: Path, capsys
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config_file.write_text(config_file.read_text() + (
+        f'[wallet]\nurl = "http://u:hunter2@127.0.0.1:{port}/"\ntimeout = 2\n'))  # fmt: skip
+    assert surplus_main(["ledger", "payouts", "--config", str(config_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("surplus ledger: ") and "hunter2" not in err
