@@ -190,3 +190,31 @@ minimum = 0.0000000001
     assert "\x1b" not in text
     assert answer == [24, answer[1], None], answer  # type: ignore[index]
     assert f"from '{ALICE}.[/x]'" in text
+
+
+async def test_the_pool_exports_how_many_accounts_payouts_skip(tmp_path: Path) -> None:
+    """Payouts run elsewhere (surplus ledger payouts); the pool reads the quarantine from
+    the shared ledger at start and at every maintenance round."""
+    config = devnet_pool({"path": str(tmp_path / "ledger.sqlite3")}, metrics={"port": 0})
+
+    def quarantine(account: str, address: str) -> None:  # as `surplus ledger payouts` does
+        store = open_store(config.ledger)  # type: ignore[arg-type]
+        try:
+            store.quarantine(account, address, "no payout address")
+        finally:
+            store.close()
+
+    quarantine("[/x]", "")
+
+    def gauge(url: str) -> float:
+        text = urllib.request.urlopen(url).read().decode()
+        line = next(li for li in text.splitlines()
+                    if li.startswith("surplus_pool_payout_quarantined_accounts "))  # fmt: skip
+        return float(line.split()[1])
+
+    async with PoolApp(config) as app:
+        assert app.metrics_url is not None and app.ledger is not None
+        assert await asyncio.to_thread(gauge, app.metrics_url) == 1
+        await asyncio.to_thread(quarantine, BOB, BOB)
+        await app.maintain_ledger()
+        assert await asyncio.to_thread(gauge, app.metrics_url) == 2
