@@ -202,3 +202,23 @@ async def test_solo_authorize_never_tells_a_miner_the_nodes_own_words(feed, conn
     finally:
         await server.close(reconnect=False)
         await node.close()
+
+
+def test_the_accounts_table_is_checked_when_the_config_loads() -> None:
+    from pool.config import ConfigError, loads
+
+    def pool(accounts: str, mode: str = "pool") -> str:
+        ledger = '[ledger]\npath = "x.sqlite3"\n' + ("scheme = 'solo'\n" if mode == "solo" else "")
+        return (f'mode = "{mode}"\nnetwork = "regtest"\npayout_address = "{OTHER}"\n'
+                f"[node]\ndevnet = true\n{ledger}[accounts]\n{accounts}\n")  # fmt: skip
+
+    assert loads(pool(f'alice = "{RB1}"')).account_book().address_for("alice") == RB1
+    for accounts, needle in (
+        (f'alice = "{MAINNET}"', "accounts.alice: expected a regtest address"),
+        (f'"{RB1}" = "{OTHER}"', "is itself an address"),
+        (f'"a.b" = "{OTHER}"', "may not hold '.'"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            loads(pool(accounts), "pool.toml")
+    with pytest.raises(ConfigError, match="accounts: expected only in pool mode"):
+        loads(pool(f'alice = "{RB1}"', mode="solo"), "pool.toml")
