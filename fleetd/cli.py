@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from collections.abc import Coroutine
@@ -57,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"surplus fleetd: {message}", file=sys.stderr)
+    from plumbing.redact import redact
+
+    print(f"surplus fleetd: {redact(message)}", file=sys.stderr)
     return 2
 
 
@@ -67,8 +68,9 @@ def _daemon(args: argparse.Namespace) -> int:
 
     if args.config is None:
         return _fail("--config FILE is required to run fleetd")
-    logging.basicConfig(level=str(args.log_level).upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    from plumbing import logs
+
+    logs.configure(args.log_level)  # one record per line, outside strings escaped
     try:
         cfg = load(args.config)
     except ConfigError as exc:
@@ -143,10 +145,13 @@ def _discover(args: argparse.Namespace) -> int:
         found = asyncio.run(main())
     except DiscoveryError as exc:
         return _fail(str(exc))
+    from plumbing.escape import printable
+
     print(f"{'host':<16} {'model':<20} {'firmware':<12} fleetd")
-    for f in found:
+    for f in found:  # model and firmware are what the rig said: shown escaped
         kind = f.kind.value if f.kind is not None else "not drivable"
-        print(f"{f.host:<16} {f.model or '?':<20} {f.firmware or '?':<12} {kind}")
+        model, firmware = printable(f.model or "?", 64), printable(f.firmware or "?", 64)
+        print(f"{f.host:<16} {model:<20} {firmware:<12} {kind}")
     print(f"{len(found)} rigs found in {args.cidr} ({total} hosts scanned)")
     return 0
 

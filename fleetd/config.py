@@ -40,6 +40,8 @@ from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.models import DEFAULT_CATALOG
 from fleetd.planner.config import PlannerConfig
+from plumbing.netaddr import is_loopback_ip, loopback_host, split_host_port
+from plumbing.redact import redact, shown
 
 MAX_RANGE = 65_536  # addresses in one rig entry
 LUXOS_SESSION_S = 60.0
@@ -423,7 +425,7 @@ class ApiConfig(_Strict):
 
     @property
     def loopback(self) -> bool:
-        return ipaddress.ip_address(self.host).is_loopback
+        return is_loopback_ip(self.host)
 
     def bearer_token(self) -> str | None:
         """The token mutations must carry (read from the environment if so configured);
@@ -477,16 +479,8 @@ class MetricsConfig(_Strict):
     def _listen(cls, v: str | None) -> str | None:
         if not v:
             return None
-        host, sep, port = v.rpartition(":")
-        try:
-            loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
-            ok = sep == ":" and 0 <= int(port) < 65536
-        except ValueError:
-            ok = loopback = False
-        if not ok:
-            raise ValueError(f"expected 'address:port' such as 127.0.0.1:9102, got {v!r}")
-        if not loopback:
-            raise ValueError(f"expected a loopback address (127.0.0.0/8 or ::1), got {host!r}")
+        host, _port = split_host_port(v, allow_zero=True)
+        loopback_host(host)  # plumbing.netaddr: the same rule in every daemon
         return v
 
     @property
@@ -544,7 +538,8 @@ def _message(e: dict[str, Any]) -> str:
         return "unknown key; expected only the keys documented in configs/fleetd-site.toml"
     msg = str(e["msg"]).removeprefix("Value error, ")
     if e["type"] != "missing" and not isinstance(e.get("input"), dict):
-        msg += f" (got {e['input']!r})"
+        last = next((p for p in reversed(e["loc"]) if isinstance(p, str)), None)
+        msg += f" (got {shown(e['input'], last)})"  # credentials masked (plumbing.redact)
     return msg
 
 
@@ -573,10 +568,10 @@ def parse_config(
         cfg = FleetdConfig.model_validate(data, context={"base_dir": Path(base_dir)})
     except ValidationError as exc:
         lines = [f"{source}: key '{_loc(e['loc'])}': {_message(e)}" for e in exc.errors()]  # type: ignore[arg-type]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(redact("\n".join(lines))) from None
     errors = _cross_check(cfg)
     if errors:
-        raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+        raise ConfigError(redact("\n".join(f"{source}: {e}" for e in errors)))
     return cfg
 
 

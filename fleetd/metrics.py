@@ -229,7 +229,7 @@ class FleetdCollector:
                 if self.metrics.per_rig and ctl.stats.rigs_total <= self.metrics.max_rigs_per_site:
                     self._rigs(f, name, ctl)
             except Exception:  # one site's odd state must not blank the whole scrape
-                log.exception("fleetd metrics: site %s could not be read", name)
+                log.exception("fleetd metrics: site %r could not be read", name)
         yield from f
 
     def _site(self, f: _Families, name: str, ctl: ControllerLike, now: float) -> None:

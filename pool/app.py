@@ -35,6 +35,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from plumbing.redact import redact
 from pool.app_node import (
     PoolStartupError,
     build_node,
@@ -58,6 +59,7 @@ from pool.node.devnet import DevnetNode
 from pool.node.rpc import RpcNode, confirm_accepted
 from pool.node.watcher import BlockWatcher
 from pool.stratum.extranonce import EXTRANONCE1_SIZE
+from pool.stratum.identity import account_of
 from pool.stratum.jobfeed import JobFeed
 from pool.stratum.server import BlockFound, StratumServer
 
@@ -148,9 +150,19 @@ class PoolApp:
         )
         self.feed = JobFeed(factory)
         if config.ledger is not None:
-            self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
+            try:
+                self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
+            except Exception as exc:  # the database is down, or refuses us: say so plainly
+                raise PoolStartupError(
+                    f"ledger: cannot open the {config.ledger.backend} ledger: "
+                    f"{type(exc).__name__}: {redact(str(exc))}"
+                ) from None
             self.sink = LedgerSink(self.ledger)
-        self.server = StratumServer(stratum, self.feed, node, observers.sink(self.sink))
+            observers.quarantined(await self.ledger.quarantined())  # payouts run elsewhere
+        self.server = StratumServer(
+            stratum, self.feed, node, observers.sink(self.sink),
+            account_problem=config.account_book().problem if config.mode == "pool" else None,
+        )
         observers.attach(self.server)
         self.server.block_listeners.append(self._on_block_found)
         self.watcher = self._make_watcher(node)
@@ -351,6 +363,7 @@ class PoolApp:
         for block, status in changed:
             log.info("block %s at height %d is %s", block.hash, block.height, status.value)
         await self.ledger.settle()
+        self._observers.quarantined(await self.ledger.quarantined())
         return changed
 
     # ------------------------------------------------------------------ templates and jobs
@@ -514,7 +527,7 @@ class PoolApp:
             hash=outcome.hash,
             reward=outcome.reward,
             share_id=share_id,
-            account=outcome.worker.split(".", 1)[0],
+            account=account_of(outcome.worker),
             worker=outcome.worker,
             network_difficulty=target_to_difficulty(work.network_target),
             fees=work.fees,

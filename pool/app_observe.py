@@ -91,6 +91,11 @@ class PoolObservers:
         if self.metrics is not None:
             self.metrics.block_detected()
 
+    def quarantined(self, accounts: int) -> None:
+        """How many accounts payouts skip now (read from the ledger)."""
+        if self.metrics is not None:
+            self.metrics.quarantined_accounts = accounts
+
     # ------------------------------------------------------------------ serving
 
     async def start(

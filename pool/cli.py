@@ -4,13 +4,17 @@
     surplus ledger balances --config configs/pool-mainnet.toml
     surplus ledger blocks   --config configs/pool-mainnet.toml
     surplus ledger payouts  [--dry-run] --config configs/pool-mainnet.toml
+    surplus ledger release  ACCOUNT... | --all --config configs/pool-mainnet.toml
 
 `surplus pool` prints one line `surplus pool: stratum listening on HOST:PORT ...` once
 miners can connect (scripts and tests wait for it), then the URLs of /metrics and of the
 stats API when the config serves them, runs until SIGINT/SIGTERM, then drains: miners
 get `client.reconnect`, queued shares are committed.
-The ledger commands read the `[ledger]` (and for payouts the `[wallet]`) section of the
-same file and print rich tables; amounts are satoshis.
+The ledger commands read the `[ledger]` (and for payouts the `[wallet]` and
+`[accounts]`) sections of the same file and print rich tables; amounts are satoshis.
+Accounts a payout skips (no payout address, or one the wallet refused) are listed as
+quarantined; `release` lets the next payouts try them again. Every name in a table came
+from a miner, so it is shown as plain, escaped text.
 """
 
 from __future__ import annotations
@@ -18,13 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from plumbing import logs
+from plumbing.escape import printable
+from plumbing.redact import redact
 from pool.config import ConfigError, PoolConfig, load
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -49,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
-        print(f"surplus pool: {args.config}: cannot start: {exc}", file=sys.stderr)
+        print(f"surplus pool: {args.config}: cannot start: {redact(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
@@ -102,6 +108,11 @@ def register_ledger(parser: argparse.ArgumentParser) -> None:
     payouts.add_argument(
         "--dry-run", action="store_true", help="show the batch that would be paid; send nothing"
     )
+    release = sub.add_parser(
+        "release", parents=[common], help="let quarantined accounts be paid again"
+    )
+    release.add_argument("accounts", nargs="*", metavar="ACCOUNT")
+    release.add_argument("--all", action="store_true", help="every quarantined account")
 
 
 def run_ledger(args: argparse.Namespace) -> int:
@@ -114,6 +125,7 @@ def run_ledger(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from pool.ledger import LedgerError, commands
+    from pool.node.base import NodeError
 
     console = Console()
     try:
@@ -121,6 +133,12 @@ def run_ledger(args: argparse.Namespace) -> int:
             console.print(balances_table(commands.balances(config.ledger)))
         elif args.ledger_command == "blocks":
             console.print(blocks_table(commands.blocks(config.ledger, limit=args.limit)))
+        elif args.ledger_command == "release":
+            if not args.accounts and not args.all:
+                print("surplus ledger release: name the ACCOUNTs, or --all", file=sys.stderr)
+                return 2
+            count = commands.release(config.ledger, None if args.all else args.accounts)
+            print(f"surplus ledger: released {count} quarantined account(s)")
         else:
             wallet = None
             if not args.dry_run:
@@ -131,10 +149,11 @@ def run_ledger(args: argparse.Namespace) -> int:
                     )
                     return 2
                 wallet = _wallet(config)
-            report = commands.payouts(config.ledger, wallet, dry_run=args.dry_run)
+            report = commands.payouts(config.ledger, wallet, dry_run=args.dry_run,
+                                      resolve=config.account_book().payout_addresses)
             console.print(payouts_table(report))
-    except LedgerError as exc:
-        print(f"surplus ledger: {exc}", file=sys.stderr)
+    except (LedgerError, NodeError) as exc:  # the wallet's error too: no traceback
+        print(f"surplus ledger: {printable(redact(str(exc)), 2000)}", file=sys.stderr)
         return 1
     return 0
 
@@ -154,6 +173,14 @@ def _sat(amount: int) -> str:
     return f"{amount:,}"
 
 
+def _text(value: object, limit: int = 128) -> Any:
+    """A string from outside (an account, a worker, a wallet's answer) as a table cell:
+    plain text, never rich markup, with unprintable characters escaped."""
+    from rich.text import Text
+
+    return Text(printable(value, limit))
+
+
 def balances_table(rows: list[Any]) -> Any:
     from rich.table import Table
 
@@ -165,7 +192,7 @@ def balances_table(rows: list[Any]) -> Any:
     for row in rows:
         values = [row.immature, row.payable, row.pending, row.paid]
         totals = [t + v for t, v in zip(totals, values, strict=True)]
-        table.add_row(row.account, *map(_sat, values))
+        table.add_row(_text(row.account), *map(_sat, values))
     if rows:
         table.add_section()
         table.add_row("total", *map(_sat, totals))
@@ -186,8 +213,8 @@ def blocks_table(rows: list[Any]) -> Any:
     table.add_column("found (UTC)")
     for row in rows:
         table.add_row(
-            str(row.height), row.hash, row.status.value, _sat(row.reward), _sat(row.credited),
-            row.scheme.value, row.worker,
+            str(row.height), _text(row.hash), row.status.value, _sat(row.reward),
+            _sat(row.credited), row.scheme.value, _text(row.worker),
             time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row.found_at)),
         )
     return table
@@ -195,22 +222,34 @@ def blocks_table(rows: list[Any]) -> Any:
 
 def payouts_table(report: Any) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     if report.dry_run:
         title = "payouts due (dry run: nothing sent)"
-    elif report.batch is None:
-        title = "payouts: nothing due"
+    elif not report.sent:
+        title = "payouts: nothing sent"
+    elif len(report.sent) == 1:
+        title = f"payout batch {report.batch.id} sent: {printable(report.txid, 80)}"
     else:
-        title = f"payout batch {report.batch.id} sent: {report.txid}"
-    table = Table(title=title)
+        title = f"payouts sent in {len(report.sent)} batches"
+    table = Table(title=Text(title))
     table.add_column("account")
     table.add_column("amount (sat)", justify="right")
+    table.add_column("batch / status")
     for row in report.rows():
-        table.add_row(str(row["account"]), _sat(int(row["amount_sat"])))
+        where = "" if row["batch"] is None else f"batch {row['batch']} {printable(row['txid'])}"
+        table.add_row(_text(row["account"]), _sat(int(row["amount_sat"])), Text(where))
     for batch in report.unfinished:
-        table.add_row(f"[yellow]batch {batch.id} unfinished[/yellow]", _sat(batch.total))
+        table.add_row(Text(f"batch {batch.id} unfinished", style="yellow"), _sat(batch.total),
+                      "")  # fmt: skip
     for item in report.reconciled:
-        table.add_row(f"batch {item.batch_id} reconciled ({item.how})", item.txid)
+        table.add_row(f"batch {item.batch_id} reconciled ({item.how})", "", _text(item.txid))
+    for batch_id, reason in report.refused:
+        table.add_row(Text(f"batch {batch_id} refused, split", style="yellow"), "",
+                      _text(reason, 200))  # fmt: skip
+    for row in report.quarantined.values():
+        table.add_row(_text(row.account), "",
+                      Text(f"quarantined: {printable(row.reason, 200)}", style="red"))
     return table
 
 
@@ -226,8 +265,5 @@ def _load(path: Path) -> PoolConfig | None:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """One record per line, outside strings escaped (plumbing.logs)."""
+    logs.configure(level, sys.stderr)

@@ -19,6 +19,7 @@ paid to a valid address, Stratum's mode agreeing with the pool's).
 
     [stratum]                         # pool.stratum.config.StratumConfig
     [ledger]                          # pool.ledger.config.LedgerConfig (pool mode)
+    [accounts]                        # pool mode: alice = "bc1q..." (names miners may use)
     [wallet]                          # payouts: the node's wallet RPC
     [metrics]                         # Prometheus /metrics (127.0.0.1:9101)
     [stats_api]                       # the JSON stats API (127.0.0.1:8101)
@@ -45,6 +46,9 @@ from pydantic import (
     model_validator,
 )
 
+from plumbing.netaddr import loopback_host
+from plumbing.redact import redact, shown
+from pool.accounts import AccountBook, name_problem
 from pool.bitcoin.address import address_to_script
 from pool.bitcoin.networks import NETWORKS
 from pool.bitcoin.target import as_fraction
@@ -129,10 +133,9 @@ class WalletSection(_Strict):
 
 def _loopback(host: str) -> str:
     """The pool's HTTP endpoints have no authentication: they listen on loopback only (a
-    reverse proxy or a local Prometheus reaches them from there)."""
-    if not (host.startswith("127.") or host in ("localhost", "::1")):
-        raise ValueError(f"expected a loopback address (127.0.0.0/8), got {host!r}")
-    return host
+    reverse proxy or a local Prometheus reaches them from there); plumbing.netaddr
+    decides what loopback is, as in every daemon."""
+    return loopback_host(host)
 
 
 class MetricsSection(_Strict):
@@ -175,6 +178,12 @@ class PoolConfig(_Strict):
     node: NodeSection
     stratum: StratumConfig = StratumConfig()
     ledger: LedgerConfig | None = None
+    accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="pool mode: account names miners may authorize as (name.rig), each "
+        "mapped to the payout address it is paid at; any other account must itself be an "
+        "address of the network",
+    )
     wallet: WalletSection | None = None
     metrics: MetricsSection | None = None
     stats_api: StatsApiSection | None = None
@@ -226,6 +235,17 @@ class PoolConfig(_Strict):
                     address_to_script(address, self.network)
                 except ValueError as exc:
                     problems.append((key, f"expected a {self.network} address: {exc}"))
+        for name, address in self.accounts.items():
+            why = name_problem(name, self.network)
+            if why is not None:
+                problems.append((f"accounts.{name}", f"the account name {why}"))
+            try:
+                address_to_script(address, self.network)
+            except ValueError as exc:
+                problems.append((f"accounts.{name}", f"expected a {self.network} address: {exc}"))
+        if self.accounts and self.mode != "pool":
+            problems.append(("accounts", "expected only in pool mode (solo miners are paid at "
+                             "the address in their worker name)"))
         if "mode" in self.stratum.model_fields_set and self.stratum.mode != self.mode:
             problems.append((
                 "stratum.mode",
@@ -269,6 +289,10 @@ class PoolConfig(_Strict):
 
     def payout_script(self) -> bytes:
         return address_to_script(self.payout_address, self.network)
+
+    def account_book(self) -> AccountBook:
+        """The accounts pool-mode miners may mine to, and where each is paid."""
+        return AccountBook(self.network, self.accounts)
 
     def with_overrides(self, **changes: Any) -> PoolConfig:
         """A validated copy with some keys changed; a dict merges into its section, so
@@ -315,11 +339,13 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _messages(exc: ValidationError, source: str) -> list[str]:
+    """One line per problem; credentials in what the file said are masked
+    (plumbing.redact), since these lines go to a terminal and to logs."""
     lines: list[str] = []
     for error in exc.errors(include_url=False):
         ctx_error = (error.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _CrossSectionError):
-            lines.extend(f"{source}: {key}: {msg}" for key, msg in ctx_error.problems)
+            lines.extend(redact(f"{source}: {key}: {msg}") for key, msg in ctx_error.problems)
             continue
         key = _key_path(error["loc"])
         message = error["msg"]
@@ -330,8 +356,9 @@ def _messages(exc: ValidationError, source: str) -> list[str]:
         elif error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see configs/pool-*.toml)"
         elif error["type"] != "value_error":
-            message = f"{message} (got {error['input']!r})"
-        lines.append(f"{source}: {key}: {message}")
+            last = next((p for p in reversed(error["loc"]) if isinstance(p, str)), None)
+            message = f"{message} (got {shown(error['input'], last)})"
+        lines.append(redact(f"{source}: {key}: {message}"))
     return lines
 
 

@@ -46,6 +46,7 @@ from prometheus_client.process_collector import ProcessCollector
 from pydantic import BaseModel, ConfigDict, Field
 
 from pool.bitcoin.target import DIFF1_TARGET
+from pool.shares.accepted import failed_rows
 
 if TYPE_CHECKING:
     from pool.node.transport import CallRecord
@@ -240,12 +241,19 @@ class MeteredSink:
     async def record_shares(self, shares: Sequence[AcceptedShare]) -> Any:
         started = time.perf_counter()
         result = None
-        if self.inner is not None:
-            result = await self.inner.record_shares(shares)
-        self.metrics.share_commit_seconds.observe(time.perf_counter() - started)
-        book = self.metrics.workers
-        for share in shares:
-            book.record(share.worker, share.difficulty, share.time)
+        stored = shares
+        try:
+            if self.inner is not None:
+                result = await self.inner.record_shares(shares)
+        except Exception as exc:  # credit what the store kept, as the miners are answered
+            failed = failed_rows(exc, len(shares))
+            stored = [s for i, s in enumerate(shares) if i not in failed]
+            raise
+        finally:
+            self.metrics.share_commit_seconds.observe(time.perf_counter() - started)
+            book = self.metrics.workers
+            for share in stored:
+                book.record(share.worker, share.difficulty, share.time)
         return result
 
     def __getattr__(self, name: str) -> Any:  # block_share_id and friends of the ledger sink
@@ -347,6 +355,7 @@ class PoolMetrics:
             ProcessCollector(namespace="surplus_pool", registry=r)
         self._collector = PoolCollector(self)
         r.register(self._collector)
+        self.quarantined_accounts: int | None = None  # payouts skip them (the ledger's)
         self._block_detected: float | None = None
         self._prevhash: bytes | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -562,6 +571,12 @@ class PoolCollector:
         m = self.metrics
         yield from self._workers(m)
         yield from self._rpc_errors(m)
+        if m.quarantined_accounts is not None:
+            yield GaugeMetricFamily(
+                "surplus_pool_payout_quarantined_accounts",
+                "Accounts payouts skip: no payout address, or one the wallet refused "
+                "(surplus ledger payouts lists them)", value=m.quarantined_accounts,
+            )  # fmt: skip
         server = m.server
         if server is None:
             return

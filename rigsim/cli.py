@@ -13,6 +13,10 @@ import signal
 import sys
 import time
 
+from plumbing import logs
+from plumbing.escape import printable
+from plumbing.netaddr import loopback_host, split_host_port
+from plumbing.redact import redact
 from pool.stratum import eventloop
 from rigsim.config import ConfigError, load_fleet_config
 from rigsim.fleet import Fleet
@@ -28,9 +32,10 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--metrics",
         default="127.0.0.1:9103",
         metavar="HOST:PORT",
-        help="serve /metrics and the JSON site meters (/sites/...) here; 'off' for none "
-        "(default 127.0.0.1:9103)",
+        help="serve /metrics and the JSON site meters (/sites/...) here, on loopback; "
+        "'off' for none (default 127.0.0.1:9103)",
     )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
         "--no-api",
         action="store_true",
@@ -53,15 +58,29 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _status_line(fleet: Fleet) -> str:
     meter = fleet.site_meter_w()
     ths = fleet.site_hashrate_ths()
-    sites = "  ".join(f"{s}: {meter[s] / 1e3:8.1f} kW {ths[s]:8.1f} TH/s" for s in meter)
+    sites = "  ".join(f"{printable(s)}: {meter[s] / 1e3:8.1f} kW {ths[s]:8.1f} TH/s"
+                      for s in meter)  # fmt: skip
     counts = fleet.state_counts()
     states = " ".join(f"{k}={v}" for k, v in counts.items() if v)
     return f"{time.strftime('%H:%M:%S')}  {sites}  [{states}]"
 
 
+def _metrics_address(value: str) -> tuple[str, int] | None:
+    """--metrics HOST:PORT on loopback (the meters have no authentication), or None for
+    'off'; ConfigError saying what was expected."""
+    if value == "off":
+        return None
+    try:
+        host, port = split_host_port(value, allow_zero=True)
+        return loopback_host(host), port
+    except ValueError as exc:
+        raise ConfigError(f"--metrics: {exc} (or 'off')") from None
+
+
 async def _main(args: argparse.Namespace) -> int:
     if args.pool:
         parse_pool_url(args.pool)  # a bad URL is refused before anything starts
+    metrics_at = _metrics_address(args.metrics)
     cfg = load_fleet_config(args.fleet)
     if args.pool:
         cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"pool_url": args.pool})})
@@ -74,19 +93,16 @@ async def _main(args: argparse.Namespace) -> int:
     )
     print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)
     metrics = None
-    if args.metrics != "off":
-        host, _, port = args.metrics.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"--metrics {args.metrics!r}: expected HOST:PORT or 'off'")
+    if metrics_at is not None:
         metrics = RigsimMetrics(fleet)
-        bound = await metrics.serve(host, int(port))
+        bound = await metrics.serve(*metrics_at)
         print(f"rigsim: metrics on http://{bound[0]}:{bound[1]}/metrics, site meters on "
               f"http://{bound[0]}:{bound[1]}/sites", flush=True)  # fmt: skip
     miners = None
     if args.pool:
         miners = await attach(fleet, args.pool)
         print(
-            f"rigsim: mining on {args.pool} at {fleet.config.fleet.hashrate_scale:g} H/s "
+            f"rigsim: mining on {redact(args.pool)} at {fleet.config.fleet.hashrate_scale:g} H/s "
             "per simulated TH/s",
             flush=True,
         )
@@ -114,13 +130,14 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    logs.configure(getattr(args, "log_level", "INFO"))
     try:
         return eventloop.run(_main(args))  # uvloop where installed
     except (ConfigError, PoolUrlError) as exc:
-        print(f"rigsim: {exc}", file=sys.stderr)
+        print(f"rigsim: {redact(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"rigsim: {exc}", file=sys.stderr)
+        print(f"rigsim: {redact(str(exc))}", file=sys.stderr)
         return 1
 
 

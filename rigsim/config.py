@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from plumbing.redact import redact, shown
 from rigsim.models import MODELS, RigModel, model_by_name
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -253,12 +254,13 @@ def parse_fleet_config(data: dict[str, Any], source: str = "<fleet config>") -> 
     except ValidationError as exc:
         lines = []
         for e in exc.errors():
-            got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
+            last = next((p for p in reversed(e["loc"]) if isinstance(p, str)), None)
+            got = f" (got {shown(e['input'], last)})" if e["type"] != "missing" else ""
             lines.append(f"{source}: key '{_loc(e['loc'])}': {e['msg']}{got}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(redact("\n".join(lines))) from None  # credentials masked
     errors = _cross_check(cfg)
     if errors:
-        raise ConfigError("\n".join(f"{source}: {e}" for e in errors))
+        raise ConfigError(redact("\n".join(f"{source}: {e}" for e in errors)))
     return cfg
 
 

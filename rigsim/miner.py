@@ -356,12 +356,12 @@ class Miner:
                 await self._session()
                 delay = self.reconnect_delay
             except (TimeoutError, OSError, ConnectionError, StratumRequestError) as exc:
-                log.info(
-                    "miner %s: connection to %s:%d failed: %s",
+                log.info(  # the worker and the pool's answer are logged escaped
+                    "miner %r: connection to %s:%d failed: %r",
                     self.worker,
                     self.host,
                     self.port,
-                    exc,
+                    str(exc),
                 )
                 delay = min(delay * 2, 10.0)
             finally:
@@ -428,7 +428,7 @@ class Miner:
                     params, self.difficulty, self.extranonce1, self.extranonce2_size
                 )
             except (ValueError, TypeError, IndexError) as exc:
-                log.warning("bad mining.notify: %s", exc)
+                log.warning("bad mining.notify: %r", str(exc))
                 return
             self.stats.jobs += 1
             self.job = job

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 from urllib.parse import urlsplit
 
+from plumbing.netaddr import is_loopback_ip
+from plumbing.redact import redact
 from rigsim.fleet import Fleet, Rig, RigEvent
 from rigsim.miner import Miner
 
@@ -33,21 +34,14 @@ def parse_pool_url(url: str) -> tuple[str, int]:
     """`stratum+tcp://HOST:PORT` (or bare HOST:PORT) -> (host, port)."""
     parts = urlsplit(url if "://" in url else f"stratum+tcp://{url}")
     if parts.scheme not in ("stratum+tcp", "stratum", "tcp"):
-        raise PoolUrlError(f"pool URL {url!r}: expected stratum+tcp://HOST:PORT")
+        raise PoolUrlError(f"pool URL {redact(repr(url))}: expected stratum+tcp://HOST:PORT")
     try:
         port = parts.port
     except ValueError:
         port = None
     if not parts.hostname or port is None:
-        raise PoolUrlError(f"pool URL {url!r}: expected stratum+tcp://HOST:PORT")
+        raise PoolUrlError(f"pool URL {redact(repr(url))}: expected stratum+tcp://HOST:PORT")
     return parts.hostname, port
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 class FleetMiners:
@@ -78,7 +72,7 @@ class FleetMiners:
                 slice_seconds=f.share_slice_s,
                 user_agent=f"rigsim/{rig.model.key}",
                 local_host=rig.address
-                if bind_rig_address and _is_loopback(rig.address) and _is_loopback(self.host)
+                if bind_rig_address and is_loopback_ip(rig.address) and is_loopback_ip(self.host)
                 else None,
             )
             for rig in fleet.rigs

@@ -128,7 +128,7 @@ class SiteController:
             try:
                 await self.cycle(reason, read=not fast)
             except Exception:  # one bad cycle must not stop the site's control
-                log.exception("site %s: control cycle failed", self.name)
+                log.exception("site %r: control cycle failed", self.name)
             wait = max(0.0, period - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._trigger.wait(), wait)

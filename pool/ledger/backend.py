@@ -68,6 +68,12 @@ class Backend(ABC):
     def insert_shares(self, shares: Sequence[Share]) -> list[int]:
         """Insert and commit in one durable transaction; return the ids in order."""
 
+    def row_error(self, exc: BaseException) -> bool:
+        """Whether `exc` from `insert_shares` is about a row's content (the database, or
+        the encoding on the way to it, refused a value), so the other rows of the batch
+        can still be stored one by one; connection and server failures are not."""
+        return isinstance(exc, (UnicodeError, ValueError, OverflowError))
+
     @abstractmethod
     def share_horizon(self) -> int:
         """The highest share id below which no share can still appear: every share with a

@@ -8,7 +8,7 @@ from typing import Any
 from pool.ledger import payouts as payout_steps
 from pool.ledger.config import LedgerConfig
 from pool.ledger.factory import open_store
-from pool.ledger.payouts import PayoutReport, run_payouts
+from pool.ledger.payouts import PayoutReport, Resolve, run_payouts
 from pool.ledger.records import BalanceRow, BlockRow
 from pool.ledger.wallet import as_wallet
 
@@ -29,16 +29,29 @@ def blocks(config: LedgerConfig, limit: int = 1000) -> list[BlockRow]:
         store.close()
 
 
-def payouts(config: LedgerConfig, wallet: Any | None, dry_run: bool = False) -> PayoutReport:
+def payouts(
+    config: LedgerConfig, wallet: Any | None, dry_run: bool = False,
+    resolve: Resolve | None = None,
+) -> PayoutReport:
     """Settle PPS/FPPS shares, reconcile any batch in doubt, then pay what is due (or, with
     dry_run, only show it). `wallet`: a synchronous `Wallet` or the node package's asyncio
-    WalletClient; None for a dry run."""
+    WalletClient; None for a dry run. `resolve`: where each account is paid (the pool's
+    AccountBook); accounts it has no address for are quarantined, not paid."""
     wallet = None if wallet is None else as_wallet(wallet)
     store = open_store(config)
     try:
         if not dry_run:
             store.settle()
-        return run_payouts(store, wallet, config.min_payout_sat, dry_run)
+        return run_payouts(store, wallet, config.min_payout_sat, dry_run, resolve)
+    finally:
+        store.close()
+
+
+def release(config: LedgerConfig, accounts: list[str] | None) -> int:
+    """Let quarantined accounts (all, with None) be tried again by the next payouts."""
+    store = open_store(config)
+    try:
+        return store.release(accounts)
     finally:
         store.close()
 

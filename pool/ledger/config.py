@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pool.ledger.records import Scheme
 
+DUST_LIMIT_SAT = 546  # Bitcoin Core's dust limit of the largest standard output (P2PKH)
+
 
 class LedgerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,7 +45,11 @@ class LedgerConfig(BaseModel):
     pplns_n: Decimal = Field(default=Decimal(2), gt=0, description="PPLNS window in blocks")
     fee_percent: Decimal = Field(default=Decimal(1), ge=0, lt=100)
     fee_account: str = Field(default="", description="payout address of the pool fee")
-    min_payout_sat: int = Field(default=100_000, ge=1)
+    min_payout_sat: int = Field(
+        default=100_000, ge=DUST_LIMIT_SAT,
+        description="smallest payout; at least the dust limit, below which a wallet refuses "
+        "the output and with it the whole batch",
+    )
     maturity: int = Field(default=100, ge=1, description="confirmations before credits pay")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL",

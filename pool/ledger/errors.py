@@ -20,6 +20,24 @@ class InvalidAmount(LedgerError, ValueError):
     """A satoshi amount, fee or window parameter is out of range."""
 
 
+class SharesNotStored(InvalidShare):
+    """Some shares of a batch were refused (invalid, or rejected by the database); every
+    other share of the batch IS stored. `failed_rows` holds the refused positions in the
+    batch, `ids` the stored ids (None at a refused position), `reasons` why, by position.
+    The pool answers the refused shares with an error and the others `true`."""
+
+    def __init__(
+        self, ids: list[int | None], reasons: dict[int, str]
+    ) -> None:
+        self.ids = ids
+        self.reasons = reasons
+        self.failed_rows = frozenset(reasons)
+        first = min(reasons)
+        super().__init__(
+            f"{len(reasons)} of {len(ids)} shares not stored (row {first}: {reasons[first]})"
+        )
+
+
 class LedgerClosed(LedgerError, RuntimeError):
     """A write was submitted after the ledger began closing."""
 

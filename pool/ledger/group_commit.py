@@ -25,6 +25,14 @@ Each GIL hand-off between the event loop and a writer thread can cost up to the
 interpreter's switch interval when the loop is busy, so a batch costs as few as it can:
 one wake-up of one writer for a burst of submits (not one per submit, not one per
 writer), the database call, and one thread-safe callback per event loop.
+
+One bad row never fails the others. Shares are validated before they are queued
+(records.Share); should the database still refuse a batch because of its content
+(`row_error(exc)` says so: a data or constraint error, a string it cannot encode), the
+writer stores the batch again row by row, and only the refused rows fail: their caller
+gets `SharesNotStored` naming them, with the ids of the rest. A connection or server
+failure is not retried row by row (every row would wait for it again): the whole batch
+fails, as before.
 """
 
 from __future__ import annotations
@@ -36,23 +44,28 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pool.ledger.errors import LedgerClosed
+from pool.ledger.errors import LedgerClosed, SharesNotStored
 from pool.ledger.records import Share
 
 WriteBatch = Callable[[list[Share]], list[int]]
+RowError = Callable[[BaseException], bool]
 
 # (loop, future, shares, single) — single: resolve with the one id instead of a list
 Entry = tuple[asyncio.AbstractEventLoop, asyncio.Future, Sequence[Share], bool]
 
 
-def _resolve(items: list[tuple[asyncio.Future, Any]], error: BaseException | None) -> None:
-    """Runs on the submitters' loop: hand each caller its ids, or the error."""
-    for future, result in items:
+def _resolve(items: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    """Runs on the submitters' loop: hand each caller its ids, or its error."""
+    for future, result, error in items:
         if not future.done():  # a cancelled caller simply no longer waits
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 class GroupCommitter:
@@ -64,6 +77,7 @@ class GroupCommitter:
         max_batch: int = 5000,
         name: str = "ledger-writer",
         on_commit: Callable[[int, float], None] | None = None,
+        row_error: RowError | None = None,
     ) -> None:
         writers = [write] if callable(write) else list(write)
         if not writers:
@@ -71,6 +85,7 @@ class GroupCommitter:
         self._delay = delay
         self._max_batch = max_batch
         self._on_commit = on_commit
+        self._row_error = row_error
         lock = threading.Lock()
         # two conditions on one lock, so that waking an idle writer can never land on a
         # lingering one instead (which would leave the idle writers asleep for good)
@@ -154,42 +169,84 @@ class GroupCommitter:
             if entries is None:
                 return
             shares = [s for entry in entries for s in entry[2]]
-            ids: list[int] | None = None
+            ids: list[int | None] | None = None
+            reasons: dict[int, str] = {}
             error: BaseException | None = None
+            commits = 1
             started = time.perf_counter()
             try:
-                ids = write(shares)
+                ids = list(write(shares))
                 if len(ids) != len(shares):
                     raise RuntimeError(f"writer returned {len(ids)} ids for {len(shares)} shares")
             except Exception as exc:  # handed to every caller: their shares are not durable
                 error = exc
+                if self._row_error is not None and self._row_error(exc):
+                    ids, reasons, error = self._row_by_row(write, shares)
+                    commits = sum(i is not None for i in ids)
             elapsed = time.perf_counter() - started
-            if error is None:  # counted before the callers can see their answers
+            stored = 0 if ids is None else len(shares) - len(reasons)
+            if error is None and stored:  # counted before the callers can see their answers
                 with self._cond:
-                    self.commits += 1
-                    self.rows += len(shares)
-            self._hand_back(entries, ids, error)
-            if error is None and self._on_commit is not None:  # after the answers went out
-                self._on_commit(len(shares), elapsed)
+                    self.commits += commits
+                    self.rows += stored
+            self._hand_back(entries, ids, reasons, error)
+            if error is None and stored and self._on_commit is not None:  # after the answers
+                self._on_commit(stored, elapsed)
+
+    def _row_by_row(
+        self, write: WriteBatch, shares: list[Share]
+    ) -> tuple[list[int | None], dict[int, str], BaseException | None]:
+        """Store a batch the database refused one row at a time: ids with None where a
+        row was refused, and the reasons by position. An error that is not about a row
+        (the connection broke) stops the retries: the batch fails as a whole when nothing
+        was stored yet, else the rows not yet tried fail with that error."""
+        ids: list[int | None] = []
+        reasons: dict[int, str] = {}
+        for i, share in enumerate(shares):
+            try:
+                ids.extend(write([share]))
+            except Exception as exc:
+                if self._row_error is not None and self._row_error(exc):
+                    ids.append(None)
+                    reasons[i] = _reason(exc)
+                    continue
+                if all(stored is None for stored in ids):
+                    return ids, reasons, exc
+                for rest in range(i, len(shares)):
+                    ids.append(None)
+                    reasons[rest] = _reason(exc)
+                break
+        return ids, reasons, None
 
     @staticmethod
     def _hand_back(
-        entries: list[Entry], ids: list[int] | None, error: BaseException | None
+        entries: list[Entry], ids: list[int | None] | None, reasons: dict[int, str],
+        error: BaseException | None,
     ) -> None:
-        """Resolve every caller of a batch: one thread-safe callback per event loop."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any]]] = {}
+        """Resolve every caller of a batch: one thread-safe callback per event loop. A
+        caller whose rows were all stored gets its ids; one with a refused row gets
+        SharesNotStored for its own rows only."""
+        by_loop: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]
+        ] = {}
         pos = 0
         for loop, future, batch, single in entries:
             n = len(batch)
-            result = None
-            if ids is not None:
-                result = ids[pos] if single else ids[pos : pos + n]
+            result: Any = None
+            failure = error
+            if error is None and ids is not None:
+                mine = ids[pos : pos + n]
+                refused = {i - pos: reasons[i] for i in range(pos, pos + n) if i in reasons}
+                if refused:
+                    failure = SharesNotStored(mine, refused)
+                else:
+                    result = mine[0] if single else mine
             pos += n
-            by_loop.setdefault(loop, []).append((future, result))
+            by_loop.setdefault(loop, []).append((future, result, failure))
         for loop, items in by_loop.items():
             # RuntimeError: that loop is closed, so nobody is waiting any more
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, items, error)
+                loop.call_soon_threadsafe(_resolve, items)
 
     async def close(self) -> None:
         """Flush what is pending, then stop the writer thread."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from pool.ledger.config import LedgerConfig
 from pool.ledger.factory import open_backend
 from pool.ledger.group_commit import GroupCommitter
-from pool.ledger.payouts import PayoutReport, run_payouts
+from pool.ledger.payouts import PayoutReport, Resolve, run_payouts
 from pool.ledger.records import BalanceRow, BlockRow, BlockStatus, FoundBlock, Share
 from pool.ledger.sqlite_backend import Checkpointer
 from pool.ledger.store import LedgerStore
@@ -76,6 +76,7 @@ class Ledger:
             delay=config.commit_delay_ms / 1000,
             max_batch=config.max_batch,
             on_commit=on_commit,
+            row_error=writers[0].backend.row_error,
         )
         committer.start()
         checkpointer = None
@@ -147,17 +148,26 @@ class Ledger:
     async def blocks(self) -> list[BlockRow]:
         return await self._run(self.store.blocks)
 
-    async def payouts(self, wallet: Any | None, dry_run: bool = False) -> PayoutReport:
+    async def payouts(
+        self, wallet: Any | None, dry_run: bool = False, resolve: Resolve | None = None
+    ) -> PayoutReport:
         """Settle PPS, reconcile, pay what is due (see payouts.run_payouts). `wallet`: a
-        synchronous `Wallet` or the node package's asyncio WalletClient."""
+        synchronous `Wallet` or the node package's asyncio WalletClient; `resolve`: where
+        each account is paid (pool.accounts.AccountBook.payout_addresses)."""
         sync_wallet = None if wallet is None else as_wallet(wallet, asyncio.get_running_loop())
 
         def pay() -> PayoutReport:
             if not dry_run:
                 self.store.settle()
-            return run_payouts(self.store, sync_wallet, self.config.min_payout_sat, dry_run)
+            return run_payouts(
+                self.store, sync_wallet, self.config.min_payout_sat, dry_run, resolve
+            )
 
         return await self._run(pay)
+
+    async def quarantined(self) -> int:
+        """How many accounts payouts skip (shown as a metric by the pool)."""
+        return len(await self._run(self.store.quarantined))
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections."""

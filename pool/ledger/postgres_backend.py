@@ -135,6 +135,12 @@ class PostgresBackend(Backend):
             raise RuntimeError(f"inserted {len(ids)} of {len(shares)} shares")
         return ids
 
+    def row_error(self, exc: BaseException) -> bool:
+        # class 22 (data exception: a NUL in text, a number out of range) and 23
+        # (integrity): the server refused a value, the connection is fine
+        refused = (psycopg.DataError, psycopg.IntegrityError)
+        return isinstance(exc, refused) or super().row_error(exc)
+
     def share_horizon(self) -> int:
         conn = self.connection()
         with conn.transaction():

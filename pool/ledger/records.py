@@ -9,7 +9,7 @@ numerators and denominators can exceed 64 bits (a share target near 2**256)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 
@@ -29,6 +29,25 @@ class Scheme(StrEnum):
     FPPS = "fpps"
     PROP = "prop"
     SOLO = "solo"
+
+
+MAX_NAME_CHARS = 256  # account and worker names (the pool admits 128)
+MAX_JOB_ID_CHARS = 64
+MAX_BIGINT = 2**63 - 1  # heights are BIGINT on PostgreSQL
+
+
+def text_problem(value: object, limit: int) -> str | None:
+    """Why `value` cannot be stored and shown as a name, or None: a str of 1-`limit`
+    printable characters. A NUL would fail a PostgreSQL insert (and cut a SQLite one
+    short), a lone surrogate cannot be encoded at all, a control character would forge
+    lines wherever the name is shown."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty str"
+    if len(value) > limit:
+        return f"must be at most {limit} characters"
+    if not value.isprintable():
+        return "must hold printable characters only"
+    return None
 
 
 class PayoutStatus(StrEnum):
@@ -68,14 +87,25 @@ class Share:
     is_block: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.account, str) or not self.account:
-            raise InvalidShare(f"account must be a non-empty str, got {self.account!r}")
-        if not isinstance(self.worker, str):
-            raise InvalidShare(f"worker must be a str, got {self.worker!r}")
-        if not isinstance(self.job_id, str):
-            raise InvalidShare(f"job_id must be a str, got {self.job_id!r}")
-        if type(self.height) is not int or self.height < 0:
-            raise InvalidShare(f"height must be a non-negative int, got {self.height!r}")
+        # Checked here, before a share joins a group commit, so one bad row never fails
+        # the other miners' shares committed with it (one expression: the hot path).
+        account, worker, job_id = self.account, self.worker, self.job_id
+        if not (
+            type(account) is str and type(worker) is str and type(job_id) is str
+            and 0 < len(account) <= MAX_NAME_CHARS and 0 < len(worker) <= MAX_NAME_CHARS
+            and 0 < len(job_id) <= MAX_JOB_ID_CHARS
+            and account.isprintable() and worker.isprintable() and job_id.isprintable()
+        ):
+            for name, value, limit in (
+                ("account", account, MAX_NAME_CHARS),
+                ("worker", worker, MAX_NAME_CHARS),
+                ("job_id", job_id, MAX_JOB_ID_CHARS),
+            ):
+                problem = text_problem(value, limit)
+                if problem is not None:
+                    raise InvalidShare(f"{name} {problem}, got {value!r:.80}")
+        if type(self.height) is not int or not 0 <= self.height <= MAX_BIGINT:
+            raise InvalidShare(f"height must be an int in [0, 2**63), got {self.height!r}")
         if type(self.time) not in (float, int) or not math.isfinite(self.time):
             raise InvalidShare(f"time must be finite unix seconds, got {self.time!r}")
         d = self.difficulty
@@ -140,13 +170,39 @@ class BlockRow:
 class PayoutBatch:
     id: int
     status: PayoutStatus
-    outputs: dict[str, int]
+    outputs: dict[str, int]  # account -> satoshis
     txid: str | None
     created_at: float
+    addresses: dict[str, str] = field(default_factory=dict)  # account -> address paid
 
     @property
     def total(self) -> int:
         return sum(self.outputs.values())
+
+    def address_of(self, account: str) -> str:
+        """Where `account`'s output goes (its own name when no address was recorded:
+        batches from before addresses were recorded paid the account as the address)."""
+        return self.addresses.get(account, account)
+
+    def send_outputs(self) -> dict[str, int]:
+        """{address: satoshis} for the wallet: accounts paid at one address are summed
+        into one output (a wallet refuses a transaction paying one address twice)."""
+        out: dict[str, int] = {}
+        for account, amount in sorted(self.outputs.items()):
+            address = self.address_of(account)
+            out[address] = out.get(address, 0) + amount
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    """An account no payout goes to until the operator fixes or releases it: its account
+    is not payable (address ""), or the wallet refused its address."""
+
+    account: str
+    address: str
+    reason: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Protocol
 
+from pool.ledger.errors import InvalidShare, SharesNotStored
 from pool.ledger.ledger import Ledger
 from pool.ledger.records import Share, exact_difficulty
 
@@ -52,22 +53,42 @@ class LedgerSink:
         return exact
 
     async def record_shares(self, shares: Sequence[AcceptedLike]) -> list[int]:
-        """Durably record a batch; returns after the commit (the ids, in order)."""
+        """Durably record a batch; returns after the commit (the ids, in order).
+
+        A share that fails validation is left out of the group commit, so it cannot fail
+        the others; the rest are stored, then SharesNotStored names the refused positions
+        (as it does for rows the database itself refused)."""
         exact = self._exact
-        records = [
-            Share(
-                account=s.username, worker=s.worker, difficulty=exact(s.difficulty),
-                job_id=s.job_id, height=s.height, time=s.time, is_block=bool(s.is_block),
-            )
-            for s in shares
-        ]
-        ids = await self.ledger.record_shares(records)
+        records: list[Share] = []
+        positions: list[int] = []
+        reasons: dict[int, str] = {}
+        for i, s in enumerate(shares):
+            try:
+                records.append(Share(
+                    account=s.username, worker=s.worker, difficulty=exact(s.difficulty),
+                    job_id=s.job_id, height=s.height, time=s.time, is_block=bool(s.is_block),
+                ))
+                positions.append(i)
+            except InvalidShare as exc:
+                reasons[i] = str(exc)
+        ids: list[int | None] = [None] * len(shares)
+        if records:
+            try:
+                stored: list[int | None] = list(await self.ledger.record_shares(records))
+            except SharesNotStored as exc:
+                stored = exc.ids
+                for pos, why in exc.reasons.items():
+                    reasons[positions[pos]] = why
+            for pos, share_id in zip(positions, stored, strict=True):
+                ids[pos] = share_id
         for accepted, share_id in zip(shares, ids, strict=True):
-            if accepted.is_block and accepted.block_hash:
+            if share_id is not None and accepted.is_block and accepted.block_hash:
                 self._block_shares[accepted.block_hash.lower()] = share_id
                 while len(self._block_shares) > KEEP_BLOCK_IDS:
                     self._block_shares.popitem(last=False)
-        return ids
+        if reasons:
+            raise SharesNotStored(ids, reasons)
+        return ids  # type: ignore[return-value]
 
     def block_share_id(self, block_hash: str) -> int | None:
         """Ledger id of the share that solved `block_hash` (for FoundBlock.share_id)."""

@@ -112,6 +112,10 @@ class SqliteBackend(Backend):
         # max(rowid) + 1, so the batch's ids are contiguous and end at lastrowid.
         return list(range(last - n + 1, last + 1))
 
+    def row_error(self, exc: BaseException) -> bool:
+        refused = (sqlite3.IntegrityError, sqlite3.DataError)
+        return isinstance(exc, refused) or super().row_error(exc)
+
     def share_horizon(self) -> int:
         # One writer at a time and rowid = max + 1: whatever is visible is the horizon.
         with self.read() as tx:

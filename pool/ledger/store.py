@@ -12,7 +12,7 @@ moved them in between, so no share is ever paid twice or skipped.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from fractions import Fraction
 
 from pool.ledger import accounting
@@ -35,6 +35,7 @@ from pool.ledger.records import (
     PayoutBatch,
     PayoutRow,
     PayoutStatus,
+    QuarantineRow,
     Scheme,
     Share,
 )
@@ -366,11 +367,14 @@ class LedgerStore:
 
     def _batch(self, tx: Tx, row: Row) -> PayoutBatch:
         outputs = tx.all(
-            "SELECT account, amount FROM payouts WHERE batch_id = ? ORDER BY account", (row[0],)
+            "SELECT account, amount, coalesce(address, account) FROM payouts WHERE batch_id = ? "
+            "ORDER BY account",
+            (row[0],),
         )
         return PayoutBatch(
             id=int(row[0]), status=PayoutStatus(row[1]), txid=row[2],
-            outputs={a: int(v) for a, v in outputs}, created_at=float(row[3]),
+            outputs={a: int(v) for a, v, _ in outputs}, created_at=float(row[3]),
+            addresses={a: address for a, _, address in outputs},
         )
 
     def batches(self, status: PayoutStatus | None = None) -> list[PayoutBatch]:
@@ -391,10 +395,14 @@ class LedgerStore:
             rows = tx.all("SELECT txid FROM payout_batches WHERE txid IS NOT NULL")
         return {r[0] for r in rows}
 
-    def create_batch(self, min_payout: int) -> PayoutBatch | None:
-        """Record a batch of every payable balance >= min_payout, moving the amounts from
-        payable to pending, before anything is sent. Refuses while an earlier batch is not
-        reconciled, so at most one batch is ever in doubt."""
+    def create_batch(
+        self, min_payout: int, addresses: Mapping[str, str] | None = None,
+        accounts: Collection[str] | None = None,
+    ) -> PayoutBatch | None:
+        """Record a batch of every payable balance >= min_payout (of `accounts` only, when
+        given), each paid at `addresses[account]` (the account itself by default), moving
+        the amounts from payable to pending, before anything is sent. Refuses while an
+        earlier batch is not reconciled, so at most one batch is ever in doubt."""
         if min_payout < 1:
             raise InvalidAmount(f"minimum payout must be at least 1 satoshi, got {min_payout}")
         with self.backend.write() as tx:
@@ -408,6 +416,8 @@ class LedgerStore:
                 "ORDER BY account",
                 (min_payout,),
             )
+            if accounts is not None:
+                due = [row for row in due if row[0] in accounts]
             if not due:
                 return None
             total = sum(int(amount) for _, amount in due)
@@ -418,8 +428,8 @@ class LedgerStore:
             )
             for account, amount in due:
                 tx.run(
-                    "INSERT INTO payouts (batch_id, account, amount) VALUES (?, ?, ?)",
-                    (batch_id, account, int(amount)),
+                    "INSERT INTO payouts (batch_id, account, amount, address) VALUES (?, ?, ?, ?)",
+                    (batch_id, account, int(amount), (addresses or {}).get(account, account)),
                 )
                 add_balance(tx, account, payable=-int(amount), pending=int(amount))
             row = tx.one(
@@ -459,6 +469,33 @@ class LedgerStore:
         """Give a never-sent batch's amounts back to payable. Only `payouts.cancel_batch`
         calls this, after the wallet showed no transaction paying the batch."""
         return self._finish(batch_id, PayoutStatus.CANCELLED, None)
+
+    # -- quarantine: accounts no payout goes to -------------------------------------------
+
+    def quarantined(self) -> dict[str, QuarantineRow]:
+        with self.backend.read() as tx:
+            rows = tx.all(
+                "SELECT account, address, reason, since FROM quarantine ORDER BY account"
+            )
+        return {r[0]: QuarantineRow(r[0], r[1], r[2], float(r[3])) for r in rows}
+
+    def quarantine(self, account: str, address: str, reason: str) -> None:
+        """Keep `account` out of payouts while it resolves to `address` ("" when it has no
+        payout address at all); its balance stays payable, nothing is lost."""
+        with self.backend.write() as tx:
+            tx.run(
+                "INSERT INTO quarantine (account, address, reason, since) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account) DO UPDATE SET address = excluded.address, "
+                "reason = excluded.reason, since = excluded.since",
+                (account, address, reason[:500], time.time()),
+            )
+
+    def release(self, accounts: Iterable[str] | None = None) -> int:
+        """Let quarantined accounts (all, with None) be paid again; returns how many."""
+        with self.backend.write() as tx:
+            if accounts is None:
+                return tx.run("DELETE FROM quarantine")
+            return sum(tx.run("DELETE FROM quarantine WHERE account = ?", (a,)) for a in accounts)
 
     def payout_rows(self) -> list[PayoutRow]:
         with self.backend.read() as tx:

@@ -33,6 +33,23 @@ class WalletFormatError(LedgerError, ValueError):
     """A list_transactions entry could not be read exactly."""
 
 
+class WalletRefused(LedgerError, ValueError):
+    """The wallet answered `sendmany` by refusing an output's address and sent nothing.
+    A wallet raises it (or an error whose `code` is RPC_INVALID_ADDRESS_OR_KEY) only when
+    it is sure no transaction went out: the payouts then pay the other outputs and
+    quarantine the refused one."""
+
+
+RPC_INVALID_ADDRESS_OR_KEY = -5  # bitcoind and bcoin: sendmany met an invalid address
+
+
+def refused_address(exc: BaseException) -> bool:
+    """Whether a `sendmany` error is the wallet refusing an address (nothing was sent)."""
+    return isinstance(exc, WalletRefused) or getattr(exc, "code", None) == (
+        RPC_INVALID_ADDRESS_OR_KEY
+    )
+
+
 def btc_to_sat(amount: object) -> int:
     """Exact satoshis of a BTC amount as RPCs print it (float, str or Decimal)."""
     try:

@@ -237,13 +237,13 @@ class BlockWatcher:
             sock.setsockopt(zmq.SUBSCRIBE, HASHBLOCK)
             sock.connect(url)
             self.zmq_ready.set()
-            log.info("watcher: subscribed to hashblock at %s", url)
+            log.info("watcher: subscribed to hashblock at %r", url)
             while True:
                 frames = await sock.recv_multipart()
                 try:
                     msg = parse_hashblock(frames)
                 except ValueError as exc:
-                    log.warning("watcher: ignoring a bad ZMQ message from %s: %s", url, exc)
+                    log.warning("watcher: ignoring a bad ZMQ message from %r: %r", url, str(exc))
                     continue
                 missed = gap.observe(msg.sequence)
                 if missed:

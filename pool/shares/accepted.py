@@ -2,6 +2,12 @@
 
 The pool answers `true` to a miner only after `record_shares` has returned, so a share
 the miner believes credited is never lost between the validator and the store.
+
+When `record_shares` raises, its exception may carry `failed_rows` (a set of positions
+in the batch): then every other share of the batch was stored and is answered `true`,
+so one miner's bad share never costs another miner theirs (pool.ledger's
+SharesNotStored). Without it, none of the batch is taken as stored. What the store said
+goes to the pool's log, never to a miner: they get `NOT_RECORDED`.
 """
 
 from __future__ import annotations
@@ -9,6 +15,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+NOT_RECORDED = "Share not recorded (pool storage error)"
+
+
+def failed_rows(exc: BaseException, count: int) -> frozenset[int]:
+    """Positions of a batch of `count` shares that a failed `record_shares` did not
+    store: the ones its exception names in `failed_rows`, else all of them."""
+    rows = getattr(exc, "failed_rows", None)
+    if isinstance(rows, (set, frozenset)) and all(
+        type(i) is int and 0 <= i < count for i in rows
+    ):
+        return frozenset(rows)
+    return frozenset(range(count))
 
 
 @dataclass(frozen=True, slots=True)

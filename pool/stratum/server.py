@@ -24,7 +24,7 @@ from typing import Any
 from pool.bitcoin.target import DIFF1_TARGET, difficulty_to_target
 from pool.jobs.job import Job
 from pool.node.base import Node
-from pool.shares.accepted import AcceptedShare, ShareSink
+from pool.shares.accepted import NOT_RECORDED, AcceptedShare, ShareSink, failed_rows
 from pool.shares.checks import DuplicateFilter, Verdict, judge
 from pool.shares.validator import PendingShare, ShareValidator, target_le
 from pool.stratum.codec import (
@@ -38,6 +38,7 @@ from pool.stratum.codec import (
 from pool.stratum.config import StratumConfig
 from pool.stratum.extranonce import ExtranonceAllocator
 from pool.stratum.fanout import FanoutWriter
+from pool.stratum.identity import AccountProblem, account_of
 from pool.stratum.jobfeed import JobSource
 from pool.stratum.session import JobRecord, StratumSession
 
@@ -83,8 +84,11 @@ class StratumServer:
         sink: ShareSink | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        account_problem: AccountProblem | None = None,
     ) -> None:
         self.config = config
+        # pool mode: why an account may not mine here (pool.accounts.AccountBook.problem)
+        self.account_problem = account_problem
         self.jobs = jobs
         self.node = node
         self.sink = sink
@@ -370,7 +374,7 @@ class StratumServer:
         before the share is judged (stale or not)."""
         self.stats.blocks_found += 1
         block_hash = f"{share.hash_value:064x}"
-        log.warning("block candidate %s at height %d from %s", block_hash, share.job.height,
+        log.warning("block candidate %s at height %d from %r", block_hash, share.job.height,
                     share.worker)
         try:
             block_hex = share.job.block(share.extranonce1, share.extranonce2, share.header).hex()
@@ -442,7 +446,7 @@ class StratumServer:
         session: StratumSession = share.owner
         return AcceptedShare(
             worker=share.worker,
-            username=session.username or share.worker.split(".", 1)[0],
+            username=account_of(share.worker),  # the submitting worker's own account
             difficulty=share.difficulty,
             share_difficulty=DIFF1_TARGET / value if value else float("inf"),
             job_id=share.job.job_id,
@@ -457,11 +461,16 @@ class StratumServer:
         assert self.sink is not None
         try:
             await self.sink.record_shares(records)
-        except Exception as exc:
-            log.exception("the share store failed on %d shares", len(shares))
-            for share in shares:
-                share.owner.write(encode_error(share.request_id, ErrorCode.OTHER,
-                                               f"Share not recorded: {exc}"))
+        except Exception as exc:  # the detail goes to the log (escaped), never to a miner
+            failed = failed_rows(exc, len(shares))
+            log.error("the share store did not record %d of %d shares: %s: %r", len(failed),
+                      len(shares), type(exc).__name__, str(exc)[:500])
+            for i in sorted(failed):
+                share = shares[i]
+                share.owner.write(encode_error(share.request_id, ErrorCode.OTHER, NOT_RECORDED))
+            stored = [share for i, share in enumerate(shares) if i not in failed]
+            if stored:
+                self._answer_accepted(stored)
             return
         self._answer_accepted(shares)
 

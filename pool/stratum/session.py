@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pool.node.base import InvalidAddress
 from pool.shares.checks import (
     check_ntime,
     duplicate_key,
@@ -40,6 +41,7 @@ from pool.stratum.codec import (
     encode_true,
     parse_request,
 )
+from pool.stratum.identity import account_of, authorize_problem
 from pool.stratum.vardiff import clamp_difficulty, retarget
 
 if TYPE_CHECKING:
@@ -52,10 +54,6 @@ log = logging.getLogger(__name__)
 # that got the same job at the same difficulty. `group` names the template the job was
 # built on (solo variants of one template share it) and scopes the duplicate filter.
 JobRecord = tuple["Job", float, int, bytes, int, str]
-
-
-def _username(worker: str) -> str:
-    return worker.split(".", 1)[0]
 
 
 def _password_difficulty(password: object) -> float | None:
@@ -97,7 +95,6 @@ class StratumSession(asyncio.Protocol):
         "subscribed",
         "transport",
         "user_agent",
-        "username",
         "vd_count",
         "vd_credited",
         "vd_since",
@@ -121,7 +118,6 @@ class StratumSession(asyncio.Protocol):
         self.subscribed = False
         self.authorized = False
         self.workers: set[str] | None = None
-        self.username: str | None = None
         self.payout_script: bytes | None = None
         self.user_agent = ""
         self.version_mask: int | None = None
@@ -286,9 +282,12 @@ class StratumSession(asyncio.Protocol):
         if not params or not isinstance(params[0], str) or not params[0].strip():
             raise StratumError(ErrorCode.UNAUTHORIZED, "Worker name required")
         worker = params[0].strip()
+        problem = authorize_problem(worker, self.server.account_problem)  # identity.py
+        if problem is not None:
+            raise StratumError(ErrorCode.UNAUTHORIZED, problem)
         password = params[1] if len(params) > 1 else None
         if self.server.config.mode == "solo":
-            address = _username(worker)
+            address = account_of(worker)
             script = self.server.cached_payout_script(address)
             if script is None:
                 self._hold_input()
@@ -309,9 +308,13 @@ class StratumSession(asyncio.Protocol):
         try:
             script = await self.server.payout_script(address)
         except Exception as exc:  # the node's InvalidAddress, or the node being down
-            self.write(
-                encode_error(request.id, ErrorCode.UNAUTHORIZED, f"Invalid payout address: {exc}")
-            )
+            if isinstance(exc, InvalidAddress):
+                message = f"Invalid payout address: {exc.reason}"
+            else:  # the node's own words (its address, its state) stay in the log
+                log.warning("cannot check a payout address: %s: %r", type(exc).__name__,
+                            str(exc))  # fmt: skip
+                message = "Payout address cannot be checked now; try again later"
+            self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED, message))
         else:
             if self.payout_script is not None and script != self.payout_script:
                 self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
@@ -324,7 +327,6 @@ class StratumSession(asyncio.Protocol):
     def _authorized(self, request: Request, worker: str, password: object) -> None:
         if self.workers is None:
             self.workers = set()
-            self.username = _username(worker)
         self.workers.add(worker)
         self.authorized = True
         suggested = _password_difficulty(password)

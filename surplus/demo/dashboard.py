@@ -1,7 +1,9 @@
 """The operator's screen: a rich live dashboard, or plain log lines (--headless).
 
 Both render a `Snapshot` and nothing else, so what the screen shows is exactly what the
-programs' interfaces said.
+programs' interfaces said. Every string in a snapshot came from another program (a
+worker name a miner chose, a site name, a signal's reason, an error) and is shown
+through `markup` or `plain`: escaped for rich and for the terminal, never parsed.
 """
 
 from __future__ import annotations
@@ -10,14 +12,26 @@ import time
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from plumbing.escape import printable
 from surplus.demo.observe import SiteView, Snapshot
 
 STATES = ("hashing", "ramping", "booting", "sleeping", "overheated", "failed")
 BAR = 28
+
+
+def markup(value: object, limit: int | None = 200) -> str:
+    """An outside string to put inside rich markup: unprintables and tags escaped."""
+    return escape(printable(value, limit))
+
+
+def plain(value: object, limit: int | None = 200) -> Text:
+    """An outside string as a rich cell: plain text, unprintables escaped."""
+    return Text(printable(value, limit))
 
 
 def clock(day_s: float) -> str:
@@ -61,16 +75,17 @@ def sites_table(snap: Snapshot) -> Table:
         measured = "—" if s.meter_kw is None else f"{s.meter_kw / 1e3:.3f} MW"
         head = "—" if s.headroom_kw is None else f"{s.headroom_kw:+.0f} kW"
         ths = "—" if s.hashrate_ths is None else f"{s.hashrate_ths / 1e3:.2f} PH/s"
-        t.add_row(f"[bold]{s.name}[/]\n[dim]{s.bound_by}[/]", allot, measured, head,
-                  _power_bar(s), _states(s.rigs), ths)  # fmt: skip
+        t.add_row(f"[bold]{markup(s.name)}[/]\n[dim]{markup(s.bound_by)}[/]", allot, measured,
+                  head, _power_bar(s), _states(s.rigs), ths)  # fmt: skip
     return t
 
 
 def pool_text(snap: Snapshot, hashrate_scale: float = 0.0) -> Text:
     p = snap.pool
     if p is None:
-        return Text(f"pool: not answering ({snap.errors.get('pool', '')})", style="red")
-    rej = ", ".join(f"{k} {v}" for k, v in p.rejected.items() if v) or "none"
+        return Text(f"pool: not answering ({printable(snap.errors.get('pool', ''))})",
+                    style="red")  # fmt: skip
+    rej = ", ".join(f"{markup(k)} {markup(v)}" for k, v in p.rejected.items() if v) or "none"
     last = p.last_block or {}
     simulated = ""
     if hashrate_scale > 0:  # the rigs' simulated TH/s, as the pool measures them
@@ -81,7 +96,7 @@ def pool_text(snap: Snapshot, hashrate_scale: float = 0.0) -> Text:
         f"connections {p.connections}\nshares accepted [bold]{p.accepted}[/]   rejected "
         f"{p.rejected_total} ({rej})\nblocks found [bold]{p.blocks_found}[/], on the chain "
         f"[bold green]{p.blocks_confirmed}[/]   height {p.height}   last block "
-        f"{str(last.get('hash', '—'))[:16]}"
+        f"{markup(str(last.get('hash', '—'))[:16])}"
     )
 
 
@@ -94,9 +109,9 @@ def commands_table(snap: Snapshot) -> Table:
     for c in reversed(snap.commands):
         sig = c.get("signal") or {}
         ok = {True: "[green]ok[/]", False: "[red]failed[/]"}.get(c.get("ok"), "…")
-        t.add_row(time.strftime("%H:%M:%S", time.localtime(c.get("ts", 0))), c.get("site", ""),
-                  c.get("rig", ""), c.get("command", ""), ok,
-                  str(sig.get("reason", ""))[:48])  # fmt: skip
+        t.add_row(time.strftime("%H:%M:%S", time.localtime(c.get("ts", 0))),
+                  plain(c.get("site", "")), plain(c.get("rig", "")), plain(c.get("command", "")),
+                  ok, plain(sig.get("reason", ""), 48))  # fmt: skip
     return t
 
 
@@ -105,14 +120,14 @@ def render(snap: Snapshot, *, duration: float | None, urls: dict[str, str],
     head = (f"[bold]Surplus demo[/]  {snap.elapsed_s:5.0f} s"
             + (f" / {duration:.0f} s" if duration else "")
             + f"   allotment day {clock(snap.day_s)}   Ctrl-C stops")  # fmt: skip
-    errors = "  ".join(f"[red]{k}: {v}[/]" for k, v in snap.errors.items())
+    errors = "  ".join(f"[red]{markup(k)}: {markup(v)}[/]" for k, v in snap.errors.items())
     return Group(
         Text.from_markup(head),
         Panel(sites_table(snap), title="sites: the meters' truth against the allotment"),
         Panel(pool_text(snap, hashrate_scale), title="pool"),
         Panel(commands_table(snap),
               title=f"fleet commands ({snap.commands_total} so far, newest first)"),
-        Text.from_markup("  ".join(f"[dim]{k}[/] {v}" for k, v in urls.items())),
+        Text.from_markup("  ".join(f"[dim]{markup(k)}[/] {markup(v)}" for k, v in urls.items())),
         Text.from_markup(errors),
     )  # fmt: skip
 
@@ -127,8 +142,9 @@ def headless_lines(snap: Snapshot) -> list[str]:
         cut = " grid-cut" if s.cut_since is not None else ""
         states = ",".join(f"{k}={s.rigs[k]}" for k in STATES if s.rigs.get(k))
         out.append(
-            f"t={snap.elapsed_s:6.1f}s site={s.name} allotment_kw={s.cap_mw * 1e3:.1f} "
-            f"meter_kw={meter} headroom_kw={head} bound_by={s.bound_by}{cut} "
+            f"t={snap.elapsed_s:6.1f}s site={printable(s.name)} "
+            f"allotment_kw={s.cap_mw * 1e3:.1f} meter_kw={meter} headroom_kw={head} "
+            f"bound_by={printable(s.bound_by)}{cut} "
             f"hashrate_ths={ths:.0f} rigs:{states}"
         )
     p = snap.pool
@@ -140,7 +156,7 @@ def headless_lines(snap: Snapshot) -> list[str]:
             f"fleet_commands={snap.commands_total}"
         )
     for part, why in snap.errors.items():
-        out.append(f"t={snap.elapsed_s:6.1f}s {part} not answering: {why}")
+        out.append(f"t={snap.elapsed_s:6.1f}s {printable(part)} not answering: {printable(why)}")
     return out
 
 
@@ -149,12 +165,13 @@ def summary_table(rows: list[tuple[str, Any]]) -> Table:
     t.add_column(style="dim")
     t.add_column()
     for k, v in rows:
-        t.add_row(k, str(v))
+        t.add_row(plain(k), plain(v, None))
     return t
 
 
 def events(before: Snapshot | None, now: Snapshot) -> list[str]:
-    """What changed between two snapshots that an operator should hear about at once."""
+    """What changed between two snapshots that an operator should hear about at once
+    (plain text with the outside strings escaped; print it with markup off)."""
     out: list[str] = []
     if before is None:
         return out
@@ -164,13 +181,14 @@ def events(before: Snapshot | None, now: Snapshot) -> list[str]:
         if prev is None:
             continue
         if s.cut_since is not None and prev.cut_since is None:
-            out.append(f"grid operator: {s.name} cut to {s.cap_mw:.3f} MW without notice "
-                       f"(was {prev.cap_mw:.3f} MW)")  # fmt: skip
+            out.append(f"grid operator: {printable(s.name)} cut to {s.cap_mw:.3f} MW without "
+                       f"notice (was {prev.cap_mw:.3f} MW)")  # fmt: skip
         elif s.cut_since is None and prev.cut_since is not None:
-            out.append(f"grid operator: {s.name} back to {s.cap_mw:.3f} MW")
+            out.append(f"grid operator: {printable(s.name)} back to {s.cap_mw:.3f} MW")
     p, q = before.pool, now.pool
     if p is not None and q is not None and q.blocks_confirmed > p.blocks_confirmed:
         last = q.last_block or {}
-        out.append(f"block at height {last.get('height', q.height)} on the chain "
-                   f"(found by {last.get('worker', '?')}; {q.blocks_confirmed} so far)")
+        out.append(f"block at height {printable(last.get('height', q.height))} on the chain "
+                   f"(found by {printable(last.get('worker', '?'))}; {q.blocks_confirmed} "
+                   "so far)")  # fmt: skip
     return out

@@ -29,6 +29,8 @@ from typing import Any
 
 import tomli_w
 
+from plumbing.redact import redact
+
 CHECKOUT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FLEET_NAME = "fleet-demo.toml"
 FLEETD_NAME = "fleetd-demo.toml"
@@ -256,8 +258,8 @@ def node_payout_address(node_url: str) -> str:
             "isvalid"
         ):
             return address
-    raise ValueError(f"the node at {node_url} takes neither regtest spelling of the pool's "
-                     "address; is it a regtest node?")  # fmt: skip
+    raise ValueError(f"the node at {redact(node_url)} takes neither regtest spelling of the "
+                     "pool's address; is it a regtest node?")  # fmt: skip
 
 
 def pool_config(
@@ -267,7 +269,10 @@ def pool_config(
     node_url: str | None,
     difficulty: Decimal | None,
     payout_address: str = POOL_ADDRESS,
+    account: str = "surplus",
 ) -> dict[str, Any]:
+    """The pool's config: pool mode, the site's rigs mining to `account` (their worker
+    prefix), which the `[accounts]` table maps to the site's own payout address."""
     node: dict[str, Any]
     # a few kH/s per emulated rig: start near one share per 5 s and let vardiff tune
     vardiff: dict[str, Any] = {"initial": 2.0**-17, "minimum": 2.0**-30, "target_interval": 5.0}
@@ -289,6 +294,7 @@ def pool_config(
             "host": "127.0.0.1", "port": ports.stratum, "vardiff": vardiff,
         },
         "ledger": {"backend": "sqlite", "path": str(ledger)},
+        "accounts": {account: payout_address},
         "metrics": {"listen": "127.0.0.1", "port": ports.pool_metrics},
         "stats_api": {"listen": "127.0.0.1", "port": ports.pool_stats},
     }
@@ -348,7 +354,8 @@ def write_layout(
     if node_url is None:
         difficulty = block_difficulty(starting_hashrate_hs(fleet_cfg), block_time_s)
     pool = pool_config(ports=ports, ledger=out / "ledger.sqlite3", node_url=node_url,
-                       difficulty=difficulty, payout_address=payout_address)  # fmt: skip
+                       difficulty=difficulty, payout_address=payout_address,
+                       account=fleet_cfg.fleet.worker_prefix)  # fmt: skip
     pool_file = out / "pool.toml"
     pool_file.write_text(tomli_w.dumps(pool), encoding="utf-8")
     load_pool(pool_file)

@@ -25,6 +25,8 @@ import aiohttp
 from rich.console import Console
 from rich.live import Live
 
+from plumbing.escape import printable
+from plumbing.redact import redact
 from surplus.demo import dashboard
 from surplus.demo.compliance import ComplianceWatch
 from surplus.demo.grid import GridFeed, GridServer
@@ -94,9 +96,9 @@ class Demo:
 
     def say(self, text: str) -> None:
         if self.opts.headless:
-            print(f"demo: {text}", flush=True)
+            print(f"demo: {printable(text)}", flush=True)
         else:
-            self.console.print(f"[bold cyan]demo[/] {text}")
+            self.console.print(f"[bold cyan]demo[/] {dashboard.markup(text, None)}")
 
     # ------------------------------------------------------------------ start
 
@@ -147,7 +149,7 @@ class Demo:
                 previous, snap = snap, await observer.snapshot(now)
                 for event in dashboard.events(previous, snap):
                     if live is not None:
-                        live.console.print(event)
+                        live.console.print(event, markup=False)  # names escaped, not markup
                     else:
                         print(f"t={snap.elapsed_s:6.1f}s {event}", flush=True)
                 for s in snap.sites:
@@ -218,7 +220,8 @@ class Demo:
             try:
                 payout = await asyncio.to_thread(node_payout_address, opts.node)
             except Exception as exc:
-                raise DemoError(f"--node {opts.node}: {type(exc).__name__}: {exc}") from None
+                raise DemoError(f"--node {redact(opts.node)}: {type(exc).__name__}: "
+                                f"{redact(str(exc))}") from None
         start = time.time()
         layout = write_layout(opts.out, configs=find_configs(opts.configs), ports=ports,
                               start=start, rigs=opts.rigs,
@@ -324,7 +327,7 @@ class Demo:
         rows.append(("summary", layout.out / "summary.json"))
         if self.opts.headless:
             for k, v in rows:
-                print(f"demo: {k}: {Console().render_str(str(v)).plain}", flush=True)
+                print(f"demo: {k}: {printable(v)}", flush=True)
         else:
             self.console.rule("summary")
             self.console.print(dashboard.summary_table(rows))
@@ -347,5 +350,5 @@ def run(opts: DemoOptions) -> int:
     try:
         return asyncio.run(Demo(opts, console).run())
     except DemoError as exc:
-        print(f"surplus demo: {exc}", file=sys.stderr)
+        print(f"surplus demo: {redact(str(exc))}", file=sys.stderr)
         return 1

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from pool.ledger import BlockStatus, FoundBlock, Ledger, PayoutStatus, open_store
+from pool.ledger import BlockStatus, FoundBlock, Ledger, PayoutStatus, commands, open_store
 from pool.ledger.accounting import block_subsidy
 from pool.ledger.payouts import run_payouts
 from pool.ledger.wallet import NodeWalletAdapter, sent_outputs
@@ -134,3 +134,60 @@ async def test_ledger_pays_through_the_node_wallet_client(
         assert paid == {carol: 1_980_000, fee: 20_000}
         again = await ledger.payouts(client)
         assert again.batch is None and again.reconciled == []
+
+
+def test_bcoin_refusing_one_address_never_stops_the_payouts(
+    bcoin_module: BcoinNode, make_config: MakeConfig
+) -> None:
+    """Accounts as miners could name them under the pool's `regtest` network: two bcoin
+    addresses, one written in Bitcoin Core's spelling (valid for the network, refused by
+    bcoin's sendmany with -5), one that is no address at all. The pool's AccountBook
+    quarantines the second before any batch; bcoin refuses the first, which is isolated
+    and quarantined; everybody else is paid, exactly once, through bcoin's wallet."""
+    from pool.accounts import AccountBook
+    from pool.bitcoin.address import address_to_script, script_to_address
+
+    node = bcoin_module
+    node.fund_wallet()
+    alice, bob, fee, other = (node.new_address() for _ in range(4))
+    core_spelling = script_to_address(address_to_script(other, "regtest"), "regtest-core")
+    assert core_spelling is not None and core_spelling[0] in "mn"  # bcoin writes R...
+    accounts = (alice, core_spelling, bob, "notanaddress")
+    config = make_config(scheme="prop", fee_percent=0, fee_account=fee, min_payout_sat=1000)
+    store = open_store(config)
+    try:
+        ids = store.insert_shares([share(account, 1) for account in accounts])
+        block = store.record_block(FoundBlock(
+            height=1, hash="ba" * 32, reward=4_000_000, share_id=ids[-1], account=alice,
+            worker="rig", network_difficulty=Fraction(1),
+        ))
+        store.set_block_status(block.id, BlockStatus.CONFIRMED)
+    finally:
+        store.close()
+    resolve = AccountBook("regtest").payout_addresses
+    client = WalletClient(node.wallet_url, flavor="bcoin")
+    try:
+        report = commands.payouts(config, client, resolve=resolve)
+        assert sorted(report.quarantined) == sorted([core_spelling, "notanaddress"])
+        assert "-5" in report.quarantined[core_spelling].reason
+        assert report.due == {alice: 1_000_000, bob: 1_000_000}
+        wallet = NodeWalletAdapter(client)
+        sends = sent_outputs(wallet.list_transactions())
+        paying = {t: outs for t, outs in sends.items() if alice in outs or bob in outs}
+        assert sorted(a for outs in paying.values() for a in outs if a in (alice, bob)) == \
+            sorted([alice, bob])  # each once  # fmt: skip
+        assert all(outs.get(a, 1_000_000) == 1_000_000 for outs in paying.values()
+                   for a in (alice, bob))  # fmt: skip
+        again = commands.payouts(config, client, resolve=resolve)
+        assert again.sent == [] and again.reconciled == []
+        assert sorted(again.quarantined) == sorted([core_spelling, "notanaddress"])
+    finally:
+        asyncio.run(client.close())
+    store = open_store(config)
+    try:
+        rows = {r.account: (r.payable, r.pending, r.paid) for r in store.balances()}
+        assert rows[alice] == rows[bob] == (0, 0, 1_000_000)
+        assert rows[core_spelling] == rows["notanaddress"] == (1_000_000, 0, 0)
+        assert store.unfinished_batches() == []
+    finally:
+        store.close()

@@ -3,7 +3,9 @@ unit tests. It stands in for the node wallet's RPC, which is not the component u
 here (the real bcoin wallet is exercised by the pool-mode integration test). Like a real
 wallet it records a transaction durably (fsync) before `sendmany` returns, and lists
 sends the way bitcoind/bcoin `listtransactions` does: one "send" row per output with a
-negative BTC amount. It can kill its own process at a chosen point of a send.
+negative BTC amount. It can kill its own process at a chosen point of a send (of its
+`crash_call`-th send), and refuse addresses as a node refuses one it cannot parse:
+the JSON-RPC error code -5, nothing sent.
 """
 
 from __future__ import annotations
@@ -18,20 +20,33 @@ from typing import Any
 CRASH_POINTS = ("before_send", "after_send")
 
 
+class RefusedAddress(Exception):
+    """What a node's RPC client raises for sendmany with an address it cannot parse."""
+
+    code = -5  # RPC_INVALID_ADDRESS_OR_KEY
+
+
 class FileWalletDouble:
     def __init__(
-        self, path: Path, crash: str | None = None, fail_times: int = 0, summary: bool = False
+        self, path: Path, crash: str | None = None, fail_times: int = 0, summary: bool = False,
+        refuse: tuple[str, ...] = (), crash_call: int = 1,
     ) -> None:
         self.path = Path(path)
         self.summary = summary  # list one row per transaction, as bcoin's listtransactions
         self.crash = crash
+        self.crash_call = crash_call
         self.fail_times = fail_times
+        self.refuse = set(refuse)
         self.calls = 0
 
     def sendmany(self, outputs: dict[str, int]) -> str:
         self.calls += 1
-        if self.crash == "before_send":
+        crash = self.crash if self.calls == self.crash_call else None
+        if crash == "before_send":
             os.kill(os.getpid(), signal.SIGKILL)
+        refused = sorted(self.refuse & set(outputs))
+        if refused:
+            raise RefusedAddress("Invalid address.")
         if self.fail_times > 0:
             self.fail_times -= 1
             raise RuntimeError("wallet: insufficient funds")
@@ -46,7 +61,7 @@ class FileWalletDouble:
                 f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        if self.crash == "after_send":
+        if crash == "after_send":
             os.kill(os.getpid(), signal.SIGKILL)
         return txid
 

@@ -120,6 +120,7 @@ def pool_config(tmp: Path, metrics_port: int) -> Any:
                                 "target_interval": 1.0, "retarget_time": 4.0}},
         "ledger": {"backend": "sqlite", "path": str(tmp / "ledger.sqlite3"),
                    "sqlite_synchronous": "NORMAL"},
+        "accounts": {ACCOUNT: POOL_ADDRESS},  # the miners mine to one listed account
         "metrics": {"port": metrics_port, "top_workers": 50, "worker_window_s": 30.0},
         "stats_api": {"port": 0},
     }, "<observability stack>")  # fmt: skip

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from pool.bitcoin.serialize import bip34_height
 from pool.bitcoin.target import bits_to_target, target_to_difficulty
 from pool.config import PoolConfig, parse
 from rigsim.miner import Miner
+from tests.components.bcoin import ROOT
 
 SATS = Decimal(100_000_000)
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"
@@ -21,6 +26,26 @@ PG_ADMIN_DSN = os.environ.get("SURPLUS_PG_ADMIN_DSN", "host=127.0.0.1 port=5432 
 # Every hash is a share at this difficulty (its target clamps to 2**256 - 1), and about
 # every other hash is a regtest block: the fastest way through hundreds of blocks.
 REGTEST_SHARE_DIFFICULTY = 1e-10
+
+
+LISTENING = re.compile(r"stratum listening on ([\d.]+):(\d+)")
+
+
+def start_pool(config: Path, log: Path) -> tuple[subprocess.Popen[str], int]:
+    """`surplus pool --config` as its own process (stderr to `log`); returns it and its
+    Stratum port once it says miners can connect."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "surplus.cli", "pool", "--config", str(config)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the pool prints this line once miners can connect
+        match = LISTENING.search(line)
+        if match:
+            return proc, int(match.group(2))
+    proc.wait(10)
+    raise AssertionError(f"the pool exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
 
 
 def pool_config(**values: Any) -> PoolConfig:

@@ -68,7 +68,7 @@ def test_metrics_and_stats_api_sections() -> None:
     assert (config.stats_api.listen, config.stats_api.port) == ("127.0.0.1", 8101)
     assert loads(solo()).metrics is None and loads(solo()).stats_api is None
     message = error_of(solo('[metrics]\nlisten = "0.0.0.0"\n[stats_api]\nlisten = "10.1.1.1"\n'))
-    assert "pool.toml: metrics.listen: expected a loopback address (127.0.0.0/8), got " \
+    assert "pool.toml: metrics.listen: expected a loopback address (127.0.0.0/8 or ::1), got " \
         "'0.0.0.0'" in message  # fmt: skip
     assert "pool.toml: stats_api.listen: expected a loopback address" in message
     assert "pool.toml: stats_api.port: Input should be less than or equal to 65535" in \

@@ -7,31 +7,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pool.bitcoin.address import script_to_address
 from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
-from tests.components.bcoin import ROOT
 from tests.components.postgres import postgres_database
+
+from .support import start_pool
 
 pytestmark = [pytest.mark.integration]
 
-LISTENING = re.compile(r"stratum listening on ([\d.]+):(\d+)")
 PAYOUT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 WORKERS = ("alice.rig1", "bob.rig1", "carol.rig7")
+ACCOUNTS = {name: script_to_address(bytes([0, 20, i]) + bytes(19), "regtest")
+            for i, name in enumerate(("alice", "bob", "carol"), start=1)}  # fmt: skip
 KILL_AFTER = 300  # acknowledged shares before the kill
 
 
 def write_config(path: Path, ledger: dict[str, str]) -> None:
     ledger_lines = "\n".join(f'{key} = "{value}"' for key, value in ledger.items())
+    accounts_lines = "\n".join(f'{key} = "{value}"' for key, value in ACCOUNTS.items())
     path.write_text(
         f"""
 mode = "pool"
@@ -54,23 +55,11 @@ minimum = 0.0000000001
 {ledger_lines}
 scheme = "pplns"
 commit_delay_ms = 2
+
+[accounts]
+{accounts_lines}
 """
     )
-
-
-def start_pool(config: Path, log: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "surplus.cli", "pool", "--config", str(config)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the pool prints this line once miners can connect
-        match = LISTENING.search(line)
-        if match:
-            return proc, int(match.group(2))
-    proc.wait(10)
-    raise AssertionError(f"the pool exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
 
 
 async def run_and_kill(config: Path, log: Path) -> Counter[str]:

@@ -61,6 +61,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
                 "vardiff": {"enabled": False, "initial": SHARE_DIFFICULTY, "minimum": 1e-9},
             },
             "ledger": {"backend": "sqlite", "path": str(ledger)},
+            "accounts": {"surplus": POOL_ADDRESS},  # the rigs' worker prefix
         },
         "<rigsim mining test>",
     )

@@ -100,4 +100,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        "payout addresses and quarantine",
+        (
+            # the address each output paid (NULL before: the account was the address), so
+            # reconciling a batch never depends on a mapping that changed since
+            "ALTER TABLE payouts ADD COLUMN address TEXT",
+            # accounts no payout goes to: not an address, or an address the wallet refused
+            """CREATE TABLE quarantine (
+                account TEXT PRIMARY KEY,
+                address TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                since DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
