@@ -62,6 +62,8 @@ def _fail(message: str) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> int:
+    from fleetd.allotment import AllotmentError
+    from fleetd.budget import BudgetError
     from fleetd.config import ConfigError, load
     from fleetd.daemon import Fleetd
 
@@ -92,6 +94,8 @@ def _daemon(args: argparse.Namespace) -> int:
         _run_loop(main())
     except ConfigError as exc:  # e.g. api.token_env names an unset variable
         return _fail(str(exc))
+    except (AllotmentError, BudgetError) as exc:  # a figure the config check let through
+        return _fail(f"{args.config}: {exc}")
     except OSError as exc:  # a port of [api] or [metrics] is taken
         return _fail(f"cannot listen: {exc}")
     return 0

@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from fleetd.allotment.base import MAX_ALLOTMENT_MW
 from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.models import DEFAULT_CATALOG
@@ -43,6 +44,15 @@ from fleetd.planner.config import PlannerConfig
 
 MAX_RANGE = 65_536  # addresses in one rig entry
 LUXOS_SESSION_S = 60.0
+# Upper bounds of the numeric keys: every figure is finite and inside a range a real site
+# can use, so no value reaches the budget arithmetic or a timer as inf, nan or 1e300.
+MAX_MW = MAX_ALLOTMENT_MW  # one site's allotment, floor or ramp rate
+MAX_KW = MAX_MW * 1e3  # one site's margin, auxiliary or firm load
+MAX_TIMEOUT_S = 600.0  # one request
+MAX_INTERVAL_S = 3600.0  # between polls
+MAX_AGE_S = 86_400.0  # before a figure is stale
+MAX_HOLD_S = 7 * 86_400.0  # hold times
+MAX_OVERRIDE_S = 366 * 86_400.0
 
 
 class ConfigError(ValueError):
@@ -50,7 +60,9 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number must be a TOML number (not a string, not a boolean) and finite;
+    # the few keys given as strings that become paths or enums say strict=False
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _http_url(v: str) -> str:
@@ -85,14 +97,14 @@ class FeedFieldsConfig(_Strict):
 class ConstantAllotment(_Strict):
     kind: Literal["constant"]
     name: str = "constant"
-    mw: float = Field(..., ge=0)
+    mw: float = Field(..., ge=0, le=MAX_MW)
 
 
 class ScheduleAllotment(_Strict):
     kind: Literal["schedule"]
     name: str = "schedule"
     timezone: str | None = None  # for times in the file without a UTC offset (before file:
-    file: Path  # the file's check reads it)
+    file: Path = Field(..., strict=False)  # the file's check reads it)
     repeat: Literal["none", "daily"] = "none"
     # play the timetable this many times faster (demos); with align = "start" its first
     # step starts when fleetd starts
@@ -134,16 +146,16 @@ class ScheduleAllotment(_Strict):
 
 class _FeedBase(_Strict):
     name: str = "feed"
-    stale_after_s: float = Field(60.0, gt=0)
-    floor_mw: float = Field(..., ge=0)  # what the site may draw while the feed is silent
+    stale_after_s: float = Field(60.0, gt=0, le=MAX_AGE_S)
+    floor_mw: float = Field(..., ge=0, le=MAX_MW)  # what the site may draw while the feed is silent
     fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
 
 
 class HttpAllotment(_FeedBase):
     kind: Literal["http_json"]
     url: str
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
@@ -188,9 +200,9 @@ class HttpJsonMeter(_Strict):
     url: str
     field: str = "kw"  # dotted path to the reading in the JSON reply
     unit: Literal["W", "kW", "MW"] = "kW"
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
-    stale_after_s: float = Field(30.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
 
     @field_validator("url")
     @classmethod
@@ -203,9 +215,9 @@ class PrometheusMeter(_Strict):
     url: str  # the Prometheus server, e.g. http://127.0.0.1:9090
     query: str = Field(..., min_length=1)  # PromQL giving one sample
     unit: Literal["W", "kW", "MW"] = "W"
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
-    stale_after_s: float = Field(30.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
 
     @field_validator("url")
     @classmethod
@@ -221,9 +233,9 @@ class FirmLoad(_Strict):
     while its meter is silent (max_kw: the worst case, never zero)."""
 
     name: str
-    kw: float | None = Field(None, ge=0)
+    kw: float | None = Field(None, ge=0, le=MAX_KW)
     meter: MeterConfig | None = None
-    max_kw: float | None = Field(None, ge=0)
+    max_kw: float | None = Field(None, ge=0, le=MAX_KW)
 
     @model_validator(mode="after")
     def _one(self) -> FirmLoad:
@@ -241,7 +253,7 @@ class FirmLoad(_Strict):
 
 class Overhead(_Strict):
     pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling etc. as a factor on rig power
-    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load (transformers, lighting)
+    aux_kw: float = Field(0.0, ge=0, le=MAX_KW)  # fixed auxiliary load (transformers, lighting)
 
 
 # ---------------------------------------------------------------------- rigs
@@ -265,7 +277,7 @@ class RigEntry(_Strict):
     range: str | None = None
     cidr: str | None = None
     model: str
-    firmware: FirmwareKind = FirmwareKind.LUXOS
+    firmware: FirmwareKind = Field(FirmwareKind.LUXOS, strict=False)
     name: str | None = None  # prefix for the rigs' names
 
     @field_validator("model")
@@ -338,22 +350,22 @@ class RigEntry(_Strict):
 class SiteConfig(_Strict):
     allotment: list[AllotmentConfig] = Field(..., min_length=1)
     override: bool = True  # accept an operator override through the API
-    override_max_s: float = Field(7 * 24 * 3600.0, gt=0)
+    override_max_s: float = Field(7 * 24 * 3600.0, gt=0, le=MAX_OVERRIDE_S)
     firm_loads: list[FirmLoad] = Field(default_factory=list)
     overhead: Overhead = Field(default_factory=Overhead)
-    margin_kw: float = Field(0.0, ge=0)  # kept unused under the allotment
+    margin_kw: float = Field(0.0, ge=0, le=MAX_KW)  # kept unused under the allotment
     margin_pct: float = Field(0.0, ge=0, lt=50)  # ... and a share of it
     meter: MeterConfig | None = None
     meter_factor: float = Field(1.0, gt=0.5, le=2.0)  # site meter / rigs' own figures
     rigs: list[RigEntry] = Field(..., min_length=1)
     control_period_s: float = Field(10.0, gt=0, le=3600)
-    ramp_up_mw_per_min: float | None = Field(None, gt=0)
-    ramp_down_mw_per_min: float | None = Field(None, gt=0)
-    min_awake_s: float = Field(600.0, ge=0)
-    min_asleep_s: float = Field(300.0, ge=0)
+    ramp_up_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
+    ramp_down_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
+    min_awake_s: float = Field(600.0, ge=0, le=MAX_HOLD_S)
+    min_asleep_s: float = Field(300.0, ge=0, le=MAX_HOLD_S)
     hysteresis: float = Field(0.02, ge=0, lt=1)
     command_batch_size: int = Field(200, ge=1, le=100_000)
-    reading_max_age_s: float | None = Field(None, gt=0)  # default: 3 control periods
+    reading_max_age_s: float | None = Field(None, gt=0, le=MAX_AGE_S)  # default: 3 control periods
 
     @model_validator(mode="after")
     def _names(self) -> SiteConfig:
@@ -437,14 +449,14 @@ class ApiConfig(_Strict):
 
 
 class DriverConfig(_Strict):
-    read_timeout_s: float = Field(5.0, gt=0)
-    command_timeout_s: float = Field(15.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0, le=MAX_TIMEOUT_S)
+    command_timeout_s: float = Field(15.0, gt=0, le=MAX_TIMEOUT_S)
     read_retries: int = Field(1, ge=0, le=10)
     command_retries: int = Field(1, ge=0, le=10)
     session_ttl_s: float = Field(45.0, gt=0, lt=LUXOS_SESSION_S)
-    probe_timeout_s: float = Field(10.0, gt=0)
+    probe_timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S)
     concurrency: int = Field(256, ge=1, le=65_536)
-    read_deadline_s: float | None = Field(None, gt=0)  # whole read cycle
+    read_deadline_s: float | None = Field(None, gt=0, le=MAX_INTERVAL_S)  # whole read cycle
 
     def timeouts(self) -> DriverTimeouts:
         return DriverTimeouts(
@@ -455,9 +467,11 @@ class DriverConfig(_Strict):
 
 
 class AuditConfig(_Strict):
-    path: Path = Path("fleetd-audit.jsonl")
-    fsync_every: int = Field(100, ge=1)  # records per fsync
-    fsync_interval_s: float = Field(1.0, gt=0)  # ... or this long after the first unsynced
+    # the JSON-lines audit log; relative to the config file (the default too)
+    path: Path = Field(Path("fleetd-audit.jsonl"), strict=False, validate_default=True)
+    fsync_every: int = Field(100, ge=1, le=1_000_000)  # records per fsync
+    # ... or this long after the first unsynced
+    fsync_interval_s: float = Field(1.0, gt=0, le=MAX_INTERVAL_S)
 
     @field_validator("path")
     @classmethod

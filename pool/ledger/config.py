@@ -29,7 +29,7 @@ from pool.ledger.records import Scheme
 
 
 class LedgerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
     path: Path = Field(
