@@ -10,9 +10,11 @@
     POST   /sites/{site}/resume                 end the emergency stop
     POST   /emergency-stop                      every site
 
-Reads are open; mutations need `Authorization: Bearer <api.token>` and are refused when no
-token is configured. The server listens where api.listen says (loopback by default; the
-config refuses a non-loopback address without a token).
+Reads are open; mutations need `Authorization: Bearer <token>` with one of the configured
+tokens and are refused when none is configured. The audit log records who acted by the
+name of the token used (`api` for the single `api.token`), never by a field of the request.
+The server listens where api.listen says (loopback by default; the config refuses a
+non-loopback address without a token).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from fleetd.allotment import AllotmentError
 from fleetd.control.controller import SiteController
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came with
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -49,11 +52,15 @@ class FleetdApi:
         host: str = "127.0.0.1",
         port: int = 8470,
         token: str | None = None,
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.controllers = controllers
         self.host = host
         self.port = port
-        self.token = token
+        # name -> token; a lone `token` is named "api", as in the config
+        self.tokens: dict[str, str] = dict(tokens or {})
+        if token is not None:
+            self.tokens.setdefault("api", token)
         self.app = self._build()
         self._runner: web.AppRunner | None = None
 
@@ -104,19 +111,28 @@ class FleetdApi:
 
     def _auth(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if self.token is None:
+            if not self.tokens:
                 return _error(403, "mutations are disabled: no api.token is configured")
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), self.token.encode()
-            ):
+            by = self._token_name(given.strip()) if scheme.lower() == "bearer" else None
+            if by is None:
                 resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
                 resp.headers["WWW-Authenticate"] = "Bearer"
                 return resp
+            request[BY] = by
             return await handler(request)
 
         return guarded
+
+    def _token_name(self, given: str) -> str | None:
+        """The name of the token `given` is, comparing with every token in constant time."""
+        found = None
+        raw = given.encode()
+        for name, token in self.tokens.items():
+            if hmac.compare_digest(raw, token.encode()):
+                found = name
+        return found
 
     def _controller(self, request: web.Request) -> SiteController:
         name = request.match_info["site"]
@@ -169,9 +185,8 @@ class FleetdApi:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 return _error(400, f"{key}: expected a number, got {v!r}")
         reason = str(body.get("reason", ""))
-        by = str(body.get("by", "api"))
         try:
-            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=by)  # type: ignore[arg-type]
+            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=request[BY])  # type: ignore[arg-type]
         except AllotmentError as exc:
             return _error(400, str(exc))
         return _json({"site": ctl.name, "override": {
@@ -180,26 +195,25 @@ class FleetdApi:
 
     async def clear_override(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
-        old = ctl.clear_override(by="api")
+        old = ctl.clear_override(by=request[BY])
         return _json({"site": ctl.name, "cleared": old is not None})
 
     async def emergency_stop(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        await ctl.emergency_stop(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        await ctl.emergency_stop(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"site": ctl.name, "emergency": True})
 
     async def resume(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        await ctl.resume(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        await ctl.resume(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"site": ctl.name, "emergency": False})
 
     async def emergency_stop_all(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         for ctl in self.controllers.values():
-            await ctl.emergency_stop(by=str(body.get("by", "api")),
-                                     reason=str(body.get("reason", "")))  # fmt: skip
+            await ctl.emergency_stop(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"sites": list(self.controllers), "emergency": True})
 
 
@@ -265,7 +279,7 @@ OPENAPI: dict[str, Any] = {
             "post": {"summary": "Cap the site by hand (lapses after ttl_s)",
                      "security": _SEC, "parameters": [_SITE_PARAM],
                      "requestBody": {"required": True, "content": {"application/json": {
-                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR, by=_STR),
+                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR),
                                     "required": ["mw"]}}}},
                      "responses": {"200": _ok(_obj(site=_STR, override=_obj(
                          mw=_NUM, expires_at=_NUM, change_id=_STR))),

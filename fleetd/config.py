@@ -2,6 +2,7 @@
 key and what was expected.
 
     [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
+    [[api.tokens]]             name = "ops", token_env = "FLEETD_OPS_TOKEN" (several named)
     [drivers]                  timeouts, retries, concurrency
     [audit]                    path of the JSON-lines audit log, fsync batching
     [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics; "" = off)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -396,10 +398,71 @@ class SiteConfig(_Strict):
 # ---------------------------------------------------------------------- daemon-wide
 
 
+MIN_TOKEN_CHARS = 16
+LEGACY_TOKEN_NAME = "api"  # what `token` / `token_env` alone are recorded as
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
+
+
+def check_token(where: str, value: str) -> str:
+    """One rule for every bearer token, written in the file or read from the environment:
+    at least MIN_TOKEN_CHARS printable ASCII characters, no spaces."""
+    if len(value) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{where}: the token has {len(value)} characters; expected at least "
+                         f"{MIN_TOKEN_CHARS}")  # fmt: skip
+    if len(value) > 4096 or not _TOKEN_CHARS.fullmatch(value):
+        raise ValueError(f"{where}: expected at most 4096 printable ASCII characters without "
+                         "spaces")  # fmt: skip
+    return value
+
+
+def _secret(where: str, token: str | None, env: str | None) -> str:
+    """A token's value: as written, or read from the environment variable `env`."""
+    if env is None:
+        return token or ""
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(f"{where}_env: environment variable {env} is not set")
+    try:
+        return check_token(f"{where}_env: environment variable {env}", value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+class ApiToken(_Strict):
+    """One named bearer token; the audit log records mutations made with it under its name."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.@-]{1,64}$")  # the audit log's `by`
+    token: str | None = None  # the token itself (16+ printable characters) ...
+    # ... or the name of an environment variable holding it
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        return v if v is None else check_token("token", v)
+
+    @model_validator(mode="after")
+    def _one(self) -> ApiToken:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError(f"token {self.name!r}: expected exactly one of token or token_env")
+        return self
+
+    def secret(self, where: str) -> str:
+        return _secret(f"{where}.token", self.token, self.token_env)
+
+
 class ApiConfig(_Strict):
     listen: str = "127.0.0.1:8470"
-    token: str | None = Field(None, min_length=16)
-    token_env: str | None = None  # name of an environment variable holding the token
+    token: str | None = None  # a bearer token for mutations; the audit log records "api"
+    # the name of an environment variable holding the token (instead of token)
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    # named bearer tokens ([[api.tokens]]), each recorded in the audit log by its name
+    tokens: list[ApiToken] = Field(default_factory=list, max_length=256)
+
+    @field_validator("token")
+    @classmethod
+    def _token_rule(cls, v: str | None) -> str | None:
+        return v if v is None else check_token("token", v)
 
     @field_validator("listen")
     @classmethod
@@ -418,11 +481,17 @@ class ApiConfig(_Strict):
     def _token(self) -> ApiConfig:
         if self.token is not None and self.token_env is not None:
             raise ValueError("expected token or token_env, not both")
-        if not self.loopback and self.token is None and self.token_env is None:
+        legacy = self.token is not None or self.token_env is not None
+        if not self.loopback and not legacy and not self.tokens:
             raise ValueError(
                 f"the API listens beyond loopback ({self.host}); expected a bearer token "
-                "(token or token_env)"
+                "(token, token_env or [[api.tokens]])"
             )
+        names = [LEGACY_TOKEN_NAME] * legacy + [t.name for t in self.tokens]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"token names must be distinct (token/token_env is named "
+                             f"{LEGACY_TOKEN_NAME!r}); repeated: {', '.join(dup)}")  # fmt: skip
         return self
 
     @property
@@ -437,15 +506,24 @@ class ApiConfig(_Strict):
     def loopback(self) -> bool:
         return ipaddress.ip_address(self.host).is_loopback
 
+    def bearer_tokens(self) -> dict[str, str]:
+        """Every token mutations may carry, by name (read from the environment where so
+        configured); ConfigError when a variable is unset or its value breaks the token
+        rule, or when two names share a value (the audit log could not tell them apart)."""
+        out: dict[str, str] = {}
+        if self.token is not None or self.token_env is not None:
+            out[LEGACY_TOKEN_NAME] = _secret("api.token", self.token, self.token_env)
+        for i, t in enumerate(self.tokens):
+            out[t.name] = t.secret(f"api.tokens[{i}]")
+        values = list(out.values())
+        if len(set(values)) != len(values):
+            raise ConfigError("api.tokens: two names share one token; expected a distinct "
+                              "token for each name")  # fmt: skip
+        return out
+
     def bearer_token(self) -> str | None:
-        """The token mutations must carry (read from the environment if so configured);
-        ConfigError when the named variable is unset."""
-        if self.token_env is None:
-            return self.token
-        value = os.environ.get(self.token_env)
-        if not value:
-            raise ConfigError(f"api.token_env: environment variable {self.token_env} is not set")
-        return value
+        """The first token (the single one of a config that has one), or None."""
+        return next(iter(self.bearer_tokens().values()), None)
 
 
 class DriverConfig(_Strict):

@@ -72,7 +72,7 @@ class Fleetd:
             api = config.api
             self.api = FleetdApi(
                 self.controllers, host=api.host,
-                port=api.port if api_port is None else api_port, token=api.bearer_token(),
+                port=api.port if api_port is None else api_port, tokens=api.bearer_tokens(),
             )  # fmt: skip
         # every site exported from the start, so each cycle is timed from the first
         self.metrics: FleetdMetrics | None = None
