@@ -4,6 +4,7 @@
     GET    /sites/{site}                        one site
     GET    /sites/{site}/rigs                   every rig: reading, intent, thermal cap
     GET    /sites/{site}/plan                   the last plan, per rig
+    GET    /sites/{site}/allotment              the allotment, each source's state and why
     POST   /sites/{site}/allotment/override     {"mw", "ttl_s", "reason"}  cap by hand
     DELETE /sites/{site}/allotment/override     lift it
     POST   /sites/{site}/emergency-stop         {"reason"}  every rig to sleep, and keep them so
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -30,6 +32,7 @@ from aiohttp import web
 from fleetd.allotment import AllotmentError
 from fleetd.control.controller import SiteController
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came with
 
@@ -93,6 +96,7 @@ class FleetdApi:
         r.add_get("/sites/{site}", self.site)
         r.add_get("/sites/{site}/rigs", self.rigs)
         r.add_get("/sites/{site}/plan", self.plan)
+        r.add_get("/sites/{site}/allotment", self.allotment)
         r.add_post("/sites/{site}/allotment/override", self._auth(self.set_override))
         r.add_delete("/sites/{site}/allotment/override", self._auth(self.clear_override))
         r.add_post("/sites/{site}/emergency-stop", self._auth(self.emergency_stop))
@@ -165,10 +169,13 @@ class FleetdApi:
         return _json(OPENAPI)
 
     async def sites(self, request: web.Request) -> web.Response:
-        return _json({"sites": [c.summary() for c in self.controllers.values()]})
+        return _json({"sites": [_summary(c) for c in self.controllers.values()]})
 
     async def site(self, request: web.Request) -> web.Response:
-        return _json(self._controller(request).summary())
+        return _json(_summary(self._controller(request)))
+
+    async def allotment(self, request: web.Request) -> web.Response:
+        return _json(allotment_view(self._controller(request)))
 
     async def rigs(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
@@ -189,6 +196,8 @@ class FleetdApi:
             o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=request[BY])  # type: ignore[arg-type]
         except AllotmentError as exc:
             return _error(400, str(exc))
+        log.info("site %r: allotment override %g MW for %g s by %r: %r", ctl.name, o.mw,
+                 float(ttl), request[BY], reason)  # type: ignore[arg-type]  # fmt: skip
         return _json({"site": ctl.name, "override": {
             "mw": o.mw, "expires_at": o.expires_at, "change_id": o.change_id,
             "reason": o.reason, "by": o.by}})  # fmt: skip
@@ -196,25 +205,62 @@ class FleetdApi:
     async def clear_override(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         old = ctl.clear_override(by=request[BY])
+        if old is not None:
+            log.info("site %r: allotment override lifted by %r", ctl.name, request[BY])
         return _json({"site": ctl.name, "cleared": old is not None})
 
     async def emergency_stop(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        await ctl.emergency_stop(by=request[BY], reason=str(body.get("reason", "")))
+        reason = str(body.get("reason", ""))
+        log.warning("site %r: emergency stop by %r: %r", ctl.name, request[BY], reason)
+        await ctl.emergency_stop(by=request[BY], reason=reason)
         return _json({"site": ctl.name, "emergency": True})
 
     async def resume(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
+        log.info("site %r: resumed after the emergency stop by %r", ctl.name, request[BY])
         await ctl.resume(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"site": ctl.name, "emergency": False})
 
     async def emergency_stop_all(self, request: web.Request) -> web.Response:
         body = await self._body(request)
+        reason = str(body.get("reason", ""))
+        log.warning("every site: emergency stop by %r: %r", request[BY], reason)
         for ctl in self.controllers.values():
-            await ctl.emergency_stop(by=request[BY], reason=str(body.get("reason", "")))
+            await ctl.emergency_stop(by=request[BY], reason=reason)
         return _json({"sites": list(self.controllers), "emergency": True})
+
+
+def _summary(ctl: SiteController) -> dict[str, Any]:
+    """A site's summary with each allotment source's state (a failing feed says why)."""
+    return ctl.summary() | {"allotment_sources": allotment_view(ctl)["sources"]}
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def allotment_view(ctl: SiteController) -> dict[str, Any]:
+    """The allotment fleetd steers by, the one last granted, and every source: its figure,
+    its state (ok, failing, stale), what is wrong and for how long."""
+    allot, now = ctl.site.allotment, ctl.clock()
+    eff, granted = allot.effective(now), allot.in_force(now)
+    sources = []
+    for st in allot.status(now):
+        sources.append({
+            "name": st.source, "kind": st.kind, "mw": _finite(st.mw), "as_of": st.as_of,
+            "age_s": _finite(st.age_s), "stale": st.stale, "state": st.state,
+            "reason": st.reason, "failing_since": st.failing_since,
+            "failing_for_s": _finite(st.failing_for_s(now)), "errors": st.errors,
+            "last_error": st.last_error,
+        })  # fmt: skip
+    return {
+        "site": ctl.name, "at": now, "allotment_mw": eff.mw, "bound_by": eff.bound_by,
+        "reason": eff.reason, "stale": eff.stale, "in_force_mw": granted.mw,
+        "sources": sources,
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------------- OpenAPI
@@ -243,6 +289,10 @@ _SITE = _obj(
     override={"type": "object", "nullable": True}, above_cap_s=_NUM, above_cap_kwh=_NUM,
     cycles=_INT, last_cycle_s=_NUM,
 )
+_SOURCE = _obj(name=_STR, kind=_STR, mw=_NUM, as_of=_NUM, age_s=_NUM, stale=_BOOL,
+               state={"type": "string", "enum": ["ok", "failing", "stale"]}, reason=_STR,
+               failing_since=_NUM, failing_for_s=_NUM, errors=_INT, last_error=_STR)
+_SITE["properties"]["allotment_sources"] = {"type": "array", "items": _SOURCE}
 _RIG = _obj(host=_STR, name=_STR, model=_STR, firmware=_STR, fresh=_BOOL, state=_STR,
             watts=_NUM, ths=_NUM, temp_c=_NUM, target_w=_NUM, intent=_STR,
             thermal_cap_w=_NUM, error=_STR)  # fmt: skip
@@ -275,6 +325,13 @@ OPENAPI: dict[str, Any] = {
                                                host=_STR, command=_STR, awake=_BOOL,
                                                target_w=_NUM, profile=_STR)})),
                                            "404": _ERR}}},
+        "/sites/{site}/allotment": {"get": {
+            "summary": "The allotment in force, each source's state and what is wrong",
+            "parameters": [_SITE_PARAM],
+            "responses": {"200": _ok(_obj(
+                site=_STR, at=_NUM, allotment_mw=_NUM, bound_by=_STR, reason=_STR,
+                stale=_BOOL, in_force_mw=_NUM, sources={"type": "array", "items": _SOURCE})),
+                "404": _ERR}}},
         "/sites/{site}/allotment/override": {
             "post": {"summary": "Cap the site by hand (lapses after ttl_s)",
                      "security": _SEC, "parameters": [_SITE_PARAM],

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="fleetd TOML (see configs/fleetd-site.toml)")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--log-level", default="INFO", type=_log_level,
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")  # fmt: skip
     sub = parser.add_subparsers(dest="fleetd_action", metavar="ACTION")
     d = sub.add_parser("discover", help="scan a network with pyasic and list the rigs found")
     d.add_argument("cidr", help="network to scan, e.g. 10.0.0.0/24")
@@ -45,6 +46,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--audit", type=Path, help="the audit log (instead of --config)")
     r.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     r.set_defaults(format="csv")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return level
+
+
+def configure_logging(level: str) -> None:
+    """The root logger at `level`, with one handler on stderr, whatever a library did when
+    it was imported: pyasic calls logging.basicConfig and sets the root logger to WARNING
+    at import, which made a later basicConfig (a no-op once a handler exists) ignore
+    --log-level. Call it after the imports."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    logging.getLogger().setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,8 +90,7 @@ def _daemon(args: argparse.Namespace) -> int:
 
     if args.config is None:
         return _fail("--config FILE is required to run fleetd")
-    logging.basicConfig(level=str(args.log_level).upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    configure_logging(args.log_level)  # after the imports above (pyasic's among them)
     try:
         cfg = load(args.config)
     except ConfigError as exc:

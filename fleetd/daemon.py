@@ -94,6 +94,10 @@ class Fleetd:
         """Run every part until cancelled; closes the audit log and samples on the way out."""
         try:
             async with asyncio.TaskGroup() as tg:
+                log.info("fleetd: %d site(s): %s", len(self.sites), ", ".join(
+                    f"{name!r} ({len(site.specs)} rigs, allotment from "
+                    f"{', '.join(repr(s.name) for s in site.allotment.sources)})"
+                    for name, site in self.sites.items()))  # fmt: skip
                 if self.api is not None:
                     await self.api.start()
                     log.info("fleetd API on %s", self.api.url)

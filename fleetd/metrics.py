@@ -28,6 +28,8 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from fleetd.allotment.base import SOURCE_STATES
+
 log = logging.getLogger(__name__)
 
 W_PER_MW = 1e6
@@ -334,10 +336,19 @@ class FleetdCollector:
                             "Each allotment source's figure", labels)
             errors = f.counter("surplus_fleetd_allotment_source_errors",
                                "Errors reading each allotment source", labels)
+            state = f.gauge("surplus_fleetd_allotment_source_state",
+                            "1 for each source's state: ok, failing (a fresh figure held, the "
+                            "latest attempts failed) or stale (its floor applies)",
+                            [*labels, "state"])  # fmt: skip
+            failing = f.gauge("surplus_fleetd_allotment_source_failing_seconds",
+                              "How long each source has been in trouble (0 when ok)", labels)
             for s in allotment.status(now):
                 key = [name, s.source, s.kind]
                 stale.add_metric(key, 1.0 if s.stale else 0.0)
                 errors.add_metric(key, s.errors)
+                for st in SOURCE_STATES:
+                    state.add_metric([*key, st], 1.0 if s.state == st else 0.0)
+                failing.add_metric(key, _finite(s.failing_for_s(now)) or 0.0)
                 a = _finite(s.age_s)
                 if a is not None:
                     age.add_metric(key, a)

@@ -78,9 +78,16 @@ class ScheduledChange:
     source: str
 
 
+# a source's state, for the API and the metric: its figure is trusted ("ok"); a live feed
+# still holds a fresh figure but its latest attempts failed ("failing"); its figure is too
+# old or it never gave one, so its floor applies ("stale")
+SOURCE_STATES = ("ok", "failing", "stale")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """A source's health, for metrics: age of its figure, staleness, errors seen."""
+    """A source's health, for metrics and the API: age of its figure, staleness, errors
+    seen, and for a live feed what is wrong and since when."""
 
     source: str
     kind: str
@@ -90,6 +97,12 @@ class SourceStatus:
     stale: bool
     errors: int = 0
     last_error: str = ""
+    state: str = "ok"  # one of SOURCE_STATES
+    reason: str = ""  # what is wrong, in one line ("" when ok)
+    failing_since: float | None = None  # epoch s the trouble began
+
+    def failing_for_s(self, now: float) -> float | None:
+        return None if self.failing_since is None else max(0.0, now - self.failing_since)
 
 
 @runtime_checkable
