@@ -45,6 +45,8 @@ class StatsLike(Protocol):
 
     above_cap_s: float
     above_cap_j: float
+    above_floor_s: float
+    above_floor_j: float
     energy_j: float
     allotment_w: float
     allotment_stale: bool
@@ -293,10 +295,16 @@ class FleetdCollector:
         if st.last_cycle_at:
             g("surplus_fleetd_site_last_cycle_timestamp_seconds", "When the last cycle planned",
               st.last_cycle_at)
-        c("surplus_fleetd_site_above_cap_seconds", "Time the site drew above its allotment",
-          st.above_cap_s)
-        c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment",
+        c("surplus_fleetd_site_above_cap_seconds",
+          "Time the site drew above the allotment in force (the meter's readings where there "
+          "is a meter)", st.above_cap_s)
+        c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment in force",
           st.above_cap_j)
+        c("surplus_fleetd_site_above_floor_seconds",
+          "Time the site drew above fleetd's fallback floor while a stale feed's floor bound "
+          "(not a breach when the allotment in force was higher)", st.above_floor_s)
+        c("surplus_fleetd_site_above_floor_joules",
+          "Energy drawn above fleetd's stale-feed floor while it bound", st.above_floor_j)
         c("surplus_fleetd_site_energy_joules", "Energy the site drew", st.energy_j)
         c("surplus_fleetd_cycles", "Control cycles run", st.cycles)
         c("surplus_fleetd_replans", "Cycles triggered out of period (drops, operator)",
