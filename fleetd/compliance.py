@@ -39,6 +39,12 @@ class PowerSample:
     source: str  # "meter" | "estimate"
 
 
+def source_name(meter_s: float, estimate_s: float) -> str:
+    """"meter", "estimate" or "meter+estimate" by the seconds each covered ("" for none)."""
+    names = [n for n, secs in (("meter", meter_s), ("estimate", estimate_s)) if secs > 0]
+    return "+".join(names)
+
+
 @dataclass
 class CapTotals:
     """What accumulated over some span."""
@@ -78,9 +84,7 @@ class CapTotals:
     @property
     def source(self) -> str:
         """Where the figures come from: "meter", "estimate", "meter+estimate" or "none"."""
-        if self.meter_s > 0 and self.estimate_s > 0:
-            return "meter+estimate"
-        return "meter" if self.meter_s > 0 else "estimate" if self.estimate_s > 0 else "none"
+        return source_name(self.meter_s, self.estimate_s) or "none"
 
     @property
     def sampling_s(self) -> float | None:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleetd.audit import read_audit
+from fleetd.compliance import source_name
 from fleetd.control.samples import read_samples, samples_path_for
 
 INTERVAL_S = 900.0
@@ -59,9 +60,7 @@ class IntervalRow:
     @property
     def source(self) -> str:
         """"meter", "estimate", "meter+estimate", or "" for an interval no sample covers."""
-        if self.meter_s > 0 and self.estimate_s > 0:
-            return "meter+estimate"
-        return "meter" if self.meter_s > 0 else "estimate" if self.covered_s > 0 else ""
+        return source_name(self.meter_s, self.estimate_s)
 
     @property
     def sampling_s(self) -> float | None:
@@ -213,8 +212,7 @@ def source_of(rows: list[IntervalRow]) -> dict[str, object]:
         every = None
         text = "fleetd's estimate (the rigs' own figures, overhead and firm loads): no meter"
     return {
-        "power": "meter+estimate" if meter_s > 0 and estimate_s > 0 else
-        "meter" if meter_s > 0 else "estimate",
+        "power": source_name(meter_s, estimate_s) or "estimate",
         "description": text, "meter_s": round(meter_s, 3), "estimate_s": round(estimate_s, 3),
         "readings": round(readings), "sampling_s": None if every is None else round(every, 3),
         "max_gap_s": round(max((r.max_gap_s for r in rows), default=0.0), 3),

@@ -43,8 +43,10 @@ def test_the_integration_matches_an_independent_one(seed: int) -> None:
     floor = np.where(rng.random(n) < 0.2, 400e3, np.nan)
     hold = 30.0
     until = float(t[-1] + 3.0)
-    samples = [PowerSample(float(a), float(b), float(c), None if math.isnan(d) else float(d),
-                           "meter") for a, b, c, d in zip(t, w, cap, floor, strict=True)]  # fmt: skip
+    samples = [
+        PowerSample(float(a), float(b), float(c), None if math.isnan(d) else float(d), "meter")
+        for a, b, c, d in zip(t, w, cap, floor, strict=True)
+    ]
     # fleetd's integrator, split into compliance samples at random moments
     integ = CapIntegrator(hold)
     cuts = sorted(rng.uniform(t[0], until, 25))
