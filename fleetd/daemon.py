@@ -62,6 +62,9 @@ class Fleetd:
                 drivers=config.drivers, tuning=t, clock=clock, start_at=start,
             )  # fmt: skip
             self.sites[name] = site
+            for feed in site.allotment.feeds():  # their log lines name the site
+                if hasattr(feed, "log"):
+                    feed.log.site = name
             self.controllers[name] = SiteController(
                 site, audit=self.audit, samples=self.samples,
                 concurrency=config.drivers.concurrency,

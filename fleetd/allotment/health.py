@@ -79,6 +79,7 @@ class FeedLog:
 
     state: FeedState
     every_s: float = 30.0
+    site: str = ""  # the site the feed serves (a daemon runs several), named in each line
     logger: logging.Logger = field(default_factory=lambda: log)
     _throttle: Throttle = field(init=False)
     _last_state: str | None = None  # None until the first check that counts
@@ -88,9 +89,15 @@ class FeedLog:
     def __post_init__(self) -> None:
         self._throttle = Throttle(self.every_s)
 
+    @property
+    def who(self) -> str:
+        """The feed (and its site), repr-escaped: "allotment feed 'tso' of site 'north'"."""
+        text = f"allotment feed {self.state.name!r}"
+        return text + (f" of site {self.site!r}" if self.site else "")
+
     def failed(self, reason: str, now: float) -> None:
-        self._throttle.warn(self.logger, failure_kind(reason), now, "allotment feed %r: %s",
-                            self.state.name, _body(reason, self.state))  # fmt: skip
+        self._throttle.warn(self.logger, failure_kind(reason), now, "%s: %s", self.who,
+                            _body(reason, self.state))  # fmt: skip
 
     def check(self, now: float) -> None:
         st = self.state
@@ -109,16 +116,16 @@ class FeedLog:
         if state == "stale":
             held = "no figure yet" if st.value is None else f"last figure {st.value.mw:g} MW"
             self.logger.warning(
-                "allotment feed %r stale: %s; the floor of %g MW applies (%s)",
-                st.name, _body(reason, st), st.floor_mw, held,
+                "%s stale: %s; the floor of %g MW applies (%s)",
+                self.who, _body(reason, st), st.floor_mw, held,
             )  # fmt: skip
         elif state == "ok" and st.value is not None:
             if was is None:
-                self.logger.info("allotment feed %r: first figure %g MW", st.name, st.value.mw)
+                self.logger.info("%s: first figure %g MW", self.who, st.value.mw)
             else:
                 self.logger.info(
-                    "allotment feed %r recovered after %.1f s: %g MW (%d failures)",
-                    st.name, now - self._trouble_since, st.value.mw, st.errors - self._ok_errors,
+                    "%s recovered after %.1f s: %g MW (%d failures)",
+                    self.who, now - self._trouble_since, st.value.mw, st.errors - self._ok_errors,
                 )  # fmt: skip
             self._throttle.reset()
             self._ok_errors = st.errors

@@ -214,9 +214,9 @@ def test_a_real_fleetd_process_logs_at_info(tmp_path: Path) -> None:
         try:
             deadline = time.monotonic() + 45
             wanted = (" INFO fleetd.daemon: fleetd API on http://127.0.0.1:",
-                      " WARNING fleetd.allotment: allotment feed 'grid': cannot connect "
+                      " WARNING fleetd.allotment: allotment feed 'grid' of site 'a': cannot connect "
                       "(Connection refused)",
-                      " WARNING fleetd.allotment: allotment feed 'grid' stale: cannot connect")
+                      " WARNING fleetd.allotment: allotment feed 'grid' of site 'a' stale: cannot connect")
             while not all(w in log_path.read_text() for w in wanted):
                 assert proc.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, f"missing {wanted}:\n{log_path.read_text()}"
@@ -224,5 +224,5 @@ def test_a_real_fleetd_process_logs_at_info(tmp_path: Path) -> None:
         finally:
             stop_process(proc, 10)
     text = log_path.read_text()
-    assert text.count("allotment feed 'grid': cannot connect") <= 2  # rate-limited
+    assert text.count("allotment feed 'grid' of site 'a': cannot connect") <= 2  # rate-limited
     assert "Traceback" not in text
