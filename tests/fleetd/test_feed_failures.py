@@ -213,10 +213,10 @@ def test_a_real_fleetd_process_logs_at_info(tmp_path: Path) -> None:
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 45
+            feed = " WARNING fleetd.allotment: allotment feed 'grid' of site 'a'"
             wanted = (" INFO fleetd.daemon: fleetd API on http://127.0.0.1:",
-                      " WARNING fleetd.allotment: allotment feed 'grid' of site 'a': cannot connect "
-                      "(Connection refused)",
-                      " WARNING fleetd.allotment: allotment feed 'grid' of site 'a' stale: cannot connect")
+                      f"{feed}: cannot connect (Connection refused)",
+                      f"{feed} stale: cannot connect")
             while not all(w in log_path.read_text() for w in wanted):
                 assert proc.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, f"missing {wanted}:\n{log_path.read_text()}"
