@@ -400,6 +400,7 @@ class SiteConfig(_Strict):
 
 MIN_TOKEN_CHARS = 16
 LEGACY_TOKEN_NAME = "api"  # what `token` / `token_env` alone are recorded as
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # an environment variable's name
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
 
 
@@ -432,9 +433,8 @@ class ApiToken(_Strict):
     """One named bearer token; the audit log records mutations made with it under its name."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.@-]{1,64}$")  # the audit log's `by`
-    token: str | None = None  # the token itself (16+ printable characters) ...
-    # ... or the name of an environment variable holding it
-    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    token: str | None = None  # the token: 16+ printable ASCII characters, no spaces
+    token_env: str | None = Field(None, pattern=ENV_NAME)  # or: the variable holding it
 
     @field_validator("token")
     @classmethod
@@ -455,7 +455,7 @@ class ApiConfig(_Strict):
     listen: str = "127.0.0.1:8470"
     token: str | None = None  # a bearer token for mutations; the audit log records "api"
     # the name of an environment variable holding the token (instead of token)
-    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    token_env: str | None = Field(None, pattern=ENV_NAME)
     # named bearer tokens ([[api.tokens]]), each recorded in the audit log by its name
     tokens: list[ApiToken] = Field(default_factory=list, max_length=256)
 
