@@ -287,6 +287,7 @@ _SITE = _obj(
     planned_ths=_NUM, hashrate_ths=_NUM, rigs=_INT,
     rigs_by_state={"type": "object", "additionalProperties": _INT}, emergency=_BOOL,
     override={"type": "object", "nullable": True}, above_cap_s=_NUM, above_cap_kwh=_NUM,
+    above_floor_s=_NUM, above_floor_kwh=_NUM, above_cap_source=_STR,
     cycles=_INT, last_cycle_s=_NUM,
 )
 _SOURCE = _obj(name=_STR, kind=_STR, mw=_NUM, as_of=_NUM, age_s=_NUM, stale=_BOOL,

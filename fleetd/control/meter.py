@@ -22,6 +22,7 @@ from fleetd.allotment.health import Throttle
 log = logging.getLogger(__name__)
 
 _SCALE = {"W": 1.0, "kW": 1e3, "MW": 1e6}
+MAX_METER_W = 1e11  # 100 GW: a larger reading is a fault, not a site's draw
 
 
 class MeterError(ValueError):
@@ -45,8 +46,10 @@ def parse_json_reading(payload: Any, field: str, unit: str) -> float:
         w = float(value) * _SCALE[unit]
     except ValueError:
         raise MeterError(f"field {field!r}: expected a number, got {value!r}") from None
-    if not math.isfinite(w) or w < 0:
-        raise MeterError(f"field {field!r}: expected finite power >= 0, got {value!r}")
+    if not math.isfinite(w) or not 0 <= w <= MAX_METER_W:
+        raise MeterError(
+            f"field {field!r}: expected finite power in [0, {MAX_METER_W:g}] W, got {shown(value)}"
+        )
     return w
 
 

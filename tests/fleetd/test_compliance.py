@@ -110,3 +110,17 @@ def test_without_a_fresh_meter_the_estimate_counts_and_says_so() -> None:
     assert tot.meter_s == pytest.approx(2.0) and tot.estimate_s == pytest.approx(4.0, abs=0.11)
     assert tot.above_s == pytest.approx(2.0) and tot.above_j == pytest.approx(40e3)
     assert tot.source == "meter+estimate" and "while the meter was silent" in tot.describe()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1e300, "expected finite power in [0, 1e+11] W, got 1e+300"),
+    ("inf", "got 'inf'"), (-5, "got -5"), (True, "expected a number, got True"),
+])  # fmt: skip
+def test_a_meter_reading_out_of_range_is_refused(value: object, expected: str) -> None:
+    """A meter that reads 1e300 W would otherwise put 1e300 J above the cap in the report."""
+    from fleetd.control.meter import MeterError, parse_json_reading
+
+    with pytest.raises(MeterError) as info:
+        parse_json_reading({"kw": value}, "kw", "kW")
+    assert expected in str(info.value)
+    assert parse_json_reading({"kw": 412.5}, "kw", "kW") == 412_500.0
