@@ -181,8 +181,8 @@ def _spread(rows: list[IntervalRow], s: dict, first: float, interval_s: float) -
         r.readings += float(s.get("readings", 0)) * f
         r.max_gap_s = max(r.max_gap_s, float(s.get("max_gap_s", 0.0)))
         r.allotment_ws += float(s["allotment_w"]) * overlap
-        r.allotment_min_w = min(r.allotment_min_w, float(s.get("allotment_min_w",
-                                                               s["allotment_w"])))
+        low = s.get("allotment_min_w")
+        r.allotment_min_w = min(r.allotment_min_w, float(s["allotment_w"] if low is None else low))
 
 
 def to_csv(rows: list[IntervalRow]) -> str:

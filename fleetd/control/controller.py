@@ -318,6 +318,8 @@ class SiteController:
             return
         st = self.stats
         caps = self.caps.take_interval(self._acc_at)
+        if caps.seconds <= 0:
+            return  # nothing measured or estimated yet
         self.samples.write({
             "site": self.name, "t0": round(iv.t0, 3), "t1": round(self._acc_at, 3),
             **caps.as_sample_fields(),
