@@ -87,7 +87,7 @@ class MetricsConfig(BaseModel):
     top_workers = 50
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     host: str = Field("127.0.0.1", description="listen address of GET /metrics")

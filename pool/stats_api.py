@@ -45,7 +45,7 @@ class StatsApiConfig(BaseModel):
     port = 8101
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     host: str = Field("127.0.0.1", description="listen address")

@@ -46,14 +46,21 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number must be a TOML number (not a string or a boolean), and finite
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+MAX_KW = 1e6  # one load on a site meter: 1 GW
+MAX_S = 366 * 86_400.0  # any simulated duration
+MAX_C = 200.0  # any temperature
 
 
 class FleetSection(_Strict):
-    seed: int = 1
+    seed: int = Field(1, ge=0, le=2**63 - 1)  # numpy's seeds are >= 0
     time_scale: float = Field(1.0, gt=0, le=10_000)
     tick_s: float = Field(0.5, gt=0, le=60)  # real seconds between physics ticks
-    session_timeout_s: float = Field(60.0, gt=0)  # LuxOS drops an idle session after 60 s
+    # LuxOS drops an idle session after 60 s
+    session_timeout_s: float = Field(60.0, gt=0, le=86_400)
     api_port: int = Field(4028, ge=1, le=65535)
     hashrate_spread: float = Field(0.0, ge=0, le=0.1)
     pool_url: str = "stratum+tcp://127.0.0.1:3333"
@@ -70,9 +77,9 @@ class FirmLoadConfig(_Strict):
     `kw` on average, swinging by `swing_kw` over `period_s` simulated seconds."""
 
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    kw: float = Field(..., ge=0)
-    swing_kw: float = Field(0.0, ge=0)
-    period_s: float = Field(600.0, gt=0)
+    kw: float = Field(..., ge=0, le=MAX_KW)
+    swing_kw: float = Field(0.0, ge=0, le=MAX_KW)
+    period_s: float = Field(600.0, gt=0, le=MAX_S)
 
     @model_validator(mode="after")
     def _never_negative(self) -> FirmLoadConfig:
@@ -85,23 +92,23 @@ class FirmLoadConfig(_Strict):
 class SiteConfig(_Strict):
     ambient_c: float = Field(25.0, ge=-40, le=80)
     pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling and losses, as a factor on rig draw
-    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load on the meter (transformers)
+    aux_kw: float = Field(0.0, ge=0, le=MAX_KW)  # fixed auxiliary load on the meter (transformers)
     firm_loads: list[FirmLoadConfig] = Field(default_factory=list)
 
 
 class ModelTuning(_Strict):
     """Per-model figures a site may change (timings compress for tests and demos)."""
 
-    boot_s: float | None = Field(None, ge=0)
-    ramp_up_s: float | None = Field(None, ge=0)
-    shed_s: float | None = Field(None, ge=0)
-    api_down_s: float | None = Field(None, ge=0)
-    sleep_w: float | None = Field(None, ge=0)
-    tau_s: float | None = Field(None, gt=0)
-    rise_c: float | None = Field(None, gt=0)
-    target_c: float | None = Field(None, gt=0)
-    hot_c: float | None = Field(None, gt=0)
-    danger_c: float | None = Field(None, gt=0)
+    boot_s: float | None = Field(None, ge=0, le=MAX_S)
+    ramp_up_s: float | None = Field(None, ge=0, le=MAX_S)
+    shed_s: float | None = Field(None, ge=0, le=MAX_S)
+    api_down_s: float | None = Field(None, ge=0, le=MAX_S)
+    sleep_w: float | None = Field(None, ge=0, le=10_000)
+    tau_s: float | None = Field(None, gt=0, le=MAX_S)
+    rise_c: float | None = Field(None, gt=0, le=MAX_C)
+    target_c: float | None = Field(None, gt=0, le=MAX_C)
+    hot_c: float | None = Field(None, gt=0, le=MAX_C)
+    danger_c: float | None = Field(None, gt=0, le=MAX_C)
 
     def apply(self, model: RigModel) -> RigModel:
         changes = {k: v for k, v in self.model_dump().items() if v is not None}
@@ -112,7 +119,7 @@ class FaultsConfig(_Strict):
     fraction: float = Field(1.0, gt=0, le=1)  # share of the group's rigs that have these faults
     unreachable: Literal["refuse", "blackhole"] | None = None
     api_delay_s: float = Field(0.0, ge=0, le=600)
-    drift_awake_after_s: float | None = Field(None, gt=0)
+    drift_awake_after_s: float | None = Field(None, gt=0, le=MAX_S)
     failed_boards: list[int] = Field(default_factory=list)  # 1-based hashboard numbers
     fans_failed: int = Field(0, ge=0, le=8)
     meter_factor: float = Field(1.0, gt=0, le=5)  # reported power / true power

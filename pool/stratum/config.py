@@ -15,7 +15,7 @@ from pool.shares.checks import DEFAULT_VERSION_MASK
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class VardiffConfig(_Strict):
