@@ -200,8 +200,8 @@ class StratumServer:
     ) -> None:
         """Drain, in this order: stop accepting and stop reading from every miner; answer
         every share already read (hashed, committed through the sink, answered); tell
-        every miner to reconnect (to `host:port`, or to the same place); give that
-        `drain_timeout` to flush; close."""
+        every miner to reconnect (to `host:port`, or to the same place) and end our side
+        of the stream; give the miners `drain_timeout` to close; close the rest."""
         if self._draining:
             return
         self._draining = True
@@ -232,17 +232,13 @@ class StratumServer:
             log.warning("stratum draining: %d shares still unanswered after %g s",
                         unanswered, self.config.answer_timeout)
         told = 0
-        if reconnect:
-            message = encode_reconnect(host, port, self.config.reconnect_wait)
-            for session in list(self.sessions):
-                if not session.closed:
-                    session.write(message)
-                    told += 1
+        message = encode_reconnect(host, port, self.config.reconnect_wait) if reconnect else b""
+        for session in list(self.sessions):
+            if not session.closed:
+                session.say_goodbye(message)
+                told += bool(message)
         deadline = time.monotonic() + self.config.drain_timeout
-        while time.monotonic() < deadline and any(
-            s.transport is not None and not s.closed and s.transport.get_write_buffer_size()
-            for s in self.sessions
-        ):
+        while self.sessions and time.monotonic() < deadline:  # miners close on their own
             await asyncio.sleep(0.01)
         for session in list(self.sessions):
             session.close()

@@ -299,6 +299,20 @@ class StratumSession(asyncio.Protocol):
             if self.transport is not None and not self.closed and self._backlog is None:
                 self.transport.pause_reading()
 
+    def say_goodbye(self, message: bytes) -> None:
+        """Shutdown, once everything read is answered: send `message` (client.reconnect)
+        and our end of the stream, then read again, discarding, until the miner closes.
+        Closing with unread input would reset the connection, and a reset can destroy
+        what the miner has not read yet: the last answers and the reconnect itself."""
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        self._backlog = None
+        transport.write(message)
+        if transport.can_write_eof():
+            transport.write_eof()
+        transport.resume_reading()  # `stopped`: data_received drops what arrives
+
     # ------------------------------------------------------------ methods
 
     def m_subscribe(self, request: Request) -> None:

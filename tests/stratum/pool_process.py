@@ -25,8 +25,11 @@ ALARMING = ("Traceback", "Task exception was never retrieved", "internal error",
 
 
 def devnet_config(mode: str = "solo", *, stratum: str = "", extra: str = "",
-                  ledger: Path | None = None, difficulty: str = "1") -> str:
-    """A pool on the embedded devnet; `stratum` adds keys to [stratum]."""
+                  ledger: Path | None = None, difficulty: str = "1",
+                  share_difficulty: float = 2.0**-22) -> str:
+    """A pool on the embedded devnet; `stratum` adds keys to [stratum]. The block
+    difficulty 1 means no share is a block; every ~1/share_difficulty x 2^32 hashes is a
+    share."""
     ledger_section = ""
     if mode == "pool":
         assert ledger is not None
@@ -46,8 +49,8 @@ port = 0
 
 [stratum.vardiff]
 enabled = false
-initial = 0.0000002384185791015625   # 2**-22: a share every ~1024 hashes
-minimum = 0.0000000001
+initial = {share_difficulty!r}
+minimum = {min(share_difficulty, 1e-10)!r}
 
 {ledger_section}
 {extra}
