@@ -88,11 +88,12 @@ class PoolView:
         self.confirmed = confirmed
 
     def _difficulty(self, worker: str) -> float | None:
-        """The share difficulty of an open connection the worker is authorized on."""
-        holders = self.server.worker_sessions.get(worker)
-        if not holders:
+        """The share difficulty of the latest connection the worker authorized on (None
+        when it has closed and an older one is still open)."""
+        session = self.server.worker_session.get(worker)
+        if session is None or session.closed:
             return None
-        return float(next(iter(holders)).difficulty)
+        return float(session.difficulty)
 
     def summary(self) -> dict[str, Any]:
         server, now = self.server, self.clock()
@@ -138,7 +139,7 @@ class PoolView:
             "last_share_difficulty": v.last_difficulty,
             "first_share_time": v.first_share,
             "last_share_time": v.last_share,
-            "connected": difficulty is not None,
+            "connected": v.worker in self.server.worker_connections,
             "difficulty": difficulty,
         }
 
@@ -154,7 +155,7 @@ class PoolView:
     def _idle(self, account: str | None = None) -> Iterator[str]:
         """Authorized names the book does not hold (no accepted share yet)."""
         book = self.workers
-        for name in self.server.worker_sessions:
+        for name in self.server.worker_connections:
             if name not in book and (account is None or account_of(name) == account):
                 yield name
 
@@ -201,7 +202,7 @@ class PoolView:
         view = self.workers.view(name, self.clock())
         if view is not None:
             return self._row(view)
-        if self.server.worker_sessions.get(name):
+        if name in self.server.worker_connections:
             return self._idle_row(name)
         return None
 

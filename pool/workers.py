@@ -5,7 +5,7 @@ Every figure a scrape or an API call needs is kept as shares arrive, so reading 
 walks the whole book on the event loop (share answers wait behind anything that does):
 
 - per worker: totals, and the credited difficulty of the last `window_s` seconds in a
-  ring of `bucket_s` slots (a fixed array of floats, whatever the share rate) with its
+  ring of `bucket_s` slots (a fixed row of floats, whatever the share rate) with its
   running sum, so a worker's hashrate is O(1);
 - for the pool: the same ring summed over every worker (pool hashrate, O(slots)) and a
   ring counting workers by the slot of their last share (active workers, O(slots));
@@ -46,24 +46,6 @@ def account_of(worker: str) -> str:
     return worker.split(".", 1)[0]
 
 
-class WorkerRecord:
-    """One worker's totals and its windowed credited difficulty."""
-
-    __slots__ = ("accepted", "difficulty_total", "first_share", "last_difficulty",
-                 "last_share", "ring", "ring_at", "window_sum", "worker")
-
-    def __init__(self, worker: str, first_share: float, slots: int, at: int) -> None:
-        self.worker = worker
-        self.first_share = first_share
-        self.last_share = first_share
-        self.accepted = 0
-        self.difficulty_total = 0.0
-        self.last_difficulty = 0.0
-        self.ring = array("d", bytes(8 * slots))
-        self.ring_at = at  # bucket index of the newest slot
-        self.window_sum = 0.0
-
-
 @dataclass(frozen=True, slots=True)
 class WorkerView:
     worker: str
@@ -94,6 +76,11 @@ def _advance(ring: array, at: int, to: int) -> tuple[int, float]:
 
 
 class WorkerBook:
+    """The book, stored by column: one slot per worker in flat arrays of numbers (its
+    window ring a row of one flat array), names mapped to slots by a dict of strings and
+    ints. No Python object per worker, so a full garbage collection does not walk a
+    hundred thousand of them while miners wait for their answers."""
+
     def __init__(
         self,
         window_s: float = 600.0,
@@ -115,13 +102,22 @@ class WorkerBook:
         self.rank_interval = rank_interval
         self.clock = clock
         self.slots = math.ceil(window_s / self.bucket_s) + 1
-        self._workers: OrderedDict[str, WorkerRecord] = OrderedDict()  # silent longest first
+        self._slot: OrderedDict[str, int] = OrderedDict()  # worker -> slot, silent longest first
+        self._free: list[int] = []
+        self._accepted = array("q")
+        self._ring_at = array("q")  # bucket index of each worker's newest ring slot
+        self._total_diff = array("d")
+        self._last_diff = array("d")
+        self._first = array("d")
+        self._last = array("d")
+        self._window = array("d")  # the ring's running sum
+        self._ring = array("d")  # `slots` floats per worker, row after row
         self._accounts: dict[str, dict[str, None]] = {}
         self._total = array("d", bytes(8 * self.slots))
         self._total_at = 0
         self._total_sum = 0.0
-        self._last = array("d", bytes(8 * self.slots))  # workers by their last share's slot
-        self._last_at = 0
+        self._lasts = array("d", bytes(8 * self.slots))  # workers by their last share's slot
+        self._lasts_at = 0
         self._started: float | None = None
         self._last_prune = 0.0
         self.evicted = 0  # workers dropped to stay within max_workers
@@ -131,69 +127,106 @@ class WorkerBook:
         self._ranking: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
-        return len(self._workers)
+        return len(self._slot)
 
     def __contains__(self, worker: object) -> bool:
-        return worker in self._workers
+        return worker in self._slot
 
     def _bucket(self, t: float) -> int:
         return int(t // self.bucket_s)
 
     # ------------------------------------------------------------------ writing
 
+    def _new_slot(self) -> int:
+        if self._free:
+            return self._free.pop()
+        slot = len(self._accepted)
+        self._accepted.append(0)
+        self._ring_at.append(0)
+        for column in (self._total_diff, self._last_diff, self._first, self._last,
+                       self._window):
+            column.append(0.0)
+        self._ring.frombytes(bytes(8 * self.slots))
+        return slot
+
     def record(self, worker: str, difficulty: float, at: float | None = None) -> None:
         now = self.clock() if at is None else at
         b = self._bucket(now)
-        rec = self._workers.get(worker)
-        if rec is None:
-            if len(self._workers) >= self.max_workers:
-                self._drop(next(iter(self._workers)))
+        i = self._slot.get(worker)
+        if i is None:
+            if len(self._slot) >= self.max_workers:
+                self._drop(next(iter(self._slot)))
                 self.evicted += 1
-            rec = self._workers[worker] = WorkerRecord(worker, now, self.slots, b)
+            i = self._slot[worker] = self._new_slot()
+            self._accepted[i] = 0
+            self._total_diff[i] = 0.0
+            self._first[i] = self._last[i] = now
+            self._window[i] = 0.0
+            self._ring_at[i] = b
+            base = i * self.slots
+            self._ring[base:base + self.slots] = array("d", bytes(8 * self.slots))
             self._accounts.setdefault(account_of(worker), {})[worker] = None
             if self._started is None:
                 self._started = now
         else:
-            self._workers.move_to_end(worker)
-            self._unmark_last(rec)
-        rec.accepted += 1
-        rec.difficulty_total += difficulty
-        rec.last_difficulty = difficulty
-        rec.last_share = max(rec.last_share, now)
-        self._credit(rec, b, difficulty)
-        self._mark_last(rec)
+            self._slot.move_to_end(worker)
+            self._unmark_last(i)
+        self._accepted[i] += 1
+        self._total_diff[i] += difficulty
+        self._last_diff[i] = difficulty
+        if now > self._last[i]:
+            self._last[i] = now
+        self._credit(i, b, difficulty)
+        self._mark_last(i)
         if now - self._last_prune > self.bucket_s:
             self._prune(now)
 
-    def _credit(self, rec: WorkerRecord, b: int, difficulty: float) -> None:
+    def _advance_worker(self, i: int, to: int) -> None:
+        """Move worker `i`'s ring to bucket `to`, keeping its running sum exact."""
+        at = self._ring_at[i]
+        if to <= at:
+            return
         n = self.slots
-        rec.ring_at, dropped = _advance(rec.ring, rec.ring_at, b)
-        if dropped:
-            rec.window_sum = max(0.0, rec.window_sum - dropped)
-        if b > rec.ring_at - n:  # inside the window (a late share may be older)
-            rec.ring[b % n] += difficulty
-            rec.window_sum += difficulty
+        base = i * n
+        ring = self._ring
+        if to - at >= n:
+            ring[base:base + n] = array("d", bytes(8 * n))
+            self._window[i] = 0.0
+        else:
+            for k in range(at + 1, to + 1):
+                ring[base + k % n] = 0.0
+            self._window[i] = max(0.0, sum(ring[base:base + n]))
+        self._ring_at[i] = to
+
+    def _credit(self, i: int, b: int, difficulty: float) -> None:
+        n = self.slots
+        self._advance_worker(i, b)
+        if b > self._ring_at[i] - n:  # inside the window (a late share may be older)
+            self._ring[i * n + b % n] += difficulty
+            self._window[i] += difficulty
         self._total_at, dropped = _advance(self._total, self._total_at, b)
         if dropped:
-            self._total_sum = max(0.0, self._total_sum - dropped)
+            self._total_sum = max(0.0, sum(self._total))
         if b > self._total_at - n:
             self._total[b % n] += difficulty
             self._total_sum += difficulty
 
-    def _mark_last(self, rec: WorkerRecord) -> None:
-        b = self._bucket(rec.last_share)
-        self._last_at, _ = _advance(self._last, self._last_at, b)
-        if b > self._last_at - self.slots:
-            self._last[b % self.slots] += 1
+    def _mark_last(self, i: int) -> None:
+        b = self._bucket(self._last[i])
+        self._lasts_at, _ = _advance(self._lasts, self._lasts_at, b)
+        if b > self._lasts_at - self.slots:
+            self._lasts[b % self.slots] += 1
 
-    def _unmark_last(self, rec: WorkerRecord) -> None:
-        b = self._bucket(rec.last_share)
-        if self._last_at - self.slots < b <= self._last_at and self._last[b % self.slots] > 0:
-            self._last[b % self.slots] -= 1
+    def _unmark_last(self, i: int) -> None:
+        b = self._bucket(self._last[i])
+        n = self.slots
+        if self._lasts_at - n < b <= self._lasts_at and self._lasts[b % n] > 0:
+            self._lasts[b % n] -= 1
 
     def _drop(self, worker: str) -> None:
-        rec = self._workers.pop(worker)
-        self._unmark_last(rec)
+        i = self._slot.pop(worker)
+        self._unmark_last(i)
+        self._free.append(i)
         account = account_of(worker)
         names = self._accounts.get(account)
         if names is not None:
@@ -204,36 +237,35 @@ class WorkerBook:
     def _prune(self, now: float) -> None:
         """Forget workers silent for `forget_s` (the oldest are first in the book)."""
         self._last_prune = now
-        workers = self._workers
-        while workers:
-            rec = next(iter(workers.values()))
-            if now - rec.last_share <= self.forget_s:
+        slot = self._slot
+        while slot:
+            worker, i = next(iter(slot.items()))
+            if now - self._last[i] <= self.forget_s:
                 break
-            self._drop(rec.worker)
+            self._drop(worker)
 
     # ------------------------------------------------------------------ reading
 
-    def _rate(self, rec: WorkerRecord, now: float) -> float:
-        rec.ring_at, dropped = _advance(rec.ring, rec.ring_at, self._bucket(now))
-        if dropped:
-            rec.window_sum = max(0.0, sum(rec.ring))
-        span = min(self.window_s, max(now - rec.first_share, self.bucket_s))
-        return rec.window_sum * HASHES_PER_DIFF1 / span
+    def _rate(self, i: int, now: float) -> float:
+        self._advance_worker(i, self._bucket(now))
+        span = min(self.window_s, max(now - self._first[i], self.bucket_s))
+        return self._window[i] * HASHES_PER_DIFF1 / span
 
-    def _view(self, rec: WorkerRecord, now: float) -> WorkerView:
-        return WorkerView(rec.worker, self._rate(rec, now), rec.accepted, rec.difficulty_total,
-                          rec.last_difficulty, rec.last_share, rec.first_share)  # fmt: skip
+    def _view(self, worker: str, now: float) -> WorkerView:
+        i = self._slot[worker]
+        return WorkerView(worker, self._rate(i, now), self._accepted[i], self._total_diff[i],
+                          self._last_diff[i], self._last[i], self._first[i])  # fmt: skip
 
     def view(self, worker: str, now: float | None = None) -> WorkerView | None:
         """One worker, O(1)."""
-        rec = self._workers.get(worker)
-        return None if rec is None else self._view(rec, self.clock() if now is None else now)
+        if worker not in self._slot:
+            return None
+        return self._view(worker, self.clock() if now is None else now)
 
     def account(self, account: str, now: float | None = None) -> list[WorkerView]:
         """The workers of one account, highest hashrate first (O(its workers))."""
         now = self.clock() if now is None else now
-        names = self._accounts.get(account, {})
-        views = [self._view(self._workers[w], now) for w in names]
+        views = [self._view(w, now) for w in self._accounts.get(account, {})]
         views.sort(key=lambda v: (-v.hashrate, v.worker))
         return views
 
@@ -252,11 +284,11 @@ class WorkerBook:
     def active(self, now: float | None = None) -> int:
         """Workers with an accepted share within the window (to the bucket). O(slots)."""
         now = self.clock() if now is None else now
-        self._last_at, _ = _advance(self._last, self._last_at, self._bucket(now))
-        return int(sum(self._last))
+        self._lasts_at, _ = _advance(self._lasts, self._lasts_at, self._bucket(now))
+        return int(sum(self._lasts))
 
     def _rank_now(self, now: float) -> list[WorkerView]:
-        views = [self._view(r, now) for r in self._workers.values()]
+        views = [self._view(w, now) for w in self._slot]
         views.sort(key=lambda v: (-v.hashrate, v.worker))
         return views
 
@@ -274,18 +306,19 @@ class WorkerBook:
 
     async def _rank_in_chunks(self) -> None:
         try:
-            names = list(self._workers)
+            names = list(self._slot)
             rates = np.empty(len(names))
             for start in range(0, len(names), RANK_CHUNK):
                 now = self.clock()
-                workers = self._workers
-                for i in range(start, min(start + RANK_CHUNK, len(names))):
-                    rec = workers.get(names[i])
-                    rates[i] = -1.0 if rec is None else self._rate(rec, now)
+                slot = self._slot
+                for k in range(start, min(start + RANK_CHUNK, len(names))):
+                    i = slot.get(names[k])
+                    rates[k] = -1.0 if i is None else self._rate(i, now)
                 await asyncio.sleep(0)
-            order = np.argsort(-rates, kind="stable").tolist()
+            order = np.argsort(-rates, kind="stable")
+            order = order[rates[order] >= 0].tolist()
             await asyncio.sleep(0)
-            self._ranked = [names[i] for i in order if rates[i] >= 0]
+            self._ranked = [names[k] for k in order]
             await asyncio.sleep(0)
             self._ranked_set = frozenset(self._ranked)
             self._ranked_at = self.clock()
@@ -298,20 +331,19 @@ class WorkerBook:
         are rated (see the module's note on large books)."""
         now = self.clock() if now is None else now
         end = None if limit is None else offset + limit
-        if len(self._workers) <= SYNC_RANK:
+        if len(self._slot) <= SYNC_RANK:
             return self._rank_now(now)[offset:end]
         if now - self._ranked_at > self.rank_interval:
             self._start_ranking()
         ranked = self._ranked or []
-        workers = self._workers
-        out = [self._view(workers[w], now)
-               for w in itertools.islice(ranked, offset, end) if w in workers]
+        slot = self._slot
+        out = [self._view(w, now) for w in itertools.islice(ranked, offset, end) if w in slot]
         if end is None or end > len(ranked):  # workers that came after the ranking
             seen = self._ranked_set
-            fresh = (w for w in reversed(workers) if w not in seen)
+            fresh = (w for w in reversed(slot) if w not in seen)
             skip = max(0, offset - len(ranked))
             room = None if end is None else end - max(offset, len(ranked))
-            out += [self._view(workers[w], now)
+            out += [self._view(w, now)
                     for w in itertools.islice(fresh, skip, None if room is None else skip + room)]
         return out
 

@@ -130,7 +130,10 @@ class StratumServer:
         self.subscribed_count = 0
         self.authorized_count = 0
         self.authorized_names = 0  # worker names summed over open connections
-        self.worker_sessions: dict[str, dict[StratumSession, None]] = {}
+        # worker name -> open connections it is authorized on, and the latest of them
+        # (flat dicts: nothing per worker for the garbage collector to walk)
+        self.worker_connections: dict[str, int] = {}
+        self.worker_session: dict[str, StratumSession] = {}
         self.difficulties: dict[float, int] = {}  # working connections by difficulty
         self._records: dict[tuple[str, float], JobRecord] = {}
         self._diff_messages: dict[float, bytes] = {}
@@ -302,11 +305,12 @@ class StratumServer:
             self.authorized_count -= 1
         for worker in session.workers or ():
             self.authorized_names -= 1
-            holders = self.worker_sessions.get(worker)
-            if holders is not None:
-                holders.pop(session, None)
-                if not holders:
-                    del self.worker_sessions[worker]
+            left = self.worker_connections.get(worker, 1) - 1
+            if left > 0:
+                self.worker_connections[worker] = left
+            else:
+                self.worker_connections.pop(worker, None)
+                self.worker_session.pop(worker, None)
         if session.working:
             self.difficulty_moved(session.difficulty, None)
         if session.extranonce1 is not None:
@@ -329,10 +333,8 @@ class StratumServer:
     def worker_authorized(self, session: StratumSession, worker: str) -> None:
         """A worker name new to this connection (an O(1) index for the stats API)."""
         self.authorized_names += 1
-        holders = self.worker_sessions.get(worker)
-        if holders is None:
-            holders = self.worker_sessions[worker] = {}
-        holders[session] = None
+        self.worker_connections[worker] = self.worker_connections.get(worker, 0) + 1
+        self.worker_session[worker] = session
 
     def difficulty_moved(self, old: float | None, new: float | None) -> None:
         """A working connection's difficulty changed (None: it started or stopped)."""

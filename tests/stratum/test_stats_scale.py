@@ -42,9 +42,9 @@ def rated(monkeypatch) -> list[int]:
     calls = [0]
     original = WorkerBook._rate
 
-    def counting(self, rec, now):
+    def counting(self, slot, now):
         calls[0] += 1
-        return original(self, rec, now)
+        return original(self, slot, now)
 
     monkeypatch.setattr(WorkerBook, "_rate", counting)
     return calls
@@ -183,8 +183,7 @@ def test_a_workers_memory_is_fixed_whatever_its_share_rate() -> None:
     for k in range(20_000):
         clock.t = NOW + k * 0.01  # 100 shares a second for 200 s
         book.record("busy.rig", 0.5)
-    rec = book._workers["busy.rig"]
-    assert len(rec.ring) == book.slots == 61
+    assert book.slots == 61 and len(book._ring) == book.slots * len(book)
     view = book.view("busy.rig")
     assert view is not None and view.accepted == 20_000
     assert view.hashrate == pytest.approx(50 * 2**32, rel=0.03)  # 100/s x 0.5

@@ -26,12 +26,13 @@ async def test_one_connection_authorizes_at_most_the_worker_cap(make_server, con
     assert (await c.call("mining.authorize", ["alice.rig3", "x"]))["result"] is True
     session = next(iter(server.sessions))
     assert len(session.workers) == 8
-    assert server.authorized_names == 8 and len(server.worker_sessions) == 8
+    assert server.authorized_names == 8 and len(server.worker_connections) == 8
     c.client.abort()
     deadline = time.monotonic() + 3
     while server.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-    assert server.authorized_names == 0 and not server.worker_sessions
+    assert server.authorized_names == 0
+    assert not server.worker_connections and not server.worker_session
 
 
 async def test_the_default_cap_is_256(make_server, connect):
