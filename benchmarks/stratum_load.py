@@ -142,8 +142,10 @@ async def _pool(conn: Any, mempool_txs: int, max_connections: int,
         from pool.metrics import MetricsConfig, MetricsEndpoint, PoolMetrics
         from pool.stats_api import PoolView, StatsApi
 
-        metrics = PoolMetrics(MetricsConfig(process_metrics=False,
-                                            max_tracked_workers=max(100_000, stats_workers)))
+        knobs: dict[str, Any] = {"process_metrics": False}
+        if "max_tracked_workers" in MetricsConfig.model_fields:  # absent before issue 12
+            knobs["max_tracked_workers"] = max(100_000, stats_workers)
+        metrics = PoolMetrics(MetricsConfig(**knobs))
         server = StratumServer(config, feed, node, metrics.wrap_sink(sink))
         metrics.attach(server)
     else:

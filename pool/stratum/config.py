@@ -74,8 +74,9 @@ class StratumConfig(_Strict):
     max_connections_per_ip: int = Field(
         256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt)"
     )
-    trusted_networks: tuple[str, ...] = Field(
-        (), description="CIDRs exempt from the per-address cap and bans (a farm's NAT)"
+    trusted_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs exempt from the per-address cap and bans (a farm's NAT)",
     )
     subscribe_timeout: float = Field(30.0, gt=0, description="seconds to send mining.subscribe")
     authorize_timeout: float = Field(
@@ -106,8 +107,8 @@ class StratumConfig(_Strict):
 
     @field_validator("trusted_networks")
     @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(str(net) for net in parse_networks(value))
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(net) for net in parse_networks(value)]
 
     @field_validator("extranonce1_prefix")
     @classmethod
