@@ -31,7 +31,7 @@ import math
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,7 +122,12 @@ class WorkerBook:
         self._last_prune = 0.0
         self.evicted = 0  # workers dropped to stay within max_workers
         self._ranked: list[str] | None = None
-        self._ranked_set: frozenset[str] = frozenset()
+        # A ranking holds the workers that existed when it began: each slot notes the count
+        # of rankings begun before its worker arrived; it is in the ranking in use when
+        # that count is below the ranking's own.
+        self._begun = 0
+        self._ranked_from = 0
+        self._born = array("q")
         self._ranked_at = float("-inf")
         self._ranking: asyncio.Task[None] | None = None
 
@@ -143,6 +148,7 @@ class WorkerBook:
         slot = len(self._accepted)
         self._accepted.append(0)
         self._ring_at.append(0)
+        self._born.append(0)
         for column in (self._total_diff, self._last_diff, self._first, self._last,
                        self._window):
             column.append(0.0)
@@ -158,6 +164,7 @@ class WorkerBook:
                 self._drop(next(iter(self._slot)))
                 self.evicted += 1
             i = self._slot[worker] = self._new_slot()
+            self._born[i] = self._begun
             self._accepted[i] = 0
             self._total_diff[i] = 0.0
             self._first[i] = self._last[i] = now
@@ -298,32 +305,42 @@ class WorkerBook:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a tool or a test): rank here and now
-            self._ranked = [v.worker for v in self._rank_now(self.clock())]
-            self._ranked_set = frozenset(self._ranked)
-            self._ranked_at = self.clock()
+            steps = self._rank_steps()
+            while next(steps, True) is None:
+                pass
             return
         self._ranking = loop.create_task(self._rank_in_chunks())
 
     async def _rank_in_chunks(self) -> None:
         try:
-            names = list(self._slot)
-            rates = np.empty(len(names))
-            for start in range(0, len(names), RANK_CHUNK):
-                now = self.clock()
-                slot = self._slot
-                for k in range(start, min(start + RANK_CHUNK, len(names))):
-                    i = slot.get(names[k])
-                    rates[k] = -1.0 if i is None else self._rate(i, now)
-                await asyncio.sleep(0)
-            order = np.argsort(-rates, kind="stable")
-            order = order[rates[order] >= 0].tolist()
-            await asyncio.sleep(0)
-            self._ranked = [names[k] for k in order]
-            await asyncio.sleep(0)
-            self._ranked_set = frozenset(self._ranked)
-            self._ranked_at = self.clock()
+            for _ in self._rank_steps():
+                await asyncio.sleep(0)  # the loop answers miners between two steps
         finally:
             self._ranking = None
+
+    def _rank_steps(self) -> Iterator[None]:
+        """Rank every worker by hashrate, yielding between steps of a few milliseconds."""
+        self._begun += 1
+        begun = self._begun
+        names = list(self._slot)
+        rates = np.empty(len(names))
+        for start in range(0, len(names), RANK_CHUNK):
+            now = self.clock()
+            slot = self._slot
+            for k in range(start, min(start + RANK_CHUNK, len(names))):
+                i = slot.get(names[k])
+                rates[k] = -1.0 if i is None else self._rate(i, now)
+            yield None
+        order = np.argsort(-rates)
+        order = order[rates[order] >= 0].tolist()
+        yield None
+        ranked: list[str] = []
+        for start in range(0, len(order), RANK_CHUNK * 20):
+            ranked += [names[k] for k in order[start:start + RANK_CHUNK * 20]]
+            yield None
+        self._ranked = ranked
+        self._ranked_from = begun
+        self._ranked_at = self.clock()
 
     def views(self, now: float | None = None, *, offset: int = 0,
               limit: int | None = None) -> list[WorkerView]:
@@ -339,8 +356,8 @@ class WorkerBook:
         slot = self._slot
         out = [self._view(w, now) for w in itertools.islice(ranked, offset, end) if w in slot]
         if end is None or end > len(ranked):  # workers that came after the ranking
-            seen = self._ranked_set
-            fresh = (w for w in reversed(slot) if w not in seen)
+            begun, born = self._ranked_from, self._born
+            fresh = (w for w, i in reversed(slot.items()) if born[i] >= begun)
             skip = max(0, offset - len(ranked))
             room = None if end is None else end - max(offset, len(ranked))
             out += [self._view(w, now)
