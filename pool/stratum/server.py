@@ -523,7 +523,7 @@ class StratumServer:
         except Exception:
             log.exception("could not serialise block candidate %s", block_hash)
             return
-        self._spawn(self._submit_block(share, block_hash, block_hex))
+        self.spawn(self._submit_block(share, block_hash, block_hex))
 
     async def _submit_block(self, share: PendingShare, block_hash: str, block_hex: str) -> None:
         if self.node is None:
@@ -580,7 +580,7 @@ class StratumServer:
             self._answer_accepted(accepted)
         else:
             records = [self._accepted_share(share, now) for share in accepted]
-            self._spawn(self._record(accepted, records))
+            self.spawn(self._record(accepted, records))
 
     def _accepted_share(self, share: PendingShare, now: float) -> AcceptedShare:
         value = share.hash_value or 0
@@ -627,8 +627,6 @@ class StratumServer:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
-
-    _spawn = spawn
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
