@@ -20,7 +20,7 @@ async def test_one_connection_authorizes_at_most_the_worker_cap(make_server, con
     for i in range(8):
         assert (await c.call("mining.authorize", [f"alice.rig{i}", "x"]))["result"] is True
     for i in range(8, 40):
-        msg = await c.call("mining.authorize", [f"alice.rig{i}" + "x" * 1000, "x"])
+        msg = await c.call("mining.authorize", [f"alice.rig{i}", "x"])
         assert msg["error"][0] == ErrorCode.UNAUTHORIZED and "at most 8" in msg["error"][1]
     # a name already authorized is still fine, and the connection keeps working
     assert (await c.call("mining.authorize", ["alice.rig3", "x"]))["result"] is True
