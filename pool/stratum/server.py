@@ -9,6 +9,13 @@ limit (so sessions need no timers of their own).
 Fan-out: a new job is encoded once (`mining.notify` bytes shared by every session; in
 solo mode once per payout script) and written to every working session in one pass of
 the event loop, with the session's `set_difficulty` prepended only when it changed.
+
+Limits (issue 12): connections per address with trusted networks exempt, a connection
+budget under the fd limit, deadlines for subscribe, for authorize after subscribe and
+for a line once begun, a per-address ban score for bad requests; refusals and closures
+are logged through a throttle. Counters the stats read (connections by state, worker
+names, the difficulty distribution) are kept here as sessions change, so nothing that
+reports on the pool walks every session.
 """
 
 from __future__ import annotations

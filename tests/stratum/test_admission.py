@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from pool.stratum.bans import CLOSING_STRIKES, BanBook
 from pool.stratum.limits import FD_RESERVE, LogThrottle, address_key, connection_budget
 from rigsim.miner import Miner
 
@@ -174,3 +175,24 @@ async def test_idle_flood_from_one_address_does_not_lock_out_a_miner(tmp_path) -
         assert log.count("refusing 127.0.0.1") == 1, log[-3000:]
         assert "max_connections_per_ip" in log
         assert not pool.alarming(), pool.alarming()
+
+
+def test_ban_scores_expire_and_stay_bounded() -> None:
+    now = [0.0]
+    book = BanBook(max_invalid=5, window=60, ban_seconds=600, clock=lambda: now[0],
+                   max_addresses=100)
+    assert [book.strike("10.0.0.1") for _ in range(5)] == [None] * 5
+    assert book.strike("10.0.0.1") == 6  # the sixth crosses the limit
+    book.ban("10.0.0.1")
+    assert book.is_banned("10.0.0.1")
+    assert book.strike("10.0.0.2", CLOSING_STRIKES) == CLOSING_STRIKES  # one closing = 10
+    now[0] = 61
+    assert book.strike("10.0.0.3", 5) is None
+    now[0] = 122
+    assert book.strike("10.0.0.3") is None, "a new window starts from zero"
+    for i in range(1_000):  # a spray of addresses: the oldest scores are forgotten
+        book.strike(f"10.1.{i // 256}.{i % 256}")
+    assert len(book._scores) == 100
+    now[0] = 700
+    book.expire()
+    assert not book.is_banned("10.0.0.1") and len(book) == 0
