@@ -19,6 +19,8 @@ from tests.components.bcoin import ROOT
 LISTENING = re.compile(r"stratum listening on ([\d.]+):(\d+)")
 STATS_API = re.compile(r"stats API on (http://[\d.]+:\d+)/api")
 PAYOUT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+# The account names pool-mode tests authorize as (each is mapped to PAYOUT).
+POOL_ACCOUNTS = ("fuzz", "alice", "bob", "carol", "dave", "proxy")
 # Log lines that must never appear, whatever miners send.
 ALARMING = ("Traceback", "Task exception was never retrieved", "internal error",
             "hashing kernels failed", "LedgerClosed", "share store failed")
@@ -34,6 +36,10 @@ def devnet_config(mode: str = "solo", *, stratum: str = "", extra: str = "",
     if mode == "pool":
         assert ledger is not None
         ledger_section = f'[ledger]\nbackend = "sqlite"\npath = "{ledger}"\nscheme = "pplns"\n'
+        # pool mode credits listed account names or addresses only
+        ledger_section += "[accounts]\n" + "".join(
+            f'{name} = "{PAYOUT}"\n' for name in POOL_ACCOUNTS
+        )
     return f"""
 mode = "{mode}"
 network = "regtest"
