@@ -173,9 +173,9 @@ class RigModel:
         return self.profiles[0].x, self.profiles[-1].x
 
     def watt_range(self) -> tuple[int, int]:
-        """Lowest and highest watt target the rig can settle at."""
+        """Lowest and highest whole-watt target the rig can settle at exactly."""
         lo, hi = self.clock_range
-        return round(self.watts_at(lo)), round(self.watts_at(hi))
+        return math.ceil(self.watts_at(lo)), math.floor(self.watts_at(hi))
 
     def clock_for_watts(self, watts: float) -> float:
         """The relative clock at which the rig draws `watts` (clamped to the clock range)."""
