@@ -11,10 +11,11 @@ deadline, never a fixed sleep.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from rigsim.addresses import free_loopback_base
@@ -46,6 +47,20 @@ async def start_fleet(
             "CAP_NET_BIND_SERVICE or sysctl net.ipv4.ip_unprivileged_port_start=80"
         )
     return runner
+
+
+Site = tuple[FleetRunner, FakeClock]
+
+
+@contextlib.asynccontextmanager
+async def site(groups: list[dict[str, Any]]) -> AsyncIterator[Site]:
+    """A served fleet of `groups` under a fresh FakeClock, stopped afterwards."""
+    clock = FakeClock()
+    runner = await start_fleet(groups, clock)
+    try:
+        yield runner, clock
+    finally:
+        await runner.stop()
 
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -15,29 +15,22 @@ from pyasic.device.firmware import MinerFirmware
 from pyasic.device.makes import MinerMake
 from pyasic.miners.backends.antminer import AntminerModern
 
-from rigsim.clock import FakeClock
 from rigsim.firmware import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from rigsim.physics import RigState
-from rigsim.runner import FleetRunner
-from tests.rigsim.firmware_fleet import refused, settle, start_fleet, wait_until
+from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
 
 pytestmark = pytest.mark.integration
-
-Site = tuple[FleetRunner, FakeClock]
 
 
 @pytest.fixture
 async def stock() -> AsyncIterator[Site]:
-    clock = FakeClock()
-    runner = await start_fleet(
+    async with site(
         [
             {"model": "S19jPro", "count": 1, "firmware": "antminer"},
             {"model": "S21XP", "count": 1, "firmware": "antminer", "start": "sleeping"},
-        ],
-        clock,
-    )
-    yield runner, clock
-    await runner.stop()
+        ]
+    ) as served:
+        yield served
 
 
 async def set_mode(miner: AntminerModern, mode: MiningModeConfig) -> None:

@@ -15,28 +15,21 @@ from pyasic.device.makes import MinerMake
 from pyasic.errors import APIError
 from pyasic.miners.backends.braiins_os import BOSer
 
-from rigsim.clock import FakeClock
 from rigsim.physics import RigState
-from rigsim.runner import FleetRunner
-from tests.rigsim.firmware_fleet import refused, settle, start_fleet, wait_until
+from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
 
 pytestmark = pytest.mark.integration
-
-Site = tuple[FleetRunner, FakeClock]
 
 
 @pytest.fixture
 async def bos() -> AsyncIterator[Site]:
-    clock = FakeClock()
-    runner = await start_fleet(
+    async with site(
         [
             {"model": "S19jPro", "count": 1, "firmware": "braiins"},
             {"model": "S21", "count": 1, "firmware": "braiins", "faults": {"failed_boards": [2]}},
-        ],
-        clock,
-    )
-    yield runner, clock
-    await runner.stop()
+        ]
+    ) as served:
+        yield served
 
 
 async def test_get_miner_identifies_braiins_os_make_model_and_firmware(bos: Site) -> None:

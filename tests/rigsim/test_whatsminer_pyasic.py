@@ -15,28 +15,21 @@ from pyasic.device.makes import MinerMake
 from pyasic.errors import APIError
 from pyasic.rpc.btminer import BTMinerRPCAPI, BTMinerV3RPCAPI
 
-from rigsim.clock import FakeClock
 from rigsim.physics import RigState
-from rigsim.runner import FleetRunner
-from tests.rigsim.firmware_fleet import refused, settle, start_fleet, wait_until
+from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
 
 pytestmark = pytest.mark.integration
-
-Site = tuple[FleetRunner, FakeClock]
 
 
 @pytest.fixture
 async def whatsminers() -> AsyncIterator[Site]:
-    clock = FakeClock()
-    runner = await start_fleet(
+    async with site(
         [
             {"model": "M50", "count": 1, "firmware": "whatsminer"},
             {"model": "M60", "count": 1, "firmware": "whatsminer", "whatsminer_api": "v3"},
-        ],
-        clock,
-    )
-    yield runner, clock
-    await runner.stop()
+        ]
+    ) as served:
+        yield served
 
 
 async def test_get_miner_identifies_whatsminers_and_their_api(whatsminers: Site) -> None:
