@@ -16,8 +16,9 @@ family's rigs in a child process, its idle CPU and memory per rig, then the real
 `get_data` on every rig, as many at once as `--concurrency`, for a phase: the fleet's CPU
 per `get_data` (each family's is several requests: gRPC calls for Braiins OS, digest-auth
 HTTP for stock Antminers, separate btminer commands for Whatsminers) and what that costs
-per 1,000 rigs polled every 5 s. The load is pyasic itself, so it is slow; the figure is
-the fleet's CPU, not the throughput.
+per 1,000 rigs polled every 5 s (after one warm-up round, as a fleet tool polls on and
+on). The load is pyasic itself, so it is slow; the figure is the fleet's CPU, not the
+throughput.
 
 Last line: `rigsim: api_req_per_s=<n> cpu_pct_per_1k_rigs=<n>` (the polled LuxOS figure),
 then `get_data_cpu_ms_<family>=<n>` per family measured.
@@ -312,6 +313,12 @@ async def family_cost(
             miners = [m for m in await asyncio.gather(*(identify(a) for a in addresses)) if m]
         if len(miners) != len(addresses):
             raise RuntimeError(f"{family}: pyasic identified {len(miners)} of {len(addresses)}")
+
+        async def first(miner: object) -> None:
+            async with gate:
+                await miner.get_data()  # type: ignore[attr-defined]
+
+        await asyncio.gather(*(first(m) for m in miners))  # a tool polls on and on: warm up
         c0, _ = await child.cpu()
         t0 = time.monotonic()
         deadline = t0 + phase_s

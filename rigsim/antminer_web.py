@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from rigsim.cgminer import small_int
 from rigsim.firmware import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from rigsim.physics import RigReading
 from rigsim.readings import board_temps, chain_rates_gh, mac_address, serial_number
@@ -43,13 +44,9 @@ class ConfError(ValueError):
 
 
 def _mode(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ConfError(f"miner-mode must be 0, 1 or 3; got {value!r:.40}")
-    if isinstance(value, str) and not value.strip().isdigit():
-        raise ConfError(f"miner-mode must be 0, 1 or 3; got {value!r:.40}")
-    mode = int(value)
+    mode = small_int(value, max_digits=1)
     if mode not in MODES:
-        raise ConfError(f"miner-mode must be 0, 1 or 3; got {mode}")
+        raise ConfError(f"miner-mode must be 0, 1 or 3; got {value!r:.40}")
     return mode
 
 
@@ -165,9 +162,10 @@ class AntminerWeb:
             mode = _mode(body["miner-mode"]) if "miner-mode" in body else fw.work_mode
             pools = _pools(body["pools"]) if "pools" in body else self.pool_list(i)
             fan_ctrl = body.get("bitmain-fan-ctrl", fw.fan_ctrl)
-            fan_pwm = str(body.get("bitmain-fan-pwm", fw.fan_pwm))
-            if not isinstance(fan_ctrl, bool) or not fan_pwm.isdigit() or int(fan_pwm) > 100:
+            pwm = small_int(body.get("bitmain-fan-pwm", fw.fan_pwm), max_digits=3)
+            if not isinstance(fan_ctrl, bool) or pwm is None or pwm > 100:
                 raise ConfError("bitmain-fan-ctrl must be a boolean, bitmain-fan-pwm 0..100")
+            fan_pwm = str(pwm)
         except ConfError as e:
             return {"stats": "error", "code": "M001", "msg": str(e)}
         changed = (mode, pools) != (fw.work_mode, self.pool_list(i))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpclib.const
 from grpclib import GRPCError, Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.server import Server, Stream
 from pyasic.web.braiins_os.proto.braiins.bos import v1 as bos
 
@@ -32,6 +33,15 @@ if TYPE_CHECKING:
 LOGIN = "/braiins.bos.v1.AuthenticationService/Login"
 
 Handler = Callable[[Stream[Any, Any]], Coroutine[Any, Any, None]]
+
+
+class _Codec(ProtoCodec):
+    """grpclib's protobuf codec that also sends replies the core has already serialised."""
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        if isinstance(message, bytes):
+            return message
+        return super().encode(message, message_type)
 
 
 class _RigService:
@@ -77,7 +87,7 @@ class _RigService:
                 token = stream.metadata.get("authorization") if stream.metadata else None
                 if not api.authorised(self.i, token, time.monotonic()):
                     raise GRPCError(Status.UNAUTHENTICATED, "Unauthenticated")
-            await stream.send_message(api.call(self.i, name, request))
+            await stream.send_message(api.encoded(self.i, name, request))
 
         return handle
 
@@ -100,7 +110,7 @@ class BraiinsGrpcServers(RigListeners):
 
     async def _listen(self, i: int) -> Server:
         rig = self.fleet.rigs[i]
-        server = Server([_RigService(self, i)])
+        server = Server([_RigService(self, i)], codec=_Codec())
         try:
             await server.start(rig.address, self.port, backlog=64)
         except OSError as exc:

@@ -49,7 +49,14 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from passlib.hash import md5_crypt
 
-from rigsim.cgminer import CgminerApi, CommandError, devdetails_rows, parse_request, pool_row
+from rigsim.cgminer import (
+    CgminerApi,
+    CommandError,
+    devdetails_rows,
+    parse_request,
+    pool_row,
+    small_int,
+)
 from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, is_up, mac_address, serial_number
 
@@ -162,6 +169,17 @@ class BtminerApi(CgminerApi):
             "High": m.watts_at(m.clock_range[1]),
         }.get(fw.power_mode, m.nameplate_w)
         return m.clock_for_watts(min(ceiling, self.limit_w(i)) * fw.power_pct / 100.0)
+
+    def limit_range(self, i: int) -> tuple[int, int]:
+        """The power limits a rig takes: the lowest draw its boards run at to nameplate."""
+        m = self.fleet.rigs[i].model
+        return m.watt_range()[0], round(m.nameplate_w)
+
+    def limit_or_none(self, i: int, value: object) -> int | None:
+        """A power limit in watts (NO_LIMIT included) the rig takes, or None."""
+        watts = small_int(value)
+        lo, hi = self.limit_range(i)
+        return watts if watts is not None and (lo <= watts <= hi or watts == NO_LIMIT) else None
 
     def firmware_version(self, i: int) -> str:
         return FW_V3 if self.fleet.rigs[i].whatsminer_v3 else FW_V2
@@ -389,21 +407,18 @@ class BtminerApi(CgminerApi):
         return flat(131, OK_MSG)
 
     def _write_adjust_power_limit(self, i: int, cmd: dict[str, Any]) -> dict[str, Any]:
-        raw = str(cmd.get("power_limit", ""))
-        m = self.fleet.rigs[i].model
-        lo, _ = m.watt_range()
-        hi = round(m.nameplate_w)
-        if not raw.isdigit() or not (lo <= int(raw) <= hi or int(raw) == NO_LIMIT):
+        watts = self.limit_or_none(i, cmd.get("power_limit"))
+        if watts is None:
+            lo, hi = self.limit_range(i)
             return flat(132, f"power_limit must be {lo}..{hi} W or {NO_LIMIT}", ok=False)
-        watts = int(raw)
         self.fleet.firmware(i).power_limit_w = None if watts == NO_LIMIT else watts
         return self.apply_clock(i, restart=True)
 
     def _write_set_power_pct(self, i: int, cmd: dict[str, Any]) -> dict[str, Any]:
-        raw = str(cmd.get("percent", ""))
-        if not raw.isdigit() or not 0 <= int(raw) <= 100:
+        pct = small_int(cmd.get("percent"), max_digits=3)
+        if pct is None or pct > 100:
             return flat(132, "percent must be 0..100", ok=False)
-        self.fleet.firmware(i).power_pct = int(raw)
+        self.fleet.firmware(i).power_pct = pct
         return self.apply_clock(i, restart=False)
 
     _write_set_power_pct_v2 = _write_set_power_pct

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rigsim.btminer import API_VERSION, NO_LIMIT, rig_salt
+from rigsim.cgminer import small_int
 from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, is_up, mac_address, serial_number
 
@@ -246,21 +247,18 @@ class BtminerV3Api:
         return reply(0, "ok", "set.miner.service")
 
     def _power_limit(self, i: int, param: Any) -> dict[str, Any]:
-        m = self.fleet.rigs[i].model
-        lo, _ = m.watt_range()
-        hi = round(m.nameplate_w)
-        watts = param if isinstance(param, int) and not isinstance(param, bool) else None
-        if isinstance(param, str) and param.isdigit():
-            watts = int(param)
-        if watts is None or not (lo <= watts <= hi or watts == NO_LIMIT):
+        btminer = self.fleet.apis.btminer
+        watts = btminer.limit_or_none(i, param)
+        if watts is None:
+            lo, hi = btminer.limit_range(i)
             return reply(-1, f"power limit must be {lo}..{hi} W", "set.miner.power_limit")
         self.fleet.firmware(i).power_limit_w = None if watts == NO_LIMIT else watts
         self.fleet.apis.btminer.apply_clock(i, restart=True)
         return reply(0, "ok", "set.miner.power_limit")
 
     def _power_percent(self, i: int, param: Any) -> dict[str, Any]:
-        pct = int(param) if isinstance(param, (int, str)) and str(param).isdigit() else -1
-        if not 0 <= pct <= 100:
+        pct = small_int(param, max_digits=3)
+        if pct is None or pct > 100:
             return reply(-1, "power percent must be 0..100", "set.miner.power_percent")
         self.fleet.firmware(i).power_pct = pct
         self.fleet.apis.btminer.apply_clock(i, restart=False)

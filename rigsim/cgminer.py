@@ -37,6 +37,20 @@ class CommandError(Exception):
         self.msg = msg
 
 
+def small_int(value: object, max_digits: int = 6) -> int | None:
+    """A non-negative integer given as an int or a string of at most `max_digits` ASCII
+    digits (untrusted input: no signs, no floats, no huge numbers); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 10**max_digits else None
+    if isinstance(value, str):
+        text = value.strip()
+        if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+            return int(text)
+    return None
+
+
 def status_block(code: int, msg: str, description: str, ok: bool = True) -> list[dict[str, Any]]:
     """cgminer's STATUS list: one entry, "S" or "E"."""
     return [

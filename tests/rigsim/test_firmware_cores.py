@@ -20,6 +20,8 @@ from pyasic.rpc.btminer import (
 )
 from pyasic.web.braiins_os.proto.braiins.bos import v1 as bos
 
+from rigsim.btminer import rig_salt
+from rigsim.btminer_v3 import v3_token
 from rigsim.clock import FakeClock
 from rigsim.config import ConfigError, parse_fleet_config
 from rigsim.digest import DigestAuth, Verdict, parse_header
@@ -251,7 +253,9 @@ def test_antminer_conf_is_validated_and_an_unchanged_conf_does_not_restart() -> 
     fleet = fleet_of({"model": "S19jPro", "count": 1, "firmware": "antminer"})
     web = fleet.apis.antminer_web
     for body in ({"miner-mode": "x"}, {"miner-mode": True}, {"pools": "nope"},
-                 {"pools": [{"url": "u" * 300}]}, {"bitmain-fan-pwm": "300"}):  # fmt: skip
+                 {"pools": [{"url": "u" * 300}]}, {"bitmain-fan-pwm": "300"},
+                 {"miner-mode": "9" * 5000}, {"bitmain-fan-pwm": "1" * 5000},
+                 {"miner-mode": -1}, {"miner-mode": "٣"}):  # fmt: skip
         reply = web.handle(0, "set_miner_conf", body)
         assert reply is not None and reply["stats"] == "error", body
     assert fleet.rigs[0].state == RigState.HASHING
@@ -260,3 +264,40 @@ def test_antminer_conf_is_validated_and_an_unchanged_conf_does_not_restart() -> 
     web.handle(0, "set_miner_conf", {"miner-mode": MODE_LOW})
     assert fleet.rigs[0].state == RigState.BOOTING
     assert web.handle(0, "no_such", None) is None and web.handle(0, "../x", None) is None
+
+
+def test_braiins_replies_from_the_memo_are_the_replies_it_would_build() -> None:
+    clock = FakeClock()
+    fleet = fleet_of({"model": "S19jPro", "count": 2, "firmware": "braiins"}, clock=clock)
+    api = fleet.apis.braiins
+    q = bos.GetHashboardsRequest()
+    first = api.encoded(0, "get_hashboards", q)
+    assert first == bytes(api.call(0, "get_hashboards", q))
+    assert api.encoded(0, "get_hashboards", q) is first  # unchanged numbers: the memo
+    assert api.encoded(1, "get_hashboards", q) is not first  # one memo per rig
+    fleet.sleep(0)
+    clock.advance(S19J.shed_s + 0.01)
+    asleep = api.encoded(0, "get_hashboards", q)
+    assert asleep != first and asleep == bytes(api.call(0, "get_hashboards", q))
+    boards = bos.GetHashboardsResponse().parse(asleep).hashboards
+    assert [b.stats.real_hashrate.last_5_s.gigahash_per_second for b in boards] == [0.0] * 3
+    stats = bos.GetMinerStatsResponse().parse(
+        api.encoded(0, "get_miner_stats", bos.GetMinerStatsRequest())
+    )
+    assert stats.power_stats.approximated_consumption.watt == round(S19J.sleep_w)
+
+
+def test_whatsminer_refuses_numbers_it_cannot_take() -> None:
+    fleet = fleet_of({"model": "M50", "count": 1, "firmware": "whatsminer", "whatsminer_api": "v3"})
+    token = pyasic_token(fleet, 0, "admin")
+    for hostile in ("9" * 5000, "-5", "2500.5", "", None, True):
+        for cmd in ({"cmd": "adjust_power_limit", "power_limit": hostile},
+                    {"cmd": "set_power_pct", "percent": hostile}):  # fmt: skip
+            reply = parse_btminer_priviledge_data(token, fleet.api_call(0, encrypted(token, cmd)))
+            assert reply["Code"] == 132 and reply["STATUS"] == "E", (cmd, reply)
+    v3 = fleet.apis.btminer_v3
+    for cmd in ("set.miner.power_limit", "set.miner.power_percent"):
+        req = {"cmd": cmd, "param": "9" * 5000, "ts": 0, "account": "super"}
+        req["token"] = v3_token(cmd, "super", rig_salt(fleet.rigs[0].address), 0)
+        assert v3.handle(0, req)["code"] == -1
+    assert fleet.apis.btminer.limit_w(0) == 3300 and fleet.firmware(0).power_pct == 100
