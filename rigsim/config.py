@@ -167,7 +167,7 @@ class BraiinsSettings(_Strict):
     username: str = Field("root", min_length=1, max_length=64)
     password: str = Field("root", max_length=64)
     grpc_port: int = Field(50051, ge=1, le=65535)
-    token_timeout_s: float = Field(3600.0, gt=0)  # a login token's life (real seconds)
+    token_timeout_s: float = Field(3600.0, gt=0, le=MAX_S)  # a login token's life (real seconds)
 
 
 class AntminerSettings(_Strict):
@@ -187,7 +187,7 @@ class WhatsminerSettings(_Strict):
     v3_account: str = Field("super", min_length=1, max_length=64)
     v3_password: str = Field("super", min_length=1, max_length=64)
     v3_port: int = Field(4433, ge=1, le=65535)
-    token_timeout_s: float = Field(1800.0, gt=0)  # a v2 token's life (real seconds)
+    token_timeout_s: float = Field(1800.0, gt=0, le=MAX_S)  # a v2 token's life (real seconds)
     max_tokens: int = Field(32, ge=1, le=1024)  # live v2 tokens a rig hands out
 
 
