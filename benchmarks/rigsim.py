@@ -8,10 +8,20 @@ child's CPU time, so the figures are the fleet's alone. Phases, all bounded in t
            (the 8-command multicommand) every 5 s, the way a fleet controller polls
   flood    64 clients ask as fast as they can             -> requests per second
 A request is one pyasic `get_data` multicommand (config+summary+stats+power+profiles+
-fans+pools+version, ~6 kB of JSON); the plain `summary` rate is printed too. Finally the
+fans+pools+version, ~6 kB of JSON); the plain `summary` rate is printed too. Then the
 no-socket mode: the physics tick of 100,000 rigs in this process.
 
-Last line: `rigsim: api_req_per_s=<n> cpu_pct_per_1k_rigs=<n>` (the polled figure).
+Then each firmware family on its own (`--families`, default all four): a fleet of that
+family's rigs in a child process, its idle CPU and memory per rig, then the real pyasic's
+`get_data` on every rig, as many at once as `--concurrency`, for a phase: the fleet's CPU
+per `get_data` (each family's is several requests: gRPC calls for Braiins OS, digest-auth
+HTTP for stock Antminers, separate btminer commands for Whatsminers) and what that costs
+per 1,000 rigs polled every 5 s (after one warm-up round, as a fleet tool polls on and
+on). The load is pyasic itself, so it is slow; the figure is the fleet's CPU, not the
+throughput.
+
+Last line: `rigsim: api_req_per_s=<n> cpu_pct_per_1k_rigs=<n>` (the polled LuxOS figure),
+then `get_data_cpu_ms_<family>=<n>` per family measured.
 """
 
 from __future__ import annotations
@@ -29,14 +39,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 GET_DATA = b'{"command":"config+summary+stats+power+profiles+fans+pools+version"}'
 SUMMARY = b'{"command":"summary"}'
 MODELS = ["S19", "S19jPro", "S19XP", "S21", "S21XP", "M50", "M60"]
+# each family's models (and per-group extras) in the per-family phase
+FAMILY_MODELS: dict[str, list[tuple[str, dict]]] = {
+    "luxos": [(m, {}) for m in MODELS],
+    "braiins": [(m, {}) for m in ("S19", "S19jPro", "S19XP", "S21")],
+    "antminer": [(m, {}) for m in ("S19jPro", "S21XP")],
+    "whatsminer": [("M50", {}), ("M60", {"whatsminer_api": "v3"})],
+}
 
 
-def fleet_config(count: int, base: str) -> dict:
-    """A mixed fleet of `count` rigs on consecutive addresses from `base`."""
-    per = [count // len(MODELS) + (1 if k < count % len(MODELS) else 0) for k in range(7)]
+def fleet_config(count: int, base: str, family: str = "luxos") -> dict:
+    """A fleet of `count` rigs of one family's models on consecutive addresses from `base`."""
+    models = FAMILY_MODELS[family]
+    per = [count // len(models) + (1 if k < count % len(models) else 0) for k in range(len(models))]
     first = int(ipaddress.IPv4Address(base))
     rigs = []
-    for m, n in zip(MODELS, per, strict=True):
+    for (m, extra), n in zip(models, per, strict=True):
         if n:
             rigs.append(
                 {
@@ -44,6 +62,8 @@ def fleet_config(count: int, base: str) -> dict:
                     "count": n,
                     "site": "bench",
                     "addresses": str(ipaddress.IPv4Address(first)),
+                    "firmware": family,
+                    **extra,
                 }
             )
             first += n
@@ -53,12 +73,17 @@ def fleet_config(count: int, base: str) -> dict:
 # ------------------------------------------------------------------------- child: the fleet
 
 
-async def serve(count: int, base: str) -> None:
+async def serve(count: int, base: str, family: str = "luxos") -> None:
+    import aiohttp.web  # noqa: F401  (what a family's APIs import, before the baseline)
+    import grpclib.server  # noqa: F401
+    import pyasic  # noqa: F401
+
     from rigsim.config import parse_fleet_config
     from rigsim.fleet import Fleet
     from rigsim.runner import FleetRunner
 
-    cfg = parse_fleet_config(fleet_config(count, base))
+    baseline = _rss_kib()
+    cfg = parse_fleet_config(fleet_config(count, base, family))
     runner = FleetRunner(Fleet(cfg))
     await runner.start()
     print("ready", flush=True)
@@ -70,6 +95,8 @@ async def serve(count: int, base: str) -> None:
             if line == "cpu":
                 t = os.times()
                 print(f"{t.user + t.system} {runner.api.requests_served}", flush=True)
+            elif line == "rss":
+                print(_rss_kib() - baseline, flush=True)
             elif line == "quit":
                 break
     finally:
@@ -128,6 +155,14 @@ async def ask(address: str, request: bytes) -> int:
     return len(data)
 
 
+def _rss_kib() -> int:
+    """This process's resident memory (Linux /proc), KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _own_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -171,25 +206,37 @@ async def flood(addresses: list[str], request: bytes, workers: int = 64) -> None
     await asyncio.gather(*(worker(w) for w in range(workers)))
 
 
-async def run(count: int, phase_s: float, loop: str = "auto") -> tuple[float, float]:
+async def spawn(
+    count: int, loop: str, family: str = "luxos"
+) -> tuple[asyncio.subprocess.Process, list[str], str]:
+    """A child serving `count` rigs of `family` on a free loopback block."""
     from rigsim.addresses import free_loopback_base
     from rigsim.config import parse_fleet_config
     from rigsim.fleet import Fleet
 
     base = free_loopback_base(count)
-    addresses = [r.address for r in Fleet(parse_fleet_config(fleet_config(count, base))).rigs]
+    cfg = parse_fleet_config(fleet_config(count, base, family))
+    addresses = [r.address for r in Fleet(cfg).rigs]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        __file__,
-        "--serve",
-        str(count),
-        "--base",
-        base,
-        "--loop",
-        loop,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
+        sys.executable, __file__, "--serve", str(count), "--base", base, "--loop", loop,
+        "--family", family, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    return proc, addresses, base
+
+
+async def finish(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        assert proc.stdin is not None
+        proc.stdin.write(b"quit\n")
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def run(count: int, phase_s: float, loop: str = "auto") -> tuple[float, float]:
+    proc, addresses, base = await spawn(count, loop)
     child = Child(proc)
     try:
         t0 = time.monotonic()
@@ -228,14 +275,75 @@ async def run(count: int, phase_s: float, loop: str = "auto") -> tuple[float, fl
             )
         return rates["get_data"], polled_cpu * 1000 / count
     finally:
-        if proc.returncode is None:
-            assert proc.stdin is not None
-            proc.stdin.write(b"quit\n")
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await finish(proc)
+
+
+async def family_cost(
+    family: str, count: int, phase_s: float, concurrency: int, loop: str
+) -> float | None:
+    """The fleet's CPU milliseconds per pyasic get_data on rigs of one family (None when
+    the family cannot be served here, e.g. port 80 without the privilege)."""
+    import warnings
+
+    import pyasic
+
+    proc, addresses, _ = await spawn(count, loop, family)
+    child = Child(proc)
+    try:
+        t0 = time.monotonic()
+        try:
+            if await child.line() != "ready":
+                raise RuntimeError
+        except (RuntimeError, TimeoutError):
+            print(f"{family:>10}: the fleet did not start (port 80 needs root for antminer?)")
+            return None
+        start_s = time.monotonic() - t0
+        idle_cpu, _, _ = await measure(child, phase_s)
+        assert proc.stdin is not None
+        proc.stdin.write(b"rss\n")
+        rss = int(await child.line())
+        gate = asyncio.Semaphore(concurrency)
+
+        async def identify(address: str) -> object:
+            async with gate:
+                return await pyasic.get_miner(address)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            miners = [m for m in await asyncio.gather(*(identify(a) for a in addresses)) if m]
+        if len(miners) != len(addresses):
+            raise RuntimeError(f"{family}: pyasic identified {len(miners)} of {len(addresses)}")
+
+        async def first(miner: object) -> None:
+            async with gate:
+                await miner.get_data()  # type: ignore[attr-defined]
+
+        await asyncio.gather(*(first(m) for m in miners))  # a tool polls on and on: warm up
+        c0, _ = await child.cpu()
+        t0 = time.monotonic()
+        deadline = t0 + phase_s
+
+        async def poll(k: int) -> int:
+            calls = 0
+            while time.monotonic() < deadline:
+                await miners[k % len(miners)].get_data()
+                calls += 1
+                k += concurrency
+            return calls
+
+        calls = sum(await asyncio.gather(*(poll(k) for k in range(concurrency))))
+        c1, _ = await child.cpu()
+        dt = time.monotonic() - t0
+        ms = 1000.0 * (c1 - c0) / max(calls, 1)
+        idle = idle_cpu * 1000 / count
+        print(
+            f"{family:>10}: {count} rigs up in {start_s:4.1f}s, idle {idle:5.2f}% CPU per 1k "
+            f"rigs, RSS +{rss / count:5.1f} KiB/rig; get_data {calls / dt:5.1f}/s costs the "
+            f"fleet {ms:5.2f} CPU-ms = {ms * 20:5.1f}% per 1k rigs polled every 5 s"
+        )
+        return ms
+    finally:
+        await finish(proc)
 
 
 def no_socket_tick(count: int = 100_000) -> None:
@@ -270,20 +378,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 rigs, 2 s phases")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
-    parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
-                        help="the fleet's event loop (auto: uvloop, as `surplus rigsim` runs)")
+    parser.add_argument("--family", default="luxos", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--families", default="luxos,braiins,antminer,whatsminer",
+        help="firmware families of the per-family phase ('' for none)",
+    )  # fmt: skip
+    parser.add_argument("--family-rigs", type=int, default=200, help="rigs per family fleet")
+    parser.add_argument("--concurrency", type=int, default=16, help="get_data calls at once")
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="the fleet's event loop (auto: uvloop, as `surplus rigsim` runs)",
+    )
     args = parser.parse_args(argv)
     from pool.stratum import eventloop
 
     if args.serve:
-        eventloop.run(serve(args.serve, args.base), args.loop)
+        eventloop.run(serve(args.serve, args.base, args.family), args.loop)
         return 0
     count, seconds = (200, 2.0) if args.quick else (args.rigs, args.seconds)
     kind = "uvloop" if args.loop != "asyncio" and eventloop.uvloop_available() else "asyncio"
     print(f"the fleet runs on {kind}")
     req_per_s, cpu_per_1k = asyncio.run(run(count, seconds, args.loop))
     no_socket_tick(20_000 if args.quick else 100_000)
-    print(f"rigsim: api_req_per_s={req_per_s:.0f} cpu_pct_per_1k_rigs={cpu_per_1k:.2f}")
+    per_family = {}
+    family_rigs = 50 if args.quick else args.family_rigs
+    for family in [f for f in args.families.split(",") if f]:
+        if family not in FAMILY_MODELS:
+            parser.error(f"--families: unknown family {family!r}; expected {list(FAMILY_MODELS)}")
+        ms = asyncio.run(family_cost(family, family_rigs, seconds, args.concurrency, args.loop))
+        if ms is not None:
+            per_family[family] = ms
+    extra = "".join(f" get_data_cpu_ms_{f}={ms:.2f}" for f, ms in per_family.items())
+    print(f"rigsim: api_req_per_s={req_per_s:.0f} cpu_pct_per_1k_rigs={cpu_per_1k:.2f}{extra}")
     return 0
 
 

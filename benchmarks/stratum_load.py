@@ -17,6 +17,17 @@ loopback, one outstanding share per connection like a real miner. Measured:
   the last client received it;
 - pool RSS per idle connection (subscribed, authorized, holding a job).
 
+With `--stats-workers N` (e.g. 100000) it measures instead what the stats cost the
+miners: connections authorize up to 256 worker names each and submit for them in turn,
+so the pool's worker book holds N workers; submit -> reply latency is measured without
+and then during reads of /metrics, /api/v1/workers (a 1,000-row page),
+/api/v1/workers/{one} and /api/v1/pool (a round every 0.25 s, `--scrape-interval`;
+Prometheus reads /metrics every 15 s), at an offered load below saturation
+(`--stats-rate`, 5,000 shares/s: latency then shows what blocks the loop, not a queue).
+Goal: share answers p99 < 50 ms during the scrapes (issue 12: 552 ms with 100,000
+workers before the book was kept incrementally).
+Its last line is `stratum-stats: workers=<n> p99_ms=<n> p99_scraping_ms=<n> ...`.
+
 Loopback only; each phase is bounded in time, so the run stops by itself.
 The last line is `stratum: shares_per_s=<n> notify_10k_ms=<n> kib_per_conn=<n>`.
 """
@@ -32,7 +43,9 @@ import os
 import resource
 import struct
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +55,9 @@ REFERENCE = {  # measured on this 2-core machine under the same kind of load (is
     "ckpool": {"shares_per_s": 40_000, "fanout_ms": 150, "kib_per_conn": 6.3},
     "public-pool": {"shares_per_s": 3_200, "fanout_ms": 600, "kib_per_conn": 10.0},
 }
-GOAL = {"shares_per_s": 20_000, "fanout_ms": 100, "kib_per_conn": 10.0}
+GOAL = {"shares_per_s": 20_000, "fanout_ms": 100, "kib_per_conn": 10.0,
+        "p99_scraping_ms": 50.0}
+WORKERS_PER_CONN = 256  # the pool's default max_workers_per_connection
 SHARE_DIFFICULTY = 2.0**-32  # target 0xffff << 240: all but 1 hash in 65536 is a share
 
 
@@ -76,14 +91,14 @@ def sha256d(data: bytes) -> bytes:
 
 
 def pool_main(conn: Any, mempool_txs: int, max_connections: int, loop: str,
-              fanout_threads: int) -> None:
+              fanout_threads: int, stats_workers: int = 0) -> None:
     from pool.stratum import eventloop
 
     raise_nofile()
     profile = os.environ.get("STRATUM_LOAD_PROFILE")
     if not profile:
-        eventloop.run(_pool(conn, mempool_txs, max_connections, fanout_threads),
-                      loop)  # type: ignore[arg-type]
+        eventloop.run(_pool(conn, mempool_txs, max_connections, fanout_threads,
+                            stats_workers), loop)  # type: ignore[arg-type]
         return
     import cProfile
 
@@ -94,7 +109,7 @@ def pool_main(conn: Any, mempool_txs: int, max_connections: int, loop: str,
 
 
 async def _pool(conn: Any, mempool_txs: int, max_connections: int,
-                fanout_threads: int) -> None:
+                fanout_threads: int, stats_workers: int = 0) -> None:
     from pool.jobs import JobFactory
     from pool.jobs.factory import TemplateWork
     from pool.node.devnet import DevnetNode
@@ -121,22 +136,50 @@ async def _pool(conn: Any, mempool_txs: int, max_connections: int,
         ban={"enabled": False}, vardiff={"enabled": False, "initial": SHARE_DIFFICULTY,
                                          "minimum": SHARE_DIFFICULTY},
     )
-    server = StratumServer(config, feed, node, sink)
+    observed: dict[str, Any] = {}
+    metrics = None
+    if stats_workers:  # the pool's metrics and stats API, wired as pool.app wires them
+        from pool.metrics import MetricsConfig, MetricsEndpoint, PoolMetrics
+        from pool.stats_api import PoolView, StatsApi
+
+        knobs: dict[str, Any] = {"process_metrics": False}
+        if "max_tracked_workers" in MetricsConfig.model_fields:  # absent before issue 12
+            knobs["max_tracked_workers"] = max(100_000, stats_workers)
+        metrics = PoolMetrics(MetricsConfig(**knobs))
+        server = StratumServer(config, feed, node, metrics.wrap_sink(sink))
+        metrics.attach(server)
+    else:
+        server = StratumServer(config, feed, node, sink)
     await new_block("")
     await server.start()
+    if metrics is not None:
+        endpoint = MetricsEndpoint(metrics.registry)
+        host, port = await endpoint.start("127.0.0.1", 0)
+        observed["metrics"] = f"http://{host}:{port}/metrics"
+        api = StatsApi(PoolView(server, metrics.workers))
+        host, port = await api.start("127.0.0.1", 0)
+        observed["api"] = f"http://{host}:{port}/api/v1"
     watcher = BlockWatcher(node, new_block, None, poll_interval=0.1, refresh_interval=None,
                            longpoll=True, announce_initial=False)
     watcher_task = asyncio.get_running_loop().create_task(watcher.run())
     loop = asyncio.get_running_loop()
     select_time = _time_select(loop)
-    conn.send({"address": server.address, "pid": os.getpid()})
+    lag = _watch_loop(loop)
+    import gc
+
+    gc.collect()  # as pool.app does once it is up: what lives as long as the pool is
+    gc.freeze()   # kept out of every collection
+    conn.send({"address": server.address, "pid": os.getpid(), **observed})
     while True:
         cmd = await asyncio.to_thread(conn.recv)
         if cmd == "stats":
             conn.send({"accepted": sink.count, "rejected": dict(server.stats.rejected),
                        "sessions": len(server.sessions), "rss": rss_bytes(os.getpid()),
+                       "workers": 0 if metrics is None else len(metrics.workers),
                        "batches": server.validator.batches, "hashed": server.validator.hashed,
-                       "select_s": select_time[0]})
+                       "select_s": select_time[0], "loop_lag_ms": lag["max_ms"],
+                       "gc_max_ms": lag["gc_max_ms"], "loop_cpu_ms": lag["cpu_max_ms"]})
+            lag.update(max_ms=0.0, gc_max_ms=0.0, cpu_max_ms=0.0)
         elif cmd == "block":
             timings.clear()
             mined = await _mine_block(node, feed)
@@ -153,6 +196,34 @@ async def _pool(conn: Any, mempool_txs: int, max_connections: int,
             await server.close(reconnect=False)
             conn.send("stopped")
             return
+
+
+def _watch_loop(loop: Any) -> dict[str, float]:
+    """The longest stall of the event loop (a 5 ms tick arriving late), the most CPU the
+    loop's thread spent between two ticks (its own work, not time the machine gave to
+    other processes), and the longest garbage-collector pause, since the last `stats`."""
+    import gc
+
+    out = {"max_ms": 0.0, "gc_max_ms": 0.0, "cpu_max_ms": 0.0}
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            out["gc_max_ms"] = max(out["gc_max_ms"], (time.perf_counter() - started[0]) * 1e3)
+
+    gc.callbacks.append(on_gc)
+
+    async def tick() -> None:
+        while True:
+            t, cpu = time.perf_counter(), time.thread_time()
+            await asyncio.sleep(0.005)
+            out["max_ms"] = max(out["max_ms"], (time.perf_counter() - t - 0.005) * 1e3)
+            out["cpu_max_ms"] = max(out["cpu_max_ms"], (time.thread_time() - cpu) * 1e3)
+
+    loop.create_task(tick())
+    return out
 
 
 def _time_select(loop: Any) -> list[float]:
@@ -223,12 +294,22 @@ class FastConn(asyncio.Protocol):
                 gen.accepted += 1
                 if gen.recording:
                     gen.latencies.append(now - self.sent_at)
-                self.send_next()
+                self.answered()
             elif b'"error":[' in line:
                 self.gen.rejected += 1
                 if len(self.gen.errors) < 5:
                     self.gen.errors.append(line[:300].decode(errors="replace"))
-                self.send_next()
+                self.answered()
+
+    def answered(self) -> None:
+        """The next share now, or (paced) one interval after the previous was sent."""
+        interval = self.gen.interval
+        if not interval:
+            self.send_next()
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_at(max(loop.time(), self.sent_at - time.monotonic() + loop.time() + interval),
+                     self.send_next)
 
     def send_next(self) -> None:
         gen = self.gen
@@ -250,6 +331,7 @@ class LoadGen:
     def __init__(self) -> None:
         self.conns: list[FastConn] = []
         self.running = False
+        self.interval = 0.0  # seconds between one connection's shares (0: unpaced)
         self.recording = False
         self.accepted = self.rejected = self.sent = self.idle = self.lost = 0
         self.notified = 0
@@ -258,23 +340,23 @@ class LoadGen:
 
 
 def loadgen_main(conn: Any, address: tuple[str, int], count: int, shares_per_conn: int,
-                 index: int, loop: str) -> None:
+                 index: int, loop: str, workers_per_conn: int = 1) -> None:
     from pool.stratum import eventloop
 
     raise_nofile()
-    eventloop.run(_loadgen(conn, tuple(address), count, shares_per_conn, index),
-                  loop)  # type: ignore[arg-type]
+    eventloop.run(_loadgen(conn, tuple(address), count, shares_per_conn, index,
+                           workers_per_conn), loop)  # type: ignore[arg-type]
 
 
 async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_conn: int,
-                   index: int) -> None:
+                   index: int, workers_per_conn: int = 1) -> None:
     from rigsim.miner import MiningJob, StratumClient
 
     gen = LoadGen()
     host, port = address
     jobs: dict[int, MiningJob] = {}
     clients: list[StratumClient] = []
-    workers: list[str] = []
+    workers: list[list[str]] = []
 
     async def handshake(i: int) -> None:
         state: dict[str, Any] = {"diff": 1.0}
@@ -292,11 +374,15 @@ async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_c
                                              timeout=30)
         sub = await client.call("mining.subscribe", ["stratum-load/1.0"], timeout=60)
         en1, en2_size = bytes.fromhex(sub[1]), int(sub[2])
-        ok = await client.call("mining.authorize", [f"load{index}.c{i}", "x"], timeout=60)
+        names = [f"load{index}.c{i}"] + [f"load{index}.c{i}.w{k}"
+                                          for k in range(1, workers_per_conn)]
+        for name in names[1:]:
+            client.send("mining.authorize", [name, "x"])
+        ok = await client.call("mining.authorize", [names[0], "x"], timeout=60)
         assert ok is True
         await asyncio.wait_for(ready.wait(), 60)
         clients.append(client)
-        workers.append(f"load{index}.c{i}")
+        workers.append(names)
         jobs[len(clients) - 1] = MiningJob.from_notify(state["notify"], state["diff"], en1,
                                                        en2_size)
 
@@ -326,8 +412,8 @@ async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_c
             req_id += 1
             lines.append(
                 b'{"id":%d,"method":"mining.submit","params":["%s","%s","%s","%08x","%08x"]}\n'
-                % (req_id, workers[k].encode(), job.job_id.encode(), en2.hex().encode(),
-                   job.ntime, nonce)
+                % (req_id, workers[k][s % len(workers[k])].encode(), job.job_id.encode(),
+                   en2.hex().encode(), job.ntime, nonce)
             )
         fast = FastConn(gen, client.transport)
         fast.lines = lines
@@ -350,7 +436,8 @@ async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_c
                        "notified": gen.notified - before,
                        "first": min(arrivals, default=0.0)})
         elif cmd == "load":
-            duration, warmup = arg
+            duration, warmup, *paced = arg
+            gen.interval = paced[0] if paced else 0.0
             gen.running = True
             gen.idle = 0
             for fast in gen.conns:
@@ -396,6 +483,17 @@ def ratio(measured: float, reference: float, higher_is_better: bool) -> str:
         return "n/a"
     r = measured / reference if higher_is_better else reference / measured
     return f"{r:.2f}x"
+
+
+def stop_all(parent: Any, pool: Any, gens: list[tuple[Any, Any]]) -> None:
+    """Stop the load generators, then the pool, and wait for their processes."""
+    for p, a in gens:
+        a.send(("stop", None))
+        recv(a, "load generator")
+        p.join(5)
+    parent.send("stop")
+    recv(parent, "pool")
+    pool.join(10)
 
 
 def run_scenario(ctx: Any, connections: int, args: argparse.Namespace) -> dict[str, float]:
@@ -463,13 +561,7 @@ def run_scenario(ctx: Any, connections: int, args: argparse.Namespace) -> dict[s
             "sessions": block["fanout_sessions"],
         })
         time.sleep(0.3)
-    for p, a in gens:
-        a.send(("stop", None))
-        recv(a, "load generator")
-        p.join(5)
-    parent.send("stop")
-    recv(parent, "pool")
-    pool.join(10)
+    stop_all(parent, pool, gens)
 
     seconds = max(r["seconds"] for r in results)
     accepted = sum(r["accepted"] for r in results)
@@ -501,6 +593,145 @@ def run_scenario(ctx: Any, connections: int, args: argparse.Namespace) -> dict[s
         "hashed": after["hashed"] - before["hashed"],
     }
     return out
+
+
+class Scraper(threading.Thread):
+    """Reads the pool's stats endpoints, one round every `interval` seconds (0: back to
+    back) until stopped, timing each read."""
+
+    def __init__(self, urls: list[tuple[str, str]], interval: float) -> None:
+        super().__init__(daemon=True)
+        self.urls = urls
+        self.interval = interval
+        self.stop = threading.Event()
+        self.times: dict[str, list[float]] = {name: [] for name, _ in urls}
+        self.sizes: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            round_started = time.monotonic()
+            for name, url in self.urls:
+                started = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(url, timeout=30) as response:
+                        self.sizes[name] = len(response.read())
+                except OSError as exc:
+                    self.errors.append(f"{name}: {exc}")
+                    continue
+                self.times[name].append(time.perf_counter() - started)
+            self.stop.wait(max(0.0, self.interval - (time.monotonic() - round_started)))
+
+
+def run_stats_scenario(ctx: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Share answers while the stats endpoints are read, with `args.stats_workers`
+    workers in the book."""
+    workers = args.stats_workers
+    connections = -(-workers // WORKERS_PER_CONN)
+    parent, child = ctx.Pipe()
+    pool = ctx.Process(target=pool_main,
+                       args=(child, args.mempool_txs, connections + 100, args.loop,
+                             args.fanout_threads, workers), daemon=True)
+    pool.start()
+    hello = recv(parent, "pool")
+    address = tuple(hello["address"])
+    procs = max(1, min(args.generators, connections // 50))
+    per = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
+    warm_s = 8.0
+    seconds = warm_s + 2 * (args.duration + args.warmup + 1)
+    shares_per_conn = WORKERS_PER_CONN + int(1.5 * args.expected_rate * seconds / connections)
+    gens = []
+    for i, n in enumerate(per):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=loadgen_main,
+                        args=(b, address, n, shares_per_conn, i, args.loop, WORKERS_PER_CONN),
+                        daemon=True)
+        p.start()
+        gens.append((p, a))
+    ready = [recv(a, "load generator") for _, a in gens]
+    assert sum(r["ready"] for r in ready) == connections, ready
+
+    def load(duration: float, warmup: float, interval: float = 0.0) -> list[dict[str, Any]]:
+        for _, a in gens:
+            a.send(("load", (duration, warmup, interval)))
+        return [recv(a, "load generator") for _, a in gens]
+
+    deadline = time.monotonic() + 120
+    while True:  # every worker credited once: the book holds them all
+        load(warm_s / 2, 0.1)
+        parent.send("stats")
+        stats = recv(parent, "pool")
+        if stats["workers"] >= workers or time.monotonic() > deadline:
+            break
+    book = stats["workers"]
+    interval = connections / args.stats_rate  # the offered load, below saturation
+    quiet = load(args.duration, args.warmup, interval)
+    parent.send("stats")
+    quiet_pool = recv(parent, "pool")
+    one = f"load0.c0.w{WORKERS_PER_CONN // 2}"
+    scraper = Scraper([
+        ("metrics", hello["metrics"]),
+        ("workers_page", f"{hello['api']}/workers?limit=1000"),
+        ("worker", f"{hello['api']}/workers/{one}"),
+        ("pool", f"{hello['api']}/pool"),
+    ], args.scrape_interval)
+    scraper.start()
+    busy = load(args.duration, args.warmup, interval)
+    scraper.stop.set()
+    scraper.join(60)
+    parent.send("stats")
+    after = recv(parent, "pool")
+    stop_all(parent, pool, gens)
+
+    def lat(results: list[dict[str, Any]]) -> list[float]:
+        return [x for r in results for x in r["latencies"]]
+
+    def rate(results: list[dict[str, Any]]) -> float:
+        return sum(r["accepted"] for r in results) / max(r["seconds"] for r in results)
+
+    return {
+        "workers": book, "connections": connections, "rss_mib": after["rss"] / 2**20,
+        "lag_ms": quiet_pool["loop_lag_ms"], "lag_scraping_ms": after["loop_lag_ms"],
+        "gc_ms": quiet_pool["gc_max_ms"], "gc_scraping_ms": after["gc_max_ms"],
+        "cpu_ms": quiet_pool["loop_cpu_ms"], "cpu_scraping_ms": after["loop_cpu_ms"],
+        "quiet_rate": rate(quiet), "busy_rate": rate(busy),
+        "p50_ms": pct(lat(quiet), 0.5) * 1000, "p99_ms": pct(lat(quiet), 0.99) * 1000,
+        "p50_scraping_ms": pct(lat(busy), 0.5) * 1000,
+        "p99_scraping_ms": pct(lat(busy), 0.99) * 1000,
+        "max_scraping_ms": max(lat(busy), default=float("nan")) * 1000,
+        "ran_dry": sum(r["ran_dry"] for r in quiet + busy),
+        "rejected": sum(r["rejected"] for r in busy),
+        "scrapes": {name: (len(t), pct(t, 0.5) * 1000, max(t, default=float("nan")) * 1000)
+                    for name, t in scraper.times.items()},
+        "sizes": scraper.sizes, "scrape_errors": scraper.errors[:5],
+    }
+
+
+def report_stats(r: dict[str, Any]) -> None:
+    goal = GOAL["p99_scraping_ms"]
+    print(f"\n== stats: {r['workers']} workers in the book, {r['connections']} connections ==")
+    print(f"share answers without scraping   p50 {r['p50_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms"
+          f"   ({r['quiet_rate']:.0f} shares/s)")
+    print(f"share answers during scraping    p50 {r['p50_scraping_ms']:.1f} ms   p99 "
+          f"{r['p99_scraping_ms']:.1f} ms   max {r['max_scraping_ms']:.1f} ms   "
+          f"({r['busy_rate']:.0f} shares/s)   goal p99 < {goal:.0f} ms "
+          f"({ratio(r['p99_scraping_ms'], goal, False)})")
+    for name, (n, p50, worst) in r["scrapes"].items():
+        size = r["sizes"].get(name, 0)
+        print(f"  {name:<13} {n:>4} reads   p50 {p50:7.1f} ms   max {worst:7.1f} ms   "
+              f"{size / 1024:8.1f} KiB")
+    print(f"longest event-loop stall {r['lag_ms']:.1f} ms quiet, {r['lag_scraping_ms']:.1f} ms "
+          f"scraping (of it on the loop's CPU: {r['cpu_ms']:.1f} / {r['cpu_scraping_ms']:.1f} "
+          f"ms); longest GC pause {r['gc_ms']:.1f} / {r['gc_scraping_ms']:.1f} ms")
+    print(f"pool RSS {r['rss_mib']:.0f} MiB; shares rejected {r['rejected']}, ran dry "
+          f"{r['ran_dry']}" + (f"; scrape errors {r['scrape_errors']}"
+                                if r["scrape_errors"] else ""))
+    s = r["scrapes"]
+    print(f"\nstratum-stats: workers={r['workers']} p99_ms={r['p99_ms']:.1f} "
+          f"p99_scraping_ms={r['p99_scraping_ms']:.1f} "
+          f"metrics_scrape_ms={s['metrics'][1]:.1f} workers_page_ms={s['workers_page'][1]:.1f} "
+          f"worker_lookup_ms={s['worker'][1]:.1f} "
+          f"loop_cpu_max_ms={r['cpu_scraping_ms']:.1f}")
 
 
 def report(r: dict[str, float]) -> None:
@@ -551,9 +782,19 @@ def main() -> int:
                              "installed)")
     parser.add_argument("--fanout-threads", type=int, default=min(4, os.cpu_count() or 1),
                         help="pool threads writing a new job to the connections")
+    parser.add_argument("--stats-workers", type=int, default=0,
+                        help="measure share answers while the stats endpoints are read, with "
+                             "this many workers in the book (e.g. 100000)")
+    parser.add_argument("--stats-rate", type=float, default=5_000,
+                        help="shares/s offered while measuring with --stats-workers")
+    parser.add_argument("--scrape-interval", type=float, default=0.25,
+                        help="seconds between rounds of stats reads (0: back to back)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     nofile = raise_nofile()
+    if args.stats_workers:
+        report_stats(run_stats_scenario(mp.get_context("spawn"), args))
+        return 0
     counts = [int(c) for c in args.connections.split(",") if c.strip()]
     if max(counts) + 200 > nofile:
         print(f"RLIMIT_NOFILE is {nofile}: too low for {max(counts)} connections")

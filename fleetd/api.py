@@ -4,21 +4,25 @@
     GET    /sites/{site}                        one site
     GET    /sites/{site}/rigs                   every rig: reading, intent, thermal cap
     GET    /sites/{site}/plan                   the last plan, per rig
+    GET    /sites/{site}/allotment              the allotment, each source's state and why
     POST   /sites/{site}/allotment/override     {"mw", "ttl_s", "reason"}  cap by hand
     DELETE /sites/{site}/allotment/override     lift it
     POST   /sites/{site}/emergency-stop         {"reason"}  every rig to sleep, and keep them so
     POST   /sites/{site}/resume                 end the emergency stop
     POST   /emergency-stop                      every site
 
-Reads are open; mutations need `Authorization: Bearer <api.token>` and are refused when no
-token is configured. The server listens where api.listen says (loopback by default; the
-config refuses a non-loopback address without a token).
+Reads are open; mutations need `Authorization: Bearer <token>` with one of the configured
+tokens and are refused when none is configured. The audit log records who acted by the
+name of the token used (`api` for the single `api.token`), never by a field of the request.
+The server listens where api.listen says (loopback by default; the config refuses a
+non-loopback address without a token).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -28,7 +32,9 @@ from aiohttp import web
 from fleetd.allotment import AllotmentError
 from fleetd.control.controller import SiteController
 
+log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came with
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -49,11 +55,15 @@ class FleetdApi:
         host: str = "127.0.0.1",
         port: int = 8470,
         token: str | None = None,
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.controllers = controllers
         self.host = host
         self.port = port
-        self.token = token
+        # name -> token; a lone `token` is named "api", as in the config
+        self.tokens: dict[str, str] = dict(tokens or {})
+        if token is not None:
+            self.tokens.setdefault("api", token)
         self.app = self._build()
         self._runner: web.AppRunner | None = None
 
@@ -86,6 +96,7 @@ class FleetdApi:
         r.add_get("/sites/{site}", self.site)
         r.add_get("/sites/{site}/rigs", self.rigs)
         r.add_get("/sites/{site}/plan", self.plan)
+        r.add_get("/sites/{site}/allotment", self.allotment)
         r.add_post("/sites/{site}/allotment/override", self._auth(self.set_override))
         r.add_delete("/sites/{site}/allotment/override", self._auth(self.clear_override))
         r.add_post("/sites/{site}/emergency-stop", self._auth(self.emergency_stop))
@@ -104,19 +115,28 @@ class FleetdApi:
 
     def _auth(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if self.token is None:
+            if not self.tokens:
                 return _error(403, "mutations are disabled: no api.token is configured")
             header = request.headers.get("Authorization", "")
             scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), self.token.encode()
-            ):
+            by = self._token_name(given.strip()) if scheme.lower() == "bearer" else None
+            if by is None:
                 resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
                 resp.headers["WWW-Authenticate"] = "Bearer"
                 return resp
+            request[BY] = by
             return await handler(request)
 
         return guarded
+
+    def _token_name(self, given: str) -> str | None:
+        """The name of the token `given` is, comparing with every token in constant time."""
+        found = None
+        raw = given.encode()
+        for name, token in self.tokens.items():
+            if hmac.compare_digest(raw, token.encode()):
+                found = name
+        return found
 
     def _controller(self, request: web.Request) -> SiteController:
         name = request.match_info["site"]
@@ -149,10 +169,13 @@ class FleetdApi:
         return _json(OPENAPI)
 
     async def sites(self, request: web.Request) -> web.Response:
-        return _json({"sites": [c.summary() for c in self.controllers.values()]})
+        return _json({"sites": [_summary(c) for c in self.controllers.values()]})
 
     async def site(self, request: web.Request) -> web.Response:
-        return _json(self._controller(request).summary())
+        return _json(_summary(self._controller(request)))
+
+    async def allotment(self, request: web.Request) -> web.Response:
+        return _json(allotment_view(self._controller(request)))
 
     async def rigs(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
@@ -169,38 +192,75 @@ class FleetdApi:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 return _error(400, f"{key}: expected a number, got {v!r}")
         reason = str(body.get("reason", ""))
-        by = str(body.get("by", "api"))
         try:
-            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=by)  # type: ignore[arg-type]
+            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=request[BY])  # type: ignore[arg-type]
         except AllotmentError as exc:
             return _error(400, str(exc))
+        log.info("site %r: allotment override %g MW for %g s by %r: %r", ctl.name, o.mw,
+                 float(ttl), request[BY], reason)  # type: ignore[arg-type]  # fmt: skip
         return _json({"site": ctl.name, "override": {
             "mw": o.mw, "expires_at": o.expires_at, "change_id": o.change_id,
             "reason": o.reason, "by": o.by}})  # fmt: skip
 
     async def clear_override(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
-        old = ctl.clear_override(by="api")
+        old = ctl.clear_override(by=request[BY])
+        if old is not None:
+            log.info("site %r: allotment override lifted by %r", ctl.name, request[BY])
         return _json({"site": ctl.name, "cleared": old is not None})
 
     async def emergency_stop(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        await ctl.emergency_stop(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        reason = str(body.get("reason", ""))
+        log.warning("site %r: emergency stop by %r: %r", ctl.name, request[BY], reason)
+        await ctl.emergency_stop(by=request[BY], reason=reason)
         return _json({"site": ctl.name, "emergency": True})
 
     async def resume(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        await ctl.resume(by=str(body.get("by", "api")), reason=str(body.get("reason", "")))
+        log.info("site %r: resumed after the emergency stop by %r", ctl.name, request[BY])
+        await ctl.resume(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"site": ctl.name, "emergency": False})
 
     async def emergency_stop_all(self, request: web.Request) -> web.Response:
         body = await self._body(request)
+        reason = str(body.get("reason", ""))
+        log.warning("every site: emergency stop by %r: %r", request[BY], reason)
         for ctl in self.controllers.values():
-            await ctl.emergency_stop(by=str(body.get("by", "api")),
-                                     reason=str(body.get("reason", "")))  # fmt: skip
+            await ctl.emergency_stop(by=request[BY], reason=reason)
         return _json({"sites": list(self.controllers), "emergency": True})
+
+
+def _summary(ctl: SiteController) -> dict[str, Any]:
+    """A site's summary with each allotment source's state (a failing feed says why)."""
+    return ctl.summary() | {"allotment_sources": allotment_view(ctl)["sources"]}
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def allotment_view(ctl: SiteController) -> dict[str, Any]:
+    """The allotment fleetd steers by, the one last granted, and every source: its figure,
+    its state (ok, failing, stale), what is wrong and for how long."""
+    allot, now = ctl.site.allotment, ctl.clock()
+    eff, granted = allot.effective(now), allot.in_force(now)
+    sources = []
+    for st in allot.status(now):
+        sources.append({
+            "name": st.source, "kind": st.kind, "mw": _finite(st.mw), "as_of": st.as_of,
+            "age_s": _finite(st.age_s), "stale": st.stale, "state": st.state,
+            "reason": st.reason, "failing_since": st.failing_since,
+            "failing_for_s": _finite(st.failing_for_s(now)), "errors": st.errors,
+            "last_error": st.last_error,
+        })  # fmt: skip
+    return {
+        "site": ctl.name, "at": now, "allotment_mw": eff.mw, "bound_by": eff.bound_by,
+        "reason": eff.reason, "stale": eff.stale, "in_force_mw": granted.mw,
+        "sources": sources,
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------------- OpenAPI
@@ -227,8 +287,13 @@ _SITE = _obj(
     planned_ths=_NUM, hashrate_ths=_NUM, rigs=_INT,
     rigs_by_state={"type": "object", "additionalProperties": _INT}, emergency=_BOOL,
     override={"type": "object", "nullable": True}, above_cap_s=_NUM, above_cap_kwh=_NUM,
+    above_floor_s=_NUM, above_floor_kwh=_NUM, above_cap_source=_STR,
     cycles=_INT, last_cycle_s=_NUM,
 )
+_SOURCE = _obj(name=_STR, kind=_STR, mw=_NUM, as_of=_NUM, age_s=_NUM, stale=_BOOL,
+               state={"type": "string", "enum": ["ok", "failing", "stale"]}, reason=_STR,
+               failing_since=_NUM, failing_for_s=_NUM, errors=_INT, last_error=_STR)
+_SITE["properties"]["allotment_sources"] = {"type": "array", "items": _SOURCE}
 _RIG = _obj(host=_STR, name=_STR, model=_STR, firmware=_STR, fresh=_BOOL, state=_STR,
             watts=_NUM, ths=_NUM, temp_c=_NUM, target_w=_NUM, intent=_STR,
             thermal_cap_w=_NUM, error=_STR)  # fmt: skip
@@ -261,11 +326,18 @@ OPENAPI: dict[str, Any] = {
                                                host=_STR, command=_STR, awake=_BOOL,
                                                target_w=_NUM, profile=_STR)})),
                                            "404": _ERR}}},
+        "/sites/{site}/allotment": {"get": {
+            "summary": "The allotment in force, each source's state and what is wrong",
+            "parameters": [_SITE_PARAM],
+            "responses": {"200": _ok(_obj(
+                site=_STR, at=_NUM, allotment_mw=_NUM, bound_by=_STR, reason=_STR,
+                stale=_BOOL, in_force_mw=_NUM, sources={"type": "array", "items": _SOURCE})),
+                "404": _ERR}}},
         "/sites/{site}/allotment/override": {
             "post": {"summary": "Cap the site by hand (lapses after ttl_s)",
                      "security": _SEC, "parameters": [_SITE_PARAM],
                      "requestBody": {"required": True, "content": {"application/json": {
-                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR, by=_STR),
+                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR),
                                     "required": ["mw"]}}}},
                      "responses": {"200": _ok(_obj(site=_STR, override=_obj(
                          mw=_NUM, expires_at=_NUM, change_id=_STR))),

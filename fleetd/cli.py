@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Coroutine
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="fleetd TOML (see configs/fleetd-site.toml)")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--log-level", default="INFO", type=_log_level,
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")  # fmt: skip
     sub = parser.add_subparsers(dest="fleetd_action", metavar="ACTION")
     d = sub.add_parser("discover", help="scan a network with pyasic and list the rigs found")
     d.add_argument("cidr", help="network to scan, e.g. 10.0.0.0/24")
@@ -46,6 +48,30 @@ def register(parser: argparse.ArgumentParser) -> None:
     r.set_defaults(format="csv")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return level
+
+
+def configure_logging(level: str) -> None:
+    """The root logger at `level`, with one handler on stderr, whatever a library did when
+    it was imported: pyasic calls logging.basicConfig and sets the root logger to WARNING
+    at import, which made a later basicConfig (a no-op once a handler exists) ignore
+    --log-level. Call it after the imports."""
+    from plumbing import logs
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # pyasic's basicConfig handler among them
+        root.removeHandler(handler)
+    logs.configure(level, sys.stderr)  # one record per line, outside strings escaped
+    root.setLevel(level)
+
+
 def run(args: argparse.Namespace) -> int:
     action = getattr(args, "fleetd_action", None)
     if action == "discover":
@@ -63,14 +89,14 @@ def _fail(message: str) -> int:
 
 
 def _daemon(args: argparse.Namespace) -> int:
+    from fleetd.allotment import AllotmentError
+    from fleetd.budget import BudgetError
     from fleetd.config import ConfigError, load
     from fleetd.daemon import Fleetd
 
     if args.config is None:
         return _fail("--config FILE is required to run fleetd")
-    from plumbing import logs
-
-    logs.configure(args.log_level)  # one record per line, outside strings escaped
+    configure_logging(args.log_level)  # after the imports above (pyasic's among them)
     try:
         cfg = load(args.config)
     except ConfigError as exc:
@@ -94,6 +120,8 @@ def _daemon(args: argparse.Namespace) -> int:
         _run_loop(main())
     except ConfigError as exc:  # e.g. api.token_env names an unset variable
         return _fail(str(exc))
+    except (AllotmentError, BudgetError) as exc:  # a figure the config check let through
+        return _fail(f"{args.config}: {exc}")
     except OSError as exc:  # a port of [api] or [metrics] is taken
         return _fail(f"cannot listen: {exc}")
     return 0

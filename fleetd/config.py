@@ -2,6 +2,7 @@
 key and what was expected.
 
     [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
+    [[api.tokens]]             name = "ops", token_env = "FLEETD_OPS_TOKEN" (several named)
     [drivers]                  timeouts, retries, concurrency
     [audit]                    path of the JSON-lines audit log, fsync batching
     [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics; "" = off)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from fleetd.allotment.base import MAX_ALLOTMENT_MW
 from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.models import DEFAULT_CATALOG
@@ -45,6 +48,15 @@ from plumbing.redact import redact, shown
 
 MAX_RANGE = 65_536  # addresses in one rig entry
 LUXOS_SESSION_S = 60.0
+# Upper bounds of the numeric keys: every figure is finite and inside a range a real site
+# can use, so no value reaches the budget arithmetic or a timer as inf, nan or 1e300.
+MAX_MW = MAX_ALLOTMENT_MW  # one site's allotment, floor or ramp rate
+MAX_KW = MAX_MW * 1e3  # one site's margin, auxiliary or firm load
+MAX_TIMEOUT_S = 600.0  # one request
+MAX_INTERVAL_S = 3600.0  # between polls
+MAX_AGE_S = 86_400.0  # before a figure is stale
+MAX_HOLD_S = 7 * 86_400.0  # hold times
+MAX_OVERRIDE_S = 366 * 86_400.0
 
 
 class ConfigError(ValueError):
@@ -52,7 +64,9 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number must be a TOML number (not a string, not a boolean) and finite;
+    # the few keys given as strings that become paths or enums say strict=False
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _http_url(v: str) -> str:
@@ -87,14 +101,14 @@ class FeedFieldsConfig(_Strict):
 class ConstantAllotment(_Strict):
     kind: Literal["constant"]
     name: str = "constant"
-    mw: float = Field(..., ge=0)
+    mw: float = Field(..., ge=0, le=MAX_MW)
 
 
 class ScheduleAllotment(_Strict):
     kind: Literal["schedule"]
     name: str = "schedule"
     timezone: str | None = None  # for times in the file without a UTC offset (before file:
-    file: Path  # the file's check reads it)
+    file: Path = Field(..., strict=False)  # the file's check reads it)
     repeat: Literal["none", "daily"] = "none"
     # play the timetable this many times faster (demos); with align = "start" its first
     # step starts when fleetd starts
@@ -136,16 +150,16 @@ class ScheduleAllotment(_Strict):
 
 class _FeedBase(_Strict):
     name: str = "feed"
-    stale_after_s: float = Field(60.0, gt=0)
-    floor_mw: float = Field(..., ge=0)  # what the site may draw while the feed is silent
+    stale_after_s: float = Field(60.0, gt=0, le=MAX_AGE_S)
+    floor_mw: float = Field(..., ge=0, le=MAX_MW)  # what the site may draw while the feed is silent
     fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
 
 
 class HttpAllotment(_FeedBase):
     kind: Literal["http_json"]
     url: str
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
@@ -190,9 +204,9 @@ class HttpJsonMeter(_Strict):
     url: str
     field: str = "kw"  # dotted path to the reading in the JSON reply
     unit: Literal["W", "kW", "MW"] = "kW"
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
-    stale_after_s: float = Field(30.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
 
     @field_validator("url")
     @classmethod
@@ -205,9 +219,9 @@ class PrometheusMeter(_Strict):
     url: str  # the Prometheus server, e.g. http://127.0.0.1:9090
     query: str = Field(..., min_length=1)  # PromQL giving one sample
     unit: Literal["W", "kW", "MW"] = "W"
-    interval_s: float = Field(5.0, gt=0)
-    timeout_s: float = Field(3.0, gt=0)
-    stale_after_s: float = Field(30.0, gt=0)
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
 
     @field_validator("url")
     @classmethod
@@ -223,9 +237,9 @@ class FirmLoad(_Strict):
     while its meter is silent (max_kw: the worst case, never zero)."""
 
     name: str
-    kw: float | None = Field(None, ge=0)
+    kw: float | None = Field(None, ge=0, le=MAX_KW)
     meter: MeterConfig | None = None
-    max_kw: float | None = Field(None, ge=0)
+    max_kw: float | None = Field(None, ge=0, le=MAX_KW)
 
     @model_validator(mode="after")
     def _one(self) -> FirmLoad:
@@ -243,7 +257,7 @@ class FirmLoad(_Strict):
 
 class Overhead(_Strict):
     pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling etc. as a factor on rig power
-    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load (transformers, lighting)
+    aux_kw: float = Field(0.0, ge=0, le=MAX_KW)  # fixed auxiliary load (transformers, lighting)
 
 
 # ---------------------------------------------------------------------- rigs
@@ -267,7 +281,7 @@ class RigEntry(_Strict):
     range: str | None = None
     cidr: str | None = None
     model: str
-    firmware: FirmwareKind = FirmwareKind.LUXOS
+    firmware: FirmwareKind = Field(FirmwareKind.LUXOS, strict=False)
     name: str | None = None  # prefix for the rigs' names
 
     @field_validator("model")
@@ -340,22 +354,22 @@ class RigEntry(_Strict):
 class SiteConfig(_Strict):
     allotment: list[AllotmentConfig] = Field(..., min_length=1)
     override: bool = True  # accept an operator override through the API
-    override_max_s: float = Field(7 * 24 * 3600.0, gt=0)
+    override_max_s: float = Field(7 * 24 * 3600.0, gt=0, le=MAX_OVERRIDE_S)
     firm_loads: list[FirmLoad] = Field(default_factory=list)
     overhead: Overhead = Field(default_factory=Overhead)
-    margin_kw: float = Field(0.0, ge=0)  # kept unused under the allotment
+    margin_kw: float = Field(0.0, ge=0, le=MAX_KW)  # kept unused under the allotment
     margin_pct: float = Field(0.0, ge=0, lt=50)  # ... and a share of it
     meter: MeterConfig | None = None
     meter_factor: float = Field(1.0, gt=0.5, le=2.0)  # site meter / rigs' own figures
     rigs: list[RigEntry] = Field(..., min_length=1)
     control_period_s: float = Field(10.0, gt=0, le=3600)
-    ramp_up_mw_per_min: float | None = Field(None, gt=0)
-    ramp_down_mw_per_min: float | None = Field(None, gt=0)
-    min_awake_s: float = Field(600.0, ge=0)
-    min_asleep_s: float = Field(300.0, ge=0)
+    ramp_up_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
+    ramp_down_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
+    min_awake_s: float = Field(600.0, ge=0, le=MAX_HOLD_S)
+    min_asleep_s: float = Field(300.0, ge=0, le=MAX_HOLD_S)
     hysteresis: float = Field(0.02, ge=0, lt=1)
     command_batch_size: int = Field(200, ge=1, le=100_000)
-    reading_max_age_s: float | None = Field(None, gt=0)  # default: 3 control periods
+    reading_max_age_s: float | None = Field(None, gt=0, le=MAX_AGE_S)  # default: 3 control periods
 
     @model_validator(mode="after")
     def _names(self) -> SiteConfig:
@@ -386,10 +400,71 @@ class SiteConfig(_Strict):
 # ---------------------------------------------------------------------- daemon-wide
 
 
+MIN_TOKEN_CHARS = 16
+LEGACY_TOKEN_NAME = "api"  # what `token` / `token_env` alone are recorded as
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # an environment variable's name
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: a header value
+
+
+def check_token(where: str, value: str) -> str:
+    """One rule for every bearer token, written in the file or read from the environment:
+    at least MIN_TOKEN_CHARS printable ASCII characters, no spaces."""
+    if len(value) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{where}: the token has {len(value)} characters; expected at least "
+                         f"{MIN_TOKEN_CHARS}")  # fmt: skip
+    if len(value) > 4096 or not _TOKEN_CHARS.fullmatch(value):
+        raise ValueError(f"{where}: expected at most 4096 printable ASCII characters without "
+                         "spaces")  # fmt: skip
+    return value
+
+
+def _secret(where: str, token: str | None, env: str | None) -> str:
+    """A token's value: as written, or read from the environment variable `env`."""
+    if env is None:
+        return token or ""
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(f"{where}_env: environment variable {env} is not set")
+    try:
+        return check_token(f"{where}_env: environment variable {env}", value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+class ApiToken(_Strict):
+    """One named bearer token; the audit log records mutations made with it under its name."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.@-]{1,64}$")  # the audit log's `by`
+    token: str | None = None  # the token: 16+ printable ASCII characters, no spaces
+    token_env: str | None = Field(None, pattern=ENV_NAME)  # or: the variable holding it
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        return v if v is None else check_token("token", v)
+
+    @model_validator(mode="after")
+    def _one(self) -> ApiToken:
+        if (self.token is None) == (self.token_env is None):
+            raise ValueError(f"token {self.name!r}: expected exactly one of token or token_env")
+        return self
+
+    def secret(self, where: str) -> str:
+        return _secret(f"{where}.token", self.token, self.token_env)
+
+
 class ApiConfig(_Strict):
     listen: str = "127.0.0.1:8470"
-    token: str | None = Field(None, min_length=16)
-    token_env: str | None = None  # name of an environment variable holding the token
+    token: str | None = None  # a bearer token for mutations; the audit log records "api"
+    # the name of an environment variable holding the token (instead of token)
+    token_env: str | None = Field(None, pattern=ENV_NAME)
+    # named bearer tokens ([[api.tokens]]), each recorded in the audit log by its name
+    tokens: list[ApiToken] = Field(default_factory=list, max_length=256)
+
+    @field_validator("token")
+    @classmethod
+    def _token_rule(cls, v: str | None) -> str | None:
+        return v if v is None else check_token("token", v)
 
     @field_validator("listen")
     @classmethod
@@ -408,11 +483,17 @@ class ApiConfig(_Strict):
     def _token(self) -> ApiConfig:
         if self.token is not None and self.token_env is not None:
             raise ValueError("expected token or token_env, not both")
-        if not self.loopback and self.token is None and self.token_env is None:
+        legacy = self.token is not None or self.token_env is not None
+        if not self.loopback and not legacy and not self.tokens:
             raise ValueError(
                 f"the API listens beyond loopback ({self.host}); expected a bearer token "
-                "(token or token_env)"
+                "(token, token_env or [[api.tokens]])"
             )
+        names = [LEGACY_TOKEN_NAME] * legacy + [t.name for t in self.tokens]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"token names must be distinct (token/token_env is named "
+                             f"{LEGACY_TOKEN_NAME!r}); repeated: {', '.join(dup)}")  # fmt: skip
         return self
 
     @property
@@ -427,26 +508,35 @@ class ApiConfig(_Strict):
     def loopback(self) -> bool:
         return is_loopback_ip(self.host)
 
+    def bearer_tokens(self) -> dict[str, str]:
+        """Every token mutations may carry, by name (read from the environment where so
+        configured); ConfigError when a variable is unset or its value breaks the token
+        rule, or when two names share a value (the audit log could not tell them apart)."""
+        out: dict[str, str] = {}
+        if self.token is not None or self.token_env is not None:
+            out[LEGACY_TOKEN_NAME] = _secret("api.token", self.token, self.token_env)
+        for i, t in enumerate(self.tokens):
+            out[t.name] = t.secret(f"api.tokens[{i}]")
+        values = list(out.values())
+        if len(set(values)) != len(values):
+            raise ConfigError("api.tokens: two names share one token; expected a distinct "
+                              "token for each name")  # fmt: skip
+        return out
+
     def bearer_token(self) -> str | None:
-        """The token mutations must carry (read from the environment if so configured);
-        ConfigError when the named variable is unset."""
-        if self.token_env is None:
-            return self.token
-        value = os.environ.get(self.token_env)
-        if not value:
-            raise ConfigError(f"api.token_env: environment variable {self.token_env} is not set")
-        return value
+        """The first token (the single one of a config that has one), or None."""
+        return next(iter(self.bearer_tokens().values()), None)
 
 
 class DriverConfig(_Strict):
-    read_timeout_s: float = Field(5.0, gt=0)
-    command_timeout_s: float = Field(15.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0, le=MAX_TIMEOUT_S)
+    command_timeout_s: float = Field(15.0, gt=0, le=MAX_TIMEOUT_S)
     read_retries: int = Field(1, ge=0, le=10)
     command_retries: int = Field(1, ge=0, le=10)
     session_ttl_s: float = Field(45.0, gt=0, lt=LUXOS_SESSION_S)
-    probe_timeout_s: float = Field(10.0, gt=0)
+    probe_timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S)
     concurrency: int = Field(256, ge=1, le=65_536)
-    read_deadline_s: float | None = Field(None, gt=0)  # whole read cycle
+    read_deadline_s: float | None = Field(None, gt=0, le=MAX_INTERVAL_S)  # whole read cycle
 
     def timeouts(self) -> DriverTimeouts:
         return DriverTimeouts(
@@ -457,9 +547,11 @@ class DriverConfig(_Strict):
 
 
 class AuditConfig(_Strict):
-    path: Path = Path("fleetd-audit.jsonl")
-    fsync_every: int = Field(100, ge=1)  # records per fsync
-    fsync_interval_s: float = Field(1.0, gt=0)  # ... or this long after the first unsynced
+    # the JSON-lines audit log; relative to the config file (the default too)
+    path: Path = Field(Path("fleetd-audit.jsonl"), strict=False, validate_default=True)
+    fsync_every: int = Field(100, ge=1, le=1_000_000)  # records per fsync
+    # ... or this long after the first unsynced
+    fsync_interval_s: float = Field(1.0, gt=0, le=MAX_INTERVAL_S)
 
     @field_validator("path")
     @classmethod

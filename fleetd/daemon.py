@@ -62,6 +62,9 @@ class Fleetd:
                 drivers=config.drivers, tuning=t, clock=clock, start_at=start,
             )  # fmt: skip
             self.sites[name] = site
+            for feed in site.allotment.feeds():  # their log lines name the site
+                if hasattr(feed, "log"):
+                    feed.log.site = name
             self.controllers[name] = SiteController(
                 site, audit=self.audit, samples=self.samples,
                 concurrency=config.drivers.concurrency,
@@ -72,7 +75,7 @@ class Fleetd:
             api = config.api
             self.api = FleetdApi(
                 self.controllers, host=api.host,
-                port=api.port if api_port is None else api_port, token=api.bearer_token(),
+                port=api.port if api_port is None else api_port, tokens=api.bearer_tokens(),
             )  # fmt: skip
         # every site exported from the start, so each cycle is timed from the first
         self.metrics: FleetdMetrics | None = None
@@ -94,6 +97,10 @@ class Fleetd:
         """Run every part until cancelled; closes the audit log and samples on the way out."""
         try:
             async with asyncio.TaskGroup() as tg:
+                log.info("fleetd: %d site(s): %s", len(self.sites), ", ".join(
+                    f"{name!r} ({len(site.specs)} rigs, allotment from "
+                    f"{', '.join(repr(s.name) for s in site.allotment.sources)})"
+                    for name, site in self.sites.items()))  # fmt: skip
                 if self.api is not None:
                     await self.api.start()
                     log.info("fleetd API on %s", self.api.url)

@@ -28,6 +28,8 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from fleetd.allotment.base import SOURCE_STATES
+
 log = logging.getLogger(__name__)
 
 W_PER_MW = 1e6
@@ -43,6 +45,8 @@ class StatsLike(Protocol):
 
     above_cap_s: float
     above_cap_j: float
+    above_floor_s: float
+    above_floor_j: float
     energy_j: float
     allotment_w: float
     allotment_stale: bool
@@ -291,10 +295,16 @@ class FleetdCollector:
         if st.last_cycle_at:
             g("surplus_fleetd_site_last_cycle_timestamp_seconds", "When the last cycle planned",
               st.last_cycle_at)
-        c("surplus_fleetd_site_above_cap_seconds", "Time the site drew above its allotment",
-          st.above_cap_s)
-        c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment",
+        c("surplus_fleetd_site_above_cap_seconds",
+          "Time the site drew above the allotment in force (the meter's readings where there "
+          "is a meter)", st.above_cap_s)
+        c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment in force",
           st.above_cap_j)
+        c("surplus_fleetd_site_above_floor_seconds",
+          "Time the site drew above fleetd's fallback floor while a stale feed's floor bound "
+          "(not a breach when the allotment in force was higher)", st.above_floor_s)
+        c("surplus_fleetd_site_above_floor_joules",
+          "Energy drawn above fleetd's stale-feed floor while it bound", st.above_floor_j)
         c("surplus_fleetd_site_energy_joules", "Energy the site drew", st.energy_j)
         c("surplus_fleetd_cycles", "Control cycles run", st.cycles)
         c("surplus_fleetd_replans", "Cycles triggered out of period (drops, operator)",
@@ -334,10 +344,19 @@ class FleetdCollector:
                             "Each allotment source's figure", labels)
             errors = f.counter("surplus_fleetd_allotment_source_errors",
                                "Errors reading each allotment source", labels)
+            state = f.gauge("surplus_fleetd_allotment_source_state",
+                            "1 for each source's state: ok, failing (a fresh figure held, the "
+                            "latest attempts failed) or stale (its floor applies)",
+                            [*labels, "state"])  # fmt: skip
+            failing = f.gauge("surplus_fleetd_allotment_source_failing_seconds",
+                              "How long each source has been in trouble (0 when ok)", labels)
             for s in allotment.status(now):
                 key = [name, s.source, s.kind]
                 stale.add_metric(key, 1.0 if s.stale else 0.0)
                 errors.add_metric(key, s.errors)
+                for st in SOURCE_STATES:
+                    state.add_metric([*key, st], 1.0 if s.state == st else 0.0)
+                failing.add_metric(key, _finite(s.failing_for_s(now)) or 0.0)
                 a = _finite(s.age_s)
                 if a is not None:
                     age.add_metric(key, a)

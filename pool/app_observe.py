@@ -149,6 +149,7 @@ class PoolObservers:
             self.endpoint = None
         if self.metrics is not None:
             self.metrics.detach()
+            await self.metrics.workers.close()
         if self._undo_node is not None:
             self._undo_node()
             self._undo_node = None

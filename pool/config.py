@@ -72,7 +72,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RpcNodeSection(NodeConfig):
@@ -147,6 +147,10 @@ class MetricsSection(_Strict):
     port: int = Field(9101, ge=0, le=65535, description="0 picks a free port")
     top_workers: int = Field(50, ge=0, le=10_000, description="per-worker series, at most")
     worker_window_s: float = Field(600.0, gt=0, description="hashrate estimate window")
+    max_tracked_workers: int = Field(
+        100_000, ge=1,
+        description="workers kept for hashrate and the stats API; the longest silent goes first",
+    )
 
     _listen = field_validator("listen")(_loopback)
 

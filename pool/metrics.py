@@ -25,11 +25,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -47,6 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pool.bitcoin.target import DIFF1_TARGET
 from pool.shares.accepted import failed_rows
+from pool.workers import HASHES_PER_DIFF1, WorkerBook, WorkerView
+
+__all__ = ["HASHES_PER_DIFF1", "MetricsConfig", "PoolMetrics", "WorkerBook", "WorkerView"]
 
 if TYPE_CHECKING:
     from pool.node.transport import CallRecord
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
     from pool.stratum.server import StratumServer
 
 log = logging.getLogger(__name__)
-
-HASHES_PER_DIFF1 = 2**32  # expected hashes for one share of difficulty 1
 
 # Stratum error code -> the `result` label of surplus_pool_shares_total
 REJECT_REASONS: dict[int, str] = {
@@ -87,13 +85,16 @@ class MetricsConfig(BaseModel):
     top_workers = 50
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     host: str = Field("127.0.0.1", description="listen address of GET /metrics")
     port: int = Field(9101, ge=0, le=65535, description="0 picks a free port")
     top_workers: int = Field(50, ge=0, le=10_000, description="per-worker series, at most")
     worker_window_s: float = Field(600.0, gt=0, description="hashrate estimate window")
+    max_tracked_workers: int = Field(
+        100_000, ge=1, description="workers the book keeps; the longest silent goes first"
+    )
     process_metrics: bool = True
 
     @classmethod
@@ -106,128 +107,6 @@ class MetricsConfig(BaseModel):
         if "listen" in data:
             data["host"] = data.pop("listen")
         return cls(**{k: v for k, v in data.items() if k in cls.model_fields})
-
-
-# ---------------------------------------------------------------------- per-worker book
-
-
-@dataclass(slots=True)
-class WorkerRecord:
-    """One worker's accepted shares: totals plus a bucketed window for the hashrate."""
-
-    worker: str
-    first_share: float
-    last_share: float = 0.0
-    accepted: int = 0
-    difficulty_total: float = 0.0
-    last_difficulty: float = 0.0
-    buckets: deque[list[float]] = field(default_factory=deque)  # [bucket start, difficulty]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerView:
-    worker: str
-    hashrate: float  # H/s over the window
-    accepted: int
-    difficulty_total: float
-    last_difficulty: float
-    last_share: float
-    first_share: float
-
-
-class WorkerBook:
-    """Accepted shares per worker, for the hashrate estimate and the stats API.
-
-    The estimate is credited difficulty x 2^32 over a window (`window_s`, or the time
-    since the worker's first share when shorter), kept in `bucket_s` buckets so a worker
-    costs a few dozen floats however fast it submits. Workers silent for `forget_s` are
-    dropped, so the book stays bounded by the workers actually mining.
-    """
-
-    def __init__(
-        self,
-        window_s: float = 600.0,
-        *,
-        bucket_s: float | None = None,
-        forget_s: float | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if window_s <= 0:
-            raise ValueError(f"window_s must be > 0, got {window_s}")
-        self.window_s = window_s
-        self.bucket_s = bucket_s if bucket_s is not None else max(window_s / 60.0, 0.5)
-        self.forget_s = forget_s if forget_s is not None else 6 * window_s
-        self.clock = clock
-        self._workers: dict[str, WorkerRecord] = {}
-        self._lock = threading.Lock()  # record() on the loop, reads from anywhere
-        self._last_prune = 0.0
-
-    def __len__(self) -> int:
-        return len(self._workers)
-
-    def record(self, worker: str, difficulty: float, at: float | None = None) -> None:
-        now = self.clock() if at is None else at
-        start = now - (now % self.bucket_s)
-        with self._lock:
-            rec = self._workers.get(worker)
-            if rec is None:
-                rec = self._workers[worker] = WorkerRecord(worker, first_share=now)
-            rec.accepted += 1
-            rec.difficulty_total += difficulty
-            rec.last_difficulty = difficulty
-            rec.last_share = max(rec.last_share, now)
-            if rec.buckets and rec.buckets[-1][0] == start:
-                rec.buckets[-1][1] += difficulty
-            else:
-                rec.buckets.append([start, difficulty])
-            horizon = now - self.window_s - self.bucket_s
-            while rec.buckets and rec.buckets[0][0] < horizon:
-                rec.buckets.popleft()
-        if now - self._last_prune > self.bucket_s:
-            self._prune(now)
-
-    def _prune(self, now: float) -> None:
-        self._last_prune = now
-        with self._lock:
-            gone = [w for w, r in self._workers.items() if now - r.last_share > self.forget_s]
-            for w in gone:
-                del self._workers[w]
-
-    def _rate(self, rec: WorkerRecord, now: float) -> float:
-        since = now - self.window_s
-        credited = sum(d for start, d in rec.buckets if start + self.bucket_s > since)
-        span = min(self.window_s, max(now - rec.first_share, self.bucket_s))
-        return credited * HASHES_PER_DIFF1 / span
-
-    def view(self, worker: str, now: float | None = None) -> WorkerView | None:
-        now = self.clock() if now is None else now
-        with self._lock:
-            rec = self._workers.get(worker)
-            return None if rec is None else self._view(rec, now)
-
-    def _view(self, rec: WorkerRecord, now: float) -> WorkerView:
-        return WorkerView(rec.worker, self._rate(rec, now), rec.accepted, rec.difficulty_total,
-                          rec.last_difficulty, rec.last_share, rec.first_share)  # fmt: skip
-
-    def views(self, now: float | None = None) -> list[WorkerView]:
-        """Every known worker, highest hashrate first."""
-        now = self.clock() if now is None else now
-        with self._lock:
-            out = [self._view(r, now) for r in self._workers.values()]
-        out.sort(key=lambda v: (-v.hashrate, v.worker))
-        return out
-
-    def top(self, n: int, now: float | None = None) -> list[WorkerView]:
-        return self.views(now)[:n] if n > 0 else []
-
-    def active(self, now: float | None = None) -> int:
-        """Workers with an accepted share within the window."""
-        now = self.clock() if now is None else now
-        with self._lock:
-            return sum(1 for r in self._workers.values() if now - r.last_share <= self.window_s)
-
-    def total_hashrate(self, now: float | None = None) -> float:
-        return sum(v.hashrate for v in self.views(now))
 
 
 class MeteredSink:
@@ -311,7 +190,8 @@ class PoolMetrics:
         self.config = config or MetricsConfig()
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.clock = clock
-        self.workers = WorkerBook(self.config.worker_window_s, clock=clock)
+        self.workers = WorkerBook(self.config.worker_window_s, clock=clock,
+                                  max_workers=self.config.max_tracked_workers)
         self.server: StratumServer | None = None
         r = self.registry
         self.fanout_seconds = Histogram(
@@ -544,12 +424,20 @@ class MetricsEndpoint:
 # ---------------------------------------------------------------------- the collector
 
 
-def _difficulty_buckets(values: Iterable[float]) -> tuple[list[tuple[str, float]], float]:
+def _difficulty_buckets(
+    values: Iterable[float] | dict[float, int],
+) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative buckets of difficulties: a list of values, or {difficulty: count} (the
+    server keeps its working connections' difficulties that way)."""
+    counted = values if isinstance(values, dict) else {}
+    if not isinstance(values, dict):
+        for v in values:
+            counted[v] = counted.get(v, 0) + 1
     counts = [0] * (len(DIFFICULTY_BUCKETS) + 1)
     total = 0.0
-    for v in values:
-        counts[bisect.bisect_left(DIFFICULTY_BUCKETS, v)] += 1
-        total += v
+    for v, n in counted.items():
+        counts[bisect.bisect_left(DIFFICULTY_BUCKETS, v)] += n
+        total += v * n
     out, running = [], 0
     for bound, n in zip(DIFFICULTY_BUCKETS, counts, strict=False):
         running += n
@@ -583,26 +471,16 @@ class PoolCollector:
         stats = server.stats
         now = m.clock()
 
-        sessions = list(server.sessions)
-        subscribed = authorized = 0
-        workers = 0
-        diffs: list[float] = []
-        for s in sessions:
-            subscribed += bool(s.subscribed)
-            if s.authorized:
-                authorized += 1
-                workers += len(s.workers or ())
-            if s.working:
-                diffs.append(float(s.difficulty))
         conns = GaugeMetricFamily("surplus_pool_connections", "Open Stratum connections",
                                   labels=["state"])  # fmt: skip
-        conns.add_metric(["open"], len(sessions))
-        conns.add_metric(["subscribed"], subscribed)
-        conns.add_metric(["authorized"], authorized)
+        conns.add_metric(["open"], len(server.sessions))
+        conns.add_metric(["subscribed"], server.subscribed_count)
+        conns.add_metric(["authorized"], server.authorized_count)
         yield conns
         yield GaugeMetricFamily("surplus_pool_authorized_workers",
-                                "Worker names authorized on open connections", value=workers)
-        buckets, total = _difficulty_buckets(diffs)
+                                "Worker names authorized on open connections",
+                                value=server.authorized_names)  # fmt: skip
+        buckets, total = _difficulty_buckets(dict(server.difficulties))
         dist = GaugeHistogramMetricFamily(
             "surplus_pool_connection_difficulty",
             "Share difficulty of every working connection now (a distribution, not a rate)",
@@ -668,14 +546,20 @@ class PoolCollector:
                                       "Connections refused at accept", labels=["reason"])
         refused.add_metric(["full"], stats.refused_full)
         refused.add_metric(["banned"], stats.refused_banned)
+        refused.add_metric(["per_address"], stats.refused_per_ip)
         yield refused
         closed = CounterMetricFamily("surplus_pool_connections_dropped",
                                      "Connections the pool closed", labels=["reason"])
         closed.add_metric(["slow_reader"], stats.dropped_slow)
         closed.add_metric(["no_subscribe"], stats.idle_closed)
+        closed.add_metric(["no_authorize"], stats.unauthorized_closed)
+        closed.add_metric(["line_timeout"], stats.line_timeouts)
         closed.add_metric(["protocol_error"], stats.protocol_errors)
         closed.add_metric(["banned"], stats.bans)
         yield closed
+        yield CounterMetricFamily("surplus_pool_internal_errors",
+                                  "Requests that raised inside the pool (answered 20; a bug)",
+                                  value=stats.internal_errors)  # fmt: skip
 
         validator = server.validator
         yield GaugeMetricFamily("surplus_pool_validation_queue_shares",
@@ -688,14 +572,19 @@ class PoolCollector:
     def _workers(self, m: PoolMetrics) -> Iterator[Metric]:
         now = m.clock()
         book = m.workers
-        views = book.views(now)
         yield GaugeMetricFamily("surplus_pool_active_workers",
                                 "Workers with an accepted share within the window",
-                                value=sum(1 for v in views if now - v.last_share <= book.window_s))
+                                value=book.active(now))  # fmt: skip
         yield GaugeMetricFamily("surplus_pool_hashrate_estimate_hashes_per_second",
                                 "Pool hashrate estimated over the worker window",
-                                value=sum(v.hashrate for v in views))  # fmt: skip
-        top = views[: m.config.top_workers]
+                                value=book.total_hashrate(now))  # fmt: skip
+        yield GaugeMetricFamily("surplus_pool_tracked_workers",
+                                "Workers in the per-worker book (bounded by max_tracked_workers)",
+                                value=len(book))  # fmt: skip
+        yield CounterMetricFamily("surplus_pool_tracked_workers_evicted",
+                                  "Workers dropped from the book to stay within its bound",
+                                  value=book.evicted)  # fmt: skip
+        top = book.top(m.config.top_workers, now)
         rate = GaugeMetricFamily("surplus_pool_worker_hashrate_hashes_per_second",
                                  f"Estimated hashrate of the top {m.config.top_workers} workers",
                                  labels=["worker"])  # fmt: skip

@@ -1,31 +1,38 @@
 """The pool's public stats API: HTTP JSON for dashboards and bots, described by OpenAPI.
 
     GET /api/v1/pool               pool summary: hashrate, workers, difficulty, last block
-    GET /api/v1/workers            per-worker stats, highest hashrate first (?limit=N)
+    GET /api/v1/workers            per-worker stats, highest hashrate first, a page at a
+                                   time (?limit=N&offset=M), one account's (?account=A)
     GET /api/v1/workers/{worker}   one worker
+    GET /api/v1/accounts/{account} one account: its workers and their summed hashrate
     GET /api/v1/blocks             blocks found, newest first (?limit=N)
     GET /openapi.json              this API as OpenAPI 3.0
 
 The same figures Prometheus gets, shaped the way public-pool and Miningcore users expect
 to read them. `PoolView` builds every answer from the live server and the worker book
 (pure reads, tested without a socket); `StatsApi` is the aiohttp shell that serves it on
-the event loop, so an answer is one consistent moment of the pool.
+the event loop, so an answer is one consistent moment of the pool. Nothing here walks
+every worker or every connection: the book and the server keep the figures as they
+change, a page rates only its own rows, and a worker or an account is found by name.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import itertools
 import logging
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from pool.bitcoin.target import DIFF1_TARGET
-from pool.metrics import REJECT_REASONS, WorkerBook, WorkerView
+from pool.metrics import REJECT_REASONS
+from pool.workers import WorkerBook, WorkerView, account_of
 
 if TYPE_CHECKING:
     from pool.stratum.server import StratumServer
@@ -34,6 +41,10 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 MAX_LIMIT = 10_000
+DEFAULT_PAGE = 1_000  # workers per page when the caller gives no limit
+MAX_OFFSET = 10_000_000
+MAX_NAME = 256  # longest worker or account name a query may name
+PAGE_CHUNK = 200  # worker rows built per turn of the event loop
 
 
 class StatsApiConfig(BaseModel):
@@ -45,7 +56,7 @@ class StatsApiConfig(BaseModel):
     port = 8101
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     host: str = Field("127.0.0.1", description="listen address")
@@ -78,20 +89,18 @@ class PoolView:
         # `blocks_accepted` only says submitblock took them, which a stale block's can too
         self.confirmed = confirmed
 
-    def _connected(self) -> dict[str, float]:
-        """Worker name -> the difficulty of the connection it is authorized on."""
-        out: dict[str, float] = {}
-        for s in list(self.server.sessions):
-            if s.authorized and not s.closed:
-                for w in s.workers or ():
-                    out[w] = float(s.difficulty)
-        return out
+    def _difficulty(self, worker: str) -> float | None:
+        """The share difficulty of the latest connection the worker authorized on (None
+        when it has closed and an older one is still open)."""
+        session = self.server.worker_session.get(worker)
+        if session is None or session.closed:
+            return None
+        return float(session.difficulty)
 
     def summary(self) -> dict[str, Any]:
         server, now = self.server, self.clock()
         stats = server.stats
-        sessions = list(server.sessions)
-        diffs = [float(s.difficulty) for s in sessions if s.working]
+        counts = dict(server.difficulties)
         job = server.jobs.current
         rejected = dict(stats.rejected)
         accepted_blocks = [b for b in server.blocks if b.result is None]
@@ -101,8 +110,8 @@ class PoolView:
             "hashrate_hs": self.workers.total_hashrate(now),
             "hashrate_window_s": self.workers.window_s,
             "workers": self.workers.active(now),
-            "authorized_workers": sum(len(s.workers or ()) for s in sessions if s.authorized),
-            "connections": len(sessions),
+            "authorized_workers": server.authorized_names,
+            "connections": len(server.sessions),
             "shares": {
                 "accepted": stats.accepted,
                 "accepted_difficulty": stats.credited,
@@ -111,12 +120,7 @@ class PoolView:
             },
             "difficulty": {
                 "network": None if job is None else DIFF1_TARGET / job.network_target,
-                "connections": {
-                    "count": len(diffs),
-                    "min": min(diffs) if diffs else None,
-                    "median": statistics.median(diffs) if diffs else None,
-                    "max": max(diffs) if diffs else None,
-                },
+                "connections": _distribution(counts),
             },
             "height": None if job is None else job.height,
             "template_age_s": None if job is None else max(0.0, now - job.created),
@@ -126,43 +130,106 @@ class PoolView:
             "last_block": None if last is None else _block(last),
         }
 
-    def _worker(self, v: WorkerView, connected: dict[str, float]) -> dict[str, Any]:
+    def _row(self, v: WorkerView) -> dict[str, Any]:
+        difficulty = self._difficulty(v.worker)
         return {
             "worker": v.worker,
-            "account": v.worker.split(".", 1)[0],
+            "account": account_of(v.worker),
             "hashrate_hs": v.hashrate,
             "accepted_shares": v.accepted,
             "accepted_difficulty": v.difficulty_total,
             "last_share_difficulty": v.last_difficulty,
             "first_share_time": v.first_share,
             "last_share_time": v.last_share,
-            "connected": v.worker in connected,
-            "difficulty": connected.get(v.worker),
+            "connected": v.worker in self.server.worker_connections,
+            "difficulty": difficulty,
         }
 
+    def _idle_row(self, name: str) -> dict[str, Any]:
+        """A worker authorized on an open connection with no accepted share yet."""
+        return {
+            "worker": name, "account": account_of(name), "hashrate_hs": 0.0,
+            "accepted_shares": 0, "accepted_difficulty": 0.0, "last_share_difficulty": None,
+            "first_share_time": None, "last_share_time": None, "connected": True,
+            "difficulty": self._difficulty(name),
+        }  # fmt: skip
+
+    def _idle(self, account: str | None = None) -> Iterator[str]:
+        """Authorized names the book does not hold (no accepted share yet)."""
+        book = self.workers
+        for name in self.server.worker_connections:
+            if name not in book and (account is None or account_of(name) == account):
+                yield name
+
+    def worker_page(
+        self, limit: int = DEFAULT_PAGE, offset: int = 0, *, account: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of workers, highest hashrate first, then those authorized without a
+        share yet; with `account`, only that account's. `next_offset` is where the next
+        page starts (null at the end). Only the page's rows are rated."""
+        now = self.clock()
+        if account is not None:
+            rows = [self._row(v) for v in self.workers.account(account, now)]
+            rows += [self._idle_row(n) for n in self._idle(account)]
+            page = rows[offset:offset + limit]
+            more = offset + limit < len(rows)
+        else:
+            page = [self._row(v) for v in self.workers.views(now, offset=offset, limit=limit + 1)]
+            if len(page) < limit + 1:
+                skip = max(0, offset - len(self.workers))
+                idle = itertools.islice(self._idle(), skip, skip + limit + 1 - len(page))
+                page += [self._idle_row(n) for n in idle]
+            more = len(page) > limit
+            page = page[:limit]
+        return {"workers": page, "offset": offset, "limit": limit,
+                "next_offset": offset + limit if more else None}  # fmt: skip
+
     def worker_list(self, limit: int | None = None) -> list[dict[str, Any]]:
-        connected = self._connected()
-        views = self.workers.views(self.clock())
-        seen = {v.worker for v in views}
-        rows = [self._worker(v, connected) for v in views]
-        for name in sorted(set(connected) - seen):  # authorized, no accepted share yet
-            rows.append({
-                "worker": name, "account": name.split(".", 1)[0], "hashrate_hs": 0.0,
-                "accepted_shares": 0, "accepted_difficulty": 0.0, "last_share_difficulty": None,
-                "first_share_time": None, "last_share_time": None, "connected": True,
-                "difficulty": connected[name],
-            })  # fmt: skip
-        return rows if limit is None else rows[:limit]
+        """The first `limit` workers (DEFAULT_PAGE when None)."""
+        return self.worker_page(DEFAULT_PAGE if limit is None else limit)["workers"]
 
     def worker(self, name: str) -> dict[str, Any] | None:
-        for row in self.worker_list():
-            if row["worker"] == name:
-                return row
+        """One worker by name: O(1)."""
+        view = self.workers.view(name, self.clock())
+        if view is not None:
+            return self._row(view)
+        if name in self.server.worker_connections:
+            return self._idle_row(name)
         return None
 
+    def account(self, name: str) -> dict[str, Any] | None:
+        """One account by name: its workers (O(its workers)), at most MAX_LIMIT rows."""
+        rows = self.worker_page(MAX_LIMIT, account=name)["workers"]
+        if not rows:
+            return None
+        return {
+            "account": name,
+            "hashrate_hs": sum(r["hashrate_hs"] for r in rows),
+            "accepted_shares": sum(r["accepted_shares"] for r in rows),
+            "workers": rows,
+        }
+
     def block_list(self, limit: int | None = None) -> list[dict[str, Any]]:
-        rows = [_block(b) for b in reversed(list(self.server.blocks))]
-        return rows if limit is None else rows[:limit]
+        blocks = self.server.blocks
+        rows = [_block(b) for b in itertools.islice(reversed(blocks), limit)]
+        return rows
+
+
+def _distribution(counts: dict[float, int]) -> dict[str, Any]:
+    """count/min/median/max of {difficulty: connections}."""
+    total = sum(counts.values())
+    if not total:
+        return {"count": 0, "min": None, "median": None, "max": None}
+    values = sorted(counts)
+    middle: list[float] = []
+    seen = 0
+    for value in values:  # the median of the expanded list, without expanding it
+        for want in ((total - 1) // 2, total // 2):
+            if seen <= want < seen + counts[value] and len(middle) < 2:
+                middle.append(value)
+        seen += counts[value]
+    return {"count": total, "min": values[0], "median": statistics.fmean(middle),
+            "max": values[-1]}  # fmt: skip
 
 
 def _block(b: Any) -> dict[str, Any]:
@@ -177,16 +244,28 @@ def _block(b: Any) -> dict[str, Any]:
     }
 
 
-def parse_limit(raw: str | None) -> int | None:
-    if raw is None:
-        return None
+def _integer(raw: str, name: str, low: int, high: int) -> int:
     try:
-        value = int(raw)
+        value = int(raw[:32])
     except ValueError:
-        raise BadRequest(f"limit: expected an integer 1..{MAX_LIMIT}, got {raw!r}") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise BadRequest(f"limit: expected an integer 1..{MAX_LIMIT}, got {value}")
+        raise BadRequest(f"{name}: expected an integer {low}..{high}, got {raw!r:.40}") from None
+    if not low <= value <= high or len(raw) > 32:
+        raise BadRequest(f"{name}: expected an integer {low}..{high}, got {raw!r:.40}")
     return value
+
+
+def parse_limit(raw: str | None) -> int | None:
+    return None if raw is None else _integer(raw, "limit", 1, MAX_LIMIT)
+
+
+def parse_offset(raw: str | None) -> int:
+    return 0 if raw is None else _integer(raw, "offset", 0, MAX_OFFSET)
+
+
+def parse_name(raw: str | None, name: str) -> str | None:
+    if raw is not None and not 1 <= len(raw) <= MAX_NAME:
+        raise BadRequest(f"{name}: expected 1..{MAX_NAME} characters")
+    return raw
 
 
 # ---------------------------------------------------------------------- OpenAPI
@@ -278,6 +357,17 @@ _LIMIT = {
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
     "description": "at most this many rows",
 }  # fmt: skip
+_PAGE_LIMIT = {**_LIMIT, "description": f"at most this many rows (default {DEFAULT_PAGE})"}
+_OFFSET = {
+    "name": "offset", "in": "query", "required": False,
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+    "description": "skip this many rows (the previous page's next_offset)",
+}  # fmt: skip
+_ACCOUNT = {
+    "name": "account", "in": "query", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+    "description": "only this account's workers",
+}  # fmt: skip
 
 
 def _ok(ref: str, description: str) -> dict[str, Any]:
@@ -287,6 +377,19 @@ def _ok(ref: str, description: str) -> dict[str, Any]:
 
 def _bad(description: str) -> dict[str, Any]:
     return _ok("#/components/schemas/Error", description)
+
+
+def _by_name(operation: str, name: str, schema: str, summary: str) -> dict[str, Any]:
+    """GET of one thing named in the path: 200 with it, 404 when there is none."""
+    return {"get": {
+        "operationId": operation, "summary": summary,
+        "parameters": [{"name": name, "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {
+            "200": _ok(f"#/components/schemas/{schema}", f"the {name}"),
+            "404": _bad(f"no such {name}"),
+        },
+    }}  # fmt: skip
 
 
 OPENAPI: dict[str, Any] = {
@@ -302,22 +405,18 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": _ok("#/components/schemas/PoolSummary", "the summary")},
         }},
         f"{API_PREFIX}/workers": {"get": {
-            "operationId": "listWorkers", "summary": "Workers, highest hashrate first",
-            "parameters": [_LIMIT],
+            "operationId": "listWorkers",
+            "summary": "Workers, highest hashrate first, a page at a time",
+            "parameters": [_PAGE_LIMIT, _OFFSET, _ACCOUNT],
             "responses": {
-                "200": _ok("#/components/schemas/WorkerList", "the workers"),
-                "400": _bad("a bad limit"),
+                "200": _ok("#/components/schemas/WorkerList", "a page of workers"),
+                "400": _bad("a bad query parameter"),
             },
         }},
-        f"{API_PREFIX}/workers/{{worker}}": {"get": {
-            "operationId": "getWorker", "summary": "One worker",
-            "parameters": [{"name": "worker", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "responses": {
-                "200": _ok("#/components/schemas/Worker", "the worker"),
-                "404": _bad("no such worker"),
-            },
-        }},
+        f"{API_PREFIX}/accounts/{{account}}": _by_name("getAccount", "account", "Account",
+                                                       "One account and its workers"),
+        f"{API_PREFIX}/workers/{{worker}}": _by_name("getWorker", "worker", "Worker",
+                                                     "One worker"),
         f"{API_PREFIX}/blocks": {"get": {
             "operationId": "listBlocks", "summary": "Blocks found, newest first",
             "parameters": [_LIMIT],
@@ -330,7 +429,17 @@ OPENAPI: dict[str, Any] = {
     "components": {"schemas": {
         "PoolSummary": _SUMMARY,
         "Worker": _WORKER,
-        "WorkerList": _obj(["workers"], {
+        "WorkerList": _obj(["workers", "offset", "limit", "next_offset"], {
+            "workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}},
+            "offset": _int("rows skipped before this page"),
+            "limit": _int("rows asked for"),
+            "next_offset": _int("the offset of the next page; null on the last",
+                                nullable=True),
+        }),
+        "Account": _obj(["account", "hashrate_hs", "accepted_shares", "workers"], {
+            "account": _str("the account name"),
+            "hashrate_hs": _num("its workers' summed hashrate (H/s)"),
+            "accepted_shares": _int("its workers' accepted shares"),
             "workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}},
         }),
         "Block": _BLOCK,
@@ -346,7 +455,8 @@ OPENAPI: dict[str, Any] = {
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, allow_nan=False), status=status,
+    """orjson: a page of a thousand workers encodes in a few milliseconds of the loop."""
+    return web.Response(body=orjson.dumps(data), status=status,
                         content_type="application/json")  # fmt: skip
 
 
@@ -365,6 +475,7 @@ class StatsApi:
         r.add_get(f"{API_PREFIX}/pool", self.pool)
         r.add_get(f"{API_PREFIX}/workers", self.workers)
         r.add_get(f"{API_PREFIX}/workers/{{worker}}", self.worker)
+        r.add_get(f"{API_PREFIX}/accounts/{{account}}", self.account)
         r.add_get(f"{API_PREFIX}/blocks", self.blocks)
         r.add_get("/openapi.json", self.openapi)
         return app
@@ -385,15 +496,37 @@ class StatsApi:
         return _json(self.view.summary())
 
     async def workers(self, request: web.Request) -> web.Response:
-        limit = parse_limit(request.query.get("limit"))
-        return _json({"workers": self.view.worker_list(limit)})
+        """A page, built PAGE_CHUNK rows per turn of the loop so that miners' answers
+        never wait behind a whole page."""
+        query = request.query
+        limit = parse_limit(query.get("limit"))
+        limit = DEFAULT_PAGE if limit is None else limit
+        offset = parse_offset(query.get("offset"))
+        account = parse_name(query.get("account"), "account")
+        rows: list[dict[str, Any]] = []
+        at: int | None = offset
+        while at is not None and len(rows) < limit:
+            part = self.view.worker_page(min(PAGE_CHUNK, limit - len(rows)), at,
+                                         account=account)
+            rows += part["workers"]
+            at = part["next_offset"]
+            if at is not None and len(rows) < limit:
+                await asyncio.sleep(0)
+        return _json({"workers": rows, "offset": offset, "limit": limit, "next_offset": at})
 
     async def worker(self, request: web.Request) -> web.Response:
         name = request.match_info["worker"]
-        row = self.view.worker(name)
+        row = self.view.worker(name) if len(name) <= MAX_NAME else None
         if row is None:
-            return _json({"error": f"no worker {name!r}"}, 404)
+            return _json({"error": f"no worker {name[:MAX_NAME]!r}"}, 404)
         return _json(row)
+
+    async def account(self, request: web.Request) -> web.Response:
+        name = request.match_info["account"]
+        body = self.view.account(name) if len(name) <= MAX_NAME else None
+        if body is None:
+            return _json({"error": f"no account {name[:MAX_NAME]!r}"}, 404)
+        return _json(body)
 
     async def blocks(self, request: web.Request) -> web.Response:
         limit = parse_limit(request.query.get("limit"))

@@ -88,8 +88,12 @@ async def _main(args: argparse.Namespace) -> int:
     runner = FleetRunner(fleet, serve_api=not args.no_api)
     await runner.start()
     first, last = fleet.rigs[0].address, fleet.rigs[-1].address
+    families = sorted({r.firmware for r in fleet.rigs})
     where = (
-        "no sockets" if args.no_api else f"LuxOS API on {first} .. {last} port {runner.api.port}"
+        "no sockets"
+        if args.no_api
+        else f"{', '.join(families)} APIs on {first} .. {last} (port {runner.api.port} and "
+        "the families' own)"
     )
     print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)
     metrics = None

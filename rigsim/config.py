@@ -14,8 +14,11 @@
     site = "north"
     addresses = "127.1.0.1"            # first address, or "127.1.0.1-127.1.0.120"
     faults = { fraction = 0.05, drift_awake_after_s = 600 }
+    firmware = "braiins"               # luxos (default), braiins, antminer or whatsminer
+    [firmware.braiins]                 # optional: each family's credentials and ports
+    password = "root"
 
-See configs/fleet-demo.toml for a whole example.
+See configs/fleet-demo.toml (LuxOS) and configs/fleet-mixed.toml (every family).
 """
 
 from __future__ import annotations
@@ -46,14 +49,21 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number must be a TOML number (not a string or a boolean), and finite
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+MAX_KW = 1e6  # one load on a site meter: 1 GW
+MAX_S = 366 * 86_400.0  # any simulated duration
+MAX_C = 200.0  # any temperature
 
 
 class FleetSection(_Strict):
-    seed: int = 1
+    seed: int = Field(1, ge=0, le=2**63 - 1)  # numpy's seeds are >= 0
     time_scale: float = Field(1.0, gt=0, le=10_000)
     tick_s: float = Field(0.5, gt=0, le=60)  # real seconds between physics ticks
-    session_timeout_s: float = Field(60.0, gt=0)  # LuxOS drops an idle session after 60 s
+    # LuxOS drops an idle session after 60 s
+    session_timeout_s: float = Field(60.0, gt=0, le=86_400)
     api_port: int = Field(4028, ge=1, le=65535)
     hashrate_spread: float = Field(0.0, ge=0, le=0.1)
     pool_url: str = "stratum+tcp://127.0.0.1:3333"
@@ -70,9 +80,9 @@ class FirmLoadConfig(_Strict):
     `kw` on average, swinging by `swing_kw` over `period_s` simulated seconds."""
 
     name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    kw: float = Field(..., ge=0)
-    swing_kw: float = Field(0.0, ge=0)
-    period_s: float = Field(600.0, gt=0)
+    kw: float = Field(..., ge=0, le=MAX_KW)
+    swing_kw: float = Field(0.0, ge=0, le=MAX_KW)
+    period_s: float = Field(600.0, gt=0, le=MAX_S)
 
     @model_validator(mode="after")
     def _never_negative(self) -> FirmLoadConfig:
@@ -85,23 +95,44 @@ class FirmLoadConfig(_Strict):
 class SiteConfig(_Strict):
     ambient_c: float = Field(25.0, ge=-40, le=80)
     pue: float = Field(1.0, ge=1.0, le=3.0)  # cooling and losses, as a factor on rig draw
-    aux_kw: float = Field(0.0, ge=0)  # fixed auxiliary load on the meter (transformers)
+    aux_kw: float = Field(0.0, ge=0, le=MAX_KW)  # fixed auxiliary load on the meter (transformers)
     firm_loads: list[FirmLoadConfig] = Field(default_factory=list)
 
 
 class ModelTuning(_Strict):
     """Per-model figures a site may change (timings compress for tests and demos)."""
 
-    boot_s: float | None = Field(None, ge=0)
-    ramp_up_s: float | None = Field(None, ge=0)
-    shed_s: float | None = Field(None, ge=0)
-    api_down_s: float | None = Field(None, ge=0)
-    sleep_w: float | None = Field(None, ge=0)
-    tau_s: float | None = Field(None, gt=0)
-    rise_c: float | None = Field(None, gt=0)
-    target_c: float | None = Field(None, gt=0)
-    hot_c: float | None = Field(None, gt=0)
-    danger_c: float | None = Field(None, gt=0)
+    boot_s: float | None = Field(None, ge=0, le=MAX_S)
+    ramp_up_s: float | None = Field(None, ge=0, le=MAX_S)
+    shed_s: float | None = Field(None, ge=0, le=MAX_S)
+    api_down_s: float | None = Field(None, ge=0, le=MAX_S)
+    sleep_w: float | None = Field(None, ge=0, le=10_000)
+    tau_s: float | None = Field(None, gt=0, le=MAX_S)
+    rise_c: float | None = Field(None, gt=0, le=MAX_C)
+    target_c: float | None = Field(None, gt=0, le=MAX_C)
+    hot_c: float | None = Field(None, gt=0, le=MAX_C)
+    danger_c: float | None = Field(None, gt=0, le=MAX_C)
+    tune_down_s: float | None = Field(
+        None, ge=0, le=MAX_S,
+        description="Braiins OS tuner: seconds a lowered power target needs to settle",
+    )
+    tune_up_s: float | None = Field(
+        None, ge=0, le=MAX_S,
+        description="Braiins OS tuner: seconds a raised power target needs to settle",
+    )
+    restart_s: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_S,
+        description="a mining-process restart (stock Antminer mode change, Whatsminer power "
+        "limit, bosminer start): seconds until the boards hash again, then ramp_up_s",
+    )
+    restart_api_s: float | None = Field(
+        None, ge=0, le=MAX_S, description="seconds the restarting process's port-4028 API refuses"
+    )
+    low_power_fraction: float | None = Field(
+        None, ge=0.3, le=1, description="stock Antminer low-power mode's draw, share of nameplate"
+    )
 
     def apply(self, model: RigModel) -> RigModel:
         changes = {k: v for k, v in self.model_dump().items() if v is not None}
@@ -112,7 +143,7 @@ class FaultsConfig(_Strict):
     fraction: float = Field(1.0, gt=0, le=1)  # share of the group's rigs that have these faults
     unreachable: Literal["refuse", "blackhole"] | None = None
     api_delay_s: float = Field(0.0, ge=0, le=600)
-    drift_awake_after_s: float | None = Field(None, gt=0)
+    drift_awake_after_s: float | None = Field(None, gt=0, le=MAX_S)
     failed_boards: list[int] = Field(default_factory=list)  # 1-based hashboard numbers
     fans_failed: int = Field(0, ge=0, le=8)
     meter_factor: float = Field(1.0, gt=0, le=5)  # reported power / true power
@@ -126,6 +157,48 @@ class FaultsConfig(_Strict):
         return v
 
 
+Firmware = Literal["luxos", "braiins", "antminer", "whatsminer"]
+
+
+class BraiinsSettings(_Strict):
+    """Braiins OS+ rigs: the gRPC public API's login and port; bosminer's cgminer-style API
+    is on `[fleet] api_port`."""
+
+    username: str = Field("root", min_length=1, max_length=64)
+    password: str = Field("root", max_length=64)
+    grpc_port: int = Field(50051, ge=1, le=65535)
+    token_timeout_s: float = Field(3600.0, gt=0, le=MAX_S)  # a login token's life (real seconds)
+
+
+class AntminerSettings(_Strict):
+    """Stock Antminer rigs: the web interface's digest login and port (pyasic and its
+    factory always use port 80)."""
+
+    username: str = Field("root", min_length=1, max_length=64)
+    password: str = Field("root", max_length=64)
+    web_port: int = Field(80, ge=1, le=65535)
+
+
+class WhatsminerSettings(_Strict):
+    """Whatsminer rigs: the admin password of the v2 API (port `[fleet] api_port`) and the
+    account of the v3 API (newer firmware, port `v3_port`)."""
+
+    password: str = Field("admin", min_length=1, max_length=64)
+    v3_account: str = Field("super", min_length=1, max_length=64)
+    v3_password: str = Field("super", min_length=1, max_length=64)
+    v3_port: int = Field(4433, ge=1, le=65535)
+    token_timeout_s: float = Field(1800.0, gt=0, le=MAX_S)  # a v2 token's life (real seconds)
+    max_tokens: int = Field(32, ge=1, le=1024)  # live v2 tokens a rig hands out
+
+
+class FirmwareSettingsConfig(_Strict):
+    """Per-family credentials and ports (every rig of a family shares them)."""
+
+    braiins: BraiinsSettings = Field(default_factory=BraiinsSettings)
+    antminer: AntminerSettings = Field(default_factory=AntminerSettings)
+    whatsminer: WhatsminerSettings = Field(default_factory=WhatsminerSettings)
+
+
 class RigGroup(_Strict):
     model: str
     count: int = Field(..., gt=0, le=1_000_000)
@@ -134,8 +207,10 @@ class RigGroup(_Strict):
     name: str | None = None
     ambient_c: float | None = Field(None, ge=-40, le=80)  # default: the site's
     start: Literal["hashing", "sleeping"] = "hashing"
-    profile: str = "default"
+    profile: str = "default"  # LuxOS profile the rigs start in
     faults: FaultsConfig | None = None
+    firmware: Firmware = "luxos"  # the API family the rigs speak (pyasic identifies it)
+    whatsminer_api: Literal["v2", "v3"] = "v2"  # v3: newer btminer firmware, API v3 too
 
     @field_validator("model")
     @classmethod
@@ -172,6 +247,7 @@ class FleetConfig(_Strict):
     sites: dict[str, SiteConfig] = Field(..., min_length=1)
     models: dict[str, ModelTuning] = Field(default_factory=dict)
     rigs: list[RigGroup] = Field(..., min_length=1)
+    firmware: FirmwareSettingsConfig = Field(default_factory=FirmwareSettingsConfig)
 
     @field_validator("models")
     @classmethod
@@ -222,6 +298,7 @@ def _cross_check(cfg: FleetConfig) -> list[str]:
                 f"key 'rigs[{i}].profile': {g.profile!r} is not a profile of "
                 f"{g.model}; expected one of {names}"
             )
+        errors += _firmware_errors(cfg, i, g)
         first, last = g.address_range()
         parts = [p.strip() for p in g.addresses.split("-")]
         if len(parts) == 2:
@@ -237,6 +314,7 @@ def _cross_check(cfg: FleetConfig) -> list[str]:
                 f"past 127.255.255.254; expected a range inside loopback"
             )
         spans.append((first, last, i))
+    errors += _port_errors(cfg)
     spans.sort()
     for (_a0, a1, i), (b0, _b1, j) in itertools.pairwise(spans):
         if b0 <= a1:
@@ -244,6 +322,47 @@ def _cross_check(cfg: FleetConfig) -> list[str]:
                 f"key 'rigs[{j}].addresses': overlaps rigs[{i}] at "
                 f"{ipaddress.IPv4Address(b0)}; expected disjoint address ranges"
             )
+    return errors
+
+
+def _port_errors(cfg: FleetConfig) -> list[str]:
+    """Every API a rig serves needs its own port on the rig's address."""
+    fw = cfg.firmware
+    ports = {
+        "fleet.api_port": cfg.fleet.api_port,
+        "firmware.braiins.grpc_port": fw.braiins.grpc_port,
+        "firmware.antminer.web_port": fw.antminer.web_port,
+        "firmware.whatsminer.v3_port": fw.whatsminer.v3_port,
+    }
+    seen: dict[int, str] = {}
+    errors = []
+    for key, port in ports.items():
+        if port in seen:
+            errors.append(f"key '{key}': port {port} is also {seen[port]}; expected distinct ports")
+        seen.setdefault(port, key)
+    return errors
+
+
+def _firmware_errors(cfg: FleetConfig, i: int, g: RigGroup) -> list[str]:
+    """A group's firmware must be one its model runs; LuxOS-only and Whatsminer-only keys
+    must not be set on other firmware."""
+    errors = []
+    model = cfg.model_for(g.model)
+    if g.firmware not in model.firmwares:
+        errors.append(
+            f"key 'rigs[{i}].firmware': {g.model} does not run {g.firmware!r} here; "
+            f"expected one of {', '.join(model.firmwares)}"
+        )
+    if g.firmware != "luxos" and g.profile != "default":
+        errors.append(
+            f"key 'rigs[{i}].profile': profiles are LuxOS's; expected no profile on "
+            f"{g.firmware} rigs"
+        )
+    if g.firmware != "whatsminer" and g.whatsminer_api != "v2":
+        errors.append(
+            f"key 'rigs[{i}].whatsminer_api': only Whatsminer rigs have an API version; "
+            f"expected it unset on {g.firmware} rigs"
+        )
     return errors
 
 

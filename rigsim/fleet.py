@@ -13,6 +13,11 @@ The seam for the Stratum mining client: each `Rig` exposes `hashrate_ths`, `is_h
 `state` and `subscribe(callback)`; the callback gets a RigEvent on every state change
 (boot done, ramp done, slept, overheated, ...) and may be a coroutine function.
 `Rig.pool` holds the share counters the `pools` command reports; the client updates it.
+
+Each rig runs one firmware family (`Rig.firmware`, rigsim.firmware); the fleet's control
+primitives (`set_clock`, `restart_process`, `stop_process`, `sleep`, `wake`, `reboot`)
+are what the families' commands act through, and `watch_outages` tells the API servers
+when a rig's mining process or control board stops answering.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ import numpy as np
 
 from rigsim.clock import Clock, ScaledClock
 from rigsim.config import FaultsConfig, FleetConfig, load_fleet_config
+from rigsim.firmware import ANTMINER, BRAIINS, MODE_SLEEP, FirmwareApis, FirmwareSettings
 from rigsim.loads import site_firm_w, site_meter_w
-from rigsim.luxos import LuxosHandler
 from rigsim.models import RigModel
 from rigsim.physics import FleetPhysics, PhysicsGroup, RigReading, RigState
 from rigsim.sessions import SessionBook
@@ -63,14 +68,6 @@ HEALTHY = Faults()
 
 
 @dataclass
-class FirmwareSettings:
-    """Per-rig firmware settings that are not physics (LuxOS ATM switch, fault LED)."""
-
-    atm_enabled: bool = True
-    red_led: str = "off"
-
-
-@dataclass
 class PoolStatus:
     """What the rig's `pools` command reports; the Stratum client keeps it current."""
 
@@ -99,10 +96,18 @@ Listener = Callable[[RigEvent], Awaitable[None] | None]
 class Rig:
     """One rig of the fleet: a light view onto the fleet's arrays."""
 
-    __slots__ = ("address", "fleet", "index", "model", "name", "site")
+    __slots__ = ("address", "firmware", "fleet", "index", "model", "name", "site", "whatsminer_v3")
 
     def __init__(
-        self, fleet: Fleet, index: int, address: str, site: str, model: RigModel, name: str
+        self,
+        fleet: Fleet,
+        index: int,
+        address: str,
+        site: str,
+        model: RigModel,
+        name: str,
+        firmware: str = "luxos",
+        whatsminer_v3: bool = False,
     ) -> None:
         self.fleet = fleet
         self.index = index
@@ -110,6 +115,8 @@ class Rig:
         self.site = site
         self.model = model
         self.name = name
+        self.firmware = firmware  # the family whose API the rig speaks (rigsim.firmware)
+        self.whatsminer_v3 = whatsminer_v3  # a Whatsminer that also serves API v3
 
     def __repr__(self) -> str:
         return f"Rig({self.name} {self.address} {self.model.key} {self.state.name})"
@@ -195,6 +202,8 @@ class Fleet:
                         g.site,
                         model,
                         f"{g.site}-{model.key.lower()}-{i:05d}",
+                        g.firmware,
+                        g.whatsminer_api == "v3",
                     )
                 )
             site_of.append(np.full(g.count, self.site_names.index(g.site), dtype=np.int16))
@@ -211,10 +220,18 @@ class Fleet:
         self._pools: dict[int, PoolStatus] = {}
         self._listeners: dict[int | None, list[Listener]] = {}
         self._fault_watchers: list[Callable[[int, Faults, Faults], None]] = []
+        self._outage_watchers: list[Callable[[int], None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         for i, f in fault_plan:
             self.set_faults(i, f)
-        self.luxos = LuxosHandler(self)
+        for i in np.nonzero(self.physics.state == RigState.SLEEPING)[0]:
+            rig = self.rigs[int(i)]  # a rig that starts asleep was put to sleep its own way
+            if rig.firmware == BRAIINS:
+                self.firmware(rig.index).paused = True
+            elif rig.firmware == ANTMINER:
+                self.firmware(rig.index).work_mode = MODE_SLEEP
+        self.apis = FirmwareApis(self)
+        self.luxos = self.apis.luxos
 
     @classmethod
     def from_file(cls, path: str | Path, clock: Clock | None = None) -> Fleet:
@@ -307,7 +324,48 @@ class Fleet:
         if api_down:
             for i in np.atleast_1d(rigs):
                 self.sessions.drop(int(i))
-        return self._command(lambda ix, now: self.physics.reboot(ix, now, api_down), rigs)
+                fw = self._firmware.get(int(i))
+                if fw is not None:  # login tokens live in memory: a reboot drops them
+                    fw.tokens.clear()
+        events = self._command(lambda ix, now: self.physics.reboot(ix, now, api_down), rigs)
+        if api_down:
+            self._outage(rigs)
+        return events
+
+    def set_clock(
+        self,
+        rigs: int | Sequence[int] | np.ndarray,
+        x: float,
+        up_s: float | np.ndarray | None = None,
+        down_s: float | np.ndarray | None = None,
+    ) -> list[RigEvent]:
+        """Run at relative clock x, ramping over up_s/down_s (default ramp_up_s, shed_s)."""
+        return self._command(lambda ix, now: self.physics.set_clock(ix, x, now, up_s, down_s), rigs)
+
+    def restart_process(
+        self, rigs: int | Sequence[int] | np.ndarray, hashing: bool = True
+    ) -> list[RigEvent]:
+        """Restart the mining process: its API refuses for restart_api_s; with `hashing` the
+        boards stop and come back restart_s later, without it they shed to sleep."""
+        events = self._command(lambda ix, now: self.physics.restart_process(ix, now, hashing), rigs)
+        self._outage(rigs)
+        return events
+
+    def stop_process(self, rigs: int | Sequence[int] | np.ndarray) -> list[RigEvent]:
+        """Stop the mining process until restarted: its API refuses, the boards sleep."""
+        events = self._command(self.physics.stop_process, rigs)
+        self._outage(rigs)
+        return events
+
+    def watch_outages(self, callback: Callable[[int], None]) -> None:
+        """Call callback(rig) when a rig's mining process or control board goes down (the
+        API servers close or hold that rig's listeners)."""
+        self._outage_watchers.append(callback)
+
+    def _outage(self, rigs: int | Sequence[int] | np.ndarray) -> None:
+        for i in np.atleast_1d(rigs):
+            for watch in self._outage_watchers:
+                watch(int(i))
 
     # ---------------------------------------------------------------- faults
 
@@ -378,8 +436,9 @@ class Fleet:
     def api_call(
         self, i: int, request: dict[str, Any] | str, session_now: float | None = None
     ) -> dict[str, Any]:
-        """The LuxOS reply rig i gives to `request`, without a socket (in-process mode)."""
-        return self.luxos.handle(i, request, session_now)
+        """The reply rig i gives to `request` on port 4028, without a socket (in-process
+        mode): LuxOS's, bosminer's, bmminer's or btminer's, as the rig's firmware is."""
+        return self.apis.call(i, request, session_now)
 
     @property
     def true_w(self) -> np.ndarray:

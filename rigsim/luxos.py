@@ -22,13 +22,21 @@ ledset sid,red,on|off|blink; logoff sid.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rigsim.cgminer import (
+    CgminerApi,
+    CommandError,
+    board_stats,
+    dev_rows,
+    devdetails_rows,
+    share_fields,
+    status_block,
+)
 from rigsim.models import RigModel
 from rigsim.physics import RigReading, RigState
+from rigsim.readings import board_temps, chain_rates_gh, mac_address
 
 if TYPE_CHECKING:
     from rigsim.fleet import Fleet
@@ -43,137 +51,35 @@ PRIVILEGED = frozenset(
 )  # fmt: skip
 
 
-class CommandError(Exception):
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
 def _status(code: int, msg: str, ok: bool = True) -> list[dict[str, Any]]:
-    return [
-        {
-            "Code": code,
-            "Description": DESCRIPTION,
-            "Msg": msg,
-            "STATUS": "S" if ok else "E",
-            "When": int(time.time()),
-        }
-    ]
+    return status_block(code, msg, DESCRIPTION, ok)
 
 
-def _four(centre: float, spread: tuple[float, float, float, float]) -> str:
-    """A LuxOS "a-b-c-d" temperature string; never 0 (pyasic drops zeros)."""
-    return "-".join(str(max(1, round(centre + s))) for s in spread)
-
-
-def _mac(address: str) -> str:
-    parts = [int(p) for p in address.split(".")]
-    return "02:00:" + ":".join(f"{p:02X}" for p in parts)
-
-
-class LuxosHandler:
+class LuxosHandler(CgminerApi):
     """Answers LuxOS API requests for any rig of a fleet."""
 
+    privileged = PRIVILEGED
+
     def __init__(self, fleet: Fleet) -> None:
-        self.fleet = fleet
+        super().__init__(fleet)
         self._profile_rows: dict[str, list[dict[str, Any]]] = {}
-        self._commands: dict[str, Callable[[int, RigReading, list[str], float], dict]] = {
-            name.removeprefix("_cmd_"): getattr(self, name)
-            for name in dir(self)
-            if name.startswith("_cmd_")
-        }
 
-    # ------------------------------------------------------------------ entry point
+    def description(self, i: int) -> str:
+        return DESCRIPTION
 
-    def handle(
-        self, i: int, request: dict[str, Any] | str | bytes, session_now: float | None = None
-    ) -> dict[str, Any]:
-        """Reply of rig i to one request. session_now: real seconds for session expiry."""
-        snow = time.monotonic() if session_now is None else session_now
-        try:
-            command, params = self._parse(request)
-        except CommandError as e:
-            return {"STATUS": _status(e.code, e.msg, ok=False), "id": 1}
-        reading = self.fleet.reading(i)
-        if "+" in command:
-            out: dict[str, Any] = {}
-            for part in command.split("+"):
-                if part in PRIVILEGED:
-                    out[part] = [
-                        {
-                            "STATUS": _status(
-                                45, f"Access denied to '{part}' in a multicommand", ok=False
-                            ),
-                            "id": 1,
-                        }
-                    ]
-                else:
-                    out[part] = [self._one(i, part, params, snow, reading)]
-            out["id"] = 1
-            return out
-        return self._one(i, command, params, snow, reading)
-
-    @staticmethod
-    def _parse(request: dict[str, Any] | str | bytes) -> tuple[str, list[str]]:
-        if isinstance(request, bytes):
-            request = request.rstrip(b"\x00").decode("utf-8", errors="replace")
-        if isinstance(request, str):
-            text = request.strip()
-            if text.startswith("{"):
-                try:
-                    request = json.loads(text)
-                except json.JSONDecodeError:
-                    raise CommandError(23, "Invalid JSON") from None
-            else:
-                cmd, _, param = text.partition("|")
-                request = {"command": cmd, "parameter": param}
-        if not isinstance(request, dict) or not isinstance(request.get("command"), str):
-            raise CommandError(23, "Invalid JSON: missing command")
-        raw = request.get("parameter", "")
-        param = "" if raw is None else str(raw).lower() if isinstance(raw, bool) else str(raw)
-        params = [p.strip() for p in param.split(",")] if param != "" else []
-        return request["command"].strip().lower(), params
-
-    def _one(
-        self, i: int, command: str, params: list[str], snow: float, reading: RigReading
-    ) -> dict[str, Any]:
-        fn = self._commands.get(command)
-        if fn is None:
-            return {"STATUS": _status(14, "Invalid command", ok=False), "id": 1}
-        try:
-            if command in PRIVILEGED:
-                sid = params[0] if params else ""
-                if not self.fleet.sessions.use(i, sid, snow):
-                    raise CommandError(45, "Invalid session id")
-                params = params[1:]
-            reply = fn(i, reading, params, snow)
-        except CommandError as e:
-            return {"STATUS": _status(e.code, e.msg, ok=False), "id": 1}
-        reply["id"] = 1
-        return reply
+    def _authorise(self, i: int, command: str, params: list[str], snow: float) -> list[str]:
+        sid = params[0] if params else ""
+        if not self.fleet.sessions.use(i, sid, snow):
+            raise CommandError(45, "Invalid session id")
+        return params[1:]
 
     # ------------------------------------------------------------------ pieces
 
     def _rates_gh(self, i: int, r: RigReading) -> list[float]:
-        """Per-chain GH/s, rounded as the API prints them; their sum is the reported hashrate."""
-        alive = [ok for ok in r.boards_ok]
-        n_alive = sum(alive)
-        each = r.ths * 1000.0 / n_alive if n_alive else 0.0
-        return [round(each, 2) if ok else 0.0 for ok in alive]
+        return chain_rates_gh(r)
 
     def _board_temps(self, r: RigReading) -> list[tuple[float, float]]:
-        """(chip, pcb) temperature per board; dead boards sit a little above ambient."""
-        out = []
-        for b, ok in enumerate(r.boards_ok):
-            offset = (-1.0, 1.5, 0.0, 0.5)[b % 4]
-            if ok:
-                chip = r.chip_temp_c + offset
-                pcb = r.ambient_c + (r.chip_temp_c - r.ambient_c) * 0.8 + offset
-            else:
-                chip = pcb = r.ambient_c + (r.chip_temp_c - r.ambient_c) * 0.2
-            out.append((chip, pcb))
-        return out
+        return board_temps(r)
 
     def _model(self, i: int) -> RigModel:
         return self.fleet.rigs[i].model
@@ -205,13 +111,8 @@ class LuxosHandler:
                     "GHS 5s": round(ghs, 2),
                     "GHS av": round(ghs, 2),
                     "GHS 30m": round(ghs, 2),
-                    "Accepted": pool.accepted,
-                    "Rejected": pool.rejected,
-                    "Stale": pool.stale,
-                    "Hardware Errors": 0,
-                    "Difficulty Accepted": pool.difficulty_accepted,
+                    **share_fields(pool),
                     "Last getwork": int(time.time()),
-                    "Best Share": 0,
                     "Device Hardware%": 0.0,
                     "Pool Rejected%": 0.0,
                     "Pool Stale%": 0.0,
@@ -221,44 +122,10 @@ class LuxosHandler:
 
     def _cmd_stats(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
-        rates = self._rates_gh(i, r)
-        temps = self._board_temps(r)
         prof = model.profiles[r.profile_index]
         up = r.state in (RigState.RAMPING, RigState.HASHING)
         mhz = round(prof.mhz * r.derate) if up else 0
-        st: dict[str, Any] = {
-            "STATS": 0,
-            "ID": "BTM_SOC0",
-            "Elapsed": int(r.uptime_s),
-            "Calls": 0,
-            "Wait": 0.0,
-            "Max": 0.0,
-            "Min": 99999999.0,
-            "GHS 5s": round(sum(rates), 2),
-            "GHS av": round(sum(rates), 2),
-            "miner_count": model.hashboards,
-            "frequency": mhz,
-            "fan_num": model.fans,
-            "temp_num": model.hashboards,
-            "total_rateideal": round(prof.ths * 1000.0, 2),
-            "rate_unit": "GH",
-            "total_freqavg": mhz,
-            "total_acn": sum(model.chips_per_board for ok in r.boards_ok if ok),
-            "total_rate": round(sum(rates), 2),
-        }
-        for k in range(model.fans):
-            st[f"fan{k + 1}"] = r.fan_rpm if k < r.fans_ok else 0
-        for b, (ok, rate, (chip, pcb)) in enumerate(zip(r.boards_ok, rates, temps, strict=True)):
-            n = b + 1
-            st[f"temp{n}"] = round(pcb)
-            st[f"temp2_{n}"] = round(chip)
-            st[f"temp_pcb{n}"] = _four(pcb, (-2, -1, 1, 2))
-            st[f"temp_chip{n}"] = _four(chip, (-3, -1, 1, 3))
-            st[f"chain_acn{n}"] = model.chips_per_board if ok else 0
-            st[f"chain_hw{n}"] = 0
-            st[f"chain_rate{n}"] = f"{rate:.2f}"
-            st[f"chain_rateideal{n}"] = round(prof.ths * 1000.0 / model.hashboards, 2)
-            st[f"freq{n}"] = mhz if ok else 0
+        st = board_stats(model, r, mhz, prof.ths * 1000.0, r.uptime_s, "BTM_SOC0")
         return {
             "STATUS": _status(70, "LUXminer stats"),
             "STATS": [
@@ -275,44 +142,15 @@ class LuxosHandler:
     _cmd_estats = _cmd_stats
 
     def _cmd_devs(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        rates = self._rates_gh(i, r)
-        temps = self._board_temps(r)
-        devs = []
-        for b, (ok, rate, (chip, _pcb)) in enumerate(zip(r.boards_ok, rates, temps, strict=True)):
-            devs.append(
-                {
-                    "ASC": b,
-                    "Name": "BTM_SOC",
-                    "ID": b,
-                    "Enabled": "Y",
-                    "Status": "Alive" if ok else "Dead",
-                    "Temperature": round(chip, 1),
-                    "MHS 5s": round(rate * 1000.0, 2),
-                    "MHS av": round(rate * 1000.0, 2),
-                    "Accepted": 0,
-                    "Rejected": 0,
-                    "Hardware Errors": 0,
-                    "Device Elapsed": int(r.uptime_s),
-                }
-            )
+        extra = {"Accepted": 0, "Rejected": 0, "Hardware Errors": 0}
+        devs = dev_rows(r, "BTM_SOC", **extra, **{"Device Elapsed": int(r.uptime_s)})
         return {"STATUS": _status(9, f"{len(devs)} ASC(s)"), "DEVS": devs}
 
     _cmd_edevs = _cmd_devs
 
     def _cmd_devdetails(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
-        details = [
-            {
-                "DEVDETAILS": b,
-                "Name": "BTM_SOC",
-                "ID": b,
-                "Driver": "bitmain",
-                "Kernel": "",
-                "Model": model.luxos_type,
-                "Device Path": "",
-            }
-            for b in range(model.hashboards)
-        ]
+        details = devdetails_rows(model, "BTM_SOC", "bitmain", model.luxos_type)
         return {"STATUS": _status(69, "Device Details"), "DEVDETAILS": details}
 
     def _cmd_pools(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
@@ -391,7 +229,7 @@ class LuxosHandler:
                     "OS": "Linux",
                     "Hotplug": "None",
                     "ConfigFile": "/config/luxminer.toml",
-                    "MACAddr": _mac(rig.address),
+                    "MACAddr": mac_address(rig.address),
                     "Model": model.luxos_type,
                     "Profile": model.profiles[r.profile_index].name,
                     "RedLed": fw.red_led,

@@ -21,6 +21,13 @@ S21, S21 Pro and T21. The S21 XP and the Whatsminers have no LuxOS class there, 
 pyasic falls back to its generic `LUXMiner`, which has no hashboard count and so no
 hashrate or temperatures in `get_data` (wattage, power limit, sleep and wake work).
 `pyasic_class` records which class pyasic picks.
+
+A model may also run other firmware (`firmware_classes`: the class pyasic 0.79 picks for
+it on that firmware); how fast each firmware's controls move the draw is part of the model
+too: `tune_down_s`/`tune_up_s` (the Braiins OS autotuner settling on a new power target),
+`restart_s`/`restart_api_s` (a stock Antminer changing work mode or a Whatsminer taking a
+new power limit restarts its mining process), `low_power_fraction` (stock low-power mode).
+`clock_for_watts` turns a watt target into the relative clock that draws it.
 """
 
 from __future__ import annotations
@@ -89,6 +96,15 @@ class RigModel:
     min_derate: float = 0.5  # derating never clocks below this share of the profile
     fan_min: float = 0.3  # fan floor while hashing
     aliases: tuple[str, ...] = field(default=())
+    # firmware controls, in simulated seconds: how long before the draw follows a command
+    tune_down_s: float = 20.0  # Braiins OS autotuner settling on a lower power target
+    tune_up_s: float = 40.0  # ... on a higher one
+    restart_s: float = 60.0  # mining-process restart: hashing stops until the boards re-init
+    restart_api_s: float = 10.0  # ... and the process's API (4028) refuses connections
+    low_power_fraction: float = 0.72  # stock Antminer low-power mode: share of nameplate watts
+    whatsminer_type: str | None = None  # devdetails Model on Whatsminer firmware ("M50_VH50")
+    # (firmware, class pyasic 0.79 picks) for firmware other than LuxOS this model runs
+    firmware_classes: tuple[tuple[str, str], ...] = ()
 
     @property
     def nameplate_j_per_th(self) -> float:
@@ -151,6 +167,42 @@ class RigModel:
     def profile_names(self) -> list[str]:
         return [p.name for p in self.profiles]
 
+    @property
+    def clock_range(self) -> tuple[float, float]:
+        """Lowest and highest relative clock the firmware runs (the profile ladder's ends)."""
+        return self.profiles[0].x, self.profiles[-1].x
+
+    def watt_range(self) -> tuple[int, int]:
+        """Lowest and highest whole-watt target the rig can settle at exactly."""
+        lo, hi = self.clock_range
+        return math.ceil(self.watts_at(lo)), math.floor(self.watts_at(hi))
+
+    def clock_for_watts(self, watts: float) -> float:
+        """The relative clock at which the rig draws `watts` (clamped to the clock range)."""
+        lo, hi = self.clock_range
+        if watts <= self.watts_at(lo):
+            return lo
+        if watts >= self.watts_at(hi):
+            return hi
+        for _ in range(60):  # watts_at is increasing in x: bisect
+            mid = (lo + hi) / 2
+            if self.watts_at(mid) < watts:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    @property
+    def firmwares(self) -> tuple[str, ...]:
+        """Firmware this model runs in rigsim: LuxOS, then what firmware_classes lists."""
+        return ("luxos", *(fw for fw, _ in self.firmware_classes))
+
+    def pyasic_class_for(self, firmware: str) -> str:
+        """The class pyasic 0.79 picks for this model on `firmware`."""
+        if firmware == "luxos":
+            return self.pyasic_class
+        return dict(self.firmware_classes)[firmware]
+
     def with_overrides(self, **changes: float) -> RigModel:
         """A copy with some figures replaced (per-site tuning, compressed test timings)."""
         return replace(self, **changes)
@@ -165,38 +217,45 @@ MODELS: dict[str, RigModel] = {
             key="S19", luxos_type="Antminer S19", pyasic_class="LUXMinerS19",
             nameplate_ths=95.0, nameplate_w=3250.0, hashboards=3, chips_per_board=76,
             fans=4, fan_max_rpm=6000, nominal_mhz=650, nominal_voltage=13.8,
+            firmware_classes=(("braiins", "BOSMinerS19"), ("antminer", "BMMinerS19")),
         ),
         RigModel(
             key="S19jPro", luxos_type="Antminer S19j Pro", pyasic_class="LUXMinerS19jPro",
             nameplate_ths=104.0, nameplate_w=3050.0, hashboards=3, chips_per_board=126,
             fans=4, fan_max_rpm=6000, nominal_mhz=525, nominal_voltage=13.6,
+            firmware_classes=(("braiins", "BOSMinerS19jPro"), ("antminer", "BMMinerS19jPro")),
         ),
         RigModel(
             key="S19XP", luxos_type="Antminer S19 XP", pyasic_class="LUXMinerS19XP",
             nameplate_ths=140.0, nameplate_w=3010.0, hashboards=3, chips_per_board=110,
             fans=4, fan_max_rpm=6000, nominal_mhz=500, nominal_voltage=13.2,
+            firmware_classes=(("braiins", "BOSMinerS19XP"), ("antminer", "BMMinerS19XP")),
         ),
         RigModel(
             key="S21", luxos_type="Antminer S21", pyasic_class="LUXMinerS21",
             nameplate_ths=200.0, nameplate_w=3500.0, hashboards=3, chips_per_board=108,
             fans=4, fan_max_rpm=6600, nominal_mhz=500, nominal_voltage=13.0, boot_s=120.0,
+            firmware_classes=(("braiins", "BOSMinerS21"), ("antminer", "BMMinerS21")),
         ),
         RigModel(
             key="S21XP", luxos_type="Antminer S21 XP", pyasic_class="LUXMiner",
             nameplate_ths=270.0, nameplate_w=3645.0, hashboards=3, chips_per_board=91,
             fans=4, fan_max_rpm=6600, nominal_mhz=500, nominal_voltage=12.8, boot_s=120.0,
+            firmware_classes=(("antminer", "BMMinerS21XP"),),
         ),
         RigModel(
             key="M50", luxos_type="Whatsminer M50", pyasic_class="LUXMiner",
             nameplate_ths=114.0, nameplate_w=3300.0, hashboards=3, chips_per_board=105,
             fans=2, fan_max_rpm=7000, nominal_mhz=550, nominal_voltage=13.4,
-            base_w=100.0, boot_s=180.0,
+            base_w=100.0, boot_s=180.0, whatsminer_type="M50_VH50",
+            firmware_classes=(("whatsminer", "BTMinerM50VH50"),),
         ),
         RigModel(
             key="M60", luxos_type="Whatsminer M60", pyasic_class="LUXMiner",
             nameplate_ths=172.0, nameplate_w=3400.0, hashboards=3, chips_per_board=164,
             fans=2, fan_max_rpm=7000, nominal_mhz=550, nominal_voltage=13.0,
-            base_w=100.0, boot_s=180.0,
+            base_w=100.0, boot_s=180.0, whatsminer_type="M60_VK10",
+            firmware_classes=(("whatsminer", "BTMinerM60VK10"),),
         ),
     )
 }  # fmt: skip

@@ -12,6 +12,8 @@ The state machine (RigState):
     SLEEPING --wake--> BOOTING --boot_s--> RAMPING --ramp--> HASHING
     HASHING/RAMPING --sleep--> RAMPING(to sleep, shed_s) --> SLEEPING
     HASHING --profile change--> RAMPING (ramp_up_s up, shed_s down) --> HASHING
+    HASHING --new clock (a watt target)--> RAMPING (the firmware's own up/down times) --> HASHING
+    any --mining-process restart--> BOOTING for restart_s (its own API refuses meanwhile)
     RAMPING/HASHING --chip temp >= danger_c--> OVERHEATED --cooled, auto restart--> BOOTING
     RAMPING/HASHING --every hashboard failed--> FAILED --reboot--> BOOTING
     any --reboot--> BOOTING (its API is down for api_down_s)
@@ -84,11 +86,20 @@ class RigReading:
     uptime_s: float
     expected_ths: float
     api_down_until: float
+    clock: float = 0.0  # relative clock now (0 while the boards are idle)
+    clock_set: float = 1.0  # relative clock the rig runs at once it hashes and settles
+    process_uptime_s: float = 0.0  # since the mining process (bmminer, btminer, ...) started
+    process_down_until: float = float("-inf")  # the mining process's API refuses until then
 
 
 def _g(x: np.ndarray) -> np.ndarray:
     v = V_FLOOR + (1.0 - V_FLOOR) * x
     return x * v * v
+
+
+def _pick(v: float | np.ndarray | None, k: np.ndarray) -> float | np.ndarray | None:
+    """The entries k of a per-rig array (a scalar or None stays as it is)."""
+    return v if v is None or np.ndim(v) == 0 else np.asarray(v)[k]
 
 
 def _as_sel(sel: int | slice | Sequence[int] | np.ndarray) -> slice | np.ndarray:
@@ -103,7 +114,7 @@ def _as_sel(sel: int | slice | Sequence[int] | np.ndarray) -> slice | np.ndarray
 _DYNAMIC = (
     "state", "t_last", "phase_t0", "phase_end", "x_from", "x_to", "to_sleep", "profile",
     "x_cur", "temp", "fan", "derate", "drift_at", "boot_at", "api_down_until",
-    "ths", "true_w",
+    "ths", "true_w", "x_set",
 )  # fmt: skip
 
 
@@ -144,6 +155,8 @@ class FleetPhysics:
         self.ramp_up_s = per_rig("ramp_up_s")
         self.shed_s = per_rig("shed_s")
         self.api_down_s = per_rig("api_down_s")
+        self.restart_s = per_rig("restart_s")
+        self.restart_api_s = per_rig("restart_api_s")
         self.rise_c = per_rig("rise_c")
         self.tau_s = per_rig("tau_s")
         self.target_c = per_rig("target_c")
@@ -183,6 +196,7 @@ class FleetPhysics:
         self.x_from = np.where(hashing, px, 0.0)
         self.x_to = np.where(hashing, px, 0.0)
         self.x_cur = self.x_to.copy()
+        self.x_set = px.copy()  # the clock a hashing rig settles at (a profile's or a target's)
         self.to_sleep = np.zeros(n, dtype=bool)
         self.temp = self.ambient_c.copy()
         self.fan = np.zeros(n)
@@ -190,6 +204,8 @@ class FleetPhysics:
         self.drift_at = np.full(n, np.inf)
         self.boot_at = float(now) - rng.uniform(3600.0, 30 * 86400.0, n)  # up for hours to weeks
         self.api_down_until = np.full(n, -np.inf)
+        self.process_at = self.boot_at.copy()  # the mining process started with the board
+        self.process_down_until = np.full(n, -np.inf)
         self.ths = np.zeros(n)
         self.true_w = np.zeros(n)
         self._settle_temperatures()
@@ -248,7 +264,7 @@ class FleetPhysics:
             if m.any():
                 pe = d["phase_end"][m]
                 d["x_from"][m] = 0.0
-                d["x_to"][m] = self._prof_x[s["model_idx"][m], d["profile"][m]]
+                d["x_to"][m] = d["x_set"][m]
                 d["phase_t0"][m] = pe
                 d["phase_end"][m] = pe + s["ramp_up_s"][m]
                 d["to_sleep"][m] = False
@@ -377,14 +393,25 @@ class FleetPhysics:
         self._outputs(d, self._static(idx), np.full(idx.size, float(now)))
         self._store(idx, d)
 
-    def _ramp(self, idx: np.ndarray, now: float, x_to: np.ndarray, to_sleep: bool) -> None:
-        """Start a ramp from the current clock to x_to (down: shed_s, up: ramp_up_s)."""
+    def _ramp(
+        self,
+        idx: np.ndarray,
+        now: float,
+        x_to: np.ndarray,
+        to_sleep: bool,
+        up_s: float | np.ndarray | None = None,
+        down_s: float | np.ndarray | None = None,
+    ) -> None:
+        """Start a ramp from the current clock to x_to (down: shed_s, up: ramp_up_s, unless
+        the firmware ramps at its own pace: up_s, down_s)."""
         x_from = self.x_cur[idx]
         down = (x_to < x_from) | to_sleep
+        up_t = self.ramp_up_s[idx] if up_s is None else np.broadcast_to(up_s, idx.shape)
+        down_t = self.shed_s[idx] if down_s is None else np.broadcast_to(down_s, idx.shape)
         self.x_from[idx] = x_from
         self.x_to[idx] = x_to
         self.phase_t0[idx] = now
-        self.phase_end[idx] = now + np.where(down, self.shed_s[idx], self.ramp_up_s[idx])
+        self.phase_end[idx] = now + np.where(down, down_t, up_t)
         self.to_sleep[idx] = to_sleep
         self.state[idx] = _RAMPING
 
@@ -418,7 +445,7 @@ class FleetPhysics:
         self.drift_at[asleep] = np.inf
         shedding = idx[(st == _RAMPING) & self.to_sleep[idx]]
         if shedding.size:
-            self._ramp(shedding, now, self._profile_x(self.profile[shedding], shedding), False)
+            self._ramp(shedding, now, self.x_set[shedding], False)
             self.drift_at[shedding] = np.inf
         self._refresh(idx, now)
 
@@ -429,11 +456,59 @@ class FleetPhysics:
         if np.any((profile < 0) | (profile >= n_prof)):
             raise IndexError(f"profile index {profile} out of range")
         self.profile[idx] = profile
+        self.x_set[idx] = self._profile_x(self.profile[idx], idx)
         st = self.state[idx]
         up = idx[((st == _RAMPING) | (st == _HASHING)) & ~self.to_sleep[idx]]
         if up.size:
-            self._ramp(up, now, self._profile_x(self.profile[up], up), to_sleep=False)
+            self._ramp(up, now, self.x_set[up], to_sleep=False)
         self._refresh(idx, now)
+
+    def set_clock(
+        self,
+        sel: int | Sequence[int] | np.ndarray,
+        x: float | np.ndarray,
+        now: float,
+        up_s: float | np.ndarray | None = None,
+        down_s: float | np.ndarray | None = None,
+    ) -> None:
+        """Run at relative clock x (a watt target, a power limit, a work mode): a rig that
+        is up ramps there, over up_s or down_s (default ramp_up_s, shed_s); any other rig
+        settles there when it next runs. The profile index is left alone."""
+        idx = self._command(sel, now)
+        self.x_set[idx] = np.broadcast_to(np.asarray(x, dtype=np.float64), idx.shape)
+        st = self.state[idx]
+        up = ((st == _RAMPING) | (st == _HASHING)) & ~self.to_sleep[idx]
+        if up.any():
+            k = np.nonzero(up)[0]
+            self._ramp(idx[k], now, self.x_set[idx[k]], False, _pick(up_s, k), _pick(down_s, k))
+        self._refresh(idx, now)
+
+    def restart_process(
+        self, sel: int | Sequence[int] | np.ndarray, now: float, hashing: bool = True
+    ) -> None:
+        """The mining process restarts (a stock Antminer changing mode, btminer taking a
+        new power limit, bosminer started): its API refuses connections for restart_api_s;
+        with `hashing`, the boards stop at once and start again restart_s later, then ramp
+        to the set clock; without, the rig sheds to sleep and stays there."""
+        idx = self._command(sel, now)
+        self.process_at[idx] = now
+        self.process_down_until[idx] = now + self.restart_api_s[idx]
+        if not hashing:
+            self.sleep(idx, now)
+            return
+        self.state[idx] = _BOOTING
+        self.phase_t0[idx] = now
+        self.phase_end[idx] = now + self.restart_s[idx]
+        self.to_sleep[idx] = False
+        self.drift_at[idx] = np.inf
+        self._refresh(idx, now)
+
+    def stop_process(self, sel: int | Sequence[int] | np.ndarray, now: float) -> None:
+        """The mining process stops until started again: its API refuses connections and
+        the boards shed to sleep."""
+        idx = self._command(sel, now)
+        self.process_down_until[idx] = np.inf
+        self.sleep(idx, now)
 
     def reboot(
         self, sel: int | Sequence[int] | np.ndarray, now: float, api_down: bool = True
@@ -446,6 +521,8 @@ class FleetPhysics:
         self.boot_at[idx] = now
         self.to_sleep[idx] = False
         self.drift_at[idx] = np.inf
+        self.process_at[idx] = now
+        self.process_down_until[idx] = -np.inf
         if api_down:
             self.api_down_until[idx] = now + self.api_down_s[idx]
         self._refresh(idx, now)
@@ -533,4 +610,8 @@ class FleetPhysics:
             uptime_s=max(0.0, now - float(self.boot_at[i])),
             expected_ths=model.profiles[prof].ths,
             api_down_until=float(self.api_down_until[i]),
+            clock=float(self.x_cur[i]),
+            clock_set=float(self.x_set[i]),
+            process_uptime_s=max(0.0, now - float(self.process_at[i])),
+            process_down_until=float(self.process_down_until[i]),
         )

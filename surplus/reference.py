@@ -85,8 +85,9 @@ FILE_KINDS: tuple[FileKind, ...] = (
         pattern="configs/fleet-*.toml",
         intro=(
             "Read by `surplus rigsim --fleet FILE` and `surplus demo` (`rigsim/config.py`): "
-            "the emulated LuxOS rigs, the sites they stand on (whose meters rigsim serves) "
-            "and the faults some of them have. Rig addresses are on loopback (127.0.0.0/8)."
+            "the emulated rigs and the firmware each runs (LuxOS, Braiins OS+, stock Antminer, "
+            "Whatsminer), the sites they stand on (whose meters rigsim serves) and the faults "
+            "some of them have. Rig addresses are on loopback (127.0.0.0/8)."
         ),
     ),
 )

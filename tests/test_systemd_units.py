@@ -130,8 +130,10 @@ def test_pool_unit_fits_the_pool() -> None:
 
     stratum = StratumConfig()
     assert int(service["LimitNOFILE"]) > stratum.max_connections + 1000
-    # SIGTERM drains (client.reconnect to every miner) and then closes the ledger.
-    assert _seconds(service["TimeoutStopSec"]) >= stratum.drain_timeout + 60
+    # SIGTERM answers what was read, drains (client.reconnect to every miner) and then
+    # closes the ledger.
+    assert _seconds(service["TimeoutStopSec"]) >= (stratum.answer_timeout
+                                                   + stratum.drain_timeout + 60)
     # The kernels compile on the first start (ExecStartPre) into the writable cache.
     assert shlex.split(service["ExecStartPre"])[1] == "warm"
     assert _seconds(service["TimeoutStartSec"]) >= 10 * 60

@@ -9,6 +9,7 @@ what arrives.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -17,14 +18,31 @@ class AllotmentError(ValueError):
     """An allotment input is unusable; the message names the source and what was expected."""
 
 
+# 100 GW: more than any one site is allotted (a whole national surplus is ~2,000 MW); a
+# larger figure from a config, a schedule or a feed is a mistake, not an allotment
+MAX_ALLOTMENT_MW = 100_000.0
+
+
 def check_mw(where: str, value: object) -> float:
-    """A finite, non-negative MW figure, or AllotmentError naming `where`."""
+    """A finite MW figure in [0, MAX_ALLOTMENT_MW], or AllotmentError naming `where`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise AllotmentError(f"{where}: expected a number of megawatts, got {value!r}")
-    mw = float(value)
-    if not math.isfinite(mw) or mw < 0:
-        raise AllotmentError(f"{where}: expected finite megawatts >= 0, got {value!r}")
+        raise AllotmentError(f"{where}: expected a number of megawatts, got {shown(value)}")
+    try:
+        mw = float(value)
+    except OverflowError:  # an int beyond float range
+        mw = math.inf
+    if not math.isfinite(mw) or not 0 <= mw <= MAX_ALLOTMENT_MW:
+        raise AllotmentError(
+            f"{where}: expected finite megawatts in [0, {MAX_ALLOTMENT_MW:g}], got {shown(value)}"
+        )
     return mw
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """`value` as it may appear in a log line or an API reason: repr-escaped (no raw
+    control characters or newlines from outside) and cut to about `limit` characters."""
+    text = reprlib.repr(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +78,16 @@ class ScheduledChange:
     source: str
 
 
+# a source's state, for the API and the metric: its figure is trusted ("ok"); a live feed
+# still holds a fresh figure but its latest attempts failed ("failing"); its figure is too
+# old or it never gave one, so its floor applies ("stale")
+SOURCE_STATES = ("ok", "failing", "stale")
+
+
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
-    """A source's health, for metrics: age of its figure, staleness, errors seen."""
+    """A source's health, for metrics and the API: age of its figure, staleness, errors
+    seen, and for a live feed what is wrong and since when."""
 
     source: str
     kind: str
@@ -72,6 +97,12 @@ class SourceStatus:
     stale: bool
     errors: int = 0
     last_error: str = ""
+    state: str = "ok"  # one of SOURCE_STATES
+    reason: str = ""  # what is wrong, in one line ("" when ok)
+    failing_since: float | None = None  # epoch s the trouble began
+
+    def failing_for_s(self, now: float) -> float | None:
+        return None if self.failing_since is None else max(0.0, now - self.failing_since)
 
 
 @runtime_checkable

@@ -132,6 +132,13 @@ class SiteAllotment:
     def effective(self, now: float) -> Effective:
         return effective(s.current(now) for s in self.sources)
 
+    def in_force(self, now: float) -> Effective:
+        """The allotment the grid operator last granted: like `effective`, but a stale
+        feed counts with its last figure instead of fleetd's fallback floor (a feed that
+        never gave one still counts with its floor). What the compliance report holds
+        the site to; `effective` is what fleetd steers by."""
+        return effective(getattr(s, "in_force", s.current)(now) for s in self.sources)
+
     def next_changes(self, now: float, horizon_s: float) -> list[ScheduledChange]:
         out = [c for s in self.sources for c in s.next_changes(now, horizon_s)]
         return sorted(out, key=lambda c: (c.at, c.source))

@@ -10,8 +10,9 @@ signal that caused it.
 
 Between cycles a watch task checks the allotment, meters and firm loads every `watch_s`:
 a budget below the last plan's re-plans at once (an unannounced cut does not wait for the
-period), and the site's power is integrated against the allotment (above-cap seconds and
-energy) for metrics and the compliance samples.
+period), and the site's power is integrated against the allotment (fleetd.compliance:
+the meter's readings where there is a meter, above the allotment in force and above the
+stale-feed floor kept apart) for metrics and the compliance samples.
 
 The emergency stop sleeps every rig not seen asleep, on every cycle until resumed.
 """
@@ -30,6 +31,7 @@ import numpy as np
 
 from fleetd.allotment import Override
 from fleetd.audit import AuditLog, Signal
+from fleetd.compliance import CapAccount
 from fleetd.control.book import Order, StateView
 from fleetd.control.samples import SampleLog
 from fleetd.control.stats import Interval, SiteStats
@@ -92,6 +94,7 @@ class SiteController:
         self._started = False
         self._acc_at: float | None = None
         self._interval = Interval(t0=self.clock())
+        self.caps = CapAccount(site)
         self._cycle_orders = 0
         self.first_cycle_done = asyncio.Event()
 
@@ -297,42 +300,29 @@ class SiteController:
 
     def account(self, now: float) -> None:
         """Integrate the site's power against the allotment in force, up to `now`."""
-        site, st, iv = self.site, self.stats, self._interval
+        site, st = self.site, self.stats
         w, source = site.site_w(now)
-        allot = site.allotment.effective(now).watts
         st.site_w, st.site_w_source = w, source
         st.estimated_site_w = site.estimate_site_w(now, site.rigs_w(now))
         if self._acc_at is None:
-            self._acc_at = now
-            iv.t0 = now
-            return
-        dt = now - self._acc_at
-        if dt <= 0:
-            return
-        self._acc_at = now
-        above = max(0.0, w - allot)
-        st.energy_j += w * dt
-        iv.energy_j += w * dt
-        iv.seconds += dt
-        iv.allotment_ws += allot * dt
-        iv.allotment_min_w = min(iv.allotment_min_w, allot)
-        if above > 1e-6:
-            st.above_cap_s += dt
-            st.above_cap_j += above * dt
-            iv.above_s += dt
-            iv.above_j += above * dt
+            self._interval.t0 = now
+        self._acc_at = now if self._acc_at is None else max(self._acc_at, now)
+        self.caps.update(now, st.estimated_site_w)
+        tot = self.caps.total
+        st.energy_j, st.above_cap_s, st.above_cap_j = tot.energy_j, tot.above_s, tot.above_j
+        st.above_floor_s, st.above_floor_j = tot.floor_above_s, tot.floor_above_j
 
     def _write_sample(self, now: float) -> None:
         iv = self._interval
-        if self.samples is None or iv.seconds <= 0 or self._acc_at is None:
+        if self.samples is None or self._acc_at is None or self._acc_at <= iv.t0:
             return
         st = self.stats
+        caps = self.caps.take_interval(self._acc_at)
+        if caps.seconds <= 0:
+            return  # nothing measured or estimated yet
         self.samples.write({
             "site": self.name, "t0": round(iv.t0, 3), "t1": round(self._acc_at, 3),
-            "energy_j": round(iv.energy_j, 1), "above_s": round(iv.above_s, 3),
-            "above_j": round(iv.above_j, 1),
-            "allotment_w": round(iv.allotment_ws / iv.seconds, 1),
-            "allotment_min_w": round(iv.allotment_min_w, 1),
+            **caps.as_sample_fields(),
             "site_w": round(st.site_w, 1), "source": st.site_w_source,
             "budget_w": round(st.budget_w, 1), "planned_ths": round(st.planned_ths, 2),
             "hashrate_ths": round(st.hashrate_ths, 2), "commands": dict(iv.commands),
@@ -400,6 +390,8 @@ class SiteController:
                 "mw": o.mw, "expires_at": o.expires_at, "reason": o.reason, "by": o.by,
             },
             "above_cap_s": st.above_cap_s, "above_cap_kwh": st.above_cap_kwh,
+            "above_floor_s": st.above_floor_s, "above_floor_kwh": st.above_floor_j / 3.6e6,
+            "above_cap_source": self.caps.source_text(),
             "cycles": st.cycles, "last_cycle_s": st.last_cycle_s,
             "commands": st.commands_by_kind(), "meter_factor": st.meter_factor,
         }  # fmt: skip

@@ -8,6 +8,7 @@ raised into the control loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -15,7 +16,13 @@ from typing import Any
 
 import httpx
 
+from fleetd.allotment.base import shown
+from fleetd.allotment.health import Throttle
+
+log = logging.getLogger(__name__)
+
 _SCALE = {"W": 1.0, "kW": 1e3, "MW": 1e6}
+MAX_METER_W = 1e11  # 100 GW: a larger reading is a fault, not a site's draw
 
 
 class MeterError(ValueError):
@@ -39,8 +46,10 @@ def parse_json_reading(payload: Any, field: str, unit: str) -> float:
         w = float(value) * _SCALE[unit]
     except ValueError:
         raise MeterError(f"field {field!r}: expected a number, got {value!r}") from None
-    if not math.isfinite(w) or w < 0:
-        raise MeterError(f"field {field!r}: expected finite power >= 0, got {value!r}")
+    if not math.isfinite(w) or not 0 <= w <= MAX_METER_W:
+        raise MeterError(
+            f"field {field!r}: expected finite power in [0, {MAX_METER_W:g}] W, got {shown(value)}"
+        )
     return w
 
 
@@ -88,6 +97,7 @@ class Meter:
         self.errors = 0
         self.last_error = ""
         self.updated = asyncio.Event()
+        self._throttle = Throttle()  # failures logged, at most one line a kind per 30 s
 
     @classmethod
     def from_config(cls, name: str, cfg: Any, clock: Callable[[], float] = time.time) -> Meter:
@@ -124,8 +134,12 @@ class Meter:
                 w = parse_json_reading(payload, self.field, self.unit)
         except (httpx.HTTPError, MeterError, ValueError) as exc:
             self.errors += 1
-            self.last_error = f"meter {self.name!r}: {type(exc).__name__}: {exc}"
+            self.last_error = f"meter {self.name!r}: {type(exc).__name__}: {shown(str(exc))}"
+            self._throttle.warn(log, type(exc).__name__, time.monotonic(), "%s", self.last_error)
             return False
+        if self._throttle.active:
+            log.info("meter %r reads again: %.1f kW", self.name, w / 1e3)
+            self._throttle.reset()
         self.accept(w)
         return True
 

@@ -12,15 +12,10 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Interval:
-    """What accumulated since the last sample was written (one compliance sample)."""
+    """What accumulated since the last sample was written (one compliance sample); the
+    power figures come from fleetd.compliance."""
 
     t0: float
-    energy_j: float = 0.0
-    above_s: float = 0.0
-    above_j: float = 0.0
-    allotment_ws: float = 0.0  # integral of the allotment (W s), for its time average
-    allotment_min_w: float = float("inf")
-    seconds: float = 0.0
     commands: Counter[str] = field(default_factory=Counter)
 
 
@@ -28,8 +23,10 @@ class Interval:
 class SiteStats:
     site: str
     # compliance: time and energy above the allotment (measured, else estimated power)
-    above_cap_s: float = 0.0
+    above_cap_s: float = 0.0  # above the allotment in force (fleetd.compliance)
     above_cap_j: float = 0.0
+    above_floor_s: float = 0.0  # above fleetd's stale-feed floor while it bound
+    above_floor_j: float = 0.0
     energy_j: float = 0.0
     # latest figures
     allotment_w: float = 0.0

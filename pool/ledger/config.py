@@ -31,7 +31,7 @@ DUST_LIMIT_SAT = 546  # Bitcoin Core's dust limit of the largest standard output
 
 
 class LedgerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     backend: Literal["sqlite", "postgres"] = "sqlite"
     path: Path = Field(

@@ -26,7 +26,7 @@ class NodeConfig(BaseModel):
     refresh_interval = 30
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     urls: list[str] = Field(min_length=1, description="JSON-RPC URLs, primary first")
     timeout: float = Field(30.0, gt=0, description="seconds per ordinary RPC call")

@@ -110,6 +110,8 @@ class ShareValidator:
         self._pending: list[PendingShare] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-hash")
         self._task: asyncio.Task | None = None
+        self._closed = False
+        self.in_flight = 0  # shares of the batch being hashed now
         self.batches = 0
         self.hashed = 0
 
@@ -122,6 +124,8 @@ class ShareValidator:
         )
 
     def submit(self, share: PendingShare) -> None:
+        if self._closed:
+            raise RuntimeError("the share validator is closed")
         self._pending.append(share)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
@@ -130,17 +134,25 @@ class ShareValidator:
     def queued(self) -> int:
         return len(self._pending)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing being hashed or judged."""
+        return self._task is None and not self._pending
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._pending:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: self.max_batch]
+                self.in_flight = len(batch)
                 try:
                     hits = await loop.run_in_executor(self._executor, hash_batch, batch)
                 except Exception:  # a kernel failure must not strand or misjudge shares
                     log.exception("hashing kernels failed on %d shares; using hashlib", len(batch))
-                    hits = await loop.run_in_executor(self._executor, hash_batch_slow, batch)
+                    hits = hash_batch_slow(batch)  # on the loop: the executor may be the fault
+                finally:
+                    self.in_flight = 0
                 self.batches += 1
                 self.hashed += len(batch)
                 for share in hits:
@@ -163,4 +175,6 @@ class ShareValidator:
             await asyncio.shield(self._task)
 
     def close(self) -> None:
+        """Stop the hashing thread; call after `drain` (the server's shutdown does)."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -9,6 +9,7 @@ it is installed; the stdlib encoder with compact separators is the fallback.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -92,6 +93,21 @@ def loads(line: bytes | str) -> Any:
         raise InvalidJSON(f"line is not valid JSON: {exc}") from None
 
 
+def _exact_id(line: bytes | str) -> Any:
+    """The request id read with exact integers. orjson reads an integer beyond 64 bits as a
+    float; the stdlib parser keeps it whole, so such an id is echoed digit for digit. Only
+    called for the rare request whose id came back as a float."""
+    try:
+        msg = json.loads(line, parse_constant=_no_constant)
+    except ValueError:  # e.g. more digits than int() accepts: echo null rather than a guess
+        return None
+    return msg.get("id") if isinstance(msg, dict) else None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_request(line: bytes | str) -> Request:
     """One line from a miner -> Request. InvalidJSON closes, MalformedRequest answers 20."""
     msg = loads(line)
@@ -100,6 +116,10 @@ def parse_request(line: bytes | str) -> Request:
     req_id = msg.get("id")
     if isinstance(req_id, (dict, list)):
         raise MalformedRequest("request id must be a number, a string or null")
+    if type(req_id) is float:
+        req_id = _exact_id(line)
+        if isinstance(req_id, float) and not math.isfinite(req_id):
+            raise MalformedRequest("request id must be a finite number")
     method = msg.get("method")
     if not isinstance(method, str) or not method:
         raise MalformedRequest("request has no method", req_id)
@@ -157,11 +177,13 @@ _INT_IDS: dict[int, bytes] = {}
 
 
 def _id_bytes(req_id: Any) -> bytes:
-    if type(req_id) is int and 0 <= req_id < 1 << 16:
-        cached = _INT_IDS.get(req_id)
-        if cached is None:
-            cached = _INT_IDS[req_id] = str(req_id).encode()
-        return cached
+    if type(req_id) is int:
+        if 0 <= req_id < 1 << 16:
+            cached = _INT_IDS.get(req_id)
+            if cached is None:
+                cached = _INT_IDS[req_id] = str(req_id).encode()
+            return cached
+        return str(req_id).encode()  # exact at any size (orjson stops at 64 bits)
     return dumps(req_id)
 
 

@@ -12,10 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pool.shares.checks import DEFAULT_VERSION_MASK
+from pool.stratum.limits import parse_networks
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class VardiffConfig(_Strict):
@@ -44,13 +45,16 @@ class VardiffConfig(_Strict):
 
 
 class BanConfig(_Strict):
-    """An invalid-share flood (more than `max_invalid` rejected shares, stale ones not
-    counted, within `window` seconds) closes the connection and bans the address."""
+    """Bad requests from one address (IPv4, or IPv6 /64) within `window` seconds: every
+    error answer counts one (stale shares excepted), input that closes the connection
+    (not JSON, a line over the limit, a line left unfinished) counts 10. More than
+    `max_invalid` closes the connection and refuses the address for `ban_seconds`
+    (addresses in `trusted_networks` only lose the connection)."""
 
     enabled: bool = True
-    max_invalid: int = Field(100, ge=1)
-    window: float = Field(60.0, gt=0)
-    ban_seconds: float = Field(600.0, ge=0)
+    max_invalid: int = Field(100, ge=1, description="bad requests allowed per window")
+    window: float = Field(60.0, gt=0, description="seconds")
+    ban_seconds: float = Field(600.0, ge=0, description="seconds an address stays refused")
 
 
 class StratumConfig(_Strict):
@@ -62,12 +66,36 @@ class StratumConfig(_Strict):
     )
     extranonce2_size: int = Field(8, ge=2, le=8)
     version_mask: int = Field(DEFAULT_VERSION_MASK, ge=0, le=0xFFFFFFFF)
-    max_line_bytes: int = Field(16 * 1024, ge=256)
-    max_connections: int = Field(100_000, ge=1)
+    max_line_bytes: int = Field(16 * 1024, ge=256, description="longest request line (bytes)")
+    max_connections: int = Field(
+        100_000, ge=1,
+        description="open connections, at most (lowered to what the fd limit allows)",
+    )
+    max_connections_per_ip: int = Field(
+        256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt)"
+    )
+    trusted_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs exempt from the per-address cap and bans (a farm's NAT)",
+    )
     subscribe_timeout: float = Field(30.0, gt=0, description="seconds to send mining.subscribe")
+    authorize_timeout: float = Field(
+        60.0, gt=0, description="seconds from mining.subscribe to a successful authorize"
+    )
+    line_timeout: float = Field(
+        30.0, gt=0, description="seconds to finish a request line once it has begun"
+    )
+    max_workers_per_connection: int = Field(
+        256, ge=1, description="worker names one connection may authorize"
+    )
     write_buffer_limit: int = Field(256 * 1024, ge=1024, description="bytes queued per client")
     max_jobs_per_session: int = Field(16, ge=1)
-    drain_timeout: float = Field(2.0, ge=0, description="seconds to flush client.reconnect")
+    drain_timeout: float = Field(
+        2.0, ge=0, description="seconds to flush client.reconnect at shutdown"
+    )
+    answer_timeout: float = Field(
+        10.0, ge=0, description="seconds shutdown waits for shares in flight to be answered"
+    )
     reconnect_wait: int = Field(0, ge=0, description="seconds miners wait before reconnecting")
     backlog: int = Field(4096, ge=1)
     fanout_threads: int = Field(
@@ -76,6 +104,11 @@ class StratumConfig(_Strict):
     )
     vardiff: VardiffConfig = VardiffConfig()
     ban: BanConfig = BanConfig()
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        return [str(net) for net in parse_networks(value)]
 
     @field_validator("extranonce1_prefix")
     @classmethod

@@ -9,6 +9,13 @@ limit (so sessions need no timers of their own).
 Fan-out: a new job is encoded once (`mining.notify` bytes shared by every session; in
 solo mode once per payout script) and written to every working session in one pass of
 the event loop, with the session's `set_difficulty` prepended only when it changed.
+
+Limits (issue 12): connections per address with trusted networks exempt, a connection
+budget under the fd limit, deadlines for subscribe, for authorize after subscribe and
+for a line once begun, a per-address ban score for bad requests; refusals and closures
+are logged through a throttle. Counters the stats read (connections by state, worker
+names, the difficulty distribution) are kept here as sessions change, so nothing that
+reports on the pool walks every session.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +35,7 @@ from pool.node.base import Node
 from pool.shares.accepted import NOT_RECORDED, AcceptedShare, ShareSink, failed_rows
 from pool.shares.checks import DuplicateFilter, Verdict, judge
 from pool.shares.validator import PendingShare, ShareValidator, target_le
+from pool.stratum.bans import CLOSING_STRIKES, BanBook
 from pool.stratum.codec import (
     ErrorCode,
     encode_error,
@@ -40,9 +49,18 @@ from pool.stratum.extranonce import ExtranonceAllocator
 from pool.stratum.fanout import FanoutWriter
 from pool.stratum.identity import AccountProblem, account_of
 from pool.stratum.jobfeed import JobSource
+from pool.stratum.limits import (
+    LogThrottle,
+    address_key,
+    connection_budget,
+    parse_networks,
+    raise_fd_limit,
+)
 from pool.stratum.session import JobRecord, StratumSession
 
 log = logging.getLogger(__name__)
+
+KEEP_BLOCKS = 4096  # block candidates remembered for the stats API and metrics
 
 
 @dataclass
@@ -54,9 +72,13 @@ class ServerStats:
     blocks_accepted: int = 0
     refused_full: int = 0
     refused_banned: int = 0
+    refused_per_ip: int = 0
     dropped_slow: int = 0
-    idle_closed: int = 0
+    idle_closed: int = 0  # no mining.subscribe in time
+    unauthorized_closed: int = 0  # no successful mining.authorize in time
+    line_timeouts: int = 0  # a line begun and not finished in time
     protocol_errors: int = 0
+    internal_errors: int = 0  # a request that raised (a bug): answered 20, logged
     bans: int = 0
     last_fanout_ms: float = 0.0  # new job -> last transport.write returned
     last_fanout_sessions: int = 0
@@ -99,13 +121,31 @@ class StratumServer:
         self.duplicates = DuplicateFilter(max_jobs=max(64, 4 * config.max_jobs_per_session))
         self.validator = ShareValidator(self._on_block, self._on_batch)
         self._fanout = FanoutWriter(config.fanout_threads)
-        self.blocks: list[BlockFound] = []
+        self.blocks: deque[BlockFound] = deque(maxlen=KEEP_BLOCKS)
         self.block_listeners: list[Callable[[BlockFound], None]] = []
         self.epoch = 0
         self._prevhash: bytes | None = None
         self._working: dict[StratumSession, None] = {}
+        # deadlines, each dict in deadline order (insertion order, one timeout per dict)
         self._unsubscribed: dict[StratumSession, float] = {}
-        self._bans: dict[str, float] = {}
+        self._unauthorized: dict[StratumSession, float] = {}
+        self._partial: dict[StratumSession, float] = {}
+        ban = config.ban
+        self.bans = BanBook(ban.max_invalid, ban.window, ban.ban_seconds)
+        self.trusted_networks = parse_networks(config.trusted_networks)
+        self.max_connections = config.max_connections  # lowered to the fd budget at start
+        self._per_address: dict[str, int] = {}
+        self.refusals = LogThrottle(log, "refused connections")
+        self.closures = LogThrottle(log, "closed connections", level=logging.INFO)
+        # kept as sessions change, so the metrics and the stats API never walk them all
+        self.subscribed_count = 0
+        self.authorized_count = 0
+        self.authorized_names = 0  # worker names summed over open connections
+        # worker name -> open connections it is authorized on, and the latest of them
+        # (flat dicts: nothing per worker for the garbage collector to walk)
+        self.worker_connections: dict[str, int] = {}
+        self.worker_session: dict[str, StratumSession] = {}
+        self.difficulties: dict[float, int] = {}  # working connections by difficulty
         self._records: dict[tuple[str, float], JobRecord] = {}
         self._diff_messages: dict[float, bytes] = {}
         self._scripts: dict[str, bytes] = {}
@@ -114,6 +154,7 @@ class StratumServer:
         self._sweeper: asyncio.Task | None = None
         self._unsubscribe_jobs: Callable[[], None] | None = None
         self._draining = False
+        self._answers_pending = 0  # accepted shares waiting for the sink's commit
         self._address: tuple[str, int] | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -133,6 +174,14 @@ class StratumServer:
         if self.jobs.current is not None:
             self._check_job(self.jobs.current)
         await self.validator.warm_up()
+        before, fd_limit = raise_fd_limit()
+        self.max_connections = connection_budget(self.config.max_connections, fd_limit)
+        if fd_limit != before:
+            log.info("file descriptor limit raised from %d to %d", before, fd_limit)
+        if self.max_connections < self.config.max_connections:
+            log.info("the fd limit (%d) allows %d connections, not max_connections = %d: "
+                        "raise LimitNOFILE", fd_limit, self.max_connections,
+                        self.config.max_connections)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: StratumSession(self),
@@ -147,7 +196,10 @@ class StratumServer:
         self._sweeper = loop.create_task(self._sweep())
         host, port = self._server.sockets[0].getsockname()[:2]
         self._address = (host, port)
-        log.info("stratum listening on %s:%d (%s mode)", host, port, self.config.mode)
+        log.info("stratum listening on %s:%d (%s mode; at most %d connections, %d per "
+                 "address, %d trusted networks)", host, port, self.config.mode,
+                 self.max_connections, self.config.max_connections_per_ip,
+                 len(self.trusted_networks))
         return host, port
 
     @property
@@ -160,8 +212,10 @@ class StratumServer:
     async def close(
         self, reconnect: bool = True, host: str | None = None, port: int | None = None
     ) -> None:
-        """Drain: stop accepting, tell every miner to reconnect (to `host:port`, or to
-        the same place), give the messages `drain_timeout` to flush, then close."""
+        """Drain, in this order: stop accepting and stop reading from every miner; answer
+        every share already read (hashed, committed through the sink, answered); tell
+        every miner to reconnect (to `host:port`, or to the same place) and end our side
+        of the stream; give the miners `drain_timeout` to close; close the rest."""
         if self._draining:
             return
         self._draining = True
@@ -171,18 +225,34 @@ class StratumServer:
             self._unsubscribe_jobs()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        await self.validator.drain()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=self.config.drain_timeout)
-        if reconnect:
-            message = encode_reconnect(host, port, self.config.reconnect_wait)
-            for session in list(self.sessions):
-                session.write(message)
+        sessions = list(self.sessions)
+        for session in sessions:
+            session.stop_reading()
+        in_flight = self.validator.queued + self.validator.in_flight + self._answers_pending
+        log.info("stratum draining: stopped reading from %d connections; answering %d "
+                 "shares in flight", len(sessions), in_flight)
+        answered_before = self.stats.accepted + sum(self.stats.rejected.values())
+        deadline = time.monotonic() + self.config.answer_timeout
+        while time.monotonic() < deadline:
+            await self.validator.drain()
+            if not self._tasks:
+                if self.validator.idle:
+                    break
+                continue
+            await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
+        unanswered = self.validator.queued + self.validator.in_flight + self._answers_pending
+        answered = self.stats.accepted + sum(self.stats.rejected.values()) - answered_before
+        if unanswered:
+            log.warning("stratum draining: %d shares still unanswered after %g s",
+                        unanswered, self.config.answer_timeout)
+        told = 0
+        message = encode_reconnect(host, port, self.config.reconnect_wait) if reconnect else b""
+        for session in list(self.sessions):
+            if not session.closed:
+                session.say_goodbye(message)
+                told += bool(message)
         deadline = time.monotonic() + self.config.drain_timeout
-        while time.monotonic() < deadline and any(
-            s.transport is not None and not s.closed and s.transport.get_write_buffer_size()
-            for s in self.sessions
-        ):
+        while self.sessions and time.monotonic() < deadline:  # miners close on their own
             await asyncio.sleep(0.01)
         for session in list(self.sessions):
             session.close()
@@ -192,50 +262,132 @@ class StratumServer:
                 await asyncio.wait_for(self._server.wait_closed(), 1.0)
         self.validator.close()
         self._fanout.close()
+        log.info("stratum closed: answered %d shares in flight, sent client.reconnect to %d "
+                 "miners", answered, told)
 
     # ------------------------------------------------------------ registry
 
     def admit(self, session: StratumSession) -> bool:
+        """Whether a new connection may stay: not while draining, not from a banned
+        address, not past the connection budget or the per-address cap."""
         if self._draining:
             return False
-        until = self._bans.get(session.remote)
-        if until is not None:
-            if time.monotonic() < until:
-                self.stats.refused_banned += 1
-                return False
-            del self._bans[session.remote]
-        if len(self.sessions) >= self.config.max_connections:
-            self.stats.refused_full += 1
-            log.warning("refusing %s: %d connections (the maximum)",
-                        session.remote, len(self.sessions))
+        key = session.ip_key
+        if self.bans.is_banned(key):
+            self.stats.refused_banned += 1
+            self.refusals.event("banned", "refusing %s: the address is banned",
+                                session.remote)
             return False
+        if len(self.sessions) >= self.max_connections:
+            self.stats.refused_full += 1
+            self.refusals.event("full", "refusing %s: %d connections (the maximum)",
+                                session.remote, len(self.sessions))
+            return False
+        count = self._per_address.get(key, 0)
+        if not session.trusted and count >= self.config.max_connections_per_ip:
+            self.stats.refused_per_ip += 1
+            self.refusals.event(
+                "per_address", "refusing %s: %d connections from %s already "
+                "(stratum.max_connections_per_ip; a farm behind one address belongs in "
+                "stratum.trusted_networks)", session.remote, count, key)
+            return False
+        self._per_address[key] = count + 1
         self.sessions.add(session)
         self._unsubscribed[session] = session.connected + self.config.subscribe_timeout
         return True
 
     def forget(self, session: StratumSession) -> None:
+        if session not in self.sessions:
+            return
         self.sessions.discard(session)
+        key = session.ip_key
+        left = self._per_address.get(key, 1) - 1
+        if left > 0:
+            self._per_address[key] = left
+        else:
+            self._per_address.pop(key, None)
         self._unsubscribed.pop(session, None)
+        self._unauthorized.pop(session, None)
+        self._partial.pop(session, None)
         self._working.pop(session, None)
+        if session.subscribed:
+            self.subscribed_count -= 1
+        if session.authorized:
+            self.authorized_count -= 1
+        for worker in session.workers or ():
+            self.authorized_names -= 1
+            left = self.worker_connections.get(worker, 1) - 1
+            if left > 0:
+                self.worker_connections[worker] = left
+            else:
+                self.worker_connections.pop(worker, None)
+                self.worker_session.pop(worker, None)
+        if session.working:
+            self.difficulty_moved(session.difficulty, None)
         if session.extranonce1 is not None:
             self.extranonces.release(session.extranonce1)
         if session.old_extranonce1 is not None:
             self.extranonces.release(session.old_extranonce1[0])
 
     def subscribed(self, session: StratumSession) -> None:
+        """mining.subscribe answered (once per connection): the authorize deadline starts."""
         self._unsubscribed.pop(session, None)
+        self.subscribed_count += 1
+        if not session.authorized:
+            self._unauthorized[session] = time.monotonic() + self.config.authorize_timeout
+
+    def session_authorized(self, session: StratumSession) -> None:
+        """The connection's first successful mining.authorize."""
+        self.authorized_count += 1
+        self._unauthorized.pop(session, None)
+
+    def worker_authorized(self, session: StratumSession, worker: str) -> None:
+        """A worker name new to this connection (an O(1) index for the stats API)."""
+        self.authorized_names += 1
+        self.worker_connections[worker] = self.worker_connections.get(worker, 0) + 1
+        self.worker_session[worker] = session
+
+    def difficulty_moved(self, old: float | None, new: float | None) -> None:
+        """A working connection's difficulty changed (None: it started or stopped)."""
+        counts = self.difficulties
+        if old is not None:
+            left = counts.get(old, 1) - 1
+            if left > 0:
+                counts[old] = left
+            else:
+                counts.pop(old, None)
+        if new is not None:
+            counts[new] = counts.get(new, 0) + 1
+
+    def partial_line(self, session: StratumSession, begun: bool) -> None:
+        """A request line has begun (its deadline starts now) or has been finished."""
+        self._partial.pop(session, None)
+        if begun:
+            self._partial[session] = time.monotonic() + self.config.line_timeout
+
+    def strike(self, session: StratumSession, weight: int, reason: str) -> None:
+        """Count bad input toward the address's ban score; ban when it crosses."""
+        if not self.config.ban.enabled:
+            return
+        score = self.bans.strike(session.ip_key, weight)
+        if score is not None:
+            self.ban(session, f"{score} bad requests within {self.config.ban.window:g} s "
+                              f"({reason})")
 
     def ban(self, session: StratumSession, reason: str) -> None:
+        """Close the connection and refuse its address for `ban_seconds` (a trusted
+        network only loses the connection: its other miners are not to blame)."""
         ban = self.config.ban
         self.stats.bans += 1
-        log.warning("banning %s for %g s: %s", session.remote, ban.ban_seconds, reason)
-        if ban.ban_seconds > 0 and session.remote:
-            self._bans[session.remote] = time.monotonic() + ban.ban_seconds
+        if session.trusted:
+            log.warning("closing %s (trusted network, not banned): %s", session.remote, reason)
+        else:
+            log.warning("banning %s for %g s: %s", session.ip_key, ban.ban_seconds, reason)
+            self.bans.ban(session.ip_key)
         session.abort()
 
     def is_banned(self, remote: str) -> bool:
-        until = self._bans.get(remote)
-        return until is not None and time.monotonic() < until
+        return self.bans.is_banned(address_key(remote))
 
     # ------------------------------------------------------------ jobs and fan-out
 
@@ -326,6 +478,7 @@ class StratumServer:
     def start_work(self, session: StratumSession) -> None:
         """A session just became subscribed and authorized: give it the current job."""
         self._working[session] = None
+        self.difficulty_moved(None, session.difficulty)
         job = self.jobs.current
         if job is None:
             return
@@ -381,7 +534,7 @@ class StratumServer:
         except Exception:
             log.exception("could not serialise block candidate %s", block_hash)
             return
-        self._spawn(self._submit_block(share, block_hash, block_hex))
+        self.spawn(self._submit_block(share, block_hash, block_hex))
 
     async def _submit_block(self, share: PendingShare, block_hash: str, block_hex: str) -> None:
         if self.node is None:
@@ -438,7 +591,7 @@ class StratumServer:
             self._answer_accepted(accepted)
         else:
             records = [self._accepted_share(share, now) for share in accepted]
-            self._spawn(self._record(accepted, records))
+            self.spawn(self._record(accepted, records))
 
     def _accepted_share(self, share: PendingShare, now: float) -> AcceptedShare:
         value = share.hash_value or 0
@@ -459,6 +612,7 @@ class StratumServer:
 
     async def _record(self, shares: list[PendingShare], records: list[AcceptedShare]) -> None:
         assert self.sink is not None
+        self._answers_pending += len(shares)
         try:
             await self.sink.record_shares(records)
         except Exception as exc:  # the detail goes to the log (escaped), never to a miner
@@ -472,6 +626,8 @@ class StratumServer:
             if stored:
                 self._answer_accepted(stored)
             return
+        finally:
+            self._answers_pending -= len(shares)
         self._answer_accepted(shares)
 
     def _answer_accepted(self, shares: list[PendingShare]) -> None:
@@ -482,39 +638,65 @@ class StratumServer:
             stats.credited += share.difficulty
             share.owner.answer_accepted(share, now)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """A task the server keeps (shutdown waits for it; nothing is left unretrieved)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("stratum task failed: %s: %r", type(exc).__name__, str(exc)[:200])
 
     # ------------------------------------------------------------ time-based limits
 
     async def _sweep(self) -> None:
-        vardiff = self.config.vardiff
-        interval = min(1.0, self.config.subscribe_timeout / 4, vardiff.retarget_time / 2)
+        config = self.config
+        vardiff = config.vardiff
+        interval = min(1.0, config.subscribe_timeout / 4, config.authorize_timeout / 4,
+                       config.line_timeout / 4, vardiff.retarget_time / 2)
         next_vardiff = time.monotonic() + vardiff.retarget_time / 2
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
-            self._expire_unsubscribed(now)
+            self._expire(now)
             if now >= next_vardiff:
                 next_vardiff = now + vardiff.retarget_time / 2
                 for session in list(self._working):
                     if now - session.vd_since >= vardiff.retarget_time:
                         session.vardiff_tick(now)
-            if self._bans:
-                for remote in [r for r, until in self._bans.items() if until <= now]:
-                    del self._bans[remote]
+            self.bans.expire(now)
+            self.refusals.flush(now)
+            self.closures.flush(now)
 
-    def _expire_unsubscribed(self, now: float) -> None:
-        expired = []
-        for session, deadline in self._unsubscribed.items():
-            if deadline > now:
-                break  # insertion order is connection order
-            expired.append(session)
-        for session in expired:
-            del self._unsubscribed[session]
-            self.stats.idle_closed += 1
-            log.info("closing %s: no mining.subscribe within %g s", session.remote,
-                     self.config.subscribe_timeout)
-            session.abort()
+    def _expire(self, now: float) -> None:
+        """Close connections past a deadline: no subscribe, no authorize after subscribe,
+        a line begun and not finished."""
+        config = self.config
+        for deadlines, reason, what in (
+            (self._unsubscribed, "no_subscribe",
+             f"no mining.subscribe within {config.subscribe_timeout:g} s"),
+            (self._unauthorized, "no_authorize",
+             f"no successful mining.authorize within {config.authorize_timeout:g} s of "
+             "subscribing"),
+            (self._partial, "line_timeout",
+             f"a request line unfinished after {config.line_timeout:g} s"),
+        ):
+            expired = []
+            for session, deadline in deadlines.items():
+                if deadline > now:
+                    break  # insertion order is deadline order
+                expired.append(session)
+            for session in expired:
+                del deadlines[session]
+                if reason == "no_subscribe":
+                    self.stats.idle_closed += 1
+                elif reason == "no_authorize":
+                    self.stats.unauthorized_closed += 1
+                else:
+                    self.stats.line_timeouts += 1
+                    self.strike(session, CLOSING_STRIKES, what)
+                self.closures.event(reason, "closing %s: %s", session.remote, what)
+                session.abort()

@@ -28,6 +28,8 @@ from pool.shares.checks import (
 )
 from pool.shares.submission import ShareRejected, parse_submit
 from pool.shares.validator import PendingShare
+from pool.stratum import params as check
+from pool.stratum.bans import CLOSING_STRIKES
 from pool.stratum.codec import (
     ErrorCode,
     InvalidJSON,
@@ -42,6 +44,7 @@ from pool.stratum.codec import (
     parse_request,
 )
 from pool.stratum.identity import account_of, authorize_problem
+from pool.stratum.limits import address_key, is_trusted
 from pool.stratum.vardiff import clamp_difficulty, retarget
 
 if TYPE_CHECKING:
@@ -64,11 +67,16 @@ def _password_difficulty(password: object) -> float | None:
         key, _, value = part.strip().partition("=")
         if key == "d":
             try:
-                diff = float(value)
+                diff = float(value[:64])
             except ValueError:
                 return None
             return diff if diff > 0 and diff == diff and diff != float("inf") else None
     return None
+
+
+def _method_name(method: str) -> str:
+    """A method name for an error answer: the miner's own string, bounded."""
+    return repr(method[:64]) + ("..." if len(method) > 64 else "")
 
 
 class StratumSession(asyncio.Protocol):
@@ -76,8 +84,6 @@ class StratumSession(asyncio.Protocol):
         "_backlog",
         "_rest",
         "authorized",
-        "bad_count",
-        "bad_since",
         "closed",
         "connected",
         "difficulty",
@@ -85,6 +91,7 @@ class StratumSession(asyncio.Protocol):
         "extranonce1",
         "extranonce_subscribed",
         "fd",
+        "ip_key",
         "jobs",
         "min_difficulty",
         "old_extranonce1",
@@ -92,8 +99,10 @@ class StratumSession(asyncio.Protocol):
         "remote",
         "sent_difficulty",
         "server",
+        "stopped",
         "subscribed",
         "transport",
+        "trusted",
         "user_agent",
         "vd_count",
         "vd_credited",
@@ -108,9 +117,12 @@ class StratumSession(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.fd = -1
         self.remote = ""
+        self.ip_key = ""
+        self.trusted = False
         self._rest = b""
-        self._backlog: list[bytes] | None = None
+        self._backlog: list[bytes] | None = None  # lines read while a request is pending
         self.closed = False
+        self.stopped = False  # shutdown: no more input is read
         self.connected = 0.0
         self.extranonce1: bytes | None = None
         self.en1_hex = ""
@@ -130,8 +142,6 @@ class StratumSession(asyncio.Protocol):
         self.vd_since = 0.0
         self.vd_count = 0
         self.vd_credited = 0.0
-        self.bad_count = 0
-        self.bad_since = 0.0
 
     # ------------------------------------------------------------ transport events
 
@@ -141,6 +151,8 @@ class StratumSession(asyncio.Protocol):
         self.fd = sock.fileno() if sock is not None else -1
         peer = transport.get_extra_info("peername")
         self.remote = peer[0] if peer else ""
+        self.ip_key = address_key(self.remote)
+        self.trusted = is_trusted(self.remote, self.server.trusted_networks)
         self.connected = time.monotonic()
         if not self.server.admit(self):
             self.closed = True
@@ -158,14 +170,17 @@ class StratumSession(asyncio.Protocol):
         """The client stopped reading and its queue passed the limit: drop it, so one
         stuck miner never holds memory or stalls the fan-out."""
         self.server.stats.dropped_slow += 1
-        log.info("dropping %s: write buffer over %d bytes", self.remote,
-                 self.server.config.write_buffer_limit)
+        self.server.closures.event(
+            "slow_reader", "dropping %s: write buffer over %d bytes", self.remote,
+            self.server.config.write_buffer_limit,
+        )
         self.abort()
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or self.stopped:
             return
-        if self._rest:
+        had_rest = bool(self._rest)
+        if had_rest:
             data = self._rest + data
         lines = data.split(b"\n")
         rest = lines.pop()
@@ -174,6 +189,11 @@ class StratumSession(asyncio.Protocol):
             self._protocol_violation(f"line longer than {max_line} bytes")
             return
         self._rest = rest
+        if rest:
+            if lines or not had_rest:  # a new line has begun: its deadline starts now
+                self.server.partial_line(self, True)
+        elif had_rest:
+            self.server.partial_line(self, False)
         for line in lines:
             if self.closed:
                 return
@@ -210,10 +230,13 @@ class StratumSession(asyncio.Protocol):
                 self.transport.close()
 
     def _protocol_violation(self, reason: str) -> None:
-        self.server.stats.protocol_errors += 1
-        log.info("closing %s: %s", self.remote, reason)
+        """Input that ends the connection; it weighs CLOSING_STRIKES in the ban score."""
+        server = self.server
+        server.stats.protocol_errors += 1
+        server.closures.event("protocol_error", "closing %s: %s", self.remote, reason)
         self.write(encode_error(None, ErrorCode.OTHER, reason))
         self.close()
+        server.strike(self, CLOSING_STRIKES, reason)
 
     # ------------------------------------------------------------ dispatch
 
@@ -225,21 +248,32 @@ class StratumSession(asyncio.Protocol):
             return
         except MalformedRequest as exc:
             self.write(encode_error(exc.request_id, exc.code, exc.message))
+            self.count_reject(exc.code)
             return
         handler = _HANDLERS.get(request.method)
         try:
             if handler is None:
-                raise StratumError(ErrorCode.OTHER, f"Unknown method {request.method!r}")
+                raise StratumError(ErrorCode.OTHER,
+                                   f"Unknown method {_method_name(request.method)}")
             handler(self, request)
         except StratumError as exc:
             self.write(encode_error(request.id, exc.code, exc.message))
-            if request.method == "mining.submit":
-                self.count_reject(exc.code)
+            self.count_reject(exc.code)
+        except Exception as exc:  # a bug, not the miner's input: answer, say so, go on
+            self.server.stats.internal_errors += 1
+            log.error("internal error answering %s from %s: %s: %r",
+                      _method_name(request.method), self.remote, type(exc).__name__,
+                      str(exc)[:200])
+            self.write(encode_error(request.id, ErrorCode.OTHER, "Internal error"))
 
     def _hold_input(self) -> None:
-        """Queue further lines until an asynchronous step (solo authorize) completes."""
+        """Stop reading until an asynchronous step (solo authorize) completes: lines of
+        the chunk already read wait in the backlog (at most one read's worth), and the
+        socket is not read again, so TCP flow control holds the miner back."""
         if self._backlog is None:
             self._backlog = []
+            if self.transport is not None and not self.closed:
+                self.transport.pause_reading()
 
     def _release_input(self) -> None:
         backlog, self._backlog = self._backlog, None
@@ -250,13 +284,37 @@ class StratumSession(asyncio.Protocol):
                 self._backlog.append(line)
             else:
                 self.handle_line(line)
+        if (self._backlog is None and not self.closed and not self.stopped
+                and self.transport is not None):
+            self.transport.resume_reading()
+
+    def stop_reading(self) -> None:
+        """Shutdown: read nothing more from this miner (what was read is still answered)."""
+        if not self.stopped:
+            self.stopped = True
+            if self.transport is not None and not self.closed and self._backlog is None:
+                self.transport.pause_reading()
+
+    def say_goodbye(self, message: bytes) -> None:
+        """Shutdown, once everything read is answered: send `message` (client.reconnect)
+        and our end of the stream, then read again, discarding, until the miner closes.
+        Closing with unread input would reset the connection, and a reset can destroy
+        what the miner has not read yet: the last answers and the reconnect itself."""
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        self._backlog = None
+        transport.write(message)
+        if transport.can_write_eof():
+            transport.write_eof()
+        transport.resume_reading()  # `stopped`: data_received drops what arrives
 
     # ------------------------------------------------------------ methods
 
     def m_subscribe(self, request: Request) -> None:
-        params = request.params
-        if params and isinstance(params[0], str):
-            self.user_agent = params[0][:64]
+        agent = check.subscribe(request.params)
+        if agent is not None:
+            self.user_agent = agent[:64]
         if self.extranonce1 is None:
             self.extranonce1 = self.server.extranonces.allocate()
             self.en1_hex = self.extranonce1.hex()
@@ -272,28 +330,27 @@ class StratumSession(asyncio.Protocol):
         self._start_work()
 
     def m_extranonce_subscribe(self, request: Request) -> None:
+        check.no_params(request.params, "mining.extranonce.subscribe")
         self.extranonce_subscribed = True
         self.write(encode_true(request.id))
         if self.extranonce1 is not None:
             self.write(encode_set_extranonce(self.extranonce1, self.server.config.extranonce2_size))
 
     def m_authorize(self, request: Request) -> None:
-        params = request.params
-        if not params or not isinstance(params[0], str) or not params[0].strip():
+        name, password = check.authorize(request.params)
+        if not name.strip():
             raise StratumError(ErrorCode.UNAUTHORIZED, "Worker name required")
-        worker = params[0].strip()
+        worker = name.strip()
         problem = authorize_problem(worker, self.server.account_problem)  # identity.py
         if problem is not None:
             raise StratumError(ErrorCode.UNAUTHORIZED, problem)
-        password = params[1] if len(params) > 1 else None
+        self._check_worker_room(worker)
         if self.server.config.mode == "solo":
             address = account_of(worker)
             script = self.server.cached_payout_script(address)
             if script is None:
                 self._hold_input()
-                asyncio.get_running_loop().create_task(
-                    self._authorize_solo(request, worker, password, address)
-                )
+                self.server.spawn(self._authorize_solo(request, worker, password, address))
                 return
             if self.payout_script is not None and script != self.payout_script:
                 raise StratumError(
@@ -306,86 +363,91 @@ class StratumSession(asyncio.Protocol):
         self, request: Request, worker: str, password: object, address: str
     ) -> None:
         try:
-            script = await self.server.payout_script(address)
-        except Exception as exc:  # the node's InvalidAddress, or the node being down
-            if isinstance(exc, InvalidAddress):
-                message = f"Invalid payout address: {exc.reason}"
-            else:  # the node's own words (its address, its state) stay in the log
-                log.warning("cannot check a payout address: %s: %r", type(exc).__name__,
-                            str(exc))  # fmt: skip
-                message = "Payout address cannot be checked now; try again later"
-            self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED, message))
-        else:
-            if self.payout_script is not None and script != self.payout_script:
-                self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
-                                        "one payout address per connection in solo mode"))
+            try:
+                script = await self.server.payout_script(address)
+            except Exception as exc:  # the node's InvalidAddress, or the node being down
+                if isinstance(exc, InvalidAddress):
+                    self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
+                                            f"Invalid payout address: {exc.reason}"))
+                    self.count_reject(ErrorCode.UNAUTHORIZED)
+                else:  # the node's own words (its address, its state) stay in the log
+                    log.warning("cannot check a payout address: %s: %r", type(exc).__name__,
+                                str(exc))  # fmt: skip
+                    self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
+                                            "Payout address cannot be checked now; "
+                                            "try again later"))
             else:
-                self.payout_script = script
-                self._authorized(request, worker, password)
-        self._release_input()
+                if self.closed:
+                    return
+                if self.payout_script is not None and script != self.payout_script:
+                    self.write(encode_error(request.id, ErrorCode.UNAUTHORIZED,
+                                            "one payout address per connection in solo mode"))
+                    self.count_reject(ErrorCode.UNAUTHORIZED)
+                else:
+                    self.payout_script = script
+                    self._check_worker_room(worker)
+                    self._authorized(request, worker, password)
+        except StratumError as exc:
+            self.write(encode_error(request.id, exc.code, exc.message))
+            self.count_reject(exc.code)
+        finally:
+            self._release_input()
+
+    def _check_worker_room(self, worker: str) -> None:
+        """A connection authorizes at most `max_workers_per_connection` names (a proxy's
+        rigs share one connection; more than that is a flood)."""
+        workers = self.workers
+        cap = self.server.config.max_workers_per_connection
+        if workers is not None and len(workers) >= cap and worker not in workers:
+            raise StratumError(ErrorCode.UNAUTHORIZED,
+                               f"Too many workers on this connection (at most {cap})")
 
     def _authorized(self, request: Request, worker: str, password: object) -> None:
         if self.workers is None:
             self.workers = set()
-        self.workers.add(worker)
-        self.authorized = True
+        if worker not in self.workers:
+            self.workers.add(worker)
+            self.server.worker_authorized(self, worker)
+        if not self.authorized:
+            self.authorized = True
+            self.server.session_authorized(self)
         suggested = _password_difficulty(password)
         if suggested is not None and not self.working:
-            self.difficulty = clamp_difficulty(
-                self.server.config.vardiff, suggested, self.min_difficulty
+            self.set_difficulty(
+                clamp_difficulty(self.server.config.vardiff, suggested, self.min_difficulty)
             )
         self.write(encode_true(request.id))
         self._start_work()
 
     def m_configure(self, request: Request) -> None:
-        params = request.params
-        if not params or not isinstance(params[0], list):
-            raise StratumError(ErrorCode.OTHER, "mining.configure needs [extensions, params]")
-        extensions = params[0]
-        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+        extensions, options = check.configure(request.params)
+        # every value is checked before any takes effect: a bad request changes nothing
+        mask_int = check.version_mask(options.get("version-rolling.mask"))
+        check.min_bit_count(options.get("version-rolling.min-bit-count"))
+        min_diff = None
+        if "minimum-difficulty" in extensions:
+            min_diff = check.minimum_difficulty(options.get("minimum-difficulty.value"))
         result: dict[str, Any] = {}
-        for name in extensions:
+        for name in extensions[:16]:
             if name == "version-rolling":
-                miner_mask = options.get("version-rolling.mask")
-                try:
-                    mask_int = None if miner_mask is None else int(str(miner_mask), 16)
-                except ValueError:
-                    raise StratumError(
-                        ErrorCode.OTHER, f"version-rolling.mask is not hex: {miner_mask!r}"
-                    ) from None
-                if mask_int is not None and not 0 <= mask_int <= 0xFFFFFFFF:
-                    raise StratumError(ErrorCode.OTHER, "version-rolling.mask is not 32 bits")
                 mask = negotiate_version_mask(self.server.config.version_mask, mask_int)
                 self.version_mask = mask
                 result["version-rolling"] = True
                 result["version-rolling.mask"] = f"{mask:08x}"
-            elif name == "minimum-difficulty":
-                value = options.get("minimum-difficulty.value")
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    result["minimum-difficulty"] = False
-                    continue
-                self.min_difficulty = float(value)
-                self.difficulty = clamp_difficulty(
-                    self.server.config.vardiff, self.difficulty, self.min_difficulty
+            elif name == "minimum-difficulty" and min_diff is not None:
+                self.min_difficulty = min_diff
+                self.set_difficulty(
+                    clamp_difficulty(self.server.config.vardiff, self.difficulty, min_diff)
                 )
                 result["minimum-difficulty"] = True
-            elif isinstance(name, str):
-                result[name] = False
+            else:
+                result[name[:64]] = False
         self.write(encode_result(request.id, result))
 
     def m_suggest_difficulty(self, request: Request) -> None:
-        params = request.params
-        value = params[0] if params else None
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                value = None
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not 0 < value < float("inf")):
-            raise StratumError(ErrorCode.OTHER, "mining.suggest_difficulty needs a positive number")
-        self.difficulty = clamp_difficulty(
-            self.server.config.vardiff, float(value), self.min_difficulty
+        value = check.suggest_difficulty(request.params)
+        self.set_difficulty(
+            clamp_difficulty(self.server.config.vardiff, value, self.min_difficulty)
         )
         self.write(encode_true(request.id))
 
@@ -396,8 +458,9 @@ class StratumSession(asyncio.Protocol):
         if not self.subscribed:
             raise StratumError(ErrorCode.NOT_SUBSCRIBED, "Not subscribed")
         params = request.params
+        worker = check.submit(params)
         workers = self.workers
-        if workers is None or not params or params[0] not in workers:
+        if workers is None or worker not in workers:
             raise StratumError(ErrorCode.UNAUTHORIZED, "Unauthorized worker")
         server = self.server
         sub = parse_submit(params, server.config.extranonce2_size)
@@ -475,25 +538,23 @@ class StratumSession(asyncio.Protocol):
         self, request_id: Any, code: int, message: str, *, counts: bool = True
     ) -> None:
         self.write(encode_error(request_id, code, message))
+        self.server.stats.count_reject(code)
         if counts:
-            self.count_reject(code)
-        else:
-            self.server.stats.count_reject(code)
+            self.server.strike(self, 1, "invalid requests")
 
     def count_reject(self, code: int) -> None:
-        """Count toward the invalid-share ban; the caller leaves stale shares out."""
-        server = self.server
-        server.stats.count_reject(code)
-        ban = server.config.ban
-        if not ban.enabled:
-            return
-        now = time.monotonic()
-        if now - self.bad_since > ban.window:
-            self.bad_since = now
-            self.bad_count = 0
-        self.bad_count += 1
-        if self.bad_count > ban.max_invalid:
-            server.ban(self, f"{self.bad_count} invalid shares in {ban.window:g} s")
+        """An error answer: counted by code, and toward the address's ban score (stale
+        shares, the pool's own doing, never come here)."""
+        self.server.stats.count_reject(code)
+        self.server.strike(self, 1, "invalid requests")
+
+    def set_difficulty(self, difficulty: float) -> None:
+        """Change the difficulty of the next job (the server keeps the distribution of
+        working connections' difficulties current for the metrics)."""
+        if difficulty != self.difficulty:
+            if self.working:
+                self.server.difficulty_moved(self.difficulty, difficulty)
+            self.difficulty = difficulty
 
     def vardiff_tick(self, now: float) -> None:
         """Retarget if due; the new difficulty goes out with the next job."""
@@ -504,7 +565,7 @@ class StratumSession(asyncio.Protocol):
             elapsed, self.min_difficulty,
         )
         if new is not None:
-            self.difficulty = new
+            self.set_difficulty(new)
         if new is not None or elapsed >= server.config.vardiff.retarget_time:
             self.vd_since = now
             self.vd_count = 0

@@ -117,7 +117,7 @@ async def test_http_feed_counts_bad_payloads_and_frozen_stamps(grid: tuple[Grid,
     assert feed.current(time.time()).stale  # ... with a figure too old to trust
     dead = HttpJsonFeed("gone", "http://127.0.0.1:9/x", timeout_s=0.5, floor_mw=0.5)
     assert not await dead.poll_once()
-    assert "ConnectError" in dead.state.last_error
+    assert "cannot connect (Connection refused)" in dead.state.last_error
 
 
 async def test_zmq_feed_subscribes_to_its_topic_and_falls_back_when_quiet() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleetd.audit import read_audit
 from fleetd.config import parse_config
 from fleetd.daemon import Fleetd
 from fleetd.report import build_report
@@ -24,9 +25,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 TOKEN = "test-token-0123456789abcdef"
 
 
-def daemon_config(fleet: Fleet, tmp: Path, token: str | None = TOKEN) -> dict:
+def daemon_config(fleet: Fleet, tmp: Path, token: str | None = TOKEN,
+                  tokens: list[dict] | None = None) -> dict:  # fmt: skip
     rigs = [{"host": r.address, "model": r.model.key} for r in fleet.rigs]
     api = {"listen": "127.0.0.1:8470"} | ({"token": token} if token else {})
+    api |= {"tokens": tokens} if tokens else {}
     return {
         "api": api,
         "drivers": {"read_timeout_s": 1.0, "command_timeout_s": 3.0, "read_retries": 0},
@@ -39,10 +42,12 @@ def daemon_config(fleet: Fleet, tmp: Path, token: str | None = TOKEN) -> dict:
     }  # fmt: skip
 
 
-async def running(tmp: Path, token: str | None = TOKEN) -> AsyncIterator[tuple[Fleet, Fleetd]]:
+async def running(
+    tmp: Path, token: str | None = TOKEN, tokens: list[dict] | None = None
+) -> AsyncIterator[tuple[Fleet, Fleetd]]:
     fleet = Fleet(fleet_config((("S19jPro", 20), ("S21", 20))))
     async with FleetRunner(fleet):
-        fd = Fleetd(parse_config(daemon_config(fleet, tmp, token)), tuning=FAST_TUNING,
+        fd = Fleetd(parse_config(daemon_config(fleet, tmp, token, tokens)), tuning=FAST_TUNING,
                     api_port=0, metrics_port=0)  # fmt: skip
         async with fd:
             yield fleet, fd
@@ -145,6 +150,31 @@ async def test_without_a_token_mutations_are_refused(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=fd.api.url) as c:
             r = await c.post("/emergency-stop", headers={"Authorization": "Bearer anything"})
             assert r.status_code == 403 and "token" in r.json()["error"]
+
+
+async def test_the_audit_names_the_token_not_a_field_the_caller_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLEETD_TEST_OPS", "ops-token-0123456789")
+    tokens = [{"name": "ops", "token_env": "FLEETD_TEST_OPS"},
+              {"name": "scada", "token": "scada-token-0123456789"}]  # fmt: skip
+    async for _fleet, fd in running(tmp_path, token=TOKEN, tokens=tokens):
+        assert fd.api is not None
+        async with httpx.AsyncClient(base_url=fd.api.url) as c:
+            for token in ("ops-token-0123456789", "scada-token-0123456789", TOKEN):
+                r = await c.post("/sites/s/emergency-stop", json={"by": "mallory", "reason": "x"},
+                                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                assert r.status_code == 200, r.text
+            r = await c.post("/sites/s/allotment/override", json={"mw": 0.1, "by": "mallory"},
+                             headers={"Authorization": "Bearer ops-token-0123456789"})  # fmt: skip
+            assert r.json()["override"]["by"] == "ops"
+            r = await c.post("/sites/s/resume", headers={"Authorization": "Bearer nope" * 4})
+            assert r.status_code == 401
+        fd.audit.flush()
+    notes = [r for r in read_audit(fd.config.audit.path, kinds=("note",))]
+    by = [(r.extra.get("text"), r.extra.get("by")) for r in notes]
+    assert by == [("emergency stop", "ops"), ("emergency stop", "scada"),
+                  ("emergency stop", "api"), ("allotment override set", "ops")]  # fmt: skip
 
 
 def test_demo_config_composes_two_sites(tmp_path: Path) -> None:

@@ -207,3 +207,46 @@ def test_bearer_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         cfg.api.bearer_token()
     monkeypatch.setenv("FLEETD_API_TOKEN", "s3cret-s3cret-s3cret")
     assert cfg.api.bearer_token() == "s3cret-s3cret-s3cret"
+
+
+def test_token_env_follows_the_same_rule_as_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 3-character token from the environment was taken even beyond loopback."""
+    data = base() | {"api": {"listen": "0.0.0.0:8470", "token_env": "FLEETD_T"}}
+    cfg = parse_config(data)
+    monkeypatch.setenv("FLEETD_T", "abc")
+    with pytest.raises(ConfigError, match="FLEETD_T: the token has 3 characters; expected at "
+                                          "least 16"):  # fmt: skip
+        cfg.api.bearer_tokens()
+    monkeypatch.setenv("FLEETD_T", "has spaces in it but long")
+    with pytest.raises(ConfigError, match="printable ASCII characters without spaces"):
+        cfg.api.bearer_tokens()
+    assert "the token has 3 characters; expected at least 16" in err(
+        base() | {"api": {"token": "abc"}}
+    )
+    monkeypatch.setenv("FLEETD_T", "0123456789abcdef")
+    assert cfg.api.bearer_tokens() == {"api": "0123456789abcdef"}
+
+
+def test_named_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLEETD_OPS", "ops-token-0123456789")
+    api = {"listen": "0.0.0.0:8470", "token": "legacy-token-0123456789",
+           "tokens": [{"name": "ops", "token_env": "FLEETD_OPS"},
+                      {"name": "scada", "token": "scada-token-0123456789"}]}  # fmt: skip
+    cfg = parse_config(base() | {"api": api})
+    assert cfg.api.bearer_tokens() == {"api": "legacy-token-0123456789",
+                                       "ops": "ops-token-0123456789",
+                                       "scada": "scada-token-0123456789"}  # fmt: skip
+    assert cfg.api.bearer_token() == "legacy-token-0123456789"
+    for tokens, expected in [
+        ([{"name": "api", "token": "x" * 20}], "token names must be distinct"),
+        ([{"name": "bad name\n", "token": "x" * 20}], "key 'api.tokens[0].name'"),
+        ([{"name": "a", "token": "short"}], "key 'api.tokens[0].token': token: the token has 5"),
+        ([{"name": "a"}], "expected exactly one of token or token_env"),
+    ]:
+        assert expected in err(base() | {"api": api | {"tokens": tokens}})
+    shared = api | {"tokens": [{"name": "twin", "token": "legacy-token-0123456789"}]}
+    with pytest.raises(ConfigError, match="two names share one token"):
+        parse_config(base() | {"api": shared}).api.bearer_tokens()
+    only_named = parse_config(base() | {"api": {"listen": "0.0.0.0:8470",
+                                                "tokens": api["tokens"][1:]}})  # fmt: skip
+    assert only_named.api.bearer_tokens() == {"scada": "scada-token-0123456789"}

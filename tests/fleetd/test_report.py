@@ -100,3 +100,25 @@ def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
                               "--audit", str(audit)])
     assert cli.run(args) == 2
     assert "--from" in capsys.readouterr().err
+
+
+def test_the_report_keeps_the_stale_floor_apart_and_states_its_source(tmp_path: Path) -> None:
+    audit_path = tmp_path / "audit.jsonl"
+    samples = SampleLog(samples_path_for(audit_path))
+    # 100 s on meter readings every 2 s: 4 s above the allotment, 30 s above the floor
+    samples.write({"site": "n", "t0": BOUNDARY - 100, "t1": BOUNDARY, "energy_j": 5e7,
+                   "above_s": 4.0, "above_j": 4e5, "above_floor_s": 30.0, "above_floor_j": 9e6,
+                   "allotment_w": 6e5, "allotment_min_w": 6e5, "meter_s": 100.0,
+                   "estimate_s": 0.0, "readings": 50, "max_gap_s": 2.5})  # fmt: skip
+    samples.close()
+    rows = build_report(audit_path, site="n", since=BOUNDARY - 900, until=BOUNDARY)
+    doc = json.loads(to_json(rows, site="n", since=BOUNDARY - 900, until=BOUNDARY))
+    assert doc["totals"]["above_s"] == 4.0 and doc["totals"]["above_floor_s"] == 30.0
+    assert doc["totals"]["above_floor_kwh"] == pytest.approx(2.5)
+    src = doc["source"]
+    assert (src["power"], src["sampling_s"], src["max_gap_s"], src["readings"]) == (
+        "meter", 2.0, 2.5, 50)
+    assert "site meter readings" in src["description"] and "every 2.00 s" in src["description"]
+    table = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert (table[0]["source"], table[0]["sampling_s"], table[0]["above_floor_s"]) == (
+        "meter", "2.0", "30.0")

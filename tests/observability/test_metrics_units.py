@@ -182,7 +182,8 @@ async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -
                       rigs_by_state={"hashing": 1, "unreachable": 1})  # fmt: skip
     stats.commands[("sleep", "ok")] = 3
     allot = FakeAllotment([
-        SourceStatus("grid", "http_json", 2.0, 100.0, 12.5, stale=True, errors=4),
+        SourceStatus("grid", "http_json", 2.0, 100.0, 12.5, stale=True, errors=4,
+                     state="stale", reason="grid: HTTP 503", failing_since=1_000_000.0 - 20.0),
         SourceStatus("licence", "constant", 5.0, 0.0, None, stale=False),
     ])  # fmt: skip
     rows = [
@@ -194,7 +195,7 @@ async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -
          "thermal_cap_w": math.inf},
     ]  # fmt: skip
     ctl = FakeController("north", stats, FakeSite(allot), rows)
-    metrics = FleetdMetrics()
+    metrics = FleetdMetrics(clock=Clock())
     metrics.add_site(ctl)
     assert await ctl.cycle("period") == "period"  # wrapped, still returns the report
     text = metrics.exposition()
@@ -212,6 +213,10 @@ async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -
     assert s[("surplus_fleetd_allotment_source_age_seconds", grid)] == 12.5
     assert s[("surplus_fleetd_allotment_source_stale", grid)] == 1
     assert s[("surplus_fleetd_allotment_source_errors_total", grid)] == 4
+    assert s[("surplus_fleetd_allotment_source_failing_seconds", grid)] == pytest.approx(20.0)
+    for state, value in (("ok", 0), ("failing", 0), ("stale", 1)):
+        key = (*grid[:2], ("source", "grid"), ("state", state))
+        assert s[("surplus_fleetd_allotment_source_state", key)] == value
     licence = (("kind", "constant"), ("site", "north"), ("source", "licence"))
     assert ("surplus_fleetd_allotment_source_age_seconds", licence) not in s  # no age known
     assert s[("surplus_fleetd_cycle_seconds_count", site)] == 1

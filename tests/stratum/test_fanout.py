@@ -27,7 +27,8 @@ async def _scripted(server, *, rcvbuf: int | None = None) -> Scripted:
 
 
 async def test_new_job_reaches_every_connection_in_order(make_server, feed):
-    server = await make_server(fanout_threads=3, write_buffer_limit=4 << 20)
+    server = await make_server(fanout_threads=3, write_buffer_limit=4 << 20,
+                               max_connections_per_ip=400)  # 301 miners on 127.0.0.1
     clients = [await _scripted(server) for _ in range(300)]
     await asyncio.gather(*(c.handshake(f"w.{i}") for i, c in enumerate(clients)))
     slow = await _scripted(server, rcvbuf=4096)

@@ -212,14 +212,14 @@ async def test_malformed_submit_fields_are_20(make_server, connect, index, value
     assert needle in msg["error"][1]
 
 
-async def test_non_string_worker_is_24(make_server, connect):
+async def test_non_string_worker_is_20(make_server, connect):
     server = await make_server()
     c = await connect(server)
     job = await c.handshake()
     params = submit_params("alice.rig1", job, EN2, 1)
     params[0] = 5
     msg = await c.call("mining.submit", params)
-    assert msg["error"][0] == ErrorCode.UNAUTHORIZED
+    assert msg["error"][0] == ErrorCode.OTHER  # a malformed request, not an unknown worker
 
 
 async def test_wrong_param_count_is_20(make_server, connect):

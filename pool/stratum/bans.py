@@ -1,0 +1,76 @@
+"""The ban score: bad requests per address within a window, and the bans they earn.
+
+Every request answered with an error counts one strike (stale shares excepted: they
+are the pool's doing, not the miner's); input that ends the connection (a line that is
+not JSON, a line over the size limit, a partial line left hanging) counts
+`CLOSING_STRIKES`, so reconnecting to repeat it does not escape the count. More than
+`max_invalid` strikes within `window` seconds bans the address for `ban_seconds`.
+Scores live per address (pool.stratum.limits.address_key), bounded in number: the
+oldest are forgotten first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+CLOSING_STRIKES = 10
+MAX_SCORED_ADDRESSES = 65_536
+
+
+class BanBook:
+    def __init__(
+        self, max_invalid: int, window: float, ban_seconds: float, *,
+        clock: Callable[[], float] = time.monotonic, max_addresses: int = MAX_SCORED_ADDRESSES,
+    ) -> None:
+        self.max_invalid = max_invalid
+        self.window = window
+        self.ban_seconds = ban_seconds
+        self.clock = clock
+        self.max_addresses = max_addresses
+        self._scores: OrderedDict[str, list[float]] = OrderedDict()  # key -> [since, count]
+        self._bans: dict[str, float] = {}  # key -> banned until
+
+    def strike(self, key: str, weight: int = 1) -> int | None:
+        """Count `weight` strikes; the score when it crosses the limit (ban now), else None."""
+        now = self.clock()
+        score = self._scores.get(key)
+        if score is None or now - score[0] > self.window:
+            score = [now, 0.0]
+            self._scores[key] = score
+            self._scores.move_to_end(key)
+            while len(self._scores) > self.max_addresses:
+                self._scores.popitem(last=False)
+        score[1] += weight
+        if score[1] > self.max_invalid:
+            del self._scores[key]
+            return int(score[1])
+        return None
+
+    def ban(self, key: str) -> None:
+        if self.ban_seconds > 0 and key:
+            self._bans[key] = self.clock() + self.ban_seconds
+
+    def is_banned(self, key: str) -> bool:
+        until = self._bans.get(key)
+        if until is None:
+            return False
+        if self.clock() < until:
+            return True
+        del self._bans[key]
+        return False
+
+    def expire(self, now: float | None = None) -> None:
+        """Drop ended bans and stale scores (the server's sweep calls this)."""
+        now = self.clock() if now is None else now
+        for key in [k for k, until in self._bans.items() if until <= now]:
+            del self._bans[key]
+        while self._scores:
+            key, (since, _) = next(iter(self._scores.items()))
+            if now - since <= self.window:
+                break
+            del self._scores[key]
+
+    def __len__(self) -> int:
+        return len(self._bans)

@@ -1,0 +1,132 @@
+"""Firmware families: each rig's settings that are not physics, and which API answers it.
+
+A rig runs one of four families, chosen per rig group in the fleet file (`firmware`):
+  luxos       LuxOS: cgminer-style API on 4028 with sessions and profiles (rigsim.luxos)
+  braiins     Braiins OS+: the gRPC public API on 50051 (rigsim.braiins) and bosminer's
+              cgminer-style API on 4028 (rigsim.bosminer)
+  antminer    stock Bitmain firmware: bmminer's API on 4028 (rigsim.bmminer) and the web
+              CGI on 80 with digest auth (rigsim.antminer_web)
+  whatsminer  btminer's API on 4028, privileged commands encrypted (rigsim.btminer), and
+              on newer firmware the framed API v3 on 4433 (rigsim.btminer_v3)
+`FirmwareSettings` holds what a rig's firmware remembers (a power target, a work mode,
+login tokens); `FirmwareApis` holds one handler per family and picks the rig's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from rigsim.luxos import LuxosHandler
+
+if TYPE_CHECKING:
+    from rigsim.antminer_web import AntminerWeb
+    from rigsim.bmminer import BmminerApi
+    from rigsim.bosminer import BosminerApi
+    from rigsim.braiins import BraiinsApi
+    from rigsim.btminer import BtminerApi
+    from rigsim.btminer_v3 import BtminerV3Api
+    from rigsim.cgminer import CgminerApi
+    from rigsim.fleet import Fleet
+
+LUXOS, BRAIINS, ANTMINER, WHATSMINER = "luxos", "braiins", "antminer", "whatsminer"
+FAMILIES = (LUXOS, BRAIINS, ANTMINER, WHATSMINER)
+
+# stock Antminer work modes (get_miner_conf's bitmain-work-mode, set_miner_conf's miner-mode)
+MODE_NORMAL, MODE_SLEEP, MODE_LOW = 0, 1, 3
+
+
+@dataclass
+class FirmwareSettings:
+    """What one rig's firmware remembers. Every family's fields are here; a rig uses its
+    own family's. Only rigs that were touched cost memory (the fleet creates them lazily)."""
+
+    # LuxOS
+    atm_enabled: bool = True
+    red_led: str = "off"
+    # Braiins OS: the tuner's power target (None: the model's default), pause, locate LED
+    power_target_w: int | None = None
+    saved_target_w: int | None = None  # saved but not applied (None: the running one)
+    paused: bool = False
+    locate: bool = False
+    # stock Antminer: work mode, the pool list and fan settings of get_miner_conf, blink
+    work_mode: int = MODE_NORMAL
+    pools: list[dict[str, str]] | None = None
+    fan_ctrl: bool = False
+    fan_pwm: str = "100"
+    blink: bool = False
+    # Whatsminer: power limit (None: the model's nameplate), power percent, power mode, LED
+    power_limit_w: int | None = None
+    power_pct: int = 100
+    power_mode: str = "Normal"
+    led_auto: bool = True
+    # login tokens (Braiins) or token signs (Whatsminer v2): token -> expiry, real seconds
+    tokens: dict[str, float] = field(default_factory=dict)
+
+    def live_tokens(self, now: float) -> dict[str, float]:
+        """The tokens still valid at `now` (expired ones are dropped)."""
+        for t in [t for t, until in self.tokens.items() if until <= now]:
+            del self.tokens[t]
+        return self.tokens
+
+
+class FirmwareApis:
+    """One API handler per family, built on first use (a LuxOS fleet never imports the
+    others' dependencies); `rpc(i)` is the handler that answers rig i on port 4028."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.luxos = LuxosHandler(fleet)
+
+    @cached_property
+    def bosminer(self) -> BosminerApi:
+        from rigsim.bosminer import BosminerApi
+
+        return BosminerApi(self.fleet)
+
+    @cached_property
+    def braiins(self) -> BraiinsApi:
+        from rigsim.braiins import BraiinsApi
+
+        return BraiinsApi(self.fleet)
+
+    @cached_property
+    def bmminer(self) -> BmminerApi:
+        from rigsim.bmminer import BmminerApi
+
+        return BmminerApi(self.fleet)
+
+    @cached_property
+    def antminer_web(self) -> AntminerWeb:
+        from rigsim.antminer_web import AntminerWeb
+
+        return AntminerWeb(self.fleet)
+
+    @cached_property
+    def btminer(self) -> BtminerApi:
+        from rigsim.btminer import BtminerApi
+
+        return BtminerApi(self.fleet)
+
+    @cached_property
+    def btminer_v3(self) -> BtminerV3Api:
+        from rigsim.btminer_v3 import BtminerV3Api
+
+        return BtminerV3Api(self.fleet)
+
+    def rpc(self, i: int) -> CgminerApi:
+        family = self.fleet.rigs[i].firmware
+        if family == LUXOS:
+            return self.luxos
+        if family == BRAIINS:
+            return self.bosminer
+        if family == ANTMINER:
+            return self.bmminer
+        return self.btminer
+
+    def call(
+        self, i: int, request: dict[str, Any] | str, session_now: float | None = None
+    ) -> dict[str, Any]:
+        """Rig i's reply on port 4028, without a socket."""
+        return self.rpc(i).handle(i, request, session_now)
