@@ -118,6 +118,7 @@ class RigBook:
         self.slow = np.zeros(n, dtype=bool)  # its last command took longer than slow_s
         self.raised_at = np.full(n, -np.inf)  # last wake or raise answered (boot and ramp)
         self.readings_skipped = 0  # taken before (or during) a command: said nothing of it
+        self.drifts_seen = 0  # readings of a rig up by itself after fleetd slept it
         self.slow_s = math.inf  # set by view(): what makes a rig slow
         self.cap_w = np.full(n, np.inf)  # thermal cap (fleetd.control.thermal)
         self._profile_watts = [
@@ -170,6 +171,8 @@ class RigBook:
             awake = int(r.state) in _AWAKE
             if self.intent[i] == ASLEEP and r.state == RigState.SLEEPING:
                 self.asleep_seen[i] = True
+            elif self.intent[i] == ASLEEP and awake and self.asleep_seen[i]:
+                self.drifts_seen += 1  # slept, seen asleep, now up by itself
             shows = (self.intent[i] == ASLEEP and not awake) or (self.intent[i] == AWAKE and awake)
             if shows and not self.confirmed[i]:
                 self.confirmed[i] = True

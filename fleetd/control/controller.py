@@ -15,9 +15,10 @@ Four tasks run side by side, and none of them waits for another's I/O:
 - the watch checks the allotment, meters and firm loads every `watch_s`: a budget below
   the last plan's re-plans at once (an unannounced cut never waits for a read or a
   fan-out), so does a shed still unanswered after `slow_command_s` (the other rigs then
-  cover for that slow rig), the meter above the allotment re-plans once the rigs have had
-  time to answer the last commands, and the site's power is integrated against the
-  allotment for the metrics and the compliance samples.
+  cover for that slow rig) and a reading of a slept rig up by itself; the meter above
+  the allotment re-plans once the rigs have had time to answer the last commands; and
+  the site's power is integrated against the allotment for the metrics and the
+  compliance samples.
 
 Start-up: the first plan comes as soon as every rig has answered once, or `first_plan_s`
 later: rigs not read by then count as the site meter says (fleetd.site.unread_w), and each
@@ -125,6 +126,7 @@ class SiteController:
         self._shed_until = np.full(n, -np.inf)  # ... counted so until then (monotonic)
         self._last_signal_id = ""
         self._readings_planned = 0  # reader.readings at the last step
+        self._drifts_planned = 0  # book.drifts_seen at the last step
         self._unread_w: np.ndarray | None = None  # start-up: meter shares of unread rigs
         self._queued: dict[int, _Sent] = {}  # id(order) -> its plan, for the orders queued
         self._going: dict[int, _Sent] = {}  # ... and for those on their way
@@ -222,6 +224,8 @@ class SiteController:
                 self.trigger(f"budget drop: {b.effective.reason}")
             elif slow:
                 self.trigger(f"{slow} sheds unanswered after {t.slow_command_s:g} s")
+            elif self.site.book.drifts_seen != self._drifts_planned:
+                self.trigger("a rig slept by fleetd is up by itself")
             elif (
                 self.stats.site_w_source == "meter"
                 and self.stats.site_w > b.allotment_w
@@ -276,6 +280,7 @@ class SiteController:
         orders = self._fit_raises(orders, p, budget.miner_w)
         read = read or self.reader.readings != self._readings_planned
         self._readings_planned = self.reader.readings
+        self._drifts_planned = book.drifts_seen
         t_plan = time.monotonic()
         signal = self._signal(reason, budget, p)
         self._submit(orders, p, signal, now)

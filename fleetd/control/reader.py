@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fleetd.control.book import RigBook
-from fleetd.drivers import Driver, RigReading
+from fleetd.drivers import Driver, Fanout, RigReading
 
 Clock = Callable[[], float]
 
@@ -32,12 +32,9 @@ class Reader:
         concurrency: int,
         clock: Clock = time.time,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.drivers = drivers
         self.book = book
-        self.concurrency = concurrency
-        self.clock = clock
+        self.fanout = Fanout(concurrency, clock=clock)
         self.reading = np.zeros(len(drivers), dtype=bool)  # a read of this rig is on its way
         self.arrived = asyncio.Event()  # set with every reading taken into the book
         self.readings = 0
@@ -45,7 +42,8 @@ class Reader:
         self.last_round_s = 0.0
         self._rounds: set[asyncio.Task[float]] = set()
 
-    def _take(self, r: RigReading) -> None:
+    def _take(self, i: int, r: RigReading) -> None:
+        self.reading[i] = False
         self.book.observe([r])
         self.readings += 1
         self.arrived.set()
@@ -57,39 +55,19 @@ class Reader:
         if not todo:
             return 0.0
         self.reading[todo] = True
-        it = iter(todo)
-        drivers = self.drivers
-        answered: set[int] = set()
+        taken: set[int] = set()
 
-        async def worker() -> None:
-            for i in it:
-                d = drivers[i]
-                try:
-                    r = await d.read()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a driver bug: that rig is unknown, not all
-                    r = RigReading.unknown(d.host, f"{type(exc).__name__}: {exc}", self.clock())
-                finally:
-                    self.reading[i] = False
-                answered.add(i)
-                self._take(r)
+        def take(i: int, r: RigReading) -> None:
+            taken.add(i)
+            self._take(i, r)
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(todo)))]
         try:
-            await asyncio.wait(workers, timeout=deadline_s)
-        finally:
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for i in it:  # never asked (their worker was cancelled): not on their way
-                self.reading[i] = False
-        if len(answered) < len(todo):  # the deadline passed: the silent ones are unknown
-            now = self.clock()
+            await self.fanout.read_all(self.drivers, deadline_s, indices=todo,
+                                       on_reading=take)  # fmt: skip
+        finally:  # cancelled: the reads of this round not answered are not on their way
             for i in todo:
-                if i not in answered:
-                    self._take(RigReading.unknown(drivers[i].host,
-                                                  f"no reading within {deadline_s:g} s", now))
+                if i not in taken:
+                    self.reading[i] = False
         self.rounds += 1
         self.last_round_s = time.monotonic() - started
         return self.last_round_s
