@@ -382,7 +382,18 @@ class RigBook:
     # ------------------------------------------------------------------ outcomes
 
     def sent(self, order: Order, now: float) -> None:
-        self.sent_all([order], now)
+        """One order goes out at `now` (scalar writes: the dispatcher sends one by one)."""
+        i, c = order.rig, int(order.command)
+        self.sent_at[i] = now
+        self.sent_cmd[i] = c
+        self.inflight[i] = True
+        self.inflight_cmd[i] = c
+        toggle = order.target.kind in (TargetKind.SLEEP, TargetKind.WAKE)
+        self.inflight_w[i] = np.nan if order.target.kind == TargetKind.SLEEP else (
+            self._target_watts(order))  # fmt: skip
+        if toggle:
+            self.confirmed[i] = False
+        self.sent_key[i] = str(order.target)
 
     def sent_all(self, orders: Sequence[Order], now: float) -> None:
         """Record that `orders` go out at `now` (one array write per field): each is on

@@ -213,7 +213,8 @@ class SiteController:
             await asyncio.sleep(t.watch_s)
             now = self.clock()
             self.account(now)
-            self._audit_answers()
+            if self.dispatcher.idle or time.monotonic() - self._last_send_mono > 1.0:
+                self._audit_answers()  # not in the middle of a fan-out
             if self.audit is not None:
                 self.audit.tick()
             if self.last_budget is None:
