@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from hashing import sha256d
+from pool.bitcoin.hashes import sha256d
 from pool.bitcoin.merkle import WITNESS_RESERVED_VALUE, root_from_branch
 from pool.bitcoin.prevhash import stratum_prevhash
 from pool.bitcoin.serialize import compact_size

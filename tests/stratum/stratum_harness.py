@@ -13,11 +13,11 @@ import time
 from typing import Any
 
 import hashing
-from pool.bitcoin.target import bits_to_target
+from pool.bitcoin.target import bits_to_target, difficulty_to_target
 from pool.jobs.factory import TemplateWork
 from pool.stratum.config import StratumConfig
 from pool.stratum.jobfeed import JobFeed
-from rigsim.miner import MiningJob, StratumClient, difficulty_target
+from rigsim.miner import MiningJob, StratumClient
 
 POOL_SCRIPT = bytes.fromhex("0014" + "22" * 20)
 EASY_BITS = "207fffff"  # regtest: about every other hash is a block
@@ -131,7 +131,7 @@ def find_nonce(job: MiningJob, en2: bytes, *, difficulty: float, version: int | 
     `network`, one that also meets that target (a block candidate)."""
     version = job.version if version is None else version
     header76 = job.header76(en2, job.ntime, version)
-    target = difficulty_target(difficulty)
+    target = difficulty_to_target(difficulty)
     if network is not None:
         target = min(target, network)
     found = hashing.scan_nonces(header76, target, 0, 1 << 16)

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from rigsim.miner import Miner, difficulty_target, prevhash_from_stratum
+from rigsim.miner import Miner
 
 from .stratum_harness import publish
-
-
-def test_prevhash_word_swap():
-    internal = bytes(range(32))
-    stratum = b"".join(internal[i : i + 4][::-1] for i in range(0, 32, 4)).hex()
-    assert prevhash_from_stratum(stratum) == internal
-
-
-def test_fractional_difficulty_target():
-    assert difficulty_target(1) == 0xFFFF << 208
-    assert difficulty_target(0.5) == 0xFFFF << 209
-    assert difficulty_target(2.0**-300) == (1 << 256) - 1
 
 
 async def test_hash_rate_pause_and_rate_change(make_server):
