@@ -32,12 +32,12 @@ from typing import Any
 from pool.bitcoin.target import DIFF1_TARGET, difficulty_to_target
 from pool.jobs.job import Job
 from pool.node.base import Node
+from pool.protocol import ErrorCode
 from pool.shares.accepted import NOT_RECORDED, AcceptedShare, ShareSink, failed_rows
 from pool.shares.checks import DuplicateFilter, Verdict, judge
 from pool.shares.validator import PendingShare, ShareValidator, target_le
 from pool.stratum.bans import CLOSING_STRIKES, BanBook
 from pool.stratum.codec import (
-    ErrorCode,
     encode_error,
     encode_notify,
     encode_reconnect,

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pool.node.base import InvalidAddress
+from pool.protocol import ErrorCode, StratumError
 from pool.shares.checks import (
     check_ntime,
     duplicate_key,
@@ -31,11 +32,9 @@ from pool.shares.validator import PendingShare
 from pool.stratum import params as check
 from pool.stratum.bans import CLOSING_STRIKES
 from pool.stratum.codec import (
-    ErrorCode,
     InvalidJSON,
     MalformedRequest,
     Request,
-    StratumError,
     encode_error,
     encode_result,
     encode_set_extranonce,

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import time
 
-from pool.stratum.codec import ErrorCode
+from pool.protocol import ErrorCode
 from rigsim.miner import Miner
 
 from .stratum_harness import publish

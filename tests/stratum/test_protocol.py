@@ -8,8 +8,8 @@ import struct
 import pytest
 
 import hashing
+from pool.protocol import ErrorCode
 from pool.shares.accepted import MemorySink
-from pool.stratum.codec import ErrorCode
 
 from .stratum_harness import (
     EASY_BITS,
