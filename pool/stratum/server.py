@@ -26,7 +26,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pool.bitcoin.target import DIFF1_TARGET, difficulty_to_target
@@ -45,6 +45,7 @@ from pool.stratum.codec import (
     encode_show_message,
 )
 from pool.stratum.config import StratumConfig
+from pool.stratum.counters import ServerStats
 from pool.stratum.extranonce import ExtranonceAllocator
 from pool.stratum.fanout import FanoutWriter
 from pool.stratum.identity import AccountProblem, account_of
@@ -61,30 +62,6 @@ from pool.stratum.session import JobRecord, StratumSession
 log = logging.getLogger(__name__)
 
 KEEP_BLOCKS = 4096  # block candidates remembered for the stats API and metrics
-
-
-@dataclass
-class ServerStats:
-    accepted: int = 0
-    credited: float = 0.0  # summed difficulty of accepted shares
-    rejected: dict[int, int] = field(default_factory=dict)
-    blocks_found: int = 0
-    blocks_accepted: int = 0
-    refused_full: int = 0
-    refused_banned: int = 0
-    refused_per_ip: int = 0
-    dropped_slow: int = 0
-    idle_closed: int = 0  # no mining.subscribe in time
-    unauthorized_closed: int = 0  # no successful mining.authorize in time
-    line_timeouts: int = 0  # a line begun and not finished in time
-    protocol_errors: int = 0
-    internal_errors: int = 0  # a request that raised (a bug): answered 20, logged
-    bans: int = 0
-    last_fanout_ms: float = 0.0  # new job -> last transport.write returned
-    last_fanout_sessions: int = 0
-
-    def count_reject(self, code: int) -> None:
-        self.rejected[code] = self.rejected.get(code, 0) + 1
 
 
 @dataclass(frozen=True)

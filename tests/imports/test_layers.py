@@ -57,6 +57,13 @@ def test_no_module_cycle_at_import_time() -> None:
     assert cycles(graph(PACKAGES, depth=99, runtime_only=True)) == []
 
 
+@pytest.mark.parametrize("package", ["hashing", "plumbing", "pool", "surplus"])
+def test_no_cycle_between_modules(package: str) -> None:
+    """Finer still where it holds: no two modules of these packages import each other,
+    even for a type (a Stratum session reaches its server through a narrow Protocol)."""
+    assert cycles(graph([package], depth=99)) == []
+
+
 def test_the_checks_can_see_a_cycle() -> None:
     """The graph sees relative and `from package import module` imports, and a cycle."""
     edges = graph(["pool", "rigsim"], depth=99)
