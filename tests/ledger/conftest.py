@@ -1,6 +1,7 @@
 """Fixtures: every store test runs against SQLite (a file in tmp_path) and PostgreSQL
-(a database of its own on 127.0.0.1:5432, created and dropped by the test). Without
-PostgreSQL the postgres variants skip locally and FAIL when CI=true."""
+(a database of its own on 127.0.0.1:5432, created and dropped by the test). The postgres
+variants are integration tests (marked by tests/conftest.py); without PostgreSQL they
+fail, naming it (tests/components/require.py), never skip."""
 
 from __future__ import annotations
 
