@@ -8,8 +8,7 @@ from pool.bitcoin import bech32
 from pool.bitcoin.address import address_to_script, script_to_address
 from pool.bitcoin.base58 import b58check_decode, b58check_encode, b58decode, b58encode
 from pool.bitcoin.networks import get_network
-
-from .vectors import load
+from tests.vectors import load
 
 BECH32 = load("bech32.json")
 KEY_IO = load("key_io_addresses.json")["valid"]
