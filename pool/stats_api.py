@@ -180,10 +180,6 @@ class PoolView:
         return {"workers": page, "offset": offset, "limit": limit,
                 "next_offset": offset + limit if more else None}  # fmt: skip
 
-    def worker_list(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The first `limit` workers (DEFAULT_PAGE when None)."""
-        return self.worker_page(DEFAULT_PAGE if limit is None else limit)["workers"]
-
     def worker(self, name: str) -> dict[str, Any] | None:
         """One worker by name: O(1)."""
         view = self.workers.view(name, self.clock())

@@ -534,7 +534,3 @@ class Miner:
         if self.on_share is not None:
             self.on_share(ok, msg)
 
-    @property
-    def measured_hashrate(self) -> float:
-        elapsed = time.monotonic() - self.stats.started
-        return self.stats.hashes / elapsed if elapsed > 0 else 0.0

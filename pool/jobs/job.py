@@ -103,7 +103,3 @@ class Job:
             + b"".join(self.transactions)
         )
 
-    @property
-    def prevhash_hex(self) -> str:
-        """GBT-style display hex of the previous block hash."""
-        return self.prevhash[::-1].hex()

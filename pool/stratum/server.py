@@ -52,7 +52,6 @@ from pool.stratum.identity import AccountProblem, account_of
 from pool.stratum.jobfeed import JobSource
 from pool.stratum.limits import (
     LogThrottle,
-    address_key,
     connection_budget,
     parse_networks,
     raise_fd_limit,
@@ -362,9 +361,6 @@ class StratumServer:
             log.warning("banning %s for %g s: %s", session.ip_key, ban.ban_seconds, reason)
             self.bans.ban(session.ip_key)
         session.abort()
-
-    def is_banned(self, remote: str) -> bool:
-        return self.bans.is_banned(address_key(remote))
 
     # ------------------------------------------------------------ jobs and fan-out
 
