@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -56,15 +55,6 @@ def pool_config(**values: Any) -> PoolConfig:
         "vardiff", {"enabled": False, "initial": REGTEST_SHARE_DIFFICULTY, "minimum": 1e-12}
     )
     return parse(values, "test-config")
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
 
 
 class Rigs:

@@ -12,8 +12,9 @@ import pytest
 from pool.app import PoolApp, PoolStartupError
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode, free_port
+from tests.waiting import wait_for
 
-from .support import pool_config, wait_for
+from .support import pool_config
 
 CORE_REGTEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 TESTNET = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"

@@ -10,11 +10,9 @@ deadline, never a fixed sleep.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,6 +22,7 @@ from rigsim.config import parse_fleet_config
 from rigsim.fleet import Fleet, Rig
 from rigsim.runner import FleetRunner
 from tests.components.require import component_missing
+from tests.waiting import wait_for
 
 
 async def start_fleet(
@@ -65,10 +64,7 @@ async def site(groups: list[dict[str, Any]]) -> AsyncIterator[Site]:
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
     """Wait for a condition the runner's next ticks bring about (a listener reopening)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        await asyncio.sleep(0.01)
+    await wait_for(cond, timeout, what)
 
 
 def refused(address: str, port: int) -> bool:

@@ -21,7 +21,7 @@ from rigsim.fleet import Fleet
 from rigsim.mining import FleetMiners, PoolUrlError, attach, parse_pool_url
 from rigsim.physics import RigState
 from rigsim.runner import FleetRunner
-from tests.pool.support import wait_for
+from tests.waiting import wait_for
 
 FLEET_FILE = Path(__file__).resolve().parents[2] / "configs" / "fleet-small.toml"
 POOL_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
