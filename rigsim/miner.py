@@ -277,7 +277,8 @@ class Miner:
         self._running = False
         self._wake = asyncio.Event()
         self._reconnect_to: tuple[str, int, float] | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # shares waiting for their answer
+        self._scanning = False  # a slice of nonces is being hashed in the worker thread
         self._run_task: asyncio.Task | None = None
         self.connected = asyncio.Event()
         self.on_share: Callable[[bool, Any], None] | None = None
@@ -298,6 +299,12 @@ class Miner:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def idle(self) -> bool:
+        """No slice of nonces being hashed and no share waiting for its answer: where a
+        paused rig gets once what it had in flight has landed (tests wait for it)."""
+        return not self._scanning and not self._tasks
 
     def pause(self) -> None:
         """A sleeping rig: connected or not, it hashes nothing."""
@@ -470,9 +477,13 @@ class Miner:
             count = max(1, min(int(self._hashrate * self.slice_seconds), (1 << 32) - nonce))
             target = difficulty_to_target(job.difficulty)
             started = time.monotonic()
-            found = await loop.run_in_executor(
-                None, hashing.scan_nonces, header76, target, nonce, count
-            )
+            self._scanning = True
+            try:
+                found = await loop.run_in_executor(
+                    None, hashing.scan_nonces, header76, target, nonce, count
+                )
+            finally:
+                self._scanning = False
             nonce += count
             self.stats.hashes += count
             if self.job is not current and self.job is not None and self.job.clean:

@@ -18,6 +18,7 @@ from pool.bitcoin.target import bits_to_target, target_to_difficulty
 from pool.config import PoolConfig, parse
 from rigsim.miner import Miner
 from tests.components.bcoin import ROOT
+from tests.waiting import wait_for
 
 SATS = Decimal(100_000_000)
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"
@@ -88,7 +89,8 @@ class Rigs:
         finally:
             for miner in self.miners:
                 miner.pause()
-        await asyncio.sleep(0.3)  # let shares and blocks in flight land
+        for miner in self.miners:  # shares (and blocks) in flight land
+            await wait_for(lambda m=miner: m.idle, 30, "the paused miners' shares in flight")
         return await self.height()
 
     async def stop(self) -> None:

@@ -5,7 +5,6 @@ none) still follows the chain through the poll and longpoll."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -32,11 +31,9 @@ def rpc_config(url: str, address: str, **values: object) -> object:
 
 async def test_node_down_is_a_named_startup_error() -> None:
     config = rpc_config(f"http://u:p@127.0.0.1:{free_port()}/", CORE_REGTEST, startup_timeout=1)
-    started = time.monotonic()
     with pytest.raises(PoolStartupError, match=r"node\.urls: no usable node after 1 s"):
-        async with PoolApp(config):  # type: ignore[arg-type]
+        async with asyncio.timeout(60), PoolApp(config):  # type: ignore[arg-type]
             pass
-    assert time.monotonic() - started < 10
 
 
 @pytest.mark.integration

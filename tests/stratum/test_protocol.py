@@ -74,9 +74,11 @@ async def test_authorize_requires_a_worker_name(make_server, connect):
 
 async def test_valid_share_is_accepted_after_the_sink_returns(make_server, connect):
     release = asyncio.Event()
+    entered = asyncio.Event()
 
     class SlowSink(MemorySink):
         async def record_shares(self, shares):
+            entered.set()
             await release.wait()
             await super().record_shares(shares)
 
@@ -87,7 +89,9 @@ async def test_valid_share_is_accepted_after_the_sink_returns(make_server, conne
     nonce = find_nonce(job, EN2, difficulty=c.difficulty)
     pending = asyncio.ensure_future(c.call("mining.submit", submit_params("alice.rig1", job,
                                                                           EN2, nonce)))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(entered.wait(), 10)  # the share is with the store
+    for _ in range(20):  # and stays unanswered while the store has not returned
+        await asyncio.sleep(0)
     assert not pending.done(), "`true` went out before the share store returned"
     release.set()
     msg = await pending
