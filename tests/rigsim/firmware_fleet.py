@@ -16,6 +16,9 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pyasic
+import pytest
+
 from rigsim.addresses import free_loopback_base
 from rigsim.clock import FakeClock
 from rigsim.config import parse_fleet_config
@@ -60,6 +63,24 @@ async def site(groups: list[dict[str, Any]]) -> AsyncIterator[Site]:
         yield runner, clock
     finally:
         await runner.stop()
+
+
+def served(*groups: dict[str, Any]) -> Any:
+    """A pytest fixture: `groups` served under a fresh FakeClock (`site`), per test."""
+
+    @pytest.fixture
+    async def fixture() -> AsyncIterator[Site]:
+        async with site(list(groups)) as running:
+            yield running
+
+    return fixture
+
+
+async def first_rig(running: Site) -> tuple[FleetRunner, FakeClock, Rig, Any]:
+    """The served fleet's first rig and pyasic's miner for it (what most tests drive)."""
+    runner, clock = running
+    rig = runner.fleet.rigs[0]
+    return runner, clock, rig, await pyasic.get_miner(rig.address)
 
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from typing import Any
 
 import hashing
@@ -163,3 +164,18 @@ async def never_faster_than(miner: Miner, rate: float, hashes: int) -> None:
     done = miner.stats.hashes - h0
     allowed = (done - rate * miner.slice_seconds) / rate
     assert elapsed >= 0.95 * allowed, f"{done} hashes in {elapsed:.3f} s at {rate:g} H/s"
+
+
+def counting_miner(host: str, port: int, worker: str, acked: Counter[str],
+                   **kwargs: Any) -> Miner:  # fmt: skip
+    """A started miner that counts in `acked[worker]` every share the pool answered
+    `true` (what a crash or a shutdown must never lose)."""
+    miner = Miner(host, port, worker, **kwargs)
+
+    def count(ok: bool, _msg: Any) -> None:
+        if ok:
+            acked[worker] += 1
+
+    miner.on_share = count
+    miner.start()
+    return miner
