@@ -63,6 +63,16 @@ log = logging.getLogger(__name__)
 KEEP_BLOCKS = 4096  # block candidates remembered for the stats API and metrics
 
 
+def count_down(counts: dict[Any, int], key: Any) -> bool:
+    """One fewer of `key`; its entry goes when none are left (then True)."""
+    left = counts.get(key, 1) - 1
+    if left > 0:
+        counts[key] = left
+        return False
+    counts.pop(key, None)
+    return True
+
+
 @dataclass(frozen=True)
 class BlockFound:
     height: int
@@ -276,12 +286,7 @@ class StratumServer:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
-        key = session.ip_key
-        left = self._per_address.get(key, 1) - 1
-        if left > 0:
-            self._per_address[key] = left
-        else:
-            self._per_address.pop(key, None)
+        count_down(self._per_address, session.ip_key)
         self._unsubscribed.pop(session, None)
         self._unauthorized.pop(session, None)
         self._partial.pop(session, None)
@@ -292,11 +297,7 @@ class StratumServer:
             self.authorized_count -= 1
         for worker in session.workers or ():
             self.authorized_names -= 1
-            left = self.worker_connections.get(worker, 1) - 1
-            if left > 0:
-                self.worker_connections[worker] = left
-            else:
-                self.worker_connections.pop(worker, None)
+            if count_down(self.worker_connections, worker):
                 self.worker_session.pop(worker, None)
         if session.working:
             self.difficulty_moved(session.difficulty, None)
@@ -327,11 +328,7 @@ class StratumServer:
         """A working connection's difficulty changed (None: it started or stopped)."""
         counts = self.difficulties
         if old is not None:
-            left = counts.get(old, 1) - 1
-            if left > 0:
-                counts[old] = left
-            else:
-                counts.pop(old, None)
+            count_down(counts, old)
         if new is not None:
             counts[new] = counts.get(new, 0) + 1
 

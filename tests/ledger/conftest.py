@@ -29,6 +29,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 MakeConfig = Callable[..., LedgerConfig]
+OpenStore = Callable[..., LedgerStore]
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def make_config(backend_name: str, tmp_path: Path, request: pytest.FixtureReques
 
 
 @pytest.fixture
-def open_ledger_store(make_config: MakeConfig) -> Iterator[Callable[..., LedgerStore]]:
+def open_ledger_store(make_config: MakeConfig) -> Iterator[OpenStore]:
     """Open stores with config overrides; all are closed at the end of the test."""
     opened: list[LedgerStore] = []
 

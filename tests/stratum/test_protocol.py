@@ -265,32 +265,25 @@ async def test_configure_version_rolling_negotiates_mask(make_server, connect):
     assert msg["result"]["version-rolling.mask"] == "1fffe000"  # no miner mask => ffffffff
 
 
-async def test_rolled_version_share_accepted_and_outside_mask_rejected(make_server, connect):
+@pytest.mark.parametrize(("miner_mask", "mask", "bits", "outside"), [
+    ("00fff000", 0x00FFE000, 0x00AB6000, 0x10000000),  # inside the pool's, not the negotiated
+    (None, 0x1FFFE000, 0x1FFFE000, 0x00001000),  # no mining.configure: the pool's default mask
+], ids=["negotiated", "without-configure"])  # fmt: skip
+async def test_rolled_version_share_accepted_and_outside_mask_rejected(
+    make_server, connect, miner_mask: str | None, mask: int, bits: int, outside: int
+):
     server = await make_server()
     c = await connect(server)
-    await c.call("mining.configure", [["version-rolling"], {"version-rolling.mask": "00fff000"}])
+    if miner_mask is not None:
+        extensions = {"version-rolling.mask": miner_mask}
+        await c.call("mining.configure", [["version-rolling"], extensions])
     job = await c.handshake()
-    bits = 0x00AB6000
-    version = (job.version & ~0x00FFE000) | bits
+    version = (job.version & ~mask) | bits
     nonce = find_nonce(job, EN2, difficulty=c.difficulty, version=version)
     msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, bits))
     assert msg["result"] is True, msg
-    # inside the pool's default mask but outside the negotiated one
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, 0x10000000))
+    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, outside))
     assert msg["error"][0] == ErrorCode.OTHER and "outside the mask" in msg["error"][1]
-
-
-async def test_version_bits_without_configure_use_default_mask(make_server, connect):
-    server = await make_server()
-    c = await connect(server)
-    job = await c.handshake()
-    bits = 0x1FFFE000
-    version = (job.version & ~0x1FFFE000) | bits
-    nonce = find_nonce(job, EN2, difficulty=c.difficulty, version=version)
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, bits))
-    assert msg["result"] is True, msg
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, 0x00001000))
-    assert msg["error"][0] == ErrorCode.OTHER
 
 
 async def test_wrong_version_in_header_is_low_difficulty(make_server, connect):
