@@ -365,8 +365,11 @@ def no_socket_tick(count: int = 100_000) -> None:
         clock.advance(0.5)
         fleet.advance()
     per_tick = (time.process_time() - t0) / ticks
+    scale = count / 100_000  # the goals are for 100,000 rigs
     print(
-        f"no-socket: {count} rigs built in {build:.1f}s, tick {per_tick * 1e3:.1f} ms "
+        f"no-socket: {count} rigs built in {build:.1f}s (goal < {10 * scale:g} s, goal/actual "
+        f"{10 * scale / build:.1f}x), tick {per_tick * 1e3:.1f} ms (goal < {250 * scale:g} ms, "
+        f"goal/actual {0.25 * scale / per_tick:.1f}x) "
         f"= {100 * per_tick / 0.5 * 1000 / count:.3f}% CPU per 1k rigs at 2 ticks/s"
     )
 

@@ -26,9 +26,12 @@ if TYPE_CHECKING:
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="fleetd TOML (see configs/fleetd-site.toml)")
-    parser.add_argument("--log-level", default="INFO", type=_log_level,
-                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")  # fmt: skip
+    from plumbing.options import add_log_level
+
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="fleetd TOML (see configs/fleetd-site.toml); required to run "
+                        "the daemon")  # fmt: skip
+    add_log_level(parser)
     sub = parser.add_subparsers(dest="fleetd_action", metavar="ACTION")
     d = sub.add_parser("discover", help="scan a network with pyasic and list the rigs found")
     d.add_argument("cidr", help="network to scan, e.g. 10.0.0.0/24")
@@ -46,16 +49,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--audit", type=Path, help="the audit log (instead of --config)")
     r.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     r.set_defaults(format="csv")
-
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if level not in LOG_LEVELS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
-    return level
+    # after the sub-parsers took their prog from it: --config shown as required
+    parser.usage = ("%(prog)s --config FILE [--log-level LEVEL]\n"
+                    "       %(prog)s discover CIDR [options]\n"
+                    "       %(prog)s report --site SITE --from T --to T [options]")  # fmt: skip
 
 
 def configure_logging(level: str) -> None:

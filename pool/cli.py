@@ -20,20 +20,18 @@ from a miner, so it is shown as plain, escaped text.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plumbing import logs
 from plumbing.escape import printable
+from plumbing.options import add_log_level
 from plumbing.redact import redact
-from pool.config import ConfigError, PoolConfig, load
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+if TYPE_CHECKING:  # pool.config imports pydantic: loaded by run(), not by --help
+    from pool.config import PoolConfig
 
 
 # ------------------------------------------------------------------------ surplus pool
@@ -41,7 +39,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="pool TOML file")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    add_log_level(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from hashing import KernelError
     from pool.app_node import PoolStartupError
+    from pool.serve import serve
     from pool.stratum import eventloop
 
     try:
@@ -64,36 +63,6 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
-
-
-async def serve(config: PoolConfig, stop: asyncio.Event | None = None) -> None:
-    """Run a pool until `stop` is set (or SIGINT/SIGTERM), then shut it down cleanly."""
-    from pool.app import PoolApp
-
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
-    async with PoolApp(config) as app:
-        host, port = app.stratum_address
-        print(
-            f"surplus pool: stratum listening on {host}:{port} "
-            f"({config.mode} mode, {config.network}, "
-            f"{'embedded devnet' if config.devnet else 'node'}, mining height {app.stats.height})",
-            flush=True,
-        )
-        if app.metrics_url is not None:
-            print(f"surplus pool: metrics on {app.metrics_url}", flush=True)
-        if app.stats_url is not None:
-            print(f"surplus pool: stats API on {app.stats_url}/api/v1/pool "
-                  f"(OpenAPI: {app.stats_url}/openapi.json)", flush=True)  # fmt: skip
-        stopper = asyncio.ensure_future(stop.wait())
-        watcher = asyncio.ensure_future(app.wait_closed())
-        await asyncio.wait({stopper, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (stopper, watcher):
-            task.cancel()
-        print("surplus pool: shutting down (miners are told to reconnect)", flush=True)
 
 
 # ------------------------------------------------------------------------ surplus ledger
@@ -261,6 +230,8 @@ def payouts_table(report: Any) -> Any:
 
 
 def _load(path: Path) -> PoolConfig | None:
+    from pool.config import ConfigError, load
+
     try:
         return load(path)
     except ConfigError as exc:

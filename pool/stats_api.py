@@ -6,7 +6,7 @@
     GET /api/v1/workers/{worker}   one worker
     GET /api/v1/accounts/{account} one account: its workers and their summed hashrate
     GET /api/v1/blocks             blocks found, newest first (?limit=N)
-    GET /openapi.json              this API as OpenAPI 3.0
+    GET /openapi.json              this API as OpenAPI 3.1 (from pool.stats_schema's models)
 
 The same figures Prometheus gets, shaped the way public-pool and Miningcore users expect
 to read them. `PoolView` builds every answer from the live server and the worker book
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pool.bitcoin.target import DIFF1_TARGET
 from pool.metrics import REJECT_REASONS
+from pool.stats_schema import API_PREFIX, DEFAULT_PAGE, MAX_LIMIT, MAX_NAME, MAX_OFFSET, openapi
 from pool.workers import WorkerBook, WorkerView, account_of
 
 if TYPE_CHECKING:
@@ -39,11 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v1"
-MAX_LIMIT = 10_000
-DEFAULT_PAGE = 1_000  # workers per page when the caller gives no limit
-MAX_OFFSET = 10_000_000
-MAX_NAME = 256  # longest worker or account name a query may name
 PAGE_CHUNK = 200  # worker rows built per turn of the event loop
 
 
@@ -184,10 +180,6 @@ class PoolView:
         return {"workers": page, "offset": offset, "limit": limit,
                 "next_offset": offset + limit if more else None}  # fmt: skip
 
-    def worker_list(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """The first `limit` workers (DEFAULT_PAGE when None)."""
-        return self.worker_page(DEFAULT_PAGE if limit is None else limit)["workers"]
-
     def worker(self, name: str) -> dict[str, Any] | None:
         """One worker by name: O(1)."""
         view = self.workers.view(name, self.clock())
@@ -268,187 +260,7 @@ def parse_name(raw: str | None, name: str) -> str | None:
     return raw
 
 
-# ---------------------------------------------------------------------- OpenAPI
-
-
-def _num(description: str, nullable: bool = False) -> dict[str, Any]:
-    return {"type": "number", "nullable": nullable, "description": description}
-
-
-def _int(description: str, nullable: bool = False) -> dict[str, Any]:
-    return {"type": "integer", "nullable": nullable, "description": description}
-
-
-def _str(description: str, nullable: bool = False) -> dict[str, Any]:
-    return {"type": "string", "nullable": nullable, "description": description}
-
-
-def _obj(required: list[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties, **extra}
-
-
-_BLOCK = _obj(
-    ["height", "hash", "worker", "job_id", "accepted", "reject_reason", "time"],
-    {
-        "height": _int("block height"),
-        "hash": _str("block hash, display (RPC) byte order"),
-        "worker": _str("the worker whose share solved it"),
-        "job_id": _str("the job it was mined on"),
-        "accepted": {"type": "boolean", "description": "the node accepted it"},
-        "reject_reason": _str("the node's reason when it did not", nullable=True),
-        "time": _num("when it was submitted (epoch seconds)"),
-    },
-)
-_WORKER = _obj(
-    ["worker", "account", "hashrate_hs", "accepted_shares", "accepted_difficulty",
-     "last_share_difficulty", "first_share_time", "last_share_time", "connected", "difficulty"],
-    {
-        "worker": _str("worker name as the miner authorized it (account.rig)"),
-        "account": _str("the account: the worker name up to the first '.'"),
-        "hashrate_hs": _num("estimated hashrate over the window (H/s)"),
-        "accepted_shares": _int("accepted shares"),
-        "accepted_difficulty": _num("summed difficulty of accepted shares"),
-        "last_share_difficulty": _num("difficulty of its last accepted share", nullable=True),
-        "first_share_time": _num("first accepted share (epoch seconds)", nullable=True),
-        "last_share_time": _num("last accepted share (epoch seconds)", nullable=True),
-        "connected": {"type": "boolean", "description": "authorized on an open connection"},
-        "difficulty": _num("its connection's share difficulty now", nullable=True),
-    },
-)  # fmt: skip
-_SUMMARY = _obj(
-    ["time", "hashrate_hs", "hashrate_window_s", "workers", "authorized_workers", "connections",
-     "shares", "difficulty", "height", "template_age_s", "blocks_found", "blocks_accepted",
-     "blocks_confirmed",
-     "last_block"],
-    {
-        "time": _num("server time of this answer (epoch seconds)"),
-        "hashrate_hs": _num("pool hashrate estimated over the window (H/s)"),
-        "hashrate_window_s": _num("the estimate's window (seconds)"),
-        "workers": _int("workers with an accepted share within the window"),
-        "authorized_workers": _int("worker names authorized on open connections"),
-        "connections": _int("open Stratum connections"),
-        "shares": _obj(["accepted", "accepted_difficulty", "rejected"], {
-            "accepted": _int("accepted shares"),
-            "accepted_difficulty": _num("summed difficulty of accepted shares"),
-            "rejected": _obj(list(REJECT_REASONS.values()), {
-                r: _int(f"shares rejected: {r}") for r in REJECT_REASONS.values()
-            }),
-        }),
-        "difficulty": _obj(["network", "connections"], {
-            "network": _num("network difficulty of the current job", nullable=True),
-            "connections": _obj(["count", "min", "median", "max"], {
-                "count": _int("working connections"),
-                "min": _num("lowest share difficulty", nullable=True),
-                "median": _num("median share difficulty", nullable=True),
-                "max": _num("highest share difficulty", nullable=True),
-            }),
-        }),
-        "height": _int("height of the current job", nullable=True),
-        "template_age_s": _num("age of the current job (seconds)", nullable=True),
-        "blocks_found": _int("block candidates found"),
-        "blocks_accepted": _int("blocks the node accepted"),
-        "blocks_confirmed": _int("blocks on the active chain at their height", nullable=True),
-        "last_block": {"allOf": [{"$ref": "#/components/schemas/Block"}], "nullable": True},
-    },
-)  # fmt: skip
-_ERROR = _obj(["error"], {"error": _str("what was wrong")})
-_LIMIT = {
-    "name": "limit", "in": "query", "required": False,
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-    "description": "at most this many rows",
-}  # fmt: skip
-_PAGE_LIMIT = {**_LIMIT, "description": f"at most this many rows (default {DEFAULT_PAGE})"}
-_OFFSET = {
-    "name": "offset", "in": "query", "required": False,
-    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
-    "description": "skip this many rows (the previous page's next_offset)",
-}  # fmt: skip
-_ACCOUNT = {
-    "name": "account", "in": "query", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
-    "description": "only this account's workers",
-}  # fmt: skip
-
-
-def _ok(ref: str, description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": ref}}}}  # fmt: skip
-
-
-def _bad(description: str) -> dict[str, Any]:
-    return _ok("#/components/schemas/Error", description)
-
-
-def _by_name(operation: str, name: str, schema: str, summary: str) -> dict[str, Any]:
-    """GET of one thing named in the path: 200 with it, 404 when there is none."""
-    return {"get": {
-        "operationId": operation, "summary": summary,
-        "parameters": [{"name": name, "in": "path", "required": True,
-                        "schema": {"type": "string"}}],
-        "responses": {
-            "200": _ok(f"#/components/schemas/{schema}", f"the {name}"),
-            "404": _bad(f"no such {name}"),
-        },
-    }}  # fmt: skip
-
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {
-        "title": "Surplus pool stats API",
-        "version": "1.0.0",
-        "description": "Read-only pool, worker and block statistics of a Surplus pool.",
-    },
-    "paths": {
-        f"{API_PREFIX}/pool": {"get": {
-            "operationId": "getPool", "summary": "Pool summary",
-            "responses": {"200": _ok("#/components/schemas/PoolSummary", "the summary")},
-        }},
-        f"{API_PREFIX}/workers": {"get": {
-            "operationId": "listWorkers",
-            "summary": "Workers, highest hashrate first, a page at a time",
-            "parameters": [_PAGE_LIMIT, _OFFSET, _ACCOUNT],
-            "responses": {
-                "200": _ok("#/components/schemas/WorkerList", "a page of workers"),
-                "400": _bad("a bad query parameter"),
-            },
-        }},
-        f"{API_PREFIX}/accounts/{{account}}": _by_name("getAccount", "account", "Account",
-                                                       "One account and its workers"),
-        f"{API_PREFIX}/workers/{{worker}}": _by_name("getWorker", "worker", "Worker",
-                                                     "One worker"),
-        f"{API_PREFIX}/blocks": {"get": {
-            "operationId": "listBlocks", "summary": "Blocks found, newest first",
-            "parameters": [_LIMIT],
-            "responses": {
-                "200": _ok("#/components/schemas/BlockList", "the blocks"),
-                "400": _bad("a bad limit"),
-            },
-        }},
-    },
-    "components": {"schemas": {
-        "PoolSummary": _SUMMARY,
-        "Worker": _WORKER,
-        "WorkerList": _obj(["workers", "offset", "limit", "next_offset"], {
-            "workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}},
-            "offset": _int("rows skipped before this page"),
-            "limit": _int("rows asked for"),
-            "next_offset": _int("the offset of the next page; null on the last",
-                                nullable=True),
-        }),
-        "Account": _obj(["account", "hashrate_hs", "accepted_shares", "workers"], {
-            "account": _str("the account name"),
-            "hashrate_hs": _num("its workers' summed hashrate (H/s)"),
-            "accepted_shares": _int("its workers' accepted shares"),
-            "workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}},
-        }),
-        "Block": _BLOCK,
-        "BlockList": _obj(["blocks"], {
-            "blocks": {"type": "array", "items": {"$ref": "#/components/schemas/Block"}},
-        }),
-        "Error": _ERROR,
-    }},
-}  # fmt: skip
+OPENAPI: dict[str, Any] = openapi()  # built from the answer models (pool.stats_schema)
 
 
 # ---------------------------------------------------------------------- the HTTP shell

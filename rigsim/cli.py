@@ -7,22 +7,18 @@ console script only needs a one-line module that re-exports these two functions.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from plumbing import logs
 from plumbing.escape import printable
 from plumbing.netaddr import loopback_host, split_host_port
+from plumbing.options import add_log_level
 from plumbing.redact import redact
-from pool.stratum import eventloop
-from rigsim.config import ConfigError, load_fleet_config
-from rigsim.fleet import Fleet
-from rigsim.metrics import RigsimMetrics
-from rigsim.mining import PoolUrlError, attach, parse_pool_url
-from rigsim.runner import FleetRunner
+
+if TYPE_CHECKING:  # numpy, pydantic, aiohttp: loaded by run(), not by --help
+    from rigsim.fleet import Fleet
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="serve /metrics and the JSON site meters (/sites/...) here, on loopback; "
         "'off' for none (default 127.0.0.1:9103)",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    add_log_level(parser)
     parser.add_argument(
         "--no-api",
         action="store_true",
@@ -68,6 +64,8 @@ def _status_line(fleet: Fleet) -> str:
 def _metrics_address(value: str) -> tuple[str, int] | None:
     """--metrics HOST:PORT on loopback (the meters have no authentication), or None for
     'off'; ConfigError saying what was expected."""
+    from rigsim.config import ConfigError
+
     if value == "off":
         return None
     try:
@@ -78,6 +76,16 @@ def _metrics_address(value: str) -> tuple[str, int] | None:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    import asyncio  # here, like the rest: `surplus --help` never loads the event loop
+    import contextlib
+    import signal
+
+    from rigsim.config import load_fleet_config
+    from rigsim.fleet import Fleet
+    from rigsim.metrics import RigsimMetrics
+    from rigsim.mining import attach, parse_pool_url
+    from rigsim.runner import FleetRunner
+
     if args.pool:
         parse_pool_url(args.pool)  # a bad URL is refused before anything starts
     metrics_at = _metrics_address(args.metrics)
@@ -134,6 +142,10 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pool.stratum import eventloop
+    from rigsim.config import ConfigError
+    from rigsim.mining import PoolUrlError
+
     logs.configure(getattr(args, "log_level", "INFO"))
     try:
         return eventloop.run(_main(args))  # uvloop where installed

@@ -132,9 +132,6 @@ class RigListeners:
     def listening(self) -> int:
         return len(self._handles)
 
-    def is_listening(self, i: int) -> bool:
-        return i in self._handles
-
     async def stop(self) -> None:
         for task in list(self._pending):
             task.cancel()

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import logging
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-import hashing
+from pool.bitcoin.hashes import sha256d
+from pool.bitcoin.merkle import root_from_branch
+from pool.bitcoin.prevhash import prevhash_from_stratum
+from pool.bitcoin.target import difficulty_to_target
 from pool.stratum.codec import (
     DEFAULT_MAX_LINE,
     InvalidJSON,
@@ -34,28 +35,7 @@ from pool.stratum.codec import (
 
 log = logging.getLogger(__name__)
 
-DIFF1_TARGET = 0x00000000FFFF << 208
-MAX_TARGET = (1 << 256) - 1
-
 Notification = Callable[[str, list], None]
-
-
-def difficulty_target(difficulty: float) -> int:
-    """diff1 / difficulty, exactly (fractional difficulties included), clamped."""
-    d = Fraction(difficulty)
-    return min(MAX_TARGET, DIFF1_TARGET * d.denominator // d.numerator)
-
-
-def prevhash_from_stratum(stratum_hex: str) -> bytes:
-    """mining.notify prevhash -> internal byte order: swap the bytes of each 4-byte word."""
-    raw = bytes.fromhex(stratum_hex)
-    if len(raw) != 32:
-        raise ValueError(f"prevhash must be 32 bytes, got {len(raw)}")
-    return b"".join(raw[i : i + 4][::-1] for i in range(0, 32, 4))
-
-
-def sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 class StratumRequestError(Exception):
@@ -223,10 +203,8 @@ class MiningJob:
         )
 
     def merkle_root(self, extranonce2: bytes) -> bytes:
-        root = sha256d(self.coinb1 + self.extranonce1 + extranonce2 + self.coinb2)
-        for sibling in self.branch:
-            root = sha256d(root + sibling)
-        return root
+        coinbase = self.coinb1 + self.extranonce1 + extranonce2 + self.coinb2
+        return root_from_branch(sha256d(coinbase), self.branch)
 
     def header76(self, extranonce2: bytes, ntime: int, version: int) -> bytes:
         return (
@@ -299,7 +277,8 @@ class Miner:
         self._running = False
         self._wake = asyncio.Event()
         self._reconnect_to: tuple[str, int, float] | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # shares waiting for their answer
+        self._scanning = False  # a slice of nonces is being hashed in the worker thread
         self._run_task: asyncio.Task | None = None
         self.connected = asyncio.Event()
         self.on_share: Callable[[bool, Any], None] | None = None
@@ -320,6 +299,12 @@ class Miner:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def idle(self) -> bool:
+        """No slice of nonces being hashed and no share waiting for its answer: where a
+        paused rig gets once what it had in flight has landed (tests wait for it)."""
+        return not self._scanning and not self._tasks
 
     def pause(self) -> None:
         """A sleeping rig: connected or not, it hashes nothing."""
@@ -453,6 +438,8 @@ class Miner:
     # ------------------------------------------------------------ hashing
 
     async def _mine(self, client: StratumClient) -> None:
+        import hashing  # numba: loaded by the first rig that mines, not by `import rigsim`
+
         loop = asyncio.get_running_loop()
         en2_counter = 0
         current: MiningJob | None = None
@@ -488,11 +475,15 @@ class Miner:
                 version = (job.version & ~mask) | (roll & mask) if mask else job.version
                 header76 = job.header76(en2, job.ntime, version)
             count = max(1, min(int(self._hashrate * self.slice_seconds), (1 << 32) - nonce))
-            target = difficulty_target(job.difficulty)
+            target = difficulty_to_target(job.difficulty)
             started = time.monotonic()
-            found = await loop.run_in_executor(
-                None, hashing.scan_nonces, header76, target, nonce, count
-            )
+            self._scanning = True
+            try:
+                found = await loop.run_in_executor(
+                    None, hashing.scan_nonces, header76, target, nonce, count
+                )
+            finally:
+                self._scanning = False
             nonce += count
             self.stats.hashes += count
             if self.job is not current and self.job is not None and self.job.clean:
@@ -554,7 +545,3 @@ class Miner:
         if self.on_share is not None:
             self.on_share(ok, msg)
 
-    @property
-    def measured_hashrate(self) -> float:
-        elapsed = time.monotonic() - self.stats.started
-        return self.stats.hashes / elapsed if elapsed > 0 else 0.0

@@ -274,10 +274,6 @@ def model_by_name(name: str) -> RigModel:
     raise KeyError(f"unknown rig model {name!r}; expected one of {', '.join(MODELS)}")
 
 
-def model_keys() -> list[str]:
-    return list(MODELS)
-
-
 def _self_check() -> None:
     """Catch a bad table entry at import time rather than deep inside a simulation."""
     for m in MODELS.values():

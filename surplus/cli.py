@@ -1,8 +1,11 @@
 """The `surplus` console script: one entry point, one subcommand per job.
 
 Each subcommand lives in its own module under `surplus.commands` and exposes
-`register(subparsers)`; the module is imported lazily so `surplus --help` stays fast
-and a subcommand's heavy imports (numba, pyasic) are paid only when it runs.
+`register(parser)` and `run(args)`. Building the parser imports every one of them, so
+`register` and the module it comes from are argparse and the standard library only;
+`run` imports the command's stack (numba, pydantic, pyasic, aiohttp) when it runs.
+`surplus --help` and `surplus CMD --help` take about 0.1 s (benchmarks/cli_startup.py),
+and tests/cli checks that they load none of that stack.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from hashing import sha256d
+from pool.bitcoin.hashes import sha256d
 from pool.bitcoin.merkle import merkle_root
 from pool.bitcoin.serialize import Reader, compact_size
 from pool.bitcoin.tx import Tx, read_tx

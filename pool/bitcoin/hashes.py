@@ -2,19 +2,27 @@
 
 Ids are shown byte-reversed (RPC "display" order) but live in headers and merkle trees
 in internal order; these functions are the one place that flips them.
+
+Everything here is hashlib (OpenSSL, itself SHA-NI accelerated where the CPU has it): the
+right tool for variable-length input, and free of numba, so parsing an address or a
+block does not compile or load a kernel. The numba batch kernels for 80-byte headers
+are `hashing`'s, imported by the share validator alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from hashing import sha256d
-
 __all__ = ["hash160", "id_from_hex", "id_to_hex", "sha256", "sha256d"]
 
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def sha256d(data: bytes) -> bytes:
+    """Double SHA-256 of any bytes (coinbases, transactions, merkle nodes, checksums)."""
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 def hash160(data: bytes) -> bytes:

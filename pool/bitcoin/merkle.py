@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hashing import sha256d
+from pool.bitcoin.hashes import sha256d
 
 WITNESS_COMMITMENT_HEADER = bytes.fromhex("aa21a9ed")
 WITNESS_RESERVED_VALUE = bytes(32)

@@ -65,9 +65,6 @@ class Reader:
     def i32(self) -> int:
         return struct.unpack("<i", self.read(4))[0]
 
-    def u64(self) -> int:
-        return struct.unpack("<Q", self.read(8))[0]
-
     def compact_size(self) -> int:
         first = self.u8()
         if first < 0xFD:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from hashing import sha256d
+from pool.bitcoin.hashes import sha256d
 from pool.bitcoin.serialize import Reader, compact_size
 
 NULL_TXID = bytes(32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from hashing import sha256d
+from pool.bitcoin.hashes import sha256d
 from pool.bitcoin.merkle import WITNESS_RESERVED_VALUE, root_from_branch
 from pool.bitcoin.prevhash import stratum_prevhash
 from pool.bitcoin.serialize import compact_size
@@ -103,7 +103,3 @@ class Job:
             + b"".join(self.transactions)
         )
 
-    @property
-    def prevhash_hex(self) -> str:
-        """GBT-style display hex of the previous block hash."""
-        return self.prevhash[::-1].hex()

@@ -258,12 +258,3 @@ class GroupCommitter:
             if thread.is_alive():
                 await asyncio.to_thread(thread.join)
 
-    def close_sync(self) -> None:
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-            self._full.notify_all()
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join()
-

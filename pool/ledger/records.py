@@ -203,12 +203,3 @@ class QuarantineRow:
     address: str
     reason: str
     since: float
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutRow:
-    batch_id: int
-    account: str
-    amount: int
-    status: PayoutStatus
-    txid: str | None

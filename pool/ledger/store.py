@@ -33,7 +33,6 @@ from pool.ledger.records import (
     BlockStatus,
     FoundBlock,
     PayoutBatch,
-    PayoutRow,
     PayoutStatus,
     QuarantineRow,
     Scheme,
@@ -496,14 +495,6 @@ class LedgerStore:
             if accounts is None:
                 return tx.run("DELETE FROM quarantine")
             return sum(tx.run("DELETE FROM quarantine WHERE account = ?", (a,)) for a in accounts)
-
-    def payout_rows(self) -> list[PayoutRow]:
-        with self.backend.read() as tx:
-            rows = tx.all(
-                "SELECT p.batch_id, p.account, p.amount, b.status, b.txid FROM payouts p "
-                "JOIN payout_batches b ON b.id = p.batch_id ORDER BY p.batch_id, p.account"
-            )
-        return [PayoutRow(int(r[0]), r[1], int(r[2]), PayoutStatus(r[3]), r[4]) for r in rows]
 
     def close(self) -> None:
         self.backend.close()

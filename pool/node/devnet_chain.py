@@ -184,11 +184,6 @@ class DevnetChain:
         with self._lock:
             self._listeners.append(callback)
 
-    def remove_listener(self, callback: Callable[[int, str], None]) -> None:
-        with self._lock:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-
     def add_change_listener(self, callback: Callable[[], None]) -> None:
         """`callback()` runs after any change that makes templates stale (a new tip or a
         mempool addition), on the thread that made it."""
@@ -216,11 +211,6 @@ class DevnetChain:
     @property
     def longpollid(self) -> str:
         return f"{self.tip.hash_hex}{self._mempool_version}"
-
-    def wait_for_template_change(self, longpollid: str, timeout: float | None = None) -> bool:
-        """Wait until a new tip or mempool change makes `longpollid` stale."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self.longpollid != longpollid, timeout)
 
     # ------------------------------------------------------------------- mempool
 

@@ -249,11 +249,6 @@ class ThreadChannels:
         if table.get(key) is ch:
             del table[key]
 
-    def close_current_thread(self) -> None:
-        for channel in self._table().values():
-            channel.close()
-        self._table().clear()
-
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:

@@ -82,32 +82,15 @@ class WalletClient:
             ),
         )
 
-    async def account_address(self, account: str = "default") -> str:
-        """The account's current receive address (bcoin: ``getaccountaddress``)."""
-        if self.flavor == "core":
-            return await self.new_address()
-        return str(await self.call("getaccountaddress", account))
-
     async def new_address(self, account: str = "default", *, segwit: bool = False) -> str:
         """A fresh receive address. Core: bech32 when ``segwit`` else legacy. bcoin: the
-        account decides the type (see ``create_account``)."""
+        account decides the type (a witness account hands out rb1... addresses)."""
         if self.flavor == "core":
             return str(await self.call("getnewaddress", "", "bech32" if segwit else "legacy"))
         answer = await self._rest(
             "POST", f"/wallet/{quote(self.wallet_id)}/address", {"account": account}
         )
         return str(answer["address"])
-
-    async def create_account(self, name: str, *, witness: bool = True) -> dict[str, Any]:
-        """bcoin only: make (or fetch) an account; ``witness`` accounts hand out rb1…
-        addresses whose coins are spent with segwit transactions."""
-        if self.flavor != "bcoin":
-            raise NotImplementedError("accounts are a bcoin wallet feature")
-        path = f"/wallet/{quote(self.wallet_id)}/account/{quote(name)}"
-        existing = await self._rest("GET", path, None, missing_ok=True)
-        if existing is not None:
-            return existing
-        return await self._rest("PUT", path, {"witness": witness})
 
     async def balance(self) -> int:
         """Spendable balance in satoshis."""
@@ -125,12 +108,6 @@ class WalletClient:
         amounts = {addr: sats_to_btc(v) for addr, v in outputs.items()}
         return str(await self.call("sendmany", from_account, amounts, minconf, once=True))
 
-    async def send_from(self, account: str, address: str, sats: int, *, minconf: int = 0) -> str:
-        """bcoin: pay from one account's coins only (e.g. a witness account)."""
-        return str(
-            await self.call("sendfrom", account, address, sats_to_btc(sats), minconf, once=True)
-        )
-
     async def list_transactions(self, account: str = "*", count: int = 10) -> list[dict[str, Any]]:
         """Wallet history entries. Core gives the newest ``count``; bcoin 1.0.2 gives the
         oldest ``count`` (sorted by arrival time) and knows accounts rather than "*"."""
@@ -140,15 +117,11 @@ class WalletClient:
 
     # -- bcoin wallet HTTP API ------------------------------------------------------------
 
-    async def _rest(
-        self, verb: str, path: str, body: dict[str, Any] | None, *, missing_ok: bool = False
-    ) -> Any:
+    async def _rest(self, verb: str, path: str, body: dict[str, Any] | None) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._rest_sync, verb, path, body, missing_ok)
+        return await loop.run_in_executor(self._pool, self._rest_sync, verb, path, body)
 
-    def _rest_sync(
-        self, verb: str, path: str, body: dict[str, Any] | None, missing_ok: bool
-    ) -> Any:
+    def _rest_sync(self, verb: str, path: str, body: dict[str, Any] | None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(
             self._rest_base + path,
@@ -163,8 +136,6 @@ class WalletClient:
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise NodeAuthError(label, exc.code) from None
-            if exc.code == 404 and missing_ok:
-                return None
             detail = exc.read().decode(errors="replace")[:200]
             raise NodeRPCError(exc.code, f"{verb} {path}: {detail}", "rest", label) from None
         except urllib.error.URLError as exc:

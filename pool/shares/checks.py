@@ -11,13 +11,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from enum import Enum
 
+from pool.protocol import MAX_FUTURE_NTIME, ErrorCode
 from pool.shares.submission import ShareRejected
-from pool.stratum.codec import ErrorCode
-
-# BIP310 rolling bits most ASICs use (bits 13..28); also what a miner gets that sends
-# version bits without negotiating first.
-DEFAULT_VERSION_MASK = 0x1FFFE000
-MAX_FUTURE_NTIME = 7200
 
 
 def negotiate_version_mask(pool_mask: int, miner_mask: int | None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pool.stratum.codec import ErrorCode, StratumError
+from pool.protocol import ErrorCode, StratumError
 
 
 class ShareRejected(StratumError):

@@ -12,8 +12,9 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
+
+from pool.protocol import ErrorCode, StratumError
 
 try:  # pragma: no cover - depends on the environment
     import orjson as _orjson
@@ -34,28 +35,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 DEFAULT_MAX_LINE = 16 * 1024
 
-
-class ErrorCode(IntEnum):
-    """The error codes every Stratum V1 pool and miner agree on."""
-
-    OTHER = 20
-    JOB_NOT_FOUND = 21  # unknown or stale job
-    DUPLICATE = 22
-    LOW_DIFFICULTY = 23
-    UNAUTHORIZED = 24
-    NOT_SUBSCRIBED = 25
-
-
-class StratumError(Exception):
-    """A request that gets an error answer; the connection stays open."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{int(code)}: {message}")
-        self.code = int(code)
-        self.message = message
-
-    def as_list(self) -> list:
-        return [self.code, self.message, None]
 
 
 class ProtocolViolation(ValueError):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pool.shares.checks import DEFAULT_VERSION_MASK
+from pool.protocol import DEFAULT_VERSION_MASK
 from pool.stratum.limits import parse_networks
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pool.stratum.codec import ErrorCode, StratumError
+from pool.protocol import ErrorCode, StratumError
 
 # mining.subscribe: [user agent, session id to resume, host, port] (NiceHash adds the
 # last two); every one of them may be null.

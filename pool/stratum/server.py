@@ -26,18 +26,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pool.bitcoin.target import DIFF1_TARGET, difficulty_to_target
 from pool.jobs.job import Job
 from pool.node.base import Node
+from pool.protocol import ErrorCode
 from pool.shares.accepted import NOT_RECORDED, AcceptedShare, ShareSink, failed_rows
 from pool.shares.checks import DuplicateFilter, Verdict, judge
 from pool.shares.validator import PendingShare, ShareValidator, target_le
 from pool.stratum.bans import CLOSING_STRIKES, BanBook
 from pool.stratum.codec import (
-    ErrorCode,
     encode_error,
     encode_notify,
     encode_reconnect,
@@ -45,13 +45,13 @@ from pool.stratum.codec import (
     encode_show_message,
 )
 from pool.stratum.config import StratumConfig
+from pool.stratum.counters import ServerStats
 from pool.stratum.extranonce import ExtranonceAllocator
 from pool.stratum.fanout import FanoutWriter
 from pool.stratum.identity import AccountProblem, account_of
 from pool.stratum.jobfeed import JobSource
 from pool.stratum.limits import (
     LogThrottle,
-    address_key,
     connection_budget,
     parse_networks,
     raise_fd_limit,
@@ -63,28 +63,14 @@ log = logging.getLogger(__name__)
 KEEP_BLOCKS = 4096  # block candidates remembered for the stats API and metrics
 
 
-@dataclass
-class ServerStats:
-    accepted: int = 0
-    credited: float = 0.0  # summed difficulty of accepted shares
-    rejected: dict[int, int] = field(default_factory=dict)
-    blocks_found: int = 0
-    blocks_accepted: int = 0
-    refused_full: int = 0
-    refused_banned: int = 0
-    refused_per_ip: int = 0
-    dropped_slow: int = 0
-    idle_closed: int = 0  # no mining.subscribe in time
-    unauthorized_closed: int = 0  # no successful mining.authorize in time
-    line_timeouts: int = 0  # a line begun and not finished in time
-    protocol_errors: int = 0
-    internal_errors: int = 0  # a request that raised (a bug): answered 20, logged
-    bans: int = 0
-    last_fanout_ms: float = 0.0  # new job -> last transport.write returned
-    last_fanout_sessions: int = 0
-
-    def count_reject(self, code: int) -> None:
-        self.rejected[code] = self.rejected.get(code, 0) + 1
+def count_down(counts: dict[Any, int], key: Any) -> bool:
+    """One fewer of `key`; its entry goes when none are left (then True)."""
+    left = counts.get(key, 1) - 1
+    if left > 0:
+        counts[key] = left
+        return False
+    counts.pop(key, None)
+    return True
 
 
 @dataclass(frozen=True)
@@ -300,12 +286,7 @@ class StratumServer:
         if session not in self.sessions:
             return
         self.sessions.discard(session)
-        key = session.ip_key
-        left = self._per_address.get(key, 1) - 1
-        if left > 0:
-            self._per_address[key] = left
-        else:
-            self._per_address.pop(key, None)
+        count_down(self._per_address, session.ip_key)
         self._unsubscribed.pop(session, None)
         self._unauthorized.pop(session, None)
         self._partial.pop(session, None)
@@ -316,11 +297,7 @@ class StratumServer:
             self.authorized_count -= 1
         for worker in session.workers or ():
             self.authorized_names -= 1
-            left = self.worker_connections.get(worker, 1) - 1
-            if left > 0:
-                self.worker_connections[worker] = left
-            else:
-                self.worker_connections.pop(worker, None)
+            if count_down(self.worker_connections, worker):
                 self.worker_session.pop(worker, None)
         if session.working:
             self.difficulty_moved(session.difficulty, None)
@@ -351,11 +328,7 @@ class StratumServer:
         """A working connection's difficulty changed (None: it started or stopped)."""
         counts = self.difficulties
         if old is not None:
-            left = counts.get(old, 1) - 1
-            if left > 0:
-                counts[old] = left
-            else:
-                counts.pop(old, None)
+            count_down(counts, old)
         if new is not None:
             counts[new] = counts.get(new, 0) + 1
 
@@ -385,9 +358,6 @@ class StratumServer:
             log.warning("banning %s for %g s: %s", session.ip_key, ban.ban_seconds, reason)
             self.bans.ban(session.ip_key)
         session.abort()
-
-    def is_banned(self, remote: str) -> bool:
-        return self.bans.is_banned(address_key(remote))
 
     # ------------------------------------------------------------ jobs and fan-out
 

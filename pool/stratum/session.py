@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pool.node.base import InvalidAddress
+from pool.protocol import ErrorCode, StratumError
 from pool.shares.checks import (
     check_ntime,
     duplicate_key,
@@ -31,11 +32,9 @@ from pool.shares.validator import PendingShare
 from pool.stratum import params as check
 from pool.stratum.bans import CLOSING_STRIKES
 from pool.stratum.codec import (
-    ErrorCode,
     InvalidJSON,
     MalformedRequest,
     Request,
-    StratumError,
     encode_error,
     encode_result,
     encode_set_extranonce,
@@ -49,7 +48,13 @@ from pool.stratum.vardiff import clamp_difficulty, retarget
 
 if TYPE_CHECKING:
     from pool.jobs.job import Job
-    from pool.stratum.server import StratumServer
+    from pool.shares.checks import DuplicateFilter
+    from pool.shares.validator import ShareValidator
+    from pool.stratum.config import StratumConfig
+    from pool.stratum.counters import ServerStats
+    from pool.stratum.extranonce import ExtranonceAllocator
+    from pool.stratum.identity import AccountProblem
+    from pool.stratum.limits import LogThrottle, Network
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,43 @@ log = logging.getLogger(__name__)
 # that got the same job at the same difficulty. `group` names the template the job was
 # built on (solo variants of one template share it) and scopes the duplicate filter.
 JobRecord = tuple["Job", float, int, bytes, int, str]
+
+
+@runtime_checkable
+class SessionHost(Protocol):
+    """All a session may use of the server that accepted it (StratumServer is one).
+
+    The shared state a share check needs (config, counters, the extranonce space, the
+    duplicate filter, the validator, the clock) and the events a session reports so the
+    server can keep its registry, deadlines and counters. A session never sees the other
+    sessions, the fan-out or the node; and this module need not import the server.
+    """
+
+    config: StratumConfig
+    stats: ServerStats
+    closures: LogThrottle  # throttled log of connections the pool closes
+    trusted_networks: Sequence[Network]
+    account_problem: AccountProblem | None
+    extranonces: ExtranonceAllocator
+    duplicates: DuplicateFilter
+    validator: ShareValidator
+    clock: Callable[[], float]
+
+    def admit(self, session: StratumSession) -> bool: ...
+    def forget(self, session: StratumSession) -> None: ...
+    def partial_line(self, session: StratumSession, begun: bool) -> None: ...
+    def strike(self, session: StratumSession, weight: int, reason: str) -> None: ...
+    def subscribed(self, session: StratumSession) -> None: ...
+    def session_authorized(self, session: StratumSession) -> None: ...
+    def worker_authorized(self, session: StratumSession, worker: str) -> None: ...
+    def start_work(self, session: StratumSession) -> None: ...
+    def difficulty_moved(self, old: float | None, new: float | None) -> None: ...
+    def job_record(self, job: Job, difficulty: float, epoch: int,
+                   group: str | None = None) -> JobRecord: ...  # fmt: skip
+    def difficulty_message(self, difficulty: float) -> bytes: ...
+    def cached_payout_script(self, address: str) -> bytes | None: ...
+    async def payout_script(self, address: str) -> bytes: ...
+    def spawn(self, coro: Any) -> None: ...
 
 
 def _password_difficulty(password: object) -> float | None:
@@ -112,7 +154,7 @@ class StratumSession(asyncio.Protocol):
         "working",
     )
 
-    def __init__(self, server: StratumServer) -> None:
+    def __init__(self, server: SessionHost) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.fd = -1

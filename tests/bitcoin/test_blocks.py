@@ -20,8 +20,7 @@ from pool.bitcoin.merkle import (
 from pool.bitcoin.serialize import Reader, read_bip34_height
 from pool.bitcoin.target import bits_to_target
 from pool.bitcoin.tx import Tx, read_tx
-
-from .vectors import load
+from tests.vectors import load
 
 
 def real_block() -> dict:

@@ -10,8 +10,7 @@ from pool.bitcoin.prevhash import (
     stratum_prevhash,
     stratum_prevhash_from_display,
 )
-
-from .vectors import load
+from tests.vectors import load
 
 
 def test_word_swap_on_real_block() -> None:

@@ -17,8 +17,7 @@ from pool.bitcoin.target import (
     target_to_bits,
     target_to_difficulty,
 )
-
-from .vectors import load
+from tests.vectors import load
 
 # bitcoinjs-lib test/fixtures/block.json "targets"
 BITCOINJS_TARGETS = [

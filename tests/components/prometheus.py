@@ -223,10 +223,6 @@ class PrometheusServer:
             return [{"metric": {}, "value": data["result"]}]
         return list(data["result"])
 
-    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
-        return list(self.api("query_range", query=expr, start=start, end=end, step=step)
-                    ["result"])  # fmt: skip
-
     def value(self, expr: str, at: float | None = None) -> float:
         """The single value of an expression that must give exactly one series."""
         rows = self.query(expr, at)

@@ -18,8 +18,7 @@ from pool.bitcoin.serialize import Reader
 from pool.bitcoin.target import bits_to_target
 from pool.bitcoin.tx import read_tx
 from pool.jobs.job import Job
-
-from .vectors import load
+from tests.vectors import load
 
 
 def real() -> tuple[dict, BlockHeader, list, bytes]:

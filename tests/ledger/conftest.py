@@ -1,6 +1,7 @@
 """Fixtures: every store test runs against SQLite (a file in tmp_path) and PostgreSQL
-(a database of its own on 127.0.0.1:5432, created and dropped by the test). Without
-PostgreSQL the postgres variants skip locally and FAIL when CI=true."""
+(a database of its own on 127.0.0.1:5432, created and dropped by the test). The postgres
+variants are integration tests (marked by tests/conftest.py); without PostgreSQL they
+fail, naming it (tests/components/require.py), never skip."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 MakeConfig = Callable[..., LedgerConfig]
+OpenStore = Callable[..., LedgerStore]
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def make_config(backend_name: str, tmp_path: Path, request: pytest.FixtureReques
 
 
 @pytest.fixture
-def open_ledger_store(make_config: MakeConfig) -> Iterator[Callable[..., LedgerStore]]:
+def open_ledger_store(make_config: MakeConfig) -> Iterator[OpenStore]:
     """Open stores with config overrides; all are closed at the end of the test."""
     opened: list[LedgerStore] = []
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import psycopg
 
 from pool.ledger import Ledger, LedgerConfig, open_backend
+from tests.waiting import wait_for_sync
 
 from .conftest import MakeConfig
 from .factories import FEE_ACCOUNT, share
@@ -43,6 +43,16 @@ async def test_two_ledgers_write_one_database(make_config: MakeConfig) -> None:
     assert {i: job for i, job in a + b} == stored
 
 
+def waiting_for_lock(dsn: str) -> bool:
+    """Whether a session of this database waits for a lock (PostgreSQL's own view)."""
+    with psycopg.connect(dsn) as watcher:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def test_postgres_horizon_waits_for_uncommitted_inserts(pg_dsn: str) -> None:
     """PostgreSQL only: SQLite has a single writer, so nothing can commit behind it."""
     config = LedgerConfig(backend="postgres", dsn=pg_dsn, fee_account=FEE_ACCOUNT)
@@ -58,7 +68,7 @@ def test_postgres_horizon_waits_for_uncommitted_inserts(pg_dsn: str) -> None:
             result: list[int] = []
             waiter = threading.Thread(target=lambda: result.append(reader.share_horizon()))
             waiter.start()
-            time.sleep(0.3)
+            wait_for_sync(lambda: waiting_for_lock(pg_dsn), 10, "the horizon's LOCK to queue")
             assert waiter.is_alive() and not result  # the horizon cannot pass an open insert
             other.commit()
             waiter.join(10)

@@ -17,7 +17,7 @@ from pool.ledger import LedgerStore, PayoutStatus, UnfinishedPayout, commands, o
 from pool.ledger.errors import PayoutInDoubt, PayoutStillInWallet
 from pool.ledger.payouts import cancel_batch, run_payouts
 
-from .conftest import MakeConfig
+from .conftest import MakeConfig, OpenStore
 from .factories import FEE_ACCOUNT, found, share
 from .wallet_double import FileWalletDouble
 
@@ -105,59 +105,52 @@ def test_killed_at_each_step_pays_exactly_once(
         store.close()
 
 
-def test_dry_run_changes_nothing(make_config: MakeConfig, tmp_path: Path) -> None:
-    store = open_store(make_config(scheme="prop", fee_percent=1))
-    try:
-        due = fund(store)
-        before = store.balances()
-        report = run_payouts(store, None, MIN_PAYOUT, dry_run=True)
-        assert report.dry_run and report.due == due and report.batch is None
-        assert [r["account"] for r in report.rows()] == sorted(due)
-        assert store.balances() == before and store.batches() == []
-    finally:
-        store.close()
+def test_dry_run_changes_nothing(open_ledger_store: OpenStore, tmp_path: Path) -> None:
+    store = open_ledger_store(scheme="prop", fee_percent=1)
+    due = fund(store)
+    before = store.balances()
+    report = run_payouts(store, None, MIN_PAYOUT, dry_run=True)
+    assert report.dry_run and report.due == due and report.batch is None
+    assert [r["account"] for r in report.rows()] == sorted(due)
+    assert store.balances() == before and store.batches() == []
 
 
 def test_failed_send_stays_in_doubt_then_is_resent_once(
-    make_config: MakeConfig, tmp_path: Path
+    open_ledger_store: OpenStore, tmp_path: Path
 ) -> None:
-    store = open_store(make_config(scheme="prop", fee_percent=1))
-    try:
-        due = fund(store)
-        wallet = FileWalletDouble(tmp_path / "w.jsonl", fail_times=1)
-        with pytest.raises(RuntimeError, match="insufficient funds"):
-            run_payouts(store, wallet, MIN_PAYOUT)
-        (batch,) = store.unfinished_batches()
-        assert batch.status is PayoutStatus.CREATED and batch.outputs == due
-        with pytest.raises(UnfinishedPayout):
-            store.create_batch(MIN_PAYOUT)
-        report = run_payouts(store, wallet, MIN_PAYOUT)
-        assert [r.how for r in report.reconciled] == ["sent now"] and report.batch is None
-        assert list(wallet.paid().values()) == [due]
-        assert store.batches()[0].status is PayoutStatus.SENT
-    finally:
-        store.close()
+    store = open_ledger_store(scheme="prop", fee_percent=1)
+    due = fund(store)
+    wallet = FileWalletDouble(tmp_path / "w.jsonl", fail_times=1)
+    with pytest.raises(RuntimeError, match="insufficient funds"):
+        run_payouts(store, wallet, MIN_PAYOUT)
+    (batch,) = store.unfinished_batches()
+    assert batch.status is PayoutStatus.CREATED and batch.outputs == due
+    with pytest.raises(UnfinishedPayout):
+        store.create_batch(MIN_PAYOUT)
+    report = run_payouts(store, wallet, MIN_PAYOUT)
+    assert [r.how for r in report.reconciled] == ["sent now"] and report.batch is None
+    assert list(wallet.paid().values()) == [due]
+    assert store.batches()[0].status is PayoutStatus.SENT
 
 
-def test_cancel_only_when_the_wallet_never_paid(make_config: MakeConfig, tmp_path: Path) -> None:
-    store = open_store(make_config(scheme="prop", fee_percent=1))
-    try:
-        due = fund(store)
-        wallet = FileWalletDouble(tmp_path / "w.jsonl")
-        batch = store.create_batch(MIN_PAYOUT)
-        assert batch is not None
-        assert {r.account: r.pending for r in store.balances()}["a"] == due["a"]
-        assert cancel_batch(store, wallet, batch.id)
-        rows = {r.account: (r.payable, r.pending) for r in store.balances()}
-        assert rows["a"] == (due["a"], 0)
-        # a batch the wallet did pay can never be cancelled
-        second = store.create_batch(MIN_PAYOUT)
-        assert second is not None
-        wallet.sendmany(dict(second.outputs))
-        with pytest.raises(PayoutStillInWallet):
-            cancel_batch(store, wallet, second.id)
-    finally:
-        store.close()
+def test_cancel_only_when_the_wallet_never_paid(
+    open_ledger_store: OpenStore, tmp_path: Path
+) -> None:
+    store = open_ledger_store(scheme="prop", fee_percent=1)
+    due = fund(store)
+    wallet = FileWalletDouble(tmp_path / "w.jsonl")
+    batch = store.create_batch(MIN_PAYOUT)
+    assert batch is not None
+    assert {r.account: r.pending for r in store.balances()}["a"] == due["a"]
+    assert cancel_batch(store, wallet, batch.id)
+    rows = {r.account: (r.payable, r.pending) for r in store.balances()}
+    assert rows["a"] == (due["a"], 0)
+    # a batch the wallet did pay can never be cancelled
+    second = store.create_batch(MIN_PAYOUT)
+    assert second is not None
+    wallet.sendmany(dict(second.outputs))
+    with pytest.raises(PayoutStillInWallet):
+        cancel_batch(store, wallet, second.id)
 
 
 

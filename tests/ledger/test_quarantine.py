@@ -18,7 +18,7 @@ import pytest
 from pool.ledger import LedgerStore, PayoutStatus, commands, open_store
 from pool.ledger.payouts import run_payouts
 
-from .conftest import MakeConfig
+from .conftest import MakeConfig, OpenStore
 from .factories import FEE_ACCOUNT, found, share
 from .test_payouts import MIN_PAYOUT, run_child
 from .wallet_double import FileWalletDouble
@@ -47,56 +47,50 @@ def paid_per_address(wallet: FileWalletDouble) -> dict[str, list[int]]:
 
 
 def test_an_account_without_an_address_waits_and_the_rest_are_paid(
-    make_config: MakeConfig, tmp_path: Path
+    open_ledger_store: OpenStore, tmp_path: Path
 ) -> None:
     from pool.ledger.payouts import NO_ADDRESS
 
-    store = open_store(make_config(scheme="prop", fee_percent=1))
-    try:
-        due = fund(store, "a", "nowhere[/x]", "b")
-        wallet = FileWalletDouble(tmp_path / "w.jsonl")
-        preview = run_payouts(store, None, MIN_PAYOUT, dry_run=True, resolve=nowhere)
-        assert set(preview.due) == {"a", "b", FEE_ACCOUNT} and "nowhere[/x]" in preview.quarantined
-        assert store.quarantined() == {}  # a dry run writes nothing
-        report = run_payouts(store, wallet, MIN_PAYOUT, resolve=nowhere)
-        assert report.txid is not None and set(report.due) == {"a", "b", FEE_ACCOUNT}
-        assert report.quarantined["nowhere[/x]"].reason == NO_ADDRESS
-        assert list(wallet.paid().values()) == [{a: due[a] for a in ("a", "b", FEE_ACCOUNT)}]
-        again = run_payouts(store, wallet, MIN_PAYOUT, resolve=nowhere)
-        assert again.sent == [] and list(again.quarantined) == ["nowhere[/x]"]
-        # the operator maps the name to an address: released and paid, once
-        mapped = run_payouts(store, wallet, MIN_PAYOUT, resolve=lambda accs: {
-            a: "addr-x" if a == "nowhere[/x]" else a for a in accs})  # fmt: skip
-        assert mapped.due == {"nowhere[/x]": due["nowhere[/x]"]} and mapped.quarantined == {}
-        assert paid_per_address(wallet)["addr-x"] == [due["nowhere[/x]"]]
-        assert store.unfinished_batches() == []
-    finally:
-        store.close()
+    store = open_ledger_store(scheme="prop", fee_percent=1)
+    due = fund(store, "a", "nowhere[/x]", "b")
+    wallet = FileWalletDouble(tmp_path / "w.jsonl")
+    preview = run_payouts(store, None, MIN_PAYOUT, dry_run=True, resolve=nowhere)
+    assert set(preview.due) == {"a", "b", FEE_ACCOUNT} and "nowhere[/x]" in preview.quarantined
+    assert store.quarantined() == {}  # a dry run writes nothing
+    report = run_payouts(store, wallet, MIN_PAYOUT, resolve=nowhere)
+    assert report.txid is not None and set(report.due) == {"a", "b", FEE_ACCOUNT}
+    assert report.quarantined["nowhere[/x]"].reason == NO_ADDRESS
+    assert list(wallet.paid().values()) == [{a: due[a] for a in ("a", "b", FEE_ACCOUNT)}]
+    again = run_payouts(store, wallet, MIN_PAYOUT, resolve=nowhere)
+    assert again.sent == [] and list(again.quarantined) == ["nowhere[/x]"]
+    # the operator maps the name to an address: released and paid, once
+    mapped = run_payouts(store, wallet, MIN_PAYOUT, resolve=lambda accs: {
+        a: "addr-x" if a == "nowhere[/x]" else a for a in accs})  # fmt: skip
+    assert mapped.due == {"nowhere[/x]": due["nowhere[/x]"]} and mapped.quarantined == {}
+    assert paid_per_address(wallet)["addr-x"] == [due["nowhere[/x]"]]
+    assert store.unfinished_batches() == []
 
 
 def test_a_refused_address_is_isolated_and_every_other_account_paid_once(
-    make_config: MakeConfig, tmp_path: Path
+    open_ledger_store: OpenStore, tmp_path: Path
 ) -> None:
-    store = open_store(make_config(scheme="prop", fee_percent=1))
-    try:
-        due = fund(store, *PAYEES)
-        wallet = FileWalletDouble(tmp_path / "w.jsonl", refuse=("c",))
-        report = run_payouts(store, wallet, MIN_PAYOUT)
-        assert list(report.quarantined) == ["c"] and "refused" in report.quarantined["c"].reason
-        assert len(report.refused) >= 2 and report.due == {a: due[a] for a in due if a != "c"}
-        paid = paid_per_address(wallet)
-        assert paid == {a: [due[a]] for a in due if a != "c"}  # once each, exact amounts
-        assert len(wallet.paid()) < len(due)  # halves, not one transaction per account
-        statuses = {b.status for b in store.batches()}
-        assert statuses == {PayoutStatus.SENT, PayoutStatus.CANCELLED}
-        rows = {r.account: (r.payable, r.pending, r.paid) for r in store.balances()}
-        assert rows["c"] == (due["c"], 0, 0)  # kept, not lost
-        assert run_payouts(store, wallet, MIN_PAYOUT).sent == []  # c stays out
-        assert store.release(["c"]) == 1
-        wallet.refuse.clear()  # the node takes it now (e.g. the operator fixed the wallet)
-        assert run_payouts(store, wallet, MIN_PAYOUT).due == {"c": due["c"]}
-    finally:
-        store.close()
+    store = open_ledger_store(scheme="prop", fee_percent=1)
+    due = fund(store, *PAYEES)
+    wallet = FileWalletDouble(tmp_path / "w.jsonl", refuse=("c",))
+    report = run_payouts(store, wallet, MIN_PAYOUT)
+    assert list(report.quarantined) == ["c"] and "refused" in report.quarantined["c"].reason
+    assert len(report.refused) >= 2 and report.due == {a: due[a] for a in due if a != "c"}
+    paid = paid_per_address(wallet)
+    assert paid == {a: [due[a]] for a in due if a != "c"}  # once each, exact amounts
+    assert len(wallet.paid()) < len(due)  # halves, not one transaction per account
+    statuses = {b.status for b in store.batches()}
+    assert statuses == {PayoutStatus.SENT, PayoutStatus.CANCELLED}
+    rows = {r.account: (r.payable, r.pending, r.paid) for r in store.balances()}
+    assert rows["c"] == (due["c"], 0, 0)  # kept, not lost
+    assert run_payouts(store, wallet, MIN_PAYOUT).sent == []  # c stays out
+    assert store.release(["c"]) == 1
+    wallet.refuse.clear()  # the node takes it now (e.g. the operator fixed the wallet)
+    assert run_payouts(store, wallet, MIN_PAYOUT).due == {"c": due["c"]}
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -23,6 +23,7 @@ from pool.node import (
 )
 from pool.node.retry import Health
 from tests.components.bcoin import BcoinNode, free_port
+from tests.waiting import wait_for
 
 from .blocks import base58check_decode
 from .rpcproxy import FaultProxy
@@ -87,11 +88,12 @@ async def test_failover_from_a_dead_url_to_a_live_one(
 
 async def test_all_urls_dead_gives_node_down_naming_each(caplog: pytest.LogCaptureFixture) -> None:
     a, b = dead_url(), dead_url()
-    async with RpcNode([a, b], retry=FAST) as n:
-        start = time.monotonic()
+    records: list[CallRecord] = []
+    async with RpcNode([a, b], retry=FAST, on_call=records.append) as n:
         with pytest.raises(NodeDown) as err:
             await n.getbestblockhash()
-        assert time.monotonic() - start < 2.0
+        # gives up after its rounds over both URLs (the policy bounds the time), no more
+        assert len(records) == FAST.rounds * 2 and not any(r.ok for r in records)
         for label in n.endpoints:
             assert label in str(err.value)
         assert "connection refused" in str(err.value)
@@ -130,9 +132,10 @@ async def test_node_that_comes_up_while_retrying(bcoin: BcoinNode) -> None:
     port = free_port()
     late = FaultProxy(bcoin.rpc_port, bcoin.api_key, port=port)
     policy = RetryPolicy(rounds=20, base_delay=0.05, max_delay=0.1)
-    async with RpcNode(late.url, retry=policy) as n:
+    records: list[CallRecord] = []
+    async with RpcNode(late.url, retry=policy, on_call=records.append) as n:
         call = asyncio.create_task(n.getblockcount())
-        await asyncio.sleep(0.3)
+        await wait_for(lambda: len(records) >= 3, 10, "three refused attempts")
         assert not call.done()
         late.start()
         try:
@@ -189,18 +192,19 @@ async def test_concurrent_calls_use_a_bounded_set_of_threads(bcoin: BcoinNode) -
     assert names == {threading.main_thread().name}  # the hook runs on the loop thread
 
 
+def longpolling(name: str) -> Callable[[], bool]:
+    """Whether the node named `name` has a longpoll in flight (its thread exists)."""
+    return lambda: any(t.name.startswith(f"{name}-longpoll") for t in threading.enumerate())
+
+
 async def test_longpoll_does_not_block_the_loop_and_cancels_cleanly(bcoin: BcoinNode) -> None:
     async with RpcNode(bcoin.rpc_url, name="lpcancel") as n:
         tpl = await n.getblocktemplate()
         poll = asyncio.create_task(n.getblocktemplate(tpl["longpollid"]))
-        worst = 0.0
-        last = time.monotonic()
-        for _ in range(40):
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            worst, last = max(worst, now - last), now
+        await wait_for(longpolling("lpcancel"), 10, "the longpoll in its thread")
+        for _ in range(40):  # the loop keeps turning: a blocked one would stall here
+            await asyncio.sleep(0)
         assert not poll.done()  # still waiting for a block
-        assert worst < 0.25  # 10 ms ticks; a blocked loop would stall for the whole wait
         assert await n.getblockcount() == bcoin.height  # ordinary calls still flow
         poll.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -212,10 +216,10 @@ async def test_longpoll_does_not_block_the_loop_and_cancels_cleanly(bcoin: Bcoin
 
 
 async def test_longpoll_returns_the_next_template_on_a_new_block(bcoin: BcoinNode) -> None:
-    async with RpcNode(bcoin.rpc_url) as n:
+    async with RpcNode(bcoin.rpc_url, name="lpnext") as n:
         tpl = await n.getblocktemplate()
         poll = asyncio.create_task(n.getblocktemplate(tpl["longpollid"]))
-        await asyncio.sleep(0.2)
+        await wait_for(longpolling("lpnext"), 10, "the longpoll in its thread")
         (mined,) = await asyncio.to_thread(bcoin.mine, 1)
         new = await asyncio.wait_for(poll, 5)
     assert new["previousblockhash"] == mined and new["height"] == tpl["height"] + 1
@@ -255,5 +259,5 @@ async def test_longpoll_timeout_returns_a_fresh_template(bcoin: BcoinNode) -> No
         start = time.monotonic()
         again = await n.getblocktemplate(tpl["longpollid"])
         waited = time.monotonic() - start
-    assert 0.25 < waited < 2.0
+    assert waited > 0.25  # it waited its timeout (how much longer depends on the machine)
     assert again["previousblockhash"] == tpl["previousblockhash"]

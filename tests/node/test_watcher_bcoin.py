@@ -12,21 +12,25 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import zmq
 import zmq.asyncio
 
-from pool.node import BlockWatcher, RetryPolicy, RpcNode
+from pool.node import BlockWatcher, CallRecord, RetryPolicy, RpcNode
 from tests.components.bcoin import BcoinNode, free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 class Seen:
-    """Records callbacks with their arrival time; lets a test await the next one."""
+    """Records callbacks with their arrival time; lets a test await the next one.
+
+    How fast each trigger sees a block is not asserted here (a loaded machine decides
+    that); which trigger saw it, and that each tip is announced once, is."""
 
     def __init__(self) -> None:
         self.blocks: list[tuple[str, float]] = []
@@ -56,9 +60,30 @@ class Seen:
 
 
 @pytest.fixture
-async def node(bcoin: BcoinNode) -> AsyncIterator[RpcNode]:
-    async with RpcNode(bcoin.rpc_url, name="watch") as n:
+def calls() -> list[CallRecord]:
+    """Every RPC round trip of the `node` fixture."""
+    return []
+
+
+@pytest.fixture
+async def node(bcoin: BcoinNode, calls: list[CallRecord]) -> AsyncIterator[RpcNode]:
+    async with RpcNode(bcoin.rpc_url, name="watch", on_call=calls.append) as n:
         yield n
+
+
+async def more_polls(calls: list[CallRecord], n: int) -> None:
+    """Wait until the watcher has asked for the tip `n` more times (any announcement
+    those asks could wrongly make has been made by then)."""
+    def polls() -> int:
+        return sum(c.method == "getbestblockhash" for c in calls)
+
+    target = polls() + n
+    await wait_for(lambda: polls() >= target, 10, f"{n} more getbestblockhash calls")
+
+
+def longpolling(name: str) -> Callable[[], bool]:
+    """Whether the node named `name` has a longpoll in flight (its thread exists)."""
+    return lambda: any(t.name.startswith(f"{name}-longpoll") for t in threading.enumerate())
 
 
 @contextlib.asynccontextmanager
@@ -75,9 +100,9 @@ async def running(watcher: BlockWatcher) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-async def mine_one(bcoin: BcoinNode) -> tuple[str, float]:
+async def mine_one(bcoin: BcoinNode) -> str:
     (blockhash,) = await asyncio.to_thread(bcoin.mine, 1)
-    return blockhash, time.monotonic()
+    return blockhash
 
 
 def watcher(node: RpcNode, seen: Seen, **kw: Any) -> BlockWatcher:
@@ -86,14 +111,15 @@ def watcher(node: RpcNode, seen: Seen, **kw: Any) -> BlockWatcher:
     return BlockWatcher(node, seen.on_new_block, seen.on_refresh, **kw)
 
 
-async def test_poll_sees_a_new_block_well_under_a_second(bcoin: BcoinNode, node: RpcNode) -> None:
+async def test_poll_sees_a_new_block(
+    bcoin: BcoinNode, node: RpcNode, calls: list[CallRecord]
+) -> None:
     seen = Seen()
     w = watcher(node, seen, poll_interval=0.1, longpoll=False)
     async with running(w):
-        blockhash, mined_at = await mine_one(bcoin)
-        latency = await seen.block(blockhash) - mined_at
-        await asyncio.sleep(0.3)
-    assert latency < 0.5  # 100 ms poll; typically 40-60 ms here
+        blockhash = await mine_one(bcoin)
+        await seen.block(blockhash)
+        await more_polls(calls, 3)  # later polls see the same tip: no second announcement
     assert seen.count(blockhash) == 1 and len(seen.blocks) == 1
     assert w.detected_by == {"poll": 1}
 
@@ -102,12 +128,11 @@ async def test_longpoll_alone_sees_a_new_block(bcoin: BcoinNode, node: RpcNode) 
     seen = Seen()
     w = watcher(node, seen, poll_interval=None, longpoll=True)
     async with running(w):
-        await asyncio.sleep(0.3)  # the longpoll is now waiting inside bcoin
-        blockhash, mined_at = await mine_one(bcoin)
-        latency = await seen.block(blockhash) - mined_at
-        second, mined_at2 = await mine_one(bcoin)
-        latency2 = await seen.block(second) - mined_at2
-    assert max(latency, latency2) < 0.5  # typically under 30 ms
+        await wait_for(longpolling("watch"), 10, "the longpoll in flight")
+        blockhash = await mine_one(bcoin)
+        await seen.block(blockhash)
+        second = await mine_one(bcoin)
+        await seen.block(second)
     assert w.detected_by == {"longpoll": 2}
     assert [h for h, _ in seen.blocks] == [blockhash, second]
 
@@ -153,13 +178,14 @@ async def test_zmq_alone_triggers_the_check(
     w = watcher(node, seen, poll_interval=None, longpoll=False, zmq_url=zpub.url)
     async with running(w):
         await zpub.wait_subscriber()
-        blockhash, mined_at = await mine_one(bcoin)
+        blockhash = await mine_one(bcoin)
         await zpub.publish(blockhash)
-        latency = await seen.block(blockhash) - mined_at
+        await seen.block(blockhash)
         await zpub.publish(blockhash)  # a repeat is no new tip
-        await asyncio.sleep(0.2)
-    assert latency < 0.5  # typically under 20 ms
-    assert w.detected_by == {"zmq": 1} and seen.count(blockhash) == 1
+        second = await mine_one(bcoin)
+        await zpub.publish(second)  # read after the repeat: it was handled by then
+        await seen.block(second)
+    assert w.detected_by == {"zmq": 2} and seen.count(blockhash) == 1
 
 
 async def test_a_dropped_zmq_message_is_covered_by_the_poll(
@@ -169,37 +195,36 @@ async def test_a_dropped_zmq_message_is_covered_by_the_poll(
     w = watcher(node, seen, poll_interval=0.1, longpoll=False, zmq_url=zpub.url)
     async with running(w):
         await zpub.wait_subscriber()
-        first, _ = await mine_one(bcoin)
+        first = await mine_one(bcoin)
         await zpub.publish(first)
         await seen.block(first)
-        lost, mined_at = await mine_one(bcoin)
+        lost = await mine_one(bcoin)
         await zpub.publish(lost, drop=True)
-        latency = await seen.block(lost) - mined_at
-        third, _ = await mine_one(bcoin)
+        await seen.block(lost)
+        third = await mine_one(bcoin)
         await zpub.publish(third)
         await seen.block(third)
-    assert latency < 0.5
     assert w.detected_by["poll"] >= 1  # the lost one, at least
     assert [h for h, _ in seen.blocks] == [first, lost, third]
     assert w.zmq_missed == 1
 
 
 async def test_every_trigger_at_once_still_announces_each_tip_once(
-    bcoin: BcoinNode, node: RpcNode, zpub: HashblockPublisher
+    bcoin: BcoinNode, node: RpcNode, zpub: HashblockPublisher, calls: list[CallRecord]
 ) -> None:
     seen = Seen()
     w = watcher(node, seen, poll_interval=0.02, longpoll=True, zmq_url=zpub.url)
     async with running(w):
         await zpub.wait_subscriber()
-        await asyncio.sleep(0.2)
+        await wait_for(longpolling("watch"), 10, "the longpoll in flight")
         mined = []
         for _ in range(3):
-            blockhash, _ = await mine_one(bcoin)
+            blockhash = await mine_one(bcoin)
             await zpub.publish(blockhash)
             await zpub.publish(blockhash)
             await seen.block(blockhash)
             mined.append(blockhash)
-        await asyncio.sleep(0.3)
+        await more_polls(calls, 5)
     assert [h for h, _ in seen.blocks] == mined
     assert sum(w.detected_by.values()) == 3
     assert seen.refreshes == []  # a longpoll woken by a block is not a template refresh
@@ -219,8 +244,9 @@ async def test_initial_tip_is_announced_and_refresh_timer_runs(
     )
     async with running(w):
         assert [h for h, _ in seen.blocks] == [await node.getbestblockhash()]
-        await asyncio.sleep(0.7)
-    assert 2 <= len(seen.refreshes) <= 5
+        await wait_for(lambda: len(seen.refreshes) >= 3, 10, "three timer refreshes")
+    gaps = [b - a for a, b in zip(seen.refreshes, seen.refreshes[1:], strict=False)]
+    assert min(gaps) > 0.14  # the timer never fires early (late, on a busy machine, is fine)
     assert w.refreshes["timer"] == len(seen.refreshes)
     assert w.detected_by == {"start": 1}
 
@@ -230,12 +256,11 @@ async def test_cancelling_the_watcher_is_prompt_and_releases_threads(bcoin: Bcoi
     async with RpcNode(bcoin.rpc_url, name="wcancel") as n:
         w = BlockWatcher(n, seen.on_new_block, seen.on_refresh, poll_interval=0.1)
         task = asyncio.create_task(w.run())
-        await asyncio.sleep(0.4)  # a longpoll is waiting inside bcoin
-        start = time.monotonic()
+        await wait_for(longpolling("wcancel"), 10, "the longpoll in flight")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await task
-        assert time.monotonic() - start < 0.5
+            async with asyncio.timeout(5):  # not stuck behind the longpoll's minutes
+                await task
     deadline = time.monotonic() + 2
     while any(t.name.startswith("wcancel-") for t in threading.enumerate()):
         assert time.monotonic() < deadline, "RPC threads still alive after close"
@@ -249,10 +274,11 @@ async def test_watcher_survives_a_dead_node_and_says_so(
     seen = Seen()
     url = f"http://bcoin:{bcoin.api_key}@127.0.0.1:{free_port()}/"
     policy = RetryPolicy(rounds=1)
-    async with RpcNode(url, retry=policy) as n:
+    failed: list[CallRecord] = []
+    async with RpcNode(url, retry=policy, on_call=failed.append) as n:
         w = BlockWatcher(n, seen.on_new_block, poll_interval=0.05, error_backoff=0.05)
         task = asyncio.create_task(w.run())
-        await asyncio.sleep(0.4)
+        await wait_for(lambda: len(failed) >= 4, 10, "four refused polls")
         assert not task.done()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -1,7 +1,8 @@
-"""Checking JSON answers against the schemas of an OpenAPI 3.0 document.
+"""Checking JSON answers against the schemas of an OpenAPI document (3.0 or 3.1).
 
-Only the subset the stats API's document uses: $ref, allOf, type (with nullable),
-required, properties, items, minimum/maximum. Every problem is reported with its path.
+Only the subset the API documents use: $ref, allOf, anyOf, type (with 3.0's nullable,
+and 3.1's "null"), required, properties, items, minimum/maximum. Every problem is
+reported with its path.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ _TYPES = {
     "array": list,
     "string": str,
     "boolean": bool,
+    "null": type(None),
 }
 
 
@@ -30,8 +32,15 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 def problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
     schema = _resolve(doc, schema)
     out: list[str] = []
+    if "anyOf" in schema:  # alone with a description in these documents
+        tried = [problems(doc, sub, value, path) for sub in schema["anyOf"]]
+        if all(tried):
+            return [f"{path}: matches none of anyOf: " + "; ".join(p[0] for p in tried)]
+        return []
     if value is None:
-        return [] if schema.get("nullable") else [f"{path}: null where not nullable"]
+        if schema.get("nullable") or schema.get("type") == "null":
+            return []
+        return [f"{path}: null where not nullable"]
     for sub in schema.get("allOf", ()):
         out += problems(doc, sub, value, path)
     kind = schema.get("type")

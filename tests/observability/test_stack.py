@@ -69,9 +69,9 @@ async def get(url: str, **kwargs: Any) -> tuple[int, Any]:
 
 
 async def warm(stack: Stack) -> None:
-    wait = stack.started + WARM_S - time.time()
-    if wait > 0:
-        await asyncio.sleep(wait)
+    """Until Prometheus has scraped every target after the stack is WARM_S old (its
+    rate() windows are full): a condition on Prometheus, with a deadline."""
+    await prom(stack, "wait_for_scrape_after", stack.started + WARM_S, timeout=WARM_S + 30)
 
 
 def finite(rows: list[dict[str, Any]]) -> list[float]:

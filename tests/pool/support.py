@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +18,7 @@ from pool.bitcoin.target import bits_to_target, target_to_difficulty
 from pool.config import PoolConfig, parse
 from rigsim.miner import Miner
 from tests.components.bcoin import ROOT
+from tests.waiting import wait_for
 
 SATS = Decimal(100_000_000)
 WITNESS_COMMITMENT_PREFIX = "6a24aa21a9ed"
@@ -58,15 +58,6 @@ def pool_config(**values: Any) -> PoolConfig:
     return parse(values, "test-config")
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
-
-
 class Rigs:
     """Miners that mine only while asked: `mine_to(height)` resumes them until the node
     reaches the height, then pauses them (so the test can fill the mempool between)."""
@@ -98,7 +89,8 @@ class Rigs:
         finally:
             for miner in self.miners:
                 miner.pause()
-        await asyncio.sleep(0.3)  # let shares and blocks in flight land
+        for miner in self.miners:  # shares (and blocks) in flight land
+            await wait_for(lambda m=miner: m.idle, 30, "the paused miners' shares in flight")
         return await self.height()
 
     async def stop(self) -> None:

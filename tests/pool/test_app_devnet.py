@@ -22,8 +22,7 @@ from pool.node.devnet import DevnetNode
 from rigsim.miner import Miner, StratumClient, prevhash_from_stratum
 from surplus.cli import main as surplus_main
 from tests.components.bcoin import ROOT
-
-from .support import wait_for
+from tests.waiting import wait_for
 
 ALICE = script_to_address(bytes.fromhex("0014" + "a1" * 20), "regtest")
 BOB = script_to_address(bytes.fromhex("76a914" + "b0" * 20 + "88ac"), "regtest")

@@ -5,15 +5,15 @@ none) still follows the chain through the poll and longpoll."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
 from pool.app import PoolApp, PoolStartupError
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode, free_port
+from tests.waiting import wait_for
 
-from .support import pool_config, wait_for
+from .support import pool_config
 
 CORE_REGTEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 TESTNET = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
@@ -31,11 +31,9 @@ def rpc_config(url: str, address: str, **values: object) -> object:
 
 async def test_node_down_is_a_named_startup_error() -> None:
     config = rpc_config(f"http://u:p@127.0.0.1:{free_port()}/", CORE_REGTEST, startup_timeout=1)
-    started = time.monotonic()
     with pytest.raises(PoolStartupError, match=r"node\.urls: no usable node after 1 s"):
-        async with PoolApp(config):  # type: ignore[arg-type]
+        async with asyncio.timeout(60), PoolApp(config):  # type: ignore[arg-type]
             pass
-    assert time.monotonic() - started < 10
 
 
 @pytest.mark.integration

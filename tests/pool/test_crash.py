@@ -10,7 +10,6 @@ import os
 import signal
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from pool.bitcoin.address import script_to_address
 from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
 from tests.components.postgres import postgres_database
+from tests.stratum.stratum_harness import counting_miner
 
 from .support import start_pool
 
@@ -69,15 +69,8 @@ async def run_and_kill(config: Path, log: Path) -> Counter[str]:
     miners: list[Miner] = []
     try:
         for worker in WORKERS:
-            miner = Miner("127.0.0.1", port, worker, hashrate=60_000, reconnect_delay=5)
-
-            def count(ok: bool, _msg: Any, worker: str = worker) -> None:
-                if ok:
-                    acked[worker] += 1
-
-            miner.on_share = count
-            miner.start()
-            miners.append(miner)
+            miners.append(counting_miner("127.0.0.1", port, worker, acked, hashrate=60_000,
+                                         reconnect_delay=5))  # fmt: skip
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while sum(acked.values()) < KILL_AFTER:

@@ -27,8 +27,9 @@ from pool.ledger import open_store
 from rigsim.miner import Miner, StratumClient, StratumRequestError
 from tests.components.postgres import postgres_database
 from tests.stratum.stratum_harness import Scripted, find_nonce, submit_params
+from tests.waiting import wait_for
 
-from .support import pool_config, start_pool, wait_for
+from .support import pool_config, start_pool
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,14 @@ deadline, never a fixed sleep.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import pyasic
+import pytest
 
 from rigsim.addresses import free_loopback_base
 from rigsim.clock import FakeClock
@@ -24,6 +25,7 @@ from rigsim.config import parse_fleet_config
 from rigsim.fleet import Fleet, Rig
 from rigsim.runner import FleetRunner
 from tests.components.require import component_missing
+from tests.waiting import wait_for
 
 
 async def start_fleet(
@@ -63,12 +65,27 @@ async def site(groups: list[dict[str, Any]]) -> AsyncIterator[Site]:
         await runner.stop()
 
 
+def served(*groups: dict[str, Any]) -> Any:
+    """A pytest fixture: `groups` served under a fresh FakeClock (`site`), per test."""
+
+    @pytest.fixture
+    async def fixture() -> AsyncIterator[Site]:
+        async with site(list(groups)) as running:
+            yield running
+
+    return fixture
+
+
+async def first_rig(running: Site) -> tuple[FleetRunner, FakeClock, Rig, Any]:
+    """The served fleet's first rig and pyasic's miner for it (what most tests drive)."""
+    runner, clock = running
+    rig = runner.fleet.rigs[0]
+    return runner, clock, rig, await pyasic.get_miner(rig.address)
+
+
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
     """Wait for a condition the runner's next ticks bring about (a listener reopening)."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        await asyncio.sleep(0.01)
+    await wait_for(cond, timeout, what)
 
 
 def refused(address: str, port: int) -> bool:

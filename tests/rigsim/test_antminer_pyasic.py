@@ -5,8 +5,6 @@ mid-restart, reboot, and wrong credentials. Simulated time is a FakeClock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pyasic
 import pytest
@@ -17,20 +15,15 @@ from pyasic.miners.backends.antminer import AntminerModern
 
 from rigsim.firmware import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from rigsim.physics import RigState
-from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
+from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def stock() -> AsyncIterator[Site]:
-    async with site(
-        [
-            {"model": "S19jPro", "count": 1, "firmware": "antminer"},
-            {"model": "S21XP", "count": 1, "firmware": "antminer", "start": "sleeping"},
-        ]
-    ) as served:
-        yield served
+stock = served(
+    {"model": "S19jPro", "count": 1, "firmware": "antminer"},
+    {"model": "S21XP", "count": 1, "firmware": "antminer", "start": "sleeping"},
+)
 
 
 async def set_mode(miner: AntminerModern, mode: MiningModeConfig) -> None:
@@ -76,10 +69,8 @@ async def test_get_data_reads_what_the_physics_says(stock: Site) -> None:
 
 
 async def test_low_power_mode_restarts_bmminer_then_settles_lower(stock: Site) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(stock)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     await set_mode(miner, MiningModeConfig.low())
     # the restart: hashing stops at once, bmminer's 4028 refuses, the web stays up
     assert rig.state == RigState.BOOTING and rig.true_w == pytest.approx(m.base_w)
@@ -101,10 +92,8 @@ async def test_low_power_mode_restarts_bmminer_then_settles_lower(stock: Site) -
 
 
 async def test_sleep_mode_sheds_and_normal_mode_wakes_through_a_restart(stock: Site) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(stock)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert await miner.stop_mining()  # pyasic: miner-mode 1
     assert runner.fleet.firmware(rig.index).work_mode == MODE_SLEEP
     settle(runner, clock, rig, max(m.shed_s, m.restart_api_s) + 0.01)
@@ -123,10 +112,8 @@ async def test_sleep_mode_sheds_and_normal_mode_wakes_through_a_restart(stock: S
 async def test_a_mode_sent_while_bmminer_restarts_is_taken_and_restarts_it_again(
     stock: Site,
 ) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(stock)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     await set_mode(miner, MiningModeConfig.low())
     settle(runner, clock, rig, m.restart_s / 2)
     assert rig.state == RigState.BOOTING  # mid-restart
@@ -169,10 +156,8 @@ async def test_wrong_password_is_refused_with_a_new_challenge(stock: Site) -> No
 
 
 async def test_reboot_takes_the_web_interface_down_for_a_while(stock: Site) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(stock)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert await miner.reboot()
     assert refused(rig.address, 80) and rig.state == RigState.BOOTING
     settle(runner, clock, rig, m.api_down_s)

@@ -5,8 +5,6 @@ Simulated time is a FakeClock, so the rig models keep their real timings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pyasic
 import pytest
 from grpclib import GRPCError, Status
@@ -16,20 +14,15 @@ from pyasic.errors import APIError
 from pyasic.miners.backends.braiins_os import BOSer
 
 from rigsim.physics import RigState
-from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
+from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def bos() -> AsyncIterator[Site]:
-    async with site(
-        [
-            {"model": "S19jPro", "count": 1, "firmware": "braiins"},
-            {"model": "S21", "count": 1, "firmware": "braiins", "faults": {"failed_boards": [2]}},
-        ]
-    ) as served:
-        yield served
+bos = served(
+    {"model": "S19jPro", "count": 1, "firmware": "braiins"},
+    {"model": "S21", "count": 1, "firmware": "braiins", "faults": {"failed_boards": [2]}},
+)
 
 
 async def test_get_miner_identifies_braiins_os_make_model_and_firmware(bos: Site) -> None:
@@ -67,10 +60,8 @@ async def test_get_data_reads_what_the_physics_says(bos: Site) -> None:
 async def test_power_target_is_taken_at_once_and_the_draw_settles_over_the_tuner_time(
     bos: Site,
 ) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(bos)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert await miner.set_power_limit(2000)
     data = await miner.get_data()
     assert data.wattage_limit == 2000 and data.wattage == 3050  # taken, not yet drawn
@@ -111,10 +102,8 @@ async def test_power_target_outside_the_constraints_is_refused(bos: Site) -> Non
 
 
 async def test_pause_sheds_to_sleep_and_resume_boots_back_to_the_target(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(bos)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert await miner.set_power_limit(2500)
     assert await miner.stop_mining()  # PauseMining
     settle(runner, clock, rig, m.shed_s + 0.01)
@@ -160,10 +149,8 @@ async def test_an_expired_token_is_refused_and_pyasic_logs_in_again(bos: Site) -
 
 
 async def test_a_target_sent_while_bosminer_restarts_is_refused(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(bos)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert (await miner.web.restart())["alreadyRunning"]
     assert refused(rig.address, 4028)  # bosminer serves 4028: it is restarting
     data = await miner.get_data()
@@ -178,10 +165,8 @@ async def test_a_target_sent_while_bosminer_restarts_is_refused(bos: Site) -> No
 
 
 async def test_stop_and_start_bosminer(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(bos)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert not (await miner.web.stop()).get("alreadyStopped")
     settle(runner, clock, rig, m.shed_s + 0.01)
     assert refused(rig.address, 4028) and rig.state == RigState.SLEEPING

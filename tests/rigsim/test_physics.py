@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -206,14 +205,12 @@ def test_spread_is_seeded_and_bounded() -> None:
     assert 0.02 < np.std(a.ths / 104.0) < 0.04
 
 
-def test_hundred_thousand_rigs_advance_in_milliseconds() -> None:
+def test_hundred_thousand_rigs_advance_together() -> None:
+    """How long a tick takes is benchmarks/rigsim.py's (no-socket), not this test's."""
     groups = [PhysicsGroup(m, 100_000 // len(MODELS), 25.0) for m in MODELS.values()]
     ph = FleetPhysics(groups, now=0.0)
     idx = np.arange(0, ph.n, 3)
     ph.sleep(idx, 0.0)
-    start = time.perf_counter()
     for k in range(1, 11):
         ph.advance(k * 0.5)
-    per_tick = (time.perf_counter() - start) / 10
-    assert per_tick < 0.25, per_tick  # generous for a shared 2-core machine
     assert np.all(ph.state[idx] == RigState.SLEEPING)

@@ -6,8 +6,6 @@ sent mid-restart, and wrong passwords. Simulated time is a FakeClock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pyasic
 import pytest
 from pyasic.device.firmware import MinerFirmware
@@ -16,20 +14,15 @@ from pyasic.errors import APIError
 from pyasic.rpc.btminer import BTMinerRPCAPI, BTMinerV3RPCAPI
 
 from rigsim.physics import RigState
-from tests.rigsim.firmware_fleet import Site, refused, settle, site, wait_until
+from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def whatsminers() -> AsyncIterator[Site]:
-    async with site(
-        [
-            {"model": "M50", "count": 1, "firmware": "whatsminer"},
-            {"model": "M60", "count": 1, "firmware": "whatsminer", "whatsminer_api": "v3"},
-        ]
-    ) as served:
-        yield served
+whatsminers = served(
+    {"model": "M50", "count": 1, "firmware": "whatsminer"},
+    {"model": "M60", "count": 1, "firmware": "whatsminer", "whatsminer_api": "v3"},
+)
 
 
 async def test_get_miner_identifies_whatsminers_and_their_api(whatsminers: Site) -> None:
@@ -67,10 +60,8 @@ async def test_get_data_reads_what_the_physics_says(whatsminers: Site) -> None:
 async def test_power_limit_restarts_btminer_then_settles_at_the_limit(
     whatsminers: Site,
 ) -> None:
-    runner, clock = whatsminers
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(whatsminers)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     assert await miner.set_power_limit(2500)  # adjust_power_limit
     assert rig.state == RigState.BOOTING and rig.true_w == pytest.approx(m.base_w)
     assert refused(rig.address, 4028)  # btminer is restarting
@@ -89,10 +80,8 @@ async def test_power_limit_restarts_btminer_then_settles_at_the_limit(
 
 
 async def test_power_percent_acts_at_once_without_a_restart(whatsminers: Site) -> None:
-    runner, clock = whatsminers
-    rig = runner.fleet.rigs[0]
+    runner, clock, rig, miner = await first_rig(whatsminers)
     m = rig.model
-    miner = await pyasic.get_miner(rig.address)
     reply = await miner.rpc.set_power_pct(80)
     assert reply["Msg"] == "API command OK" and rig.state == RigState.RAMPING
     assert not refused(rig.address, 4028)  # btminer keeps running

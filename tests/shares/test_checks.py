@@ -6,8 +6,8 @@ import pytest
 
 import hashing
 from pool.bitcoin.target import difficulty_to_target
+from pool.protocol import DEFAULT_VERSION_MASK, ErrorCode
 from pool.shares.checks import (
-    DEFAULT_VERSION_MASK,
     DuplicateFilter,
     Verdict,
     check_ntime,
@@ -17,7 +17,6 @@ from pool.shares.checks import (
     rolled_version,
 )
 from pool.shares.submission import ShareRejected, parse_submit
-from pool.stratum.codec import ErrorCode
 from rigsim.miner import MiningJob
 
 EN1 = bytes.fromhex("0a0b0c0d")

@@ -6,8 +6,8 @@ import pytest
 
 import hashing
 from pool.jobs.job import Job
+from pool.protocol import ErrorCode
 from pool.shares.submission import ShareRejected, Submission, parse_submit
-from pool.stratum.codec import ErrorCode
 
 GENESIS_COINBASE = bytes.fromhex(
     "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff4d04"

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from typing import Any
 
 import hashing
-from pool.bitcoin.target import bits_to_target
+from pool.bitcoin.target import bits_to_target, difficulty_to_target
 from pool.jobs.factory import TemplateWork
 from pool.stratum.config import StratumConfig
 from pool.stratum.jobfeed import JobFeed
-from rigsim.miner import MiningJob, StratumClient, difficulty_target
+from rigsim.miner import Miner, MiningJob, StratumClient
+from tests.waiting import wait_for
 
 POOL_SCRIPT = bytes.fromhex("0014" + "22" * 20)
 EASY_BITS = "207fffff"  # regtest: about every other hash is a block
@@ -131,7 +133,7 @@ def find_nonce(job: MiningJob, en2: bytes, *, difficulty: float, version: int | 
     `network`, one that also meets that target (a block candidate)."""
     version = job.version if version is None else version
     header76 = job.header76(en2, job.ntime, version)
-    target = difficulty_target(difficulty)
+    target = difficulty_to_target(difficulty)
     if network is not None:
         target = min(target, network)
     found = hashing.scan_nonces(header76, target, 0, 1 << 16)
@@ -149,3 +151,31 @@ def submit_params(worker: str, job: MiningJob, en2: bytes, nonce: int,
     if version_bits is not None:
         params.append(f"{version_bits:08x}")
     return params
+
+
+async def never_faster_than(miner: Miner, rate: float, hashes: int) -> None:
+    """Wait for `hashes` more hashes and check they took at least the time `rate` allows
+    (less the slice that may have begun before the wait). Only a lower bound on time: a
+    busy machine makes a rig slower, never faster, so this cannot flake; how closely the
+    rate is met is measured by benchmarks/miner_rate.py."""
+    h0, t0 = miner.stats.hashes, time.monotonic()
+    await wait_for(lambda: miner.stats.hashes >= h0 + hashes, 60, f"{hashes} hashes")
+    elapsed = time.monotonic() - t0
+    done = miner.stats.hashes - h0
+    allowed = (done - rate * miner.slice_seconds) / rate
+    assert elapsed >= 0.95 * allowed, f"{done} hashes in {elapsed:.3f} s at {rate:g} H/s"
+
+
+def counting_miner(host: str, port: int, worker: str, acked: Counter[str],
+                   **kwargs: Any) -> Miner:  # fmt: skip
+    """A started miner that counts in `acked[worker]` every share the pool answered
+    `true` (what a crash or a shutdown must never lose)."""
+    miner = Miner(host, port, worker, **kwargs)
+
+    def count(ok: bool, _msg: Any) -> None:
+        if ok:
+            acked[worker] += 1
+
+    miner.on_share = count
+    miner.start()
+    return miner

@@ -6,13 +6,12 @@ import json
 
 import pytest
 
+from pool.protocol import ErrorCode, StratumError
 from pool.stratum.codec import (
-    ErrorCode,
     InvalidJSON,
     LineSplitter,
     LineTooLong,
     MalformedRequest,
-    StratumError,
     encode_error,
     encode_notify,
     encode_reconnect,

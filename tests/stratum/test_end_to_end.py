@@ -20,6 +20,7 @@ from pool.shares.accepted import MemorySink
 from pool.stratum.jobfeed import JobFeed
 from pool.stratum.server import StratumServer
 from rigsim.miner import Miner
+from tests.waiting import wait_for
 
 from .stratum_harness import stratum_config
 
@@ -60,14 +61,6 @@ class Pool:
         await self.server.close(reconnect=False)
 
 
-async def wait_for(predicate, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_pool_mode_mines_blocks_with_version_rolling():
     node = DevnetNode(bits=bits_for_difficulty(2.0**-18), mempool_txs=5)
     start = node.chain.height
@@ -76,7 +69,7 @@ async def test_pool_mode_mines_blocks_with_version_rolling():
         miner = Miner(host, port, "alice.rig1", hashrate=60_000, version_rolling=True)
         miner.start()
         try:
-            await wait_for(lambda: node.chain.height >= start + 3)
+            await wait_for(lambda: node.chain.height >= start + 3, 20, "three pool blocks")
         finally:
             await miner.stop()
         accepted = [b for b in pool.server.blocks if b.result is None]

@@ -18,8 +18,8 @@ import pytest
 
 from pool.accounts import AccountBook, name_problem
 from pool.bitcoin.address import script_to_address
+from pool.protocol import ErrorCode
 from pool.shares.accepted import NOT_RECORDED, MemorySink
-from pool.stratum.codec import ErrorCode
 from pool.stratum.identity import MAX_WORKER_CHARS, account_of, authorize_problem, worker_problem
 from pool.stratum.server import StratumServer
 

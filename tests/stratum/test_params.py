@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from pool.node.devnet import DevnetNode
-from pool.stratum.codec import ErrorCode
+from pool.protocol import ErrorCode
 
 from .stratum_harness import submit_params
 

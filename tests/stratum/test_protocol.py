@@ -8,8 +8,8 @@ import struct
 import pytest
 
 import hashing
+from pool.protocol import ErrorCode
 from pool.shares.accepted import MemorySink
-from pool.stratum.codec import ErrorCode
 
 from .stratum_harness import (
     EASY_BITS,
@@ -74,9 +74,11 @@ async def test_authorize_requires_a_worker_name(make_server, connect):
 
 async def test_valid_share_is_accepted_after_the_sink_returns(make_server, connect):
     release = asyncio.Event()
+    entered = asyncio.Event()
 
     class SlowSink(MemorySink):
         async def record_shares(self, shares):
+            entered.set()
             await release.wait()
             await super().record_shares(shares)
 
@@ -87,7 +89,9 @@ async def test_valid_share_is_accepted_after_the_sink_returns(make_server, conne
     nonce = find_nonce(job, EN2, difficulty=c.difficulty)
     pending = asyncio.ensure_future(c.call("mining.submit", submit_params("alice.rig1", job,
                                                                           EN2, nonce)))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(entered.wait(), 10)  # the share is with the store
+    for _ in range(20):  # and stays unanswered while the store has not returned
+        await asyncio.sleep(0)
     assert not pending.done(), "`true` went out before the share store returned"
     release.set()
     msg = await pending
@@ -261,32 +265,25 @@ async def test_configure_version_rolling_negotiates_mask(make_server, connect):
     assert msg["result"]["version-rolling.mask"] == "1fffe000"  # no miner mask => ffffffff
 
 
-async def test_rolled_version_share_accepted_and_outside_mask_rejected(make_server, connect):
+@pytest.mark.parametrize(("miner_mask", "mask", "bits", "outside"), [
+    ("00fff000", 0x00FFE000, 0x00AB6000, 0x10000000),  # inside the pool's, not the negotiated
+    (None, 0x1FFFE000, 0x1FFFE000, 0x00001000),  # no mining.configure: the pool's default mask
+], ids=["negotiated", "without-configure"])  # fmt: skip
+async def test_rolled_version_share_accepted_and_outside_mask_rejected(
+    make_server, connect, miner_mask: str | None, mask: int, bits: int, outside: int
+):
     server = await make_server()
     c = await connect(server)
-    await c.call("mining.configure", [["version-rolling"], {"version-rolling.mask": "00fff000"}])
+    if miner_mask is not None:
+        extensions = {"version-rolling.mask": miner_mask}
+        await c.call("mining.configure", [["version-rolling"], extensions])
     job = await c.handshake()
-    bits = 0x00AB6000
-    version = (job.version & ~0x00FFE000) | bits
+    version = (job.version & ~mask) | bits
     nonce = find_nonce(job, EN2, difficulty=c.difficulty, version=version)
     msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, bits))
     assert msg["result"] is True, msg
-    # inside the pool's default mask but outside the negotiated one
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, 0x10000000))
+    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, outside))
     assert msg["error"][0] == ErrorCode.OTHER and "outside the mask" in msg["error"][1]
-
-
-async def test_version_bits_without_configure_use_default_mask(make_server, connect):
-    server = await make_server()
-    c = await connect(server)
-    job = await c.handshake()
-    bits = 0x1FFFE000
-    version = (job.version & ~0x1FFFE000) | bits
-    nonce = find_nonce(job, EN2, difficulty=c.difficulty, version=version)
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, bits))
-    assert msg["result"] is True, msg
-    msg = await c.call("mining.submit", submit_params("alice.rig1", job, EN2, nonce, 0x00001000))
-    assert msg["error"][0] == ErrorCode.OTHER
 
 
 async def test_wrong_version_in_header_is_low_difficulty(make_server, connect):

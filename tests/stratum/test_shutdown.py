@@ -10,7 +10,6 @@ import contextlib
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner, StratumClient
 
 from .pool_process import PAYOUT, PoolProcess, devnet_config
+from .stratum_harness import counting_miner
 
 pytestmark = [pytest.mark.integration]
 
@@ -93,16 +93,9 @@ async def test_sigterm_under_load_drains_quietly(tmp_path: Path) -> None:
         await asyncio.to_thread(pool.start)
         try:
             for i, worker in enumerate(WORKERS):
-                miner = Miner("127.0.0.1", pool.port, worker, hashrate=2_000,
-                              reconnect_delay=30, local_host=f"127.0.3.{i + 1}")
-
-                def count(ok: bool, _msg: Any, worker: str = worker) -> None:
-                    if ok:
-                        acked[worker] += 1
-
-                miner.on_share = count
-                miner.start()
-                miners.append(miner)
+                miners.append(counting_miner("127.0.0.1", pool.port, worker, acked,
+                                             hashrate=2_000, reconnect_delay=30,
+                                             local_host=f"127.0.3.{i + 1}"))  # fmt: skip
             for i, proxy in enumerate(proxies):
                 proxy.start(pool.port, f"127.0.4.{i + 1}")
             loop = asyncio.get_running_loop()

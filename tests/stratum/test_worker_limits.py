@@ -8,7 +8,7 @@ import asyncio
 import time
 
 from pool.node.devnet import DevnetNode
-from pool.stratum.codec import ErrorCode
+from pool.protocol import ErrorCode
 
 ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 

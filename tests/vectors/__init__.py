@@ -1,4 +1,5 @@
-"""Loading the real-data vectors under tests/vectors."""
+"""The real-data vectors in this folder (README.md says where each comes from), loaded
+once per test session."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = Path(__file__).resolve().parent
 
 
 @cache

@@ -1,0 +1,73 @@
+"""Which way imports point, read from the source (tests/imports/graph.py).
+
+The layers (DESIGN.md): `hashing` and `plumbing` import none of the others; `pool` only
+those two; `fleetd` neither `pool` nor `rigsim`; `rigsim` may use `pool` (the Stratum
+codec, the bitcoin package) but not `fleetd`; only the front door `surplus` composes
+them all. Within a package, the sub-packages (and top-level modules) form no cycle: a
+cycle means two parts that can only be read, tested and changed together.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.imports.graph import cycles, graph
+
+PACKAGES = ["hashing", "plumbing", "pool", "fleetd", "rigsim", "surplus"]
+
+# what each top-level package may import, besides itself
+ALLOWED = {
+    "hashing": set(),
+    "plumbing": set(),
+    "pool": {"hashing", "plumbing"},
+    "fleetd": {"plumbing"},
+    "rigsim": {"hashing", "plumbing", "pool"},
+    "surplus": {"hashing", "plumbing", "pool", "fleetd", "rigsim"},
+}
+
+# Cycles still in the tree, each with what keeps it. The test fails when one of them
+# changes, so the list can only shrink with the code.
+KNOWN: dict[str, list[list[str]]] = {
+    # fleetd's own untangling is a later step (issue 13)
+    "fleetd": [["fleetd.allotment", "fleetd.config"], ["fleetd.control", "fleetd.site"]],
+    # type hints only: each firmware family's handler names the Fleet it serves, and the
+    # Fleet builds the handlers; at run time the arrow is one way (the runtime test below)
+    "rigsim": [[
+        "rigsim.antminer_web", "rigsim.bmminer", "rigsim.bosminer", "rigsim.braiins",
+        "rigsim.btminer", "rigsim.btminer_v3", "rigsim.cgminer", "rigsim.firmware",
+        "rigsim.fleet", "rigsim.luxos",
+    ]],
+}  # fmt: skip
+
+
+def test_top_level_packages_import_only_the_layers_below() -> None:
+    edges = graph(PACKAGES, depth=1)
+    wrong = {p: sorted(edges.get(p, set()) - ALLOWED[p]) for p in PACKAGES}
+    assert not any(wrong.values()), {p: w for p, w in wrong.items() if w}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_cycle_between_the_parts_of_a_package(package: str) -> None:
+    """Every import counts here: top level, in a function, under TYPE_CHECKING."""
+    assert cycles(graph([package], depth=2)) == KNOWN.get(package, [])
+
+
+def test_no_module_cycle_at_import_time() -> None:
+    """Module by module, the imports that run at import time form no cycle anywhere."""
+    assert cycles(graph(PACKAGES, depth=99, runtime_only=True)) == []
+
+
+@pytest.mark.parametrize("package", ["hashing", "plumbing", "pool", "surplus"])
+def test_no_cycle_between_modules(package: str) -> None:
+    """Finer still where it holds: no two modules of these packages import each other,
+    even for a type (a Stratum session reaches its server through a narrow Protocol)."""
+    assert cycles(graph([package], depth=99)) == []
+
+
+def test_the_checks_can_see_a_cycle() -> None:
+    """The graph sees relative and `from package import module` imports, and a cycle."""
+    edges = graph(["pool", "rigsim"], depth=99)
+    assert "pool.protocol" in edges["pool.shares.checks"]
+    assert "pool.stratum.codec" in edges["rigsim.miner"]
+    assert "pool.stratum.eventloop" in edges["pool.cli"]  # imported inside run()
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
