@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         np.broadcast_to(np.frombuffer(TARGET.to_bytes(32, "little"), np.uint8), (BATCH, 32))
     )
     batch_kernels = kernels.available("batch")
-    chosen = {p: kernels.chosen(p).name for p in kernels.PATHS}
+    chosen = {p: choice.chosen(p).name for p in kernels.PATHS}
     meets = hashing.header_meets_target
 
     def single_loop() -> int:

@@ -31,7 +31,7 @@ def kernel_rate(path: str) -> float | None:
     record = choice.load()
     if record is None or kernels.forced(path) is not None:
         return None
-    return record.rates.get(path, {}).get(kernels.chosen(path).name)
+    return record.rates.get(path, {}).get(choice.chosen(path).name)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from hashing import cpu, kernels
+from hashing import choice, cpu
 from hashing.loops import GRAIN, counter
 from hashing.targets import target_limbs, target_rows
 
@@ -57,7 +57,7 @@ def as_headers(headers: np.ndarray) -> np.ndarray:
 
 def _run(headers, targets, digests, meets, threads: int | None) -> None:
     n = headers.shape[0]
-    fn = kernels.function("batch")
+    fn = choice.function("batch")
     claims = counter()
     if threads is None:
         threads = cpu.usable_cores() if n >= PARALLEL_MIN_BATCH else 1

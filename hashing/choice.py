@@ -15,25 +15,19 @@ import hashlib
 import json
 import logging
 import os
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import llvmlite.binding as llvm
 import numba
-import numpy as np
 
 from hashing import kernels
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
-BATCH = 4096  # headers per timed batch call (the pool's large batches)
-SCAN = 4096  # nonces per timed scan call
-SINGLE = 256  # header_meets_target calls per timed single-path sample
 _MAX_BYTES = 64 * 1024
 
 
@@ -146,89 +140,49 @@ def save(record: Record, directory: Path | None = None) -> Path | None:
     return file
 
 
-def interleaved_medians(
-    candidates: dict[str, Callable[[], int]], rounds: int, min_seconds: float = 0.0
-) -> dict[str, float]:
-    """Items per second of each candidate: A, B, C, A, B, C... for `rounds`, then the
-    median of each. Interleaving spreads a noisy neighbour's bursts over every candidate
-    instead of landing on one."""
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for fn in candidates.values():
-        fn()  # first call: load or compile, fault in the buffers
-    for _ in range(rounds):
-        for name, fn in candidates.items():
-            items = 0
-            start = time.perf_counter()
-            while True:
-                items += fn()
-                elapsed = time.perf_counter() - start
-                if elapsed >= min_seconds:
-                    break
-            samples[name].append(items / elapsed)
-    return {name: statistics.median(s) for name, s in samples.items()}
+def choose(path: str) -> kernels.Kernel:
+    """The kernel `path` uses in this process: forced, else measured, else default."""
+    if path not in kernels.PATHS:
+        raise kernels.KernelError(f"no path {path!r}; paths: {', '.join(kernels.PATHS)}")
+    kernel = kernels.forced(path)
+    if kernel is not None:
+        return kernel
+    recorded = load()
+    if recorded is not None and path in recorded.choice:
+        return kernels.KERNELS[recorded.choice[path]]
+    return kernels.available(path)[0]
 
 
-def _batch_candidate(kernel: kernels.Kernel, headers: np.ndarray) -> Callable[[], int]:
-    from hashing.loops import counter
-    from hashing.targets import target_limbs
-
-    fn = kernel.function("batch")
-    targets = target_limbs(1 << 224)
-    meets = np.zeros(headers.shape[0], np.bool_)
-    no_digests = np.zeros((0, 32), np.uint8)
-    n = headers.shape[0]
-
-    def run() -> int:
-        fn(headers, targets, no_digests, meets, 0, n, counter())
-        return n
-
-    return run
+_resolved: dict[str, kernels.Kernel] = {}
+_functions: dict[str, Callable] = {}
+_on_reset: list[Callable[[], None]] = []
 
 
-def _scan_candidate(kernel: kernels.Kernel) -> Callable[[], int]:
-    from hashing.targets import target_limbs
-
-    fn = kernel.function("scan")
-    header = np.arange(80, dtype=np.uint8)
-    targets = target_limbs(1 << 224)
-    found = np.zeros(64, np.uint32)
-
-    def run() -> int:
-        fn(header, targets, 0, SCAN, found)
-        return SCAN
-
-    return run
+def chosen(path: str) -> kernels.Kernel:
+    """choose(path), resolved once per process (reset() forgets)."""
+    kernel = _resolved.get(path)
+    if kernel is None:
+        kernel = _resolved[path] = choose(path)
+    return kernel
 
 
-def _single_candidate(kernel: kernels.Kernel, headers: list[bytes]) -> Callable[[], int]:
-    from hashing import single
-    from hashing.targets import target_limbs
-
-    fn = single.entry(kernel)
-    limbs = target_limbs(1 << 224)
-
-    def run() -> int:
-        for h in headers:
-            fn(h, limbs)
-        return len(headers)
-
-    return run
+def function(path: str) -> Callable:
+    """The chosen kernel's function for `path` (one dict lookup once resolved)."""
+    fn = _functions.get(path)
+    if fn is None:
+        fn = _functions[path] = chosen(path).function(path)
+    return fn
 
 
-def measure(rounds: int = 15, min_seconds: float = 0.002) -> Record:
-    """Time every kernel this CPU can run, per path, on one thread; the fastest wins."""
-    rng = np.random.default_rng(16)
-    headers = rng.integers(0, 256, size=(BATCH, 80), dtype=np.uint8)
-    singles = [bytes(r) for r in headers[:SINGLE]]
-    makers: dict[str, Callable[[kernels.Kernel], Callable[[], int]]] = {
-        "batch": lambda k: _batch_candidate(k, headers),
-        "scan": _scan_candidate,
-        "single": lambda k: _single_candidate(k, singles),
-    }
-    record = Record(choice={})
-    for p in kernels.PATHS:
-        candidates = {k.name: makers[p](k) for k in kernels.available(p)}
-        rates = interleaved_medians(candidates, rounds, min_seconds)
-        record.rates[p] = {name: round(rate, 1) for name, rate in rates.items()}
-        record.choice[p] = max(rates, key=rates.__getitem__)
-    return record
+def reset() -> None:
+    """Forget the resolved kernels and what was built on them (after a new choice is
+    recorded, or in tests that change SURPLUS_HASH_KERNEL)."""
+    _resolved.clear()
+    _functions.clear()
+    for listener in _on_reset:
+        listener()
+
+
+def on_reset(listener: Callable[[], None]) -> None:
+    """Call `listener` on reset() (for callers that keep a resolved kernel themselves)."""
+    _on_reset.append(listener)

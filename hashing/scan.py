@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashing import kernels
+from hashing import choice
 from hashing.targets import target_limbs
 
 _MAX_NONCE = 1 << 32
@@ -30,7 +30,7 @@ def scan_nonces(header76: bytes, target: int, start: int, count: int) -> list[in
     if start + count > _MAX_NONCE:
         raise ValueError(f"start + count must not exceed 2**32, got {start + count}")
     limbs = target_limbs(target)
-    scan = kernels.function("scan")
+    scan = choice.function("scan")
     header = np.frombuffer(bytearray(header76 + bytes(4)), dtype=np.uint8)
     found: list[int] = []
     buf = np.empty(_CAPACITY, dtype=np.uint32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from hashing import kernels
+from hashing import choice, kernels
 from hashing.targets import _cache as _limb_cache
 from hashing.targets import target_limbs
 
@@ -44,7 +44,7 @@ def entry(kernel: kernels.Kernel) -> Callable:
 
 def _first_call(header: bytes, limbs) -> bool:
     global _kernel
-    _kernel = entry(kernels.chosen("single"))
+    _kernel = entry(choice.chosen("single"))
     return _kernel(header, limbs)
 
 
@@ -54,7 +54,7 @@ def _forget() -> None:
 
 
 _kernel: Callable = _first_call
-kernels.on_reset(_forget)
+choice.on_reset(_forget)
 
 
 def _checked(header: bytes, target: int) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 
 from hashing import choice, cpu, kernels
 from hashing.loops import counter
+from hashing.measure import measure as measure_kernels
 from hashing.targets import target_limbs
 
 
@@ -104,6 +105,6 @@ def warm(parallel: bool | None = None, *, measure: bool = True) -> int:
     for kernel in kernels.available():
         _compile(kernel)
     if measure:
-        choice.save(choice.measure())
-        kernels.reset()
+        choice.save(measure_kernels())
+        choice.reset()
     return _signatures()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hashing import choice, kernels
+from hashing import choice
 
 
 @pytest.fixture
@@ -17,10 +17,10 @@ def force(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 
     def _force(spec: str) -> None:
         monkeypatch.setenv("SURPLUS_HASH_KERNEL", spec)
-        kernels.reset()
+        choice.reset()
 
     yield _force
-    kernels.reset()
+    choice.reset()
 
 
 @pytest.fixture
@@ -29,16 +29,16 @@ def hide(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 
     def _hide(features: str) -> None:
         monkeypatch.setenv("SURPLUS_HASH_HIDE", features)
-        kernels.reset()
+        choice.reset()
 
     yield _hide
-    kernels.reset()
+    choice.reset()
 
 
 @pytest.fixture
 def choice_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """Choice records are read and written here for this test."""
     monkeypatch.setattr(choice, "cache_dir", lambda: tmp_path)
-    kernels.reset()
+    choice.reset()
     yield tmp_path
-    kernels.reset()
+    choice.reset()

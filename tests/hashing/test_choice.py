@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import hashing
-from hashing import choice, kernels, lanes, warm
+from hashing import choice, kernels, lanes, measure, warm
 from tests.hashing.helpers import random_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def other_than_default(path: str) -> str:
 
 
 def test_measure_times_every_available_kernel_and_picks_the_fastest(choice_dir: Path) -> None:
-    rec = choice.measure(rounds=3, min_seconds=0.0)
+    rec = measure.measure(rounds=3, min_seconds=0.0)
     for path in kernels.PATHS:
         offered = {k.name for k in kernels.available(path)}
         assert set(rec.rates[path]) == offered
@@ -44,10 +44,10 @@ def test_a_saved_choice_is_loaded_and_used(choice_dir: Path) -> None:
     picks = {p: other_than_default(p) for p in kernels.PATHS}
     file = choice.save(record(picks["batch"], picks["scan"], picks["single"]))
     assert file is not None and file.parent == choice_dir and file.name.startswith("hash-kernels-")
-    kernels.reset()
+    choice.reset()
     for path in kernels.PATHS:
-        assert kernels.chosen(path).name == picks[path]
-    entry, kernel = kernels.function("batch"), kernels.KERNELS[picks["batch"]]
+        assert choice.chosen(path).name == picks[path]
+    entry, kernel = choice.function("batch"), kernels.KERNELS[picks["batch"]]
     assert (entry.func, entry.args) == (kernel.dispatcher("batch"), (kernel.width,))
     assert hashing.kernel_rate("batch") == 1e7
     headers = random_headers(50)
@@ -64,7 +64,7 @@ def test_the_record_is_keyed_by_the_cpu_features(choice_dir: Path, hide) -> None
     assert choice.path() != saved, "another CPU, another file"
     assert choice.load() is None
     if first.requires:
-        assert kernels.chosen("batch").name != first.name
+        assert choice.chosen("batch").name != first.name
     # The same file copied under the other CPU's name is refused by its key.
     choice.path().write_bytes(saved.read_bytes())
     assert choice.load() is None
@@ -88,7 +88,7 @@ def test_a_corrupt_record_is_ignored(choice_dir: Path, caplog, content: bytes) -
     with caplog.at_level(logging.WARNING, logger="hashing.choice"):
         assert choice.load() is None
     assert "ignoring kernel choice" in caplog.text
-    assert kernels.chosen("batch").name == kernels.available("batch")[0].name
+    assert choice.chosen("batch").name == kernels.available("batch")[0].name
     assert hashing.sha256d_headers(random_headers(3)).shape == (3, 32)
 
 
@@ -112,7 +112,7 @@ def test_an_invalid_record_is_ignored(choice_dir: Path, mutate) -> None:
     mutate(data)
     file.write_text(json.dumps(data))
     assert choice.load() is None
-    assert kernels.chosen("batch").name == kernels.available("batch")[0].name
+    assert choice.chosen("batch").name == kernels.available("batch")[0].name
 
 
 def test_a_record_naming_a_kernel_the_cpu_lacks_is_ignored(choice_dir: Path, hide) -> None:
@@ -123,7 +123,7 @@ def test_a_record_naming_a_kernel_the_cpu_lacks_is_ignored(choice_dir: Path, hid
     data["choice"]["batch"] = "shani2"
     file.write_text(json.dumps(data))
     assert choice.load() is None
-    assert not kernels.chosen("batch").name.startswith("shani")
+    assert not choice.chosen("batch").name.startswith("shani")
 
 
 def test_hidden_features_are_never_chosen_or_run(choice_dir: Path, hide, monkeypatch) -> None:
@@ -138,17 +138,17 @@ def test_hidden_features_are_never_chosen_or_run(choice_dir: Path, hide, monkeyp
         return real(self, path)
 
     monkeypatch.setattr(kernels.Kernel, "function", spy)
-    rec = choice.measure(rounds=1)
+    rec = measure.measure(rounds=1)
     assert set(called) <= {"portable", "hashlib"}
     assert rec.choice == {"batch": "portable", "scan": "portable", "single": "hashlib"}
     headers = random_headers(40)
-    assert kernels.chosen("batch").name == "portable"
+    assert choice.chosen("batch").name == "portable"
     assert [bytes(d) for d in hashing.sha256d_headers(headers)] == [
         hashing.sha256d(bytes(h)) for h in headers
     ]
     with pytest.raises(hashing.KernelError, match="sha"):
         monkeypatch.setenv("SURPLUS_HASH_KERNEL", "shani2")
-        kernels.reset()
+        choice.reset()
         hashing.sha256d_headers(headers)
 
 
@@ -165,17 +165,17 @@ def test_a_bad_override_is_a_clear_error(force, spec: str, message: str) -> None
     force(spec)
     with pytest.raises(hashing.KernelError, match=message):
         for path in kernels.PATHS:
-            kernels.chosen(path)
+            choice.chosen(path)
 
 
 def test_the_override_beats_the_record(choice_dir: Path, force) -> None:
     choice.save(record("avx2", "avx2", "hashlib"))
     force("portable")
-    assert kernels.chosen("batch").name == "portable"
-    assert kernels.chosen("scan").name == "portable"
-    assert kernels.chosen("single").name == "hashlib", "portable has no single path: recorded"
+    assert choice.chosen("batch").name == "portable"
+    assert choice.chosen("scan").name == "portable"
+    assert choice.chosen("single").name == "hashlib", "portable has no single path: recorded"
     force("scan=avx2, batch=portable")
-    assert (kernels.chosen("batch").name, kernels.chosen("scan").name) == ("portable", "avx2")
+    assert (choice.chosen("batch").name, choice.chosen("scan").name) == ("portable", "avx2")
 
 
 def test_warm_records_a_choice_that_a_new_process_loads(choice_dir: Path) -> None:
@@ -191,7 +191,7 @@ def test_warm_records_a_choice_that_a_new_process_loads(choice_dir: Path) -> Non
         "import sys; from pathlib import Path; import numpy as np, hashing;"
         "from hashing import choice, kernels;"
         "choice.cache_dir = lambda: Path(sys.argv[1]);"
-        "print(*(kernels.chosen(p).name for p in kernels.PATHS));"
+        "print(*(choice.chosen(p).name for p in kernels.PATHS));"
         "h = np.zeros((20, 80), np.uint8);"
         "assert bytes(hashing.sha256d_headers(h)[0]) == hashing.sha256d(bytes(80))"
     )

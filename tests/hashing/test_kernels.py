@@ -35,7 +35,7 @@ def test_batch_digests_and_targets(name: str, force) -> None:
     if not runnable(name, "batch"):
         expect_refusal(name, "batch", lambda: hashing.sha256d_headers(headers))
         return
-    assert hashing.kernels.chosen("batch").name == name
+    assert hashing.choice.chosen("batch").name == name
     expect = reference.sha256d_headers(headers)
     for threads in (1, 2):
         assert np.array_equal(hashing.sha256d_headers(headers, threads=threads), expect)

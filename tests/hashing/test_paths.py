@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hashing
-from hashing import batch, cpu, kernels, reference, single
+from hashing import batch, choice, cpu, reference, single
 from hashing.targets import target_limbs, target_rows
 from tests.hashing.helpers import random_headers
 
@@ -55,7 +55,7 @@ def test_per_row_targets_are_used_in_place() -> None:
 def test_strided_and_read_only_inputs_need_no_new_compile() -> None:
     headers = random_headers(64)
     hashing.sha256d_headers(headers)
-    kernel = kernels.chosen("batch").dispatcher("batch")
+    kernel = choice.chosen("batch").dispatcher("batch")
     before = len(kernel.signatures)
     strided = np.zeros((64, 160), np.uint8)
     strided[:, ::2] = headers
