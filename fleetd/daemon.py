@@ -81,7 +81,7 @@ class Fleetd:
         self.metrics: FleetdMetrics | None = None
         self._metrics_at: tuple[str, int] | None = None
         m = config.metrics
-        if m.host is not None and m.port is not None:
+        if m.enabled:
             self._metrics_at = (m.host, m.port if metrics_port is None else metrics_port)
             self.metrics = FleetdMetrics(clock=clock)
             for controller in self.controllers.values():
@@ -122,10 +122,7 @@ class Fleetd:
     @property
     def metrics_url(self) -> str | None:
         """http://host:port/metrics while fleetd serves it, else None."""
-        if self.metrics is None or self.metrics.runner is None or self.metrics.address is None:
-            return None
-        host, port = self.metrics.address
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+        return None if self.metrics is None else self.metrics.endpoint.url
 
     async def start(self, first_cycle_timeout_s: float = 60.0) -> None:
         """Run in the background; returns once every site has finished its first cycle."""

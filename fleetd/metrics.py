@@ -22,13 +22,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
 from fleetd.allotment.base import SOURCE_STATES
+from plumbing.endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +135,7 @@ class FleetdMetrics:
             ["site"], buckets=CYCLE_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(FleetdCollector(self))
-        self.runner: web.AppRunner | None = None
-        self.address: tuple[str, int] | None = None
+        self.endpoint = MetricsEndpoint(self.registry, name="fleetd metrics")
 
     def add_site(self, controller: ControllerLike, *, instrument: bool = True) -> None:
         """Export `controller`'s site. With `instrument`, each cycle's duration is observed
@@ -179,20 +177,10 @@ class FleetdMetrics:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 9102) -> tuple[str, int]:
         """GET /metrics on the running event loop; returns the bound (host, port)."""
-        app = web.Application()
-        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, host, port).start()
-        bound = self.runner.addresses[0]
-        self.address = (str(bound[0]), int(bound[1]))
-        log.info("fleetd metrics on http://%s:%d/metrics", *self.address)
-        return self.address
+        return await self.endpoint.start(host, port)
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.endpoint.close()
 
 
 class _Families:

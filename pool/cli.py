@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    from plumbing import eventloop
     from pool.app_node import PoolStartupError
-    from pool.stratum import eventloop
 
     try:
         eventloop.run(serve(config))  # uvloop where installed

@@ -13,11 +13,10 @@ import signal
 import sys
 import time
 
-from plumbing import logs
+from plumbing import eventloop, logs
 from plumbing.escape import printable
 from plumbing.netaddr import loopback_host, split_host_port
 from plumbing.redact import redact
-from pool.stratum import eventloop
 from rigsim.config import ConfigError, load_fleet_config
 from rigsim.fleet import Fleet
 from rigsim.metrics import RigsimMetrics
@@ -30,10 +29,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", help="stratum+tcp://HOST:PORT the rigs mine on")
     parser.add_argument(
         "--metrics",
-        default="127.0.0.1:9103",
+        default=None,
         metavar="HOST:PORT",
         help="serve /metrics and the JSON site meters (/sites/...) here, on loopback; "
-        "'off' for none (default 127.0.0.1:9103)",
+        "'off' for none (default: the fleet file's [metrics], 127.0.0.1:9103)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
@@ -80,8 +79,10 @@ def _metrics_address(value: str) -> tuple[str, int] | None:
 async def _main(args: argparse.Namespace) -> int:
     if args.pool:
         parse_pool_url(args.pool)  # a bad URL is refused before anything starts
-    metrics_at = _metrics_address(args.metrics)
+    metrics_at = None if args.metrics is None else _metrics_address(args.metrics)
     cfg = load_fleet_config(args.fleet)
+    if args.metrics is None and cfg.metrics.enabled:
+        metrics_at = (cfg.metrics.host, cfg.metrics.port)
     if args.pool:
         cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"pool_url": args.pool})})
     fleet = Fleet(cfg, source=args.fleet)
