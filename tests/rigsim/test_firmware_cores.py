@@ -117,7 +117,7 @@ def test_firmware_keys_are_checked(group: dict[str, Any], key: str, words: str) 
 
 def test_two_apis_on_one_port_are_refused() -> None:
     rigs = [{"model": "S19", "count": 1, "site": "s", "addresses": "127.9.0.1"}]
-    with pytest.raises(ConfigError, match=r"firmware\.braiins\.grpc_port': port 4028 is also"):
+    with pytest.raises(ConfigError, match=r"firmware\.braiins\.grpc_port: port 4028 is also"):
         parse_fleet_config(
             {"sites": {"s": {}}, "rigs": rigs, "firmware": {"braiins": {"grpc_port": 4028}}}
         )
