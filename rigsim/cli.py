@@ -90,10 +90,11 @@ async def _main(args: argparse.Namespace) -> int:
     await runner.start()
     first, last = fleet.rigs[0].address, fleet.rigs[-1].address
     families = sorted({r.firmware for r in fleet.rigs})
+    api = runner.api
     where = (
         "no sockets"
-        if args.no_api
-        else f"{', '.join(families)} APIs on {first} .. {last} (port {runner.api.port} and "
+        if api is None
+        else f"{', '.join(families)} APIs on {first} .. {last} (port {api.port} and "
         "the families' own)"
     )
     print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)

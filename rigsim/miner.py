@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import hashing
 from pool.stratum.codec import (
@@ -99,7 +99,7 @@ class StratumClient(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's have its API
 
     def connection_lost(self, exc: Exception | None) -> None:
         for fut in self._waiting.values():

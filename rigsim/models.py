@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from plumbing import catalog
 from plumbing.catalog import STEP_MHZ, V_FLOOR, power_fraction
@@ -190,7 +191,7 @@ class RigModel:
             return self.pyasic_class
         return dict(self.firmware_classes)[firmware]
 
-    def with_overrides(self, **changes: float) -> RigModel:
+    def with_overrides(self, **changes: Any) -> RigModel:
         """A copy with some figures replaced (per-site tuning, compressed test timings)."""
         return replace(self, **changes)
 

@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 from types import TracebackType
 
-from rigsim.firmware import ANTMINER, BRAIINS
 from rigsim.fleet import Fleet
 from rigsim.listeners import RigListeners
+from rigsim.rig import ANTMINER, BRAIINS
 from rigsim.tcp_api import RigApiServers
 
 

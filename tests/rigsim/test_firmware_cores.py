@@ -25,10 +25,10 @@ from rigsim.btminer_v3 import v3_token
 from rigsim.clock import FakeClock
 from rigsim.config import ConfigError, parse_fleet_config
 from rigsim.digest import DigestAuth, Verdict, parse_header
-from rigsim.firmware import MODE_LOW, MODE_NORMAL
 from rigsim.fleet import Fleet
 from rigsim.models import MODELS
 from rigsim.physics import FleetPhysics, PhysicsGroup, RigState
+from rigsim.rig import MODE_LOW, MODE_NORMAL
 
 S19J = MODELS["S19jPro"]
 
