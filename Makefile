@@ -25,9 +25,11 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(STAMP) components
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/surplus warm
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fleetd.daemon import Fleetd
@@ -152,7 +152,7 @@ def _discover(args: argparse.Namespace) -> int:
                       transient=True) as bar:  # fmt: skip
             task = bar.add_task(args.cidr, total=total, found=0)
 
-            def progress(p) -> None:  # type: ignore[no-untyped-def]
+            def progress(p: Any) -> None:
                 bar.update(task, completed=p.done, found=p.found)
 
             return await discover(args.cidr, concurrency=args.concurrency,

@@ -338,7 +338,7 @@ class RigEntry(_Strict):
         if self.range is not None:
             a, b = (int(ipaddress.IPv4Address(p.strip())) for p in self.range.split("-"))
             return [str(ipaddress.IPv4Address(i)) for i in range(a, b + 1)]
-        net = ipaddress.IPv4Network(self.cidr)  # type: ignore[arg-type]
+        net = ipaddress.IPv4Network(self.cidr)
         return [str(h) for h in net.hosts()]
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from fleetd import config as fleetd_config
 from fleetd.api import FleetdApi
@@ -129,7 +130,8 @@ class Fleetd:
         self._task = asyncio.get_running_loop().create_task(self.run(), name="fleetd")
         waits = [c.first_cycle_done.wait() for c in self.controllers.values()]
         done = asyncio.ensure_future(asyncio.gather(*waits))
-        await asyncio.wait({done, self._task}, timeout=first_cycle_timeout_s,
+        either: set[asyncio.Future[Any]] = {done, self._task}
+        await asyncio.wait(either, timeout=first_cycle_timeout_s,
                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if self._task.done():
             done.cancel()

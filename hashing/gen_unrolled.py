@@ -15,6 +15,7 @@ committed module is exactly what this generator produces.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 K = [
@@ -65,7 +66,8 @@ class Emitter:
         hi = self.u(f"{x} << np.uint32({32 - n})")
         return self.u(f"{lo} | {hi}")
 
-    def compress(self, state: list[str | int], words: list[str | int], tag: str) -> list[str]:
+    def compress(self, state: Sequence[str | int], words: Sequence[str | int],
+                 tag: str) -> list[str]:  # fmt: skip
         """One SHA-256 compression. `state`/`words` items are variable names or int constants.
 
         Returns the names of the 8 output words (state + compressed state).
@@ -73,14 +75,15 @@ class Emitter:
         w: list[str | int] = list(words)
         # Message schedule: constant words fold at generation time, others become variables.
         for t in range(16, 64):
-            a, b, c, d = w[t - 2], w[t - 7], w[t - 15], w[t - 16]
-            if all(isinstance(v, int) for v in (a, b, c, d)):
-                s1 = _rotr_const(a, 17) ^ _rotr_const(a, 19) ^ (a >> 10)
-                s0 = _rotr_const(c, 7) ^ _rotr_const(c, 18) ^ (c >> 3)
-                w.append((s1 + b + s0 + d) & M32)
+            w2, w7, w15, w16 = w[t - 2], w[t - 7], w[t - 15], w[t - 16]
+            if (isinstance(w2, int) and isinstance(w7, int) and isinstance(w15, int)
+                    and isinstance(w16, int)):  # fmt: skip
+                sig1 = _rotr_const(w2, 17) ^ _rotr_const(w2, 19) ^ (w2 >> 10)
+                sig0 = _rotr_const(w15, 7) ^ _rotr_const(w15, 18) ^ (w15 >> 3)
+                w.append((sig1 + w7 + sig0 + w16) & M32)
                 continue
             terms = []
-            for v, kind in ((a, 1), (b, None), (c, 0), (d, None)):
+            for v, kind in ((w2, 1), (w7, None), (w15, 0), (w16, None)):
                 if kind is None or isinstance(v, int):
                     if isinstance(v, int):
                         if kind == 1:

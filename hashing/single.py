@@ -38,8 +38,9 @@ def _resolve() -> Callable:
     shani.header_meets(bytes(80), target_limbs(0))
     fn: Callable = shani.header_meets
     for sig, cres in shani.header_meets.overloads.items():
-        if str(sig[0]).startswith("readonly bytes") and hasattr(cres, "entry_point"):
-            fn = cres.entry_point
+        entry = getattr(cres, "entry_point", None)  # numba's CompileResult, where it has one
+        if str(sig[0]).startswith("readonly bytes") and entry is not None:
+            fn = entry
     return fn
 
 

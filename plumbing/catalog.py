@@ -105,8 +105,8 @@ def models() -> dict[str, Nameplate]:
     return parse(tomllib.loads(text))
 
 
-_FIELDS = {f.name: f.type for f in fields(Nameplate) if f.name != "key"}
-_TYPES = {"str": str, "int": int, "float": (int, float)}
+_FIELDS = {f.name: str(f.type) for f in fields(Nameplate) if f.name != "key"}
+_TYPES: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float)}
 
 
 def parse(data: dict[str, object]) -> dict[str, Nameplate]:
@@ -118,9 +118,9 @@ def parse(data: dict[str, object]) -> dict[str, Nameplate]:
                                f"{', '.join(_FIELDS)}")  # fmt: skip
         for name, kind in _FIELDS.items():
             value = table[name]
-            if not isinstance(value, _TYPES[str(kind)]) or isinstance(value, bool):
+            if not isinstance(value, _TYPES[kind]) or isinstance(value, bool):
                 raise CatalogError(f"rigs.toml: {key}.{name}: expected {kind}, got {value!r}")
-            if not isinstance(value, str) and not value > 0:
+            if isinstance(value, int | float) and not value > 0:
                 raise CatalogError(f"rigs.toml: {key}.{name}: expected > 0, got {value!r}")
         out[key] = Nameplate(key=key, **{n: table[n] for n in _FIELDS})
     return out

@@ -269,8 +269,8 @@ def _message(error: Mapping[str, Any], model: type[BaseModel]) -> str:
     value = error.get("input")
     if kind in _NO_VALUE or (isinstance(value, dict) and kind not in _TYPES):
         return message  # a whole table is not repeated back
-    key = next((p for p in reversed(error["loc"]) if isinstance(p, str)), None)
-    return f"{message} (got {shown(value, key)})"
+    last = next((p for p in reversed(error["loc"]) if isinstance(p, str)), None)
+    return f"{message} (got {shown(value, last)})"
 
 
 def _number(value: Any) -> Any:

@@ -29,7 +29,7 @@ class MeteredSink:
         stored = shares
         try:
             if self.inner is not None:
-                result = await self.inner.record_shares(shares)
+                result = await self.inner.record_shares(shares)  # the ledger's returns row ids
         except Exception as exc:  # credit what the store kept, as the miners are answered
             failed = failed_rows(exc, len(shares))
             stored = [s for i, s in enumerate(shares) if i not in failed]

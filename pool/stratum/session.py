@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pool.node.base import InvalidAddress
 from pool.shares.checks import (
@@ -146,7 +146,8 @@ class StratumSession(asyncio.Protocol):
     # ------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # uvloop's transports do not subclass asyncio.Transport, but have its API
+        transport = self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         self.fd = sock.fileno() if sock is not None else -1
         peer = transport.get_extra_info("peername")
@@ -158,9 +159,7 @@ class StratumSession(asyncio.Protocol):
             self.closed = True
             transport.abort()
             return
-        self.transport.set_write_buffer_limits(  # type: ignore[union-attr]
-            high=self.server.config.write_buffer_limit
-        )
+        transport.set_write_buffer_limits(high=self.server.config.write_buffer_limit)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
