@@ -15,12 +15,10 @@ compresses the controller's timings (per site name, or one for all); `api_port` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from fleetd import config as fleetd_config
@@ -31,11 +29,12 @@ from fleetd.control.controller import SiteController
 from fleetd.control.samples import SampleLog, samples_path_for
 from fleetd.metrics import FleetdMetrics
 from fleetd.site import ControlTuning, DriverFactory, Site
+from plumbing.lifecycle import Service, cancel
 
 log = logging.getLogger(__name__)
 
 
-class Fleetd:
+class Fleetd(Service):
     def __init__(
         self,
         config: FleetdConfig,
@@ -142,20 +141,6 @@ class Fleetd:
             raise TimeoutError(f"fleetd: no first control cycle within {first_cycle_timeout_s} s")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
-    async def __aenter__(self) -> Fleetd:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

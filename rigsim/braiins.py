@@ -179,22 +179,24 @@ class BraiinsApi:
     def _pause_mining(
         self, i: int, q: bos.PauseMiningRequest, r: RigReading
     ) -> bos.PauseMiningResponse:
-        fw = self.fleet.firmware(i)
-        if fw.paused:
-            return bos.PauseMiningResponse(already_paused=True)
-        fw.paused = True
-        self.fleet.sleep(i)
-        return bos.PauseMiningResponse(already_paused=False)
+        return bos.PauseMiningResponse(already_paused=not self._set_paused(i, True))
 
     def _resume_mining(
         self, i: int, q: bos.ResumeMiningRequest, r: RigReading
     ) -> bos.ResumeMiningResponse:
+        return bos.ResumeMiningResponse(already_mining=not self._set_paused(i, False))
+
+    def _set_paused(self, i: int, paused: bool) -> bool:
+        """Pause (sleep) or resume (wake) rig i's mining; False when it already was so."""
         fw = self.fleet.firmware(i)
-        if not fw.paused:
-            return bos.ResumeMiningResponse(already_mining=True)
-        fw.paused = False
-        self.fleet.wake(i)
-        return bos.ResumeMiningResponse(already_mining=False)
+        if fw.paused == paused:
+            return False
+        fw.paused = paused
+        if paused:
+            self.fleet.sleep(i)
+        else:
+            self.fleet.wake(i)
+        return True
 
     def _set_locate_device_status(
         self, i: int, q: bos.SetLocateDeviceStatusRequest, r: RigReading

@@ -570,13 +570,6 @@ class FleetPhysics:
         self.drift_at[asleep] = np.inf if after_s is None else now + float(after_s)
         self._refresh(idx, now)
 
-    def set_ambient(
-        self, sel: int | Sequence[int] | np.ndarray, ambient_c: float, now: float
-    ) -> None:
-        idx = self._command(sel, now)
-        self.ambient_c[idx] = ambient_c
-        self._refresh(idx, now)
-
     # readings ------------------------------------------------------------------
 
     @property

@@ -116,30 +116,18 @@ class RigEvent:
 Listener = Callable[[RigEvent], Awaitable[None] | None]
 
 
+@dataclass(eq=False, repr=False, slots=True)
 class Rig:
     """One rig of the fleet: a light view onto the fleet's arrays."""
 
-    __slots__ = ("address", "firmware", "fleet", "index", "model", "name", "site", "whatsminer_v3")
-
-    def __init__(
-        self,
-        fleet: FleetView,
-        index: int,
-        address: str,
-        site: str,
-        model: RigModel,
-        name: str,
-        firmware: str = "luxos",
-        whatsminer_v3: bool = False,
-    ) -> None:
-        self.fleet = fleet
-        self.index = index
-        self.address = address
-        self.site = site
-        self.model = model
-        self.name = name
-        self.firmware = firmware  # the family whose API the rig speaks (rigsim.firmware)
-        self.whatsminer_v3 = whatsminer_v3  # a Whatsminer that also serves API v3
+    fleet: FleetView
+    index: int
+    address: str
+    site: str
+    model: RigModel
+    name: str
+    firmware: str = "luxos"  # the family whose API the rig speaks (rigsim.firmware)
+    whatsminer_v3: bool = False  # a Whatsminer that also serves API v3
 
     def __repr__(self) -> str:
         return f"Rig({self.name} {self.address} {self.model.key} {self.state.name})"
