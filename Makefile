@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hashing.py
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .mypy_cache
