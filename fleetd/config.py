@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
+    AfterValidator,
     Field,
     ValidationInfo,
     field_validator,
@@ -68,6 +69,17 @@ def _http_url(v: str) -> str:
     if u.scheme not in ("http", "https") or not u.netloc:
         raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
     return v
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Polled(_Strict):
+    """Something fleetd reads over HTTP every `interval_s`."""
+
+    url: HttpUrl
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -149,17 +161,9 @@ class _FeedBase(_Strict):
     fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
 
 
-class HttpAllotment(_FeedBase):
+class HttpAllotment(_Polled, _FeedBase):
     kind: Literal["http_json"]
-    url: str
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
     @model_validator(mode="after")
     def _stale_after_poll(self) -> HttpAllotment:
@@ -193,34 +197,22 @@ AllotmentConfig = Annotated[
 # ---------------------------------------------------------------------- meters and loads
 
 
-class HttpJsonMeter(_Strict):
+class _Meter(_Polled):
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
+
+
+class HttpJsonMeter(_Meter):
     kind: Literal["http_json"]
-    url: str
     field: str = "kw"  # dotted path to the reading in the JSON reply
     unit: Literal["W", "kW", "MW"] = "kW"
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
-    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
 
-class PrometheusMeter(_Strict):
+class PrometheusMeter(_Meter):
+    """`url` is the Prometheus server, e.g. http://127.0.0.1:9090."""
+
     kind: Literal["prometheus"]
-    url: str  # the Prometheus server, e.g. http://127.0.0.1:9090
     query: str = Field(..., min_length=1)  # PromQL giving one sample
     unit: Literal["W", "kW", "MW"] = "W"
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
-    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
 
 MeterConfig = Annotated[HttpJsonMeter | PrometheusMeter, Field(discriminator="kind")]
