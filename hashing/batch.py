@@ -1,22 +1,20 @@
 """Batch SHA-256d of 80-byte headers: the share validator's hot path.
 
-Full chunks of 16 headers go through the vectorised lane kernel; the tail of a batch
-(and batches under 16) goes through SHA-NI where the CPU has it, else through the lane
-kernel with idle lanes. Large batches are split across threads: the kernels release the
-GIL (`nogil=True`), so plain threads scale across cores without numba's threading
-layer, and the one compiled kernel serves every thread count.
+Every batch goes through one kernel, the one `hashing.kernels` chose for the batch path
+(measured fastest on this CPU by `surplus warm`). Large batches are shared between
+threads: the kernels release the GIL (`nogil=True`), so plain threads scale across cores
+without numba's threading layer, and the one compiled kernel serves every thread count.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from hashing import cpu
-from hashing._sha256_unrolled import LANES, hash_batch
+from hashing import cpu, kernels
+from hashing.loops import GRAIN, counter
 from hashing.targets import target_limbs, target_rows
 
 PARALLEL_MIN_BATCH = 4096
@@ -33,7 +31,7 @@ def _executor() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="sha256d"
+                max_workers=cpu.usable_cores(), thread_name_prefix="sha256d"
             )
         return _pool
 
@@ -57,35 +55,23 @@ def as_headers(headers: np.ndarray) -> np.ndarray:
     return headers
 
 
-def _run_range(headers, targets, digests, meets, lo: int, hi: int, sha_ni: bool) -> None:
-    if sha_ni:
-        from hashing import shani
-
-        full = lo + (hi - lo) // LANES * LANES
-        if full > lo:
-            hash_batch(headers, targets, digests, meets, lo, full)
-        if hi > full:
-            shani.hash_rows(headers, targets, digests, meets, full, hi)
-    elif hi > lo:
-        hash_batch(headers, targets, digests, meets, lo, hi)
-
-
 def _run(headers, targets, digests, meets, threads: int | None) -> None:
     n = headers.shape[0]
-    sha_ni = cpu.has_sha_ni()
+    fn = kernels.function("batch")
+    claims = counter()
     if threads is None:
-        threads = (os.cpu_count() or 1) if n >= PARALLEL_MIN_BATCH else 1
-    if threads <= 1 or n < 2 * LANES:
-        _run_range(headers, targets, digests, meets, 0, n, sha_ni)
+        threads = cpu.usable_cores() if n >= PARALLEL_MIN_BATCH else 1
+    threads = min(threads, (n + GRAIN - 1) // GRAIN)
+    if threads <= 1:
+        fn(headers, targets, digests, meets, 0, n, claims)
         return
-    # Split on chunk boundaries so only the last range has a tail.
-    chunks = (n + LANES - 1) // LANES
-    per = (chunks + threads - 1) // threads * LANES
-    bounds = [(lo, min(n, lo + per)) for lo in range(0, n, per)]
+    # Every thread runs the kernel over the whole batch, claiming rows as it goes
+    # (hashing.loops): a helper that starts late simply finds less left to do.
+    pool = _executor()
     futures = [
-        _executor().submit(_run_range, headers, targets, digests, meets, lo, hi, sha_ni)
-        for lo, hi in bounds
+        pool.submit(fn, headers, targets, digests, meets, 0, n, claims) for _ in range(threads - 1)
     ]
+    fn(headers, targets, digests, meets, 0, n, claims)
     for f in futures:
         f.result()
 
@@ -93,7 +79,8 @@ def _run(headers, targets, digests, meets, threads: int | None) -> None:
 def sha256d_headers(headers: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     """uint8 (N, 32) digests of uint8 (N, 80) headers, in hashlib's byte order.
 
-    threads: None picks all cores for batches of 4096 and more, one thread below.
+    threads: None picks every core this process may run on (its CPU affinity) for
+    batches of 4096 and more, one thread below.
     """
     headers = as_headers(headers)
     digests = np.empty((headers.shape[0], 32), dtype=np.uint8)

@@ -24,15 +24,16 @@ def host_features() -> frozenset[str]:
     return frozenset(f[1:] for f in flat.split(",") if f.startswith("+"))
 
 
-def has_sha_ni() -> bool:
-    """True when the SHA extensions (sha256rnds2, sha256msg1/2) can be used.
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, not the machine's count.
 
-    SURPLUS_NO_SHA_NI=1 turns the SHA-NI path off, to test the portable path on a
-    machine that has it.
+    A process pinned to one core (taskset, a container's cpuset) that splits work across
+    os.cpu_count() threads only adds switching to the work.
     """
-    if os.environ.get("SURPLUS_NO_SHA_NI", "") not in ("", "0"):
-        return False
-    return "sha" in host_features() and "sse4.1" in host_features()
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not every platform has affinity
+        return max(1, os.cpu_count() or 1)
 
 
 def prefer_512bit_vectors() -> bool:

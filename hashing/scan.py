@@ -1,14 +1,15 @@
 """Nonce scans: CPU mining for emulated rigs and tests.
 
 The first 64 header bytes do not change with the nonce, so their SHA-256 state (the
-midstate) is computed once per scan and each nonce costs two compressions.
+midstate) is computed once per scan and each nonce costs two compressions. The kernel is
+the one `hashing.kernels` chose for the scan path.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hashing._sha256_unrolled import scan
+from hashing import kernels
 from hashing.targets import target_limbs
 
 _MAX_NONCE = 1 << 32
@@ -29,12 +30,13 @@ def scan_nonces(header76: bytes, target: int, start: int, count: int) -> list[in
     if start + count > _MAX_NONCE:
         raise ValueError(f"start + count must not exceed 2**32, got {start + count}")
     limbs = target_limbs(target)
-    words = np.frombuffer(header76 + bytes(4), dtype=">u4").astype(np.uint32)
+    scan = kernels.function("scan")
+    header = np.frombuffer(bytearray(header76 + bytes(4)), dtype=np.uint8)
     found: list[int] = []
     buf = np.empty(_CAPACITY, dtype=np.uint32)
     pos, end = start, start + count
     while pos < end:
-        n = scan(words, limbs, pos, end - pos, buf)
+        n = scan(header, limbs, pos, end - pos, buf)
         if n <= _CAPACITY:
             found.extend(int(x) for x in buf[:n])
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 MAX_TARGET = (1 << 256) - 1
@@ -15,11 +17,11 @@ def target_limbs(target: int) -> np.ndarray:
     Shares of one session repeat the same target, so conversions are cached; a target
     above 2**256 - 1 is clamped (every hash meets it).
     """
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise ValueError(f"target must be an int, got {type(target).__name__}")
     limbs = _cache.get(target)
     if limbs is not None:
         return limbs
-    if isinstance(target, bool) or not isinstance(target, int):
-        raise ValueError(f"target must be an int, got {type(target).__name__}")
     if target < 0:
         raise ValueError(f"target must be >= 0, got {target}")
     value = min(target, MAX_TARGET)
@@ -42,6 +44,10 @@ def target_rows(targets: np.ndarray, n: int) -> np.ndarray:
         raise ValueError(f"targets must have dtype uint8, got {targets.dtype}")
     if targets.shape != (n, 32):
         raise ValueError(f"targets must have shape ({n}, 32), one per header, got {targets.shape}")
-    # astype copies: the kernels always see a writeable, native-order array (one
-    # compiled signature, whatever the caller passed).
+    # The kernels are compiled for one array type: writeable, aligned, native order. A
+    # caller's array that is all that is used as it is; anything else is copied.
+    if sys.byteorder == "little" and targets.flags.c_contiguous and targets.flags.writeable:
+        limbs = targets.view(np.uint32)
+        if limbs.flags.aligned:
+            return limbs
     return np.ascontiguousarray(targets).view("<u4").astype(np.uint32)

@@ -1,10 +1,11 @@
-"""Compile (or load from the on-disk cache) every kernel for every argument type used.
+"""Compile (or load) every kernel this CPU can run, then measure which is fastest.
 
 Each kernel is compiled for exactly one signature because the public functions
-normalise their arguments (C-contiguous, writeable, native order) before calling it.
-A cold cache costs minutes of LLVM time, mostly in the two unrolled kernels; they are
-independent, so `warm()` compiles them in separate processes, one per core, and then
-loads the cached results here in well under a second.
+normalise their arguments (C-contiguous, writeable, native order) before calling it. On
+a cold cache the kernel groups compile in separate processes, one per core, and this
+process then loads them from numba's on-disk cache. Then every kernel is timed on a
+short batch, per path, and the fastest is recorded (`hashing.choice`) for every later
+process on this CPU.
 """
 
 from __future__ import annotations
@@ -12,68 +13,97 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-import hashing
-from hashing import cpu
+from hashing import choice, cpu, kernels
+from hashing.loops import counter
+from hashing.targets import target_limbs
 
 
-def _batch() -> None:
-    headers = np.zeros((2 * 16 + 3, 80), dtype=np.uint8)
-    hashing.sha256d_headers(headers, threads=1)
-    hashing.hash_meets_target(headers, 1 << 255, threads=1)
-    hashing.hash_meets_target(headers, np.zeros((headers.shape[0], 32), np.uint8), threads=1)
+def _compile(kernel: kernels.Kernel) -> int:
+    """Run each of the kernel's functions once with the argument types the API uses."""
+    n = 3
+    headers = np.zeros((n, 80), np.uint8)
+    for path, _ in kernel.functions:
+        fn = kernel.function(path)
+        if path == "batch":
+            fn(headers, target_limbs(0), np.zeros((n, 32), np.uint8), np.zeros(0, np.bool_), 0, n,
+               counter())  # fmt: skip
+            fn(headers, np.zeros((n, 8), np.uint32), np.zeros((0, 32), np.uint8),
+               np.zeros(n, np.bool_), 0, n, counter())  # fmt: skip
+        elif path == "scan":
+            fn(np.zeros(80, np.uint8), target_limbs(0), 0, 4, np.zeros(4, np.uint32))
+        elif kernel.name != "hashlib":
+            from hashing import single
+
+            single.entry(kernel)
+    return sum(len(getattr(kernel.dispatcher(p), "signatures", ())) for p, _ in kernel.functions)
 
 
-def _scan() -> None:
-    hashing.scan_nonces(bytes(76), 1 << 250, 0, 64)
-
-
-def _single() -> None:
-    hashing.header_meets_target(bytes(80), 1)
-
-
-GROUPS: dict[str, Callable[[], None]] = {"batch": _batch, "scan": _scan, "single": _single}
+def groups() -> dict[str, list[kernels.Kernel]]:
+    """The kernels this CPU can run, by module: one compile job each (hashlib compiles
+    nothing)."""
+    out: dict[str, list[kernels.Kernel]] = {}
+    for k in kernels.available():
+        if k.module != "hashing.single":
+            out.setdefault(k.module, []).append(k)
+    return out
 
 
 def warm_group(name: str) -> None:
-    GROUPS[name]()
+    for kernel in groups().get(name, []):
+        _compile(kernel)
+
+
+def _signatures() -> int:
+    """Distinct compiled functions (several kernels can share one, e.g. avx2/portable)."""
+    seen: dict[int, int] = {}
+    for kernel in kernels.available():
+        for path, _ in kernel.functions:
+            fn = kernel.dispatcher(path)
+            seen[id(fn)] = len(getattr(fn, "signatures", ()))
+    return sum(seen.values())
 
 
 def is_cached() -> bool:
-    """Are both unrolled kernels in numba's on-disk cache (as far as the index files say)?"""
-    cache = Path(hashing.__file__).parent / "__pycache__"
-    return all(any(cache.glob(f"_sha256_unrolled.{k}-*.nbi")) for k in ("hash_batch", "scan"))
+    """Is every kernel in numba's on-disk cache, and a choice recorded for this CPU?"""
+    file = choice.path()
+    if file is None or not file.exists():
+        return False
+    for kernel in kernels.available():
+        for path, _ in kernel.functions:
+            cache = getattr(kernel.dispatcher(path), "_cache", None)
+            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+            if index is not None and not Path(index).exists():
+                return False
+    return True
 
 
-def warm(parallel: bool | None = None) -> int:
-    """Run every kernel once; returns how many kernel signatures are ready.
+def warm(parallel: bool | None = None, *, measure: bool = True) -> int:
+    """Compile every kernel, measure and record the fastest; returns how many compiled
+    functions are ready.
 
     parallel: compile the kernel groups in child processes first (default: when the
-    machine has more than one core).
+    process may use more than one core and the cache is cold).
     """
     if parallel is None:
-        parallel = (os.cpu_count() or 1) > 1 and not is_cached()
+        parallel = cpu.usable_cores() > 1 and not is_cached()
     if parallel:
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-c", f"from hashing.warm import warm_group; warm_group({g!r})"]
-            )
-            for g in GROUPS
-        ]
-        failed = [g for g, c in zip(GROUPS, children, strict=True) if c.wait() != 0]
+        env = dict(os.environ)
+        env.pop("SURPLUS_HASH_KERNEL", None)  # compile everything, whatever is forced
+        code = "from hashing.warm import warm_group; warm_group({!r})"
+        children = {
+            name: subprocess.Popen([sys.executable, "-c", code.format(name)], env=env)
+            for name in groups()
+        }
+        failed = [m for m, c in children.items() if c.wait() != 0]
         if failed:
             raise RuntimeError(f"compiling kernel groups failed: {', '.join(failed)}")
-    for group in GROUPS.values():
-        group()
-    from hashing._sha256_unrolled import hash_batch, scan
-
-    count = len(hash_batch.signatures) + len(scan.signatures)
-    if cpu.has_sha_ni():
-        from hashing import shani
-
-        count += len(shani.hash_rows.signatures) + len(shani.header_meets.signatures)
-    return count
+    for kernel in kernels.available():
+        _compile(kernel)
+    if measure:
+        choice.save(choice.measure())
+        kernels.reset()
+    return _signatures()

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 2
+    from hashing import KernelError
     from plumbing import eventloop
     from pool.app_node import PoolStartupError
 
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
         print(f"surplus pool: {args.config}: cannot start: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    except KernelError as exc:  # SURPLUS_HASH_KERNEL names a kernel this CPU cannot run
+        print(f"surplus pool: cannot start: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

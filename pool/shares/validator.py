@@ -51,14 +51,29 @@ def target_le(target: int) -> bytes:
     return min(target, (1 << 256) - 1).to_bytes(32, "little")
 
 
+# Hashing one batch should take about this long on the measured kernel: a share waits
+# at most about one event-loop tick for its verdict, however large the backlog.
+LATENCY_BUDGET_S = 0.002
+MIN_BATCH, MAX_BATCH = 256, 8192
+UNMEASURED_RATE = 4e6  # headers/s assumed before `surplus warm` has measured this CPU
+
+
+def default_max_batch() -> int:
+    """Shares per batch: what the chosen kernel hashes in LATENCY_BUDGET_S, one thread."""
+    rate = hashing.kernel_rate("batch") or UNMEASURED_RATE
+    return int(min(MAX_BATCH, max(MIN_BATCH, rate * LATENCY_BUDGET_S)))
+
+
 def hash_batch(batch: list[PendingShare]) -> list[PendingShare]:
-    """Hash a batch (runs in the worker thread); returns the rows that hit."""
+    """Hash a batch (runs in the worker thread); returns the rows that hit.
+
+    One thread, the chosen kernel: the other cores stay with the event loop. The arrays
+    are built writeable so the kernel takes them as they are (no copies).
+    """
     n = len(batch)
-    headers = np.frombuffer(b"".join([s.header for s in batch]), dtype=np.uint8).reshape(n, 80)
-    targets = np.frombuffer(
-        b"".join([s.check_target_le for s in batch]), dtype=np.uint8
-    ).reshape(n, 32)
-    meets = hashing.hash_meets_target(headers, targets)
+    headers = np.frombuffer(bytearray(b"".join([s.header for s in batch])), np.uint8)
+    targets = np.frombuffer(bytearray(b"".join([s.check_target_le for s in batch])), np.uint8)
+    meets = hashing.hash_meets_target(headers.reshape(n, 80), targets.reshape(n, 32), threads=1)
     hits = []
     for i in np.flatnonzero(meets).tolist():
         share = batch[i]
@@ -87,11 +102,11 @@ class ShareValidator:
         on_block: Callable[[PendingShare], None],
         on_batch: Callable[[list[PendingShare]], None],
         *,
-        max_batch: int = 8192,
+        max_batch: int | None = None,
     ) -> None:
         self._on_block = on_block
         self._on_batch = on_batch
-        self.max_batch = max_batch
+        self.max_batch = max_batch or default_max_batch()
         self._pending: list[PendingShare] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-hash")
         self._task: asyncio.Task[None] | None = None

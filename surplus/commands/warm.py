@@ -1,7 +1,8 @@
-"""`surplus warm`: compile every SHA-256d kernel for every argument type the pool uses.
+"""`surplus warm`: compile every SHA-256d kernel this CPU runs, and measure which is fastest.
 
 numba caches compiled kernels on disk (`cache=True`), so the first process pays the
-compile (tens of seconds) and every later one loads in well under a second.
+compile (seconds) and every later one loads in well under a second; the measured choice
+is recorded beside them for every later process (`hashing.choice`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,35 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if not args.quiet:
         print(
-            "compiling SHA-256d kernels (the first run on a machine takes a few minutes)...",
+            "compiling and measuring the SHA-256d kernels...",
             file=sys.stderr,
         )
+    from hashing import KernelError, kernels
     from hashing.warm import warm
 
-    compiled = warm()
+    try:
+        for path in kernels.PATHS:  # a bad SURPLUS_HASH_KERNEL is said before compiling
+            kernels.forced(path)
+        compiled = warm()
+    except KernelError as exc:
+        print(f"surplus warm: {exc}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"kernels ready: {compiled} signatures in {time.perf_counter() - start:.1f}s")
+        _show_choice()
     return 0
+
+
+def _show_choice() -> None:
+    """What was measured, fastest first, per path (one thread, headers or nonces/s)."""
+    from hashing import choice, kernels
+
+    record = choice.load()
+    if record is None:
+        print("no kernel choice recorded (numba caches nothing here): default order in use")
+        return
+    for path in kernels.PATHS:
+        rates = sorted(record.rates.get(path, {}).items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{name} {rate / 1e6:.1f} M/s" for name, rate in rates)
+        best = kernels.KERNELS[record.choice[path]]
+        print(f"{path}: {best.name} ({best.about}); measured: {shown}")

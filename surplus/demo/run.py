@@ -63,14 +63,14 @@ class DemoOptions:
 
 
 async def ensure_kernels(say: Any, console: Console | None) -> None:
-    """Compile the numba kernels once per machine, showing progress; a later run finds
-    them in numba's on-disk cache and goes straight on."""
+    """Compile the numba kernels once per machine and measure the fastest, showing
+    progress; a later run finds both in numba's on-disk cache and goes straight on."""
     from hashing.warm import is_cached, warm
 
     if is_cached():
         return
-    say("first run on this machine: compiling the SHA-256d kernels (about a minute on 2 "
-        "cores, once; later runs start in seconds)")  # fmt: skip
+    say("first run on this machine: compiling the SHA-256d kernels (about 15 s on 2 cores, "
+        "once; later runs start in seconds)")  # fmt: skip
     started = time.monotonic()
     job = asyncio.ensure_future(asyncio.to_thread(warm))
     status = console.status("compiling the SHA-256d kernels") if console is not None else None

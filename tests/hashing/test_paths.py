@@ -1,4 +1,4 @@
-"""The portable lane kernel, the SHA-NI path and the thread split agree; inputs are checked."""
+"""The dispatch around the kernels: argument normalisation, thread split, bad input."""
 
 from __future__ import annotations
 
@@ -6,75 +6,57 @@ import numpy as np
 import pytest
 
 import hashing
-from hashing import batch, cpu, reference, single
-from hashing._sha256_unrolled import hash_batch
-from hashing.gen_unrolled import TARGET, generate
+from hashing import batch, cpu, kernels, reference, single
 from hashing.targets import target_limbs, target_rows
+from tests.hashing.helpers import random_headers
 
 ZEROS = np.zeros((2, 80), np.uint8)
 
 
-def random_batch(n: int, seed: int = 3) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 80), dtype=np.uint8)
-
-
-def run(headers: np.ndarray, sha_ni: bool) -> tuple[np.ndarray, np.ndarray]:
-    n = headers.shape[0]
-    digests = np.zeros((n, 32), np.uint8)
-    meets = np.zeros(n, np.bool_)
-    values = [reference.hash_int(bytes(r)) for r in headers]
-    targets = target_rows(
-        np.array([list(v.to_bytes(32, "little")) for v in values], np.uint8).reshape(n, 32), n
-    )
-    batch._run_range(headers, targets, digests, np.zeros(0, np.bool_), 0, n, sha_ni)
-    batch._run_range(headers, targets, np.zeros((0, 32), np.uint8), meets, 0, n, sha_ni)
-    return digests, meets
-
-
-def test_generated_kernel_is_up_to_date() -> None:
-    assert TARGET.read_text() == generate(), "run: python -m hashing.gen_unrolled"
-
-
-def test_portable_path_matches_hashlib() -> None:
-    headers = random_batch(16 * 5 + 7)
-    digests, meets = run(headers, sha_ni=False)
-    assert np.array_equal(digests, reference.sha256d_headers(headers))
-    assert meets.all()
-
-
-def test_sha_ni_path_matches_portable_path() -> None:
-    """Where the CPU has SHA-NI its kernel agrees with the portable one; elsewhere the
-    single-header path must have fallen back to hashlib."""
-    if not cpu.has_sha_ni():
-        assert single._resolve() is single._hashlib_meets
-        return
-    from hashing import shani
-
-    headers = random_batch(16 * 3 + 13, seed=5)
-    pairs = zip(run(headers, True), run(headers, False), strict=True)
-    assert all(np.array_equal(a, b) for a, b in pairs)
-    # The SHA-NI kernel alone, over whole batches (not just tails).
-    n = headers.shape[0]
-    digests = np.zeros((n, 32), np.uint8)
-    shani.hash_rows(headers, target_limbs(0), digests, np.zeros(0, np.bool_), 0, n)
-    assert np.array_equal(digests, reference.sha256d_headers(headers))
-    for row in headers[:20]:
+def test_hashlib_kernel_for_single_headers() -> None:
+    for row in random_headers(20, seed=9):
         value = reference.hash_int(bytes(row))
-        assert shani.header_meets(bytes(row), target_limbs(value))
-        assert not shani.header_meets(bytes(row), target_limbs(value - 1))
+        assert single.hashlib_meets(bytes(row), target_limbs(value))
+        assert not single.hashlib_meets(bytes(row), target_limbs(value - 1))
 
 
-def test_hashlib_fallback_for_single_headers() -> None:
-    for row in random_batch(20, seed=9):
-        value = reference.hash_int(bytes(row))
-        assert single._hashlib_meets(bytes(row), target_limbs(value))
-        assert not single._hashlib_meets(bytes(row), target_limbs(value - 1))
+def test_a_process_pinned_to_one_core_hashes_on_one_thread(monkeypatch) -> None:
+    """threads=None follows the process's CPU affinity, not the machine's core count: a
+    pinned process that split a batch over threads would only add switching."""
+    monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0})
+
+    def no_pool():
+        raise AssertionError("a one-core process must not hand work to other threads")
+
+    monkeypatch.setattr(batch, "_executor", no_pool)
+    headers = random_headers(batch.PARALLEL_MIN_BATCH)
+    got = hashing.sha256d_headers(headers)
+    assert np.array_equal(got, reference.sha256d_headers(headers))
+    assert hashing.hash_meets_target(headers, (1 << 256) - 1).all()
+    assert cpu.usable_cores() == 1
+
+
+def test_per_row_targets_are_used_in_place() -> None:
+    """A writeable uint8 (N, 32) target array goes to the kernel as it is (a view), not
+    copied on every call; a read-only one is copied once."""
+    targets = np.random.default_rng(2).integers(0, 256, size=(64, 32), dtype=np.uint8)
+    limbs = target_rows(targets, 64)
+    assert np.shares_memory(limbs, targets)
+    assert limbs.dtype == np.uint32 and limbs.shape == (64, 8)
+    assert [int.from_bytes(limbs[i].tobytes(), "little") for i in range(64)] == [
+        int.from_bytes(targets[i].tobytes(), "little") for i in range(64)
+    ]
+    frozen = np.frombuffer(targets.tobytes(), np.uint8).reshape(64, 32)
+    copied = target_rows(frozen, 64)
+    assert not np.shares_memory(copied, frozen) and copied.flags.writeable
+    assert np.array_equal(copied, limbs)
 
 
 def test_strided_and_read_only_inputs_need_no_new_compile() -> None:
-    headers = random_batch(64)
+    headers = random_headers(64)
     hashing.sha256d_headers(headers)
-    before = len(hash_batch.signatures)
+    kernel = kernels.chosen("batch").dispatcher("batch")
+    before = len(kernel.signatures)
     strided = np.zeros((64, 160), np.uint8)
     strided[:, ::2] = headers
     view = strided[:, ::2]
@@ -87,7 +69,7 @@ def test_strided_and_read_only_inputs_need_no_new_compile() -> None:
         assert np.array_equal(got, reference.sha256d_headers(np.ascontiguousarray(arr)))
     assert np.array_equal(hashing.sha256d_headers(readonly), expect)
     assert hashing.hash_meets_target(readonly, (1 << 256) - 1).all()
-    assert len(hash_batch.signatures) == before
+    assert len(kernel.signatures) == before
 
 
 def test_empty_batches() -> None:
@@ -117,6 +99,7 @@ def test_empty_batches() -> None:
         (lambda: hashing.header_meets_target(bytes(79), 1), "80 bytes, got 79"),
         (lambda: hashing.header_meets_target("00" * 80, 1), "80 bytes, got str"),
         (lambda: hashing.header_meets_target(bytes(80), -5), ">= 0"),
+        (lambda: hashing.header_meets_target(bytes(80), [1]), "must be an int"),
         (lambda: hashing.scan_nonces(bytes(75), 1, 0, 1), "76 bytes, got 75"),
         (lambda: hashing.scan_nonces(bytes(76), 1, 0, -1), "non-negative"),
         (lambda: hashing.scan_nonces(bytes(76), 1, -1, 1), r"\[0, 2\*\*32\)"),

@@ -68,3 +68,40 @@ async def test_batches_form_under_load(job):
     validator.close()
     assert sum(sizes) == 200
     assert max(sizes) == 64 and len(sizes) < 200
+
+
+def test_batches_are_sized_to_the_measured_kernel(monkeypatch):
+    """A batch is what the chosen kernel hashes in the latency budget (one event-loop
+    tick), within bounds; before any measurement a conservative rate is assumed."""
+    from pool.shares import validator as module
+
+    monkeypatch.setattr(hashing, "kernel_rate", lambda path: 1e6, raising=False)
+    assert ShareValidator(print, print).max_batch == int(1e6 * module.LATENCY_BUDGET_S)
+    monkeypatch.setattr(hashing, "kernel_rate", lambda path: 1e12)
+    assert ShareValidator(print, print).max_batch == module.MAX_BATCH
+    monkeypatch.setattr(hashing, "kernel_rate", lambda path: 10.0)
+    assert ShareValidator(print, print).max_batch == module.MIN_BATCH
+    monkeypatch.setattr(hashing, "kernel_rate", lambda path: None)
+    expected = int(module.UNMEASURED_RATE * module.LATENCY_BUDGET_S)
+    assert ShareValidator(print, print).max_batch == expected
+    assert ShareValidator(print, print, max_batch=64).max_batch == 64
+
+
+def test_a_large_batch_is_hashed_on_the_validator_thread_alone(job, monkeypatch):
+    """The validator's batches take one thread (its own): the pool's other cores stay with
+    the event loop, even for batches large enough that the API would split them."""
+    from hashing import batch as hashing_batch
+
+    def no_pool():
+        raise AssertionError("the validator must not spread a batch over the hashing pool")
+
+    monkeypatch.setattr(hashing_batch, "_executor", no_pool)
+    monkeypatch.setattr(hashing_batch.cpu, "usable_cores", lambda: 2, raising=False)
+    shares = [pending(job, i, i, 2.0**-28) for i in range(hashing_batch.PARALLEL_MIN_BATCH)]
+    hits = hash_batch(shares)
+    expected = [
+        s for s in shares
+        if hashing.header_meets_target(s.header, int.from_bytes(s.check_target_le, "little"))
+    ]  # fmt: skip
+    assert hits == expected
+    assert 0 < len(hits) < len(shares), "about one share in 16 hits"
