@@ -243,6 +243,18 @@ def _upper_hull(watts: np.ndarray, ths: np.ndarray) -> list[int]:
     return keep
 
 
+class _Column:
+    """A figure of every model of a ModelCatalog as one array, built on first use."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, catalog: ModelCatalog, owner: type | None = None) -> np.ndarray:
+        column = np.array([getattr(m, self.name) for m in catalog.models])
+        vars(catalog)[self.name] = column  # later reads find it on the instance
+        return column
+
+
 @dataclass(frozen=True)
 class ModelCatalog:
     """The models a site knows; a rig refers to its model by position (`model_id`)."""
@@ -277,25 +289,12 @@ class ModelCatalog:
             return self.models[self.model_id(name_or_id)]
         return self.models[name_or_id]
 
-    @cached_property
-    def nameplate_w(self) -> np.ndarray:
-        return np.array([m.nameplate_w for m in self.models])
-
-    @cached_property
-    def nameplate_ths(self) -> np.ndarray:
-        return np.array([m.nameplate_ths for m in self.models])
-
-    @cached_property
-    def sleep_w(self) -> np.ndarray:
-        return np.array([m.sleep_w for m in self.models])
-
-    @cached_property
-    def boot_s(self) -> np.ndarray:
-        return np.array([m.boot_s for m in self.models])
-
-    @cached_property
-    def max_w(self) -> np.ndarray:
-        return np.array([m.max_w for m in self.models])
+    # per-model figures as arrays indexed by model_id (the planner's vectorised lookups)
+    nameplate_w = _Column()
+    nameplate_ths = _Column()
+    sleep_w = _Column()
+    boot_s = _Column()
+    max_w = _Column()
 
     @cached_property
     def unknown_w(self) -> float:
