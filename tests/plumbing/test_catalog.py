@@ -22,7 +22,7 @@ from rigsim.models import MODELS
 
 # model: (TH/s, W, J/TH, source). Bitmain publishes on its shop's product pages
 # (shop.bitmain.com, "Specifications"), MicroBT on its product pages (microbt.com); the
-# trade guides named beside them repeat the same figures.
+# pages named beside them repeat the same figures.
 PUBLISHED: dict[str, tuple[float, float, float, str]] = {
     "S19": (95.0, 3250.0, 34.2, "Bitmain Antminer S19 95T specifications; miningstore.com "
             "'The Definitive Guide to Antminer S19 Series' (95 TH/s, 3250 W, 34 W/TH)"),
@@ -31,13 +31,13 @@ PUBLISHED: dict[str, tuple[float, float, float, str]] = {
     "S19XP": (140.0, 3010.0, 21.5, "Bitmain Antminer S19 XP 140T specifications; "
               "miningstore.com 'Is the Antminer S19 XP worth it?' (140 TH/s, 3010 W)"),
     "S21": (200.0, 3500.0, 17.5, "Bitmain Antminer S21 200T specifications (200 TH/s, "
-            "17.5 J/TH, 3500 W on the wall)"),
+            "17.5 J/T); hackernoon.com BTCWire 'Antminer S21 review' quoting them"),
     "S21XP": (270.0, 3645.0, 13.5, "Bitmain Antminer S21 XP 270T specifications (270 TH/s "
-              "±3 %, 13.5 J/TH ±5 % on the wall at 25 °C)"),
-    "M50": (114.0, 3306.0, 29.0, "MicroBT WhatsMiner M50 specifications (114 TH/s at "
-            "29 J/T)"),
-    "M60": (172.0, 3422.0, 19.9, "MicroBT WhatsMiner M60 specifications (172 TH/s at "
-            "19.9 J/T)"),
+              "±3 %, 13.5 J/TH ±5 % on the wall at 25 °C); btcminermarketplace.com"),
+    "M50": (114.0, 3306.0, 29.0, "MicroBT WhatsMiner M50 specifications at launch "
+            "(114 TH/s at 29 J/T)"),
+    "M60": (172.0, 3422.0, 19.9, "MicroBT WhatsMiner M60 specifications at launch "
+            "(172 TH/s at 19.9 J/T)"),
 }  # fmt: skip
 HASHRATE_TOLERANCE = 0.03
 POWER_TOLERANCE = 0.05
