@@ -1,8 +1,10 @@
 """fleetd benchmark: planner time, a 1,000-rig control cycle over TCP, a 30 % shed of a
-10,000-rig fleet, and the hashrate kept against the optimum.
+10,000-rig fleet, the hashrate kept against the optimum, and an unannounced 30 % cut of a
+200-rig site run as separate processes, healthy and with 10 % of its rigs unreachable.
 
     .venv/bin/python benchmarks/fleetd.py [--tcp-rigs 1000] [--shed-rigs 10000]
-                                          [--repeat 3] [--runs 2]
+                                          [--repeat 3] [--runs 2] [--cut-rigs 200]
+                                          [--cut-runs 2]
 
 Goals (issue 6): plan 600,000 rigs in < 1 s; a 1,000-rig control cycle over TCP (pyasic
 against rigsim on loopback) in < 5 s; shed 30 % of a 10,000-rig in-process fleet (no
@@ -13,12 +15,25 @@ The TCP cycle that counts is the worst one: a 30 % cut that changes the profile 
 of the 1,000 rigs when every LuxOS session has expired (in service a rig is commanded
 minutes apart, past the firmware's 60 s idle limit, so each change must log on again).
 Sessions expire here after SESSION_S (time compressed; the driver's own limits scale with
-it). The steady cycle (read, plan, nothing to send) is printed beside it. Each scenario
-runs `--runs` times on a fresh fleet; the last line reports the worst run of each figure,
-beside its goal:
+it). The steady cycle (read, plan, nothing to send) is printed beside it.
+
+The cut (issue 19): `surplus rigsim` and `surplus fleetd` as processes, as an operator
+runs them (tests/fleetd/site_procs.py), the grid feed polled every second, fleetd's
+default driver timeouts and a 5 s control period; the rigs shed in 5 s (rigsim's models).
+The site meter rigsim serves is the witness. Once with every rig healthy, once with 10 %
+unreachable, half refusing connections and half accepting them and never answering. Two
+figures each: the feed's change to the meter under the new cap for good (cut_*), and the
+feed's change to the last shedding command of that cut acknowledged (react_*: fleetd's
+own part). Goals: react_* < 2 s at a 1 s feed poll; cut_faulty_s <= 1.25 x
+cut_healthy_s; both cut times within the bound the README states, the feed's poll + one
+control period + the rigs' shed.
+
+Each scenario runs `--runs` (`--cut-runs`) times on a fresh fleet; the last line reports
+the worst run of each figure, beside its goal:
 
     fleetd: plan_600k_s=... (goal <1, goal/actual ...) cycle_1k_s=... (goal <5, ...)
             shed_30pct_s=... (goal <2, ...) hashrate_vs_opt=... (goal >=0.98, ...)
+            cut_healthy_s=... cut_faulty_s=... react_healthy_s=... react_faulty_s=...
 
 (one line). CPU seconds of fleetd and of the rigsim process during the cut cycle, and the
 LuxOS requests it sent per command, are printed too: unlike wall time they do not depend
@@ -64,11 +79,21 @@ from tests.fleetd.fleetd_rigsim import (  # noqa: E402
     fleet_config,
     optimum_ths,
 )
+from tests.fleetd.site_procs import (  # noqa: E402
+    FAST_TIMINGS,
+    Group,
+    SiteProcesses,
+    SiteSpec,
+    gather_for,
+)
 
 GOAL_PLAN_600K_S = 1.0
 GOAL_CYCLE_1K_S = 5.0
 GOAL_SHED_S = 2.0
 GOAL_OPT = 0.98
+GOAL_REACT_S = 2.0  # feed change -> last shedding command acknowledged, 1 s feed poll
+GOAL_FAULTY_RATIO = 1.25  # cut_faulty_s <= 1.25 x cut_healthy_s
+CUT_FEED_S, CUT_PERIOD_S, CUT_SHED_S = 1.0, 5.0, 5.0
 PUE = 1.1
 SESSION_S = 2.0  # LuxOS drops an idle session after 60 s; compressed here
 
@@ -253,10 +278,86 @@ async def shed_in_process(n: int, tmp: Path) -> tuple[float, float, float, float
         ticker.cancel()
 
 
+def cut_spec(n: int, faulty: bool) -> SiteSpec:
+    """The 200-rig site of issue 19: old S19s and new S21 XPs, an aux load and an AI hall;
+    `faulty`: 10 % of the rigs unreachable, half refusing and half silent."""
+    half = n // 2
+    s19 = [Group("S19", half)]
+    if faulty:
+        k = max(1, n // 20)
+        s19 = [Group("S19", half - 2 * k), Group("S19", k, faults={"unreachable": "refuse"}),
+               Group("S19", k, faults={"unreachable": "blackhole"})]  # fmt: skip
+    return SiteSpec(
+        groups=(*s19, Group("S21XP", n - half)), allotment_mw=0.0, pue=PUE, aux_kw=10.0,
+        hall_kw=60.0, feed_interval_s=CUT_FEED_S,
+        timings=FAST_TIMINGS | {"shed_s": CUT_SHED_S},
+        site={"control_period_s": CUT_PERIOD_S, "margin_kw": 1.0, "min_awake_s": 60.0,
+              "min_asleep_s": 30.0, "response_s": CUT_SHED_S + 1.0},
+    )  # fmt: skip
+
+
+def cut_bound_s() -> float:
+    """The README's bound: the feed's poll + one control period + the rigs' shed."""
+    return CUT_FEED_S + CUT_PERIOD_S + CUT_SHED_S
+
+
+async def cut_site(n: int, faulty: bool, tmp: Path) -> dict[str, float]:
+    """An unannounced 30 % cut: (feed change -> meter under the cap for good, feed change
+    -> the cut's last shedding command acknowledged, worst kW over, commands)."""
+    spec = cut_spec(n, faulty)
+    async with SiteProcesses(spec, tmp, start_fleetd=False) as site:
+        await site.witness.wait(lambda w: len(w.t) >= 5, 30.0)
+        cap0 = 0.75 * float(np.mean(site.witness.meter_w[-5:]))
+        site.feed.publish(cap0 / 1e6)
+        await site.start_fleetd_process()
+        # settled: the start-up's sheds done, 2 s under the cap
+        await site.witness.wait(lambda w: w.under_for(cap0, 2.0), 60.0)
+        await gather_for(site, CUT_PERIOD_S)
+        cap1 = 0.7 * cap0
+        t_pub = site.feed.publish(cap1 / 1e6)
+        change = f"grid-{site.feed.change}"
+        await gather_for(site, cut_bound_s() + 6.0)
+        under = site.witness.settled_under(cap1, t_pub)
+        cut_s = float("nan") if under is None else under - t_pub
+        sheds = [c for c in site.commands(t_pub) if c.ok and c.signal is not None
+                 and c.signal.change_id == change and float(c.extra.get("shed_w", 0)) > 0]
+        react_s = max((float(c.extra["at"]) for c in sheds), default=float("nan")) - t_pub
+        _secs, _kwh, worst = site.witness.over(cap1, t_pub)
+        return {"cut": cut_s, "react": react_s, "over_kw": worst / 1e3,
+                "sheds": float(len(sheds))}
+
+
 def _goal(actual: float, goal: float, *, higher_is_better: bool = False) -> str:
     if higher_is_better:
         return f"(goal >={goal:g}, actual/goal {actual / goal:.3f})"
     return f"(goal <{goal:g}, goal/actual {goal / actual:.1f})"
+
+
+def cut_line(args: argparse.Namespace) -> str:
+    """Run the cut scenarios, print their rows; returns the fields of the last line."""
+    worst: dict[str, dict[str, float]] = {}
+    bound = cut_bound_s()
+    for case in ("healthy", "faulty"):
+        for run in range(args.cut_runs):
+            with tempfile.TemporaryDirectory() as d:
+                c = asyncio.run(cut_site(args.cut_rigs, case == "faulty", Path(d)))
+            w = worst.setdefault(case, dict(c))
+            for k in ("cut", "react", "over_kw"):
+                w[k] = max(w[k], c[k]) if c[k] == c[k] else float("nan")
+            print(f"{f'30 % cut, {args.cut_rigs} rigs, {case}':<34} {c['cut']:9.3f} "
+                  f"{bound:8.2f} {bound / c['cut']:12.2f}   run {run + 1}: fleetd's last "
+                  f"shed acknowledged {c['react']:.2f} s after the feed changed (goal "
+                  f"<{GOAL_REACT_S:g}); {c['sheds']:.0f} sheds; up to {c['over_kw']:.1f} kW "
+                  f"over meanwhile")  # fmt: skip
+    ch, cf = worst["healthy"]["cut"], worst["faulty"]["cut"]
+    rh, rf = worst["healthy"]["react"], worst["faulty"]["react"]
+    print(f"{'unreachable rigs cost (faulty/healthy)':<34} {cf / ch:9.3f} "
+          f"{GOAL_FAULTY_RATIO:8.2f} {GOAL_FAULTY_RATIO / (cf / ch):12.2f}")  # fmt: skip
+
+    return (f"cut_healthy_s={ch:.2f} {_goal(ch, bound)} cut_faulty_s={cf:.2f} "
+            f"(goal <={GOAL_FAULTY_RATIO:g}x healthy and <{bound:g}, ratio {cf / ch:.2f}) "
+            f"react_healthy_s={rh:.2f} {_goal(rh, GOAL_REACT_S)} "
+            f"react_faulty_s={rf:.2f} {_goal(rf, GOAL_REACT_S)}")  # fmt: skip
 
 
 def main() -> None:
@@ -265,7 +366,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="runs of the TCP and shed scenarios")
     ap.add_argument("--tcp-rigs", type=int, default=1000)
     ap.add_argument("--shed-rigs", type=int, default=10_000)
+    ap.add_argument("--cut-rigs", type=int, default=200)
+    ap.add_argument("--cut-runs", type=int, default=2, help="runs of each cut scenario")
+    ap.add_argument("--only-cut", action="store_true", help="only the cut scenarios")
     args = ap.parse_args()
+    if args.only_cut:
+        print(f"fleetd: {cut_line(args)}")
+        return
 
     times = planner_times(args.repeat)
     print(f"{'planner (median / worst)':<34} {'seconds':>9} {'goal':>8} {'goal/actual':>12}")
@@ -312,7 +419,7 @@ def main() -> None:
           f"cycle_1k_s={cycle_worst:.3f} {_goal(cycle_worst, GOAL_CYCLE_1K_S)} "
           f"shed_30pct_s={shed_worst:.3f} {_goal(shed_worst, GOAL_SHED_S)} "
           f"hashrate_vs_opt={kept_worst:.4f} "
-          f"{_goal(kept_worst, GOAL_OPT, higher_is_better=True)}")  # fmt: skip
+          f"{_goal(kept_worst, GOAL_OPT, higher_is_better=True)} {cut_line(args)}")
 
 
 if __name__ == "__main__":

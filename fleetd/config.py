@@ -347,6 +347,10 @@ class SiteConfig(_Strict):
     margin_pct: float = Field(0.0, ge=0, lt=50)  # ... and a share of it
     meter: MeterConfig | None = None
     meter_factor: float = Field(1.0, gt=0.5, le=2.0)  # site meter / rigs' own figures
+    # learning the factor from the meter: a step this share of the way per settled plan,
+    # up and down alike; it never goes below meter_factor (it only tightens the plan)
+    meter_learn_rate: float = Field(0.3, gt=0, le=1)
+    meter_factor_max: float = Field(1.5, gt=1.0, le=3.0)  # the highest factor it may learn
     rigs: list[RigEntry] = Field(..., min_length=1)
     control_period_s: float = Field(10.0, gt=0, le=3600)
     ramp_up_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
@@ -354,7 +358,11 @@ class SiteConfig(_Strict):
     min_awake_s: float = Field(600.0, ge=0, le=MAX_HOLD_S)
     min_asleep_s: float = Field(300.0, ge=0, le=MAX_HOLD_S)
     hysteresis: float = Field(0.02, ge=0, lt=1)
+    # commands in flight at once (a window: a slow rig holds one place, not a batch)
     command_batch_size: int = Field(200, ge=1, le=100_000)
+    # the rigs' shed: command fan-out plus their ramp down (s); scheduled cuts are
+    # pre-shed one control period plus this much ahead
+    response_s: float = Field(10.0, gt=0, le=3600)
     reading_max_age_s: float | None = Field(None, gt=0, le=MAX_AGE_S)  # default: 3 control periods
 
     @model_validator(mode="after")

@@ -6,11 +6,21 @@ the arithmetic from allotment to the miners' power budget.
 
 The budget follows the recipe of fleetd.budget: the allotment (lowest applying source,
 with scheduled cuts pre-shed `lead_s` ahead: one control period plus the rigs' response),
-less margin, firm loads and auxiliary load, over PUE and the meter factor. New wakes get
-the lower `wake_budget_w`: a woken rig must fit every cap until it has served its hold.
-With a site meter, the meter factor is learnt from the meter (closing the loop on
-measured power): at once upwards when the meter reads more than the estimate, slowly
-downwards, and only while no command is in flight.
+less margin, firm loads and auxiliary load, over PUE and the meter factor.
+New wakes get the lower `wake_budget_w`: a woken rig must fit every cap until it has
+served its hold.
+
+The meter factor is what the site meter reads over what the rigs' own figures say it
+should (firm + aux + PUE x rigs). With a site meter it is learnt (closing the loop on
+measured power) while the site is settled: no command on its way, none answered within
+the rigs' response time. Each rig counts at the higher of its target and what it reports
+(`counted_rigs_w`), except a rig booting or ramping, which counts at what it reports: a
+rig booting at 120 W towards a 3 kW target teaches the loop nothing false either way.
+The factor only ever tightens the plan: below the configured `meter_factor` it is not
+used, so the correction can never lift the plan above what the rigs' own figures allow
+under the cap. It moves by `meter_learn_rate` per settled plan, up and down alike (noise
+does not ratchet it up); a meter reading above the allotment is believed at once
+(`learn_up`).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from fleetd.control.meter import Meter
 from fleetd.control.thermal import ThermalCaps, ThermalPolicy
 from fleetd.drivers import Driver, PyasicDriver, capabilities
 from fleetd.models import DEFAULT_CATALOG, ModelCatalog
-from fleetd.planner import PlannerConfig
+from fleetd.planner import PlannerConfig, RigState
 
 Clock = Callable[[], float]
 DriverFactory = Callable[[RigSpec], Driver]
@@ -42,11 +52,20 @@ class ControlTuning:
     """Controller settings that are not in the site's TOML (tests and demos compress them).
 
     response_s   how long rigs take to carry out a shed (command fan-out + their ramp down);
-                 scheduled cuts are pre-shed one period plus this much ahead
+                 scheduled cuts are pre-shed one period plus this much ahead, and the meter
+                 factor is learnt only this long after the last command's answer
     grace_s      how long a command may take to show in telemetry before it is re-sent
                  (default: two control periods, at least response_s)
-    watch_s      how often the allotment, meters and firm loads are checked between cycles
-                 (a drop re-plans at once)
+    watch_s      how often the allotment, meters and firm loads are checked between plans
+                 (a drop re-plans at once, whatever the rigs' I/O is doing)
+    first_plan_s how long the first plan waits for every rig's first reading (and the
+                 meter's and feeds' first figures; at most half a period); rigs not read by
+                 then are counted from the site meter, and new readings re-plan until all
+                 are read
+    slow_command_s  a shed on its way for longer counts at what the rig still draws, and
+                 the other rigs cover for it (fleetd.control.book.RigBook.view)
+
+    `for_site(config)` takes response_s and the meter learning from the site's TOML.
     """
 
     response_s: float = 10.0
@@ -56,6 +75,13 @@ class ControlTuning:
     meter_factor_bounds: tuple[float, float] = (0.8, 1.5)
     meter_learn_rate: float = 0.3
     replan_drop_frac: float = 0.002  # a budget this much below the last plan's re-plans at once
+    first_plan_s: float = 1.0
+    slow_command_s: float = 1.0
+
+    @classmethod
+    def for_site(cls, config: SiteConfig) -> ControlTuning:
+        return cls(response_s=config.response_s, meter_learn_rate=config.meter_learn_rate,
+                   meter_factor_bounds=(0.5, config.meter_factor_max))  # fmt: skip
 
     def grace_for(self, period_s: float) -> float:
         return self.grace_s if self.grace_s is not None else max(2.0 * period_s, self.response_s)
@@ -112,7 +138,7 @@ class Site:
         self.catalog = catalog
         self.meter = meter
         self.firm_meters = dict(firm_meters or {})
-        self.tuning = tuning or ControlTuning()
+        self.tuning = tuning or ControlTuning.for_site(config)
         self.clock = clock
         self.planner_config: PlannerConfig = config.planner_config()
         model_ids = [catalog.model_id(s.model) for s in self.specs]
@@ -184,9 +210,11 @@ class Site:
         return total
 
     def meter_factor(self) -> float:
+        """The factor the budget uses: the learnt one, never below the configured one."""
+        cfg = self.config.meter_factor
         if self.meter is not None and self.learned_factor is not None:
-            return self.learned_factor
-        return self.config.meter_factor
+            return max(cfg, self.learned_factor)
+        return cfg
 
     def budget(self, now: float) -> SiteBudget:
         eff = self.allotment.effective(now)
@@ -228,6 +256,21 @@ class Site:
         w = np.where(fresh & ~np.isnan(book.watts), book.watts, plate)
         return float(w.sum())
 
+    def counted_rigs_w(self, now: float) -> float:
+        """The rigs as the meter loop counts them: a rig booting or ramping (woken or
+        raised within its boot time plus the rigs' response) at what it reports, any
+        other fresh rig at the higher of its target and what it reports, the rest at
+        nameplate."""
+        book = self.book
+        fresh = book.fresh(now, self.config.max_reading_age_s)
+        mid = np.where(book.model >= 0, book.model, 0)
+        plate = np.where(book.model >= 0, self.catalog.nameplate_w[mid], self.catalog.unknown_w)
+        moving = (book.state == RigState.BOOTING) | (
+            now - book.raised_at < self.boot_s + self.tuning.response_s)
+        target = np.where((book.intent == 0) | moving, np.nan, book.profile_w)
+        w = np.where(fresh, np.fmax(target, book.watts), plate)
+        return float(np.nansum(np.where(np.isnan(w), plate, w)))
+
     def site_w(self, now: float) -> tuple[float, str]:
         """Measured site draw when the meter is fresh, else the estimate."""
         if self.meter is not None:
@@ -236,25 +279,61 @@ class Site:
                 return w, "meter"
         return self.estimate_site_w(now, self.rigs_w(now)), "estimate"
 
-    def learn_meter(self, now: float, counted_rig_w: float, settled: bool) -> None:
-        """Close the loop: the factor that makes the estimate match the meter. Only while
-        settled (no command in flight, the meter read since): a reading taken before a shed,
-        set against the count after it, would otherwise look like a huge overdraw."""
-        if self.meter is None or counted_rig_w <= 0 or not settled:
-            return
+    def observed_factor(self, now: float, rig_w: float) -> float | None:
+        """What the meter says the factor is now, for `rig_w` of the rigs' own figures
+        (None without a fresh meter reading)."""
+        if self.meter is None or rig_w <= 0:
+            return None
         measured = self.meter.current_w(now)
         if measured is None:
-            return
+            return None
         c = self.config
         rigs_measured = measured - self.firm_w(now) - c.overhead.aux_kw * 1e3
-        observed = rigs_measured / (c.overhead.pue * counted_rig_w)
+        observed = rigs_measured / (c.overhead.pue * rig_w)
         lo, hi = self.tuning.meter_factor_bounds
-        observed = min(max(observed, lo), hi)
-        old = self.learned_factor if self.learned_factor is not None else c.meter_factor
-        if observed > old:
-            self.learned_factor = observed  # reading above the estimate: believe it now
-        else:
-            a = self.tuning.meter_learn_rate
-            self.learned_factor = old + a * (observed - old)
-        if self.learned_factor is not None and not math.isfinite(self.learned_factor):
-            self.learned_factor = None
+        return min(max(observed, lo), hi) if math.isfinite(observed) else None
+
+    def learn_meter(self, now: float, rig_w: float, settled: bool) -> None:
+        """Close the loop, only while settled (see the module's docstring): move the factor
+        a step (`meter_learn_rate`) towards what the meter says of `rig_w`, the rigs as
+        counted (counted_rigs_w). Up and down alike, so noise does not ratchet it up."""
+        if not settled:
+            return
+        observed = self.observed_factor(now, rig_w)
+        if observed is None:
+            return
+        old = self.learned_factor if self.learned_factor is not None else self.config.meter_factor
+        self.learned_factor = old + self.tuning.meter_learn_rate * (observed - old)
+
+    def learn_up(self, now: float, rig_w: float) -> bool:
+        """The meter reads above the allotment: believe it at once if it says the rigs draw
+        more than their figures (True when the factor rose)."""
+        observed = self.observed_factor(now, rig_w)
+        if observed is None or observed <= self.meter_factor():
+            return False
+        self.learned_factor = observed
+        return True
+
+    def unread_w(self, now: float, read: np.ndarray) -> np.ndarray | None:
+        """Start-up: what each rig not read yet draws, from the site meter (NaN for the rigs
+        read): the meter's share for the rigs, less what the rigs read say they draw, spread
+        over the unread rigs by nameplate and never above it. None without a fresh meter."""
+        if self.meter is None:
+            return None
+        measured = self.meter.current_w(now)
+        if measured is None:
+            return None
+        c = self.config
+        rigs_w = (measured - self.firm_w(now) - c.overhead.aux_kw * 1e3) / (
+            c.overhead.pue * self.meter_factor())
+        book = self.book
+        fresh = book.fresh(now, c.max_reading_age_s)
+        known = float(np.nansum(np.where(fresh, book.watts, 0.0)))
+        mid = np.where(book.model >= 0, book.model, 0)
+        plate = np.where(book.model >= 0, self.catalog.nameplate_w[mid], self.catalog.unknown_w)
+        unread = ~read
+        plate_unread = float(plate[unread].sum())
+        if plate_unread <= 0:
+            return None
+        left = min(max(rigs_w - known, 0.0), plate_unread)
+        return np.where(unread, plate * (left / plate_unread), np.nan)

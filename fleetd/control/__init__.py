@@ -5,7 +5,10 @@
     meter       Meter: measured site or firm-load power over HTTP (JSON or Prometheus)
     stats       SiteStats: the figures metrics read (plain attributes)
     samples     SampleLog / read_samples: per-cycle compliance samples (JSON lines)
-    controller  SiteController: read -> plan -> send -> verify, re-plan on a drop, e-stop
+    reader      Reader: every rig read each period, each reading taken as it arrives
+    dispatch    Dispatcher: a window of commands in flight, one per rig, sheds first
+    controller  SiteController: reader, plan step, dispatcher and watch side by side;
+                re-plan on a drop, e-stop
 """
 
 from fleetd.control.book import Order, RigBook, StateView

@@ -1,20 +1,35 @@
 """The control loop of one site: read, plan, send, verify; the asyncio shell around the
 pure planner.
 
-Each cycle reads every rig (bounded concurrency, per-read timeouts, an overall deadline),
-builds the planner's view (fleetd.control.book), computes the budget (fleetd.site),
-plans, and sends the commands in batches, sheds first. Effects are verified on the next
-cycle's readings: a command not visible after the grace period is sent again, a rig told
-to sleep that is awake again is re-slept. Every command goes to the audit log with the
-signal that caused it.
+Four tasks run side by side, and none of them waits for another's I/O:
 
-Between cycles a watch task checks the allotment, meters and firm loads every `watch_s`:
-a budget below the last plan's re-plans at once (an unannounced cut does not wait for the
-period), and the site's power is integrated against the allotment (fleetd.compliance:
-the meter's readings where there is a meter, above the allotment in force and above the
-stale-feed floor kept apart) for metrics and the compliance samples.
+- the reader (fleetd.control.reader) reads every rig once a control period, each reading
+  going into the book the moment it arrives; a slow or silent rig is bounded by its own
+  timeout and holds back nobody else's reading;
+- the plan step (`step`) is synchronous and takes milliseconds: budget (fleetd.site), the
+  planner's view (fleetd.control.book), the plan, the orders; it runs every period, and at
+  once when the watch or an operator asks;
+- the dispatcher (fleetd.control.dispatch) sends the orders, the biggest sheds first, a
+  window of commands in flight, one per rig; each new plan replaces the orders not yet
+  sent, so a cut preempts whatever the site was doing;
+- the watch checks the allotment, meters and firm loads every `watch_s`: a budget below
+  the last plan's re-plans at once (an unannounced cut never waits for a read or a
+  fan-out), so does a shed still unanswered after `slow_command_s` (the other rigs then
+  cover for that slow rig) and a reading of a slept rig up by itself; the meter above
+  the allotment re-plans once the rigs have had time to answer the last commands; and
+  the site's power is integrated against the allotment (fleetd.compliance: the meter's
+  readings where there is a meter, above the allotment in force and above the stale-feed
+  floor kept apart) for the metrics and the compliance samples.
 
-The emergency stop sleeps every rig not seen asleep, on every cycle until resumed.
+Start-up: the first plan comes as soon as every rig has answered once, or `first_plan_s`
+later: rigs not read by then count as the site meter says (fleetd.site.unread_w), and each
+new batch of readings re-plans until every rig has answered.
+
+Effects are verified from later readings: a command not visible after the grace period is
+sent again, a rig seen asleep after fleetd slept it and then seen awake is re-slept. Every
+command goes to the audit log with the signal that caused it. The emergency stop sleeps
+every rig not seen asleep, on every plan until resumed. `cycle()` runs one read, plan and
+send by hand and returns when every command is answered (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -24,8 +39,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,19 +48,24 @@ from fleetd.allotment import Override
 from fleetd.audit import AuditLog, Signal
 from fleetd.compliance import CapAccount
 from fleetd.control.book import Order, StateView
+from fleetd.control.dispatch import Dispatcher
+from fleetd.control.reader import Reader
 from fleetd.control.samples import SampleLog
 from fleetd.control.stats import Interval, SiteStats
-from fleetd.drivers import ApplyResult, Fanout
+from fleetd.drivers import ApplyResult
 from fleetd.models import Firmware
 from fleetd.planner import Plan, emergency_plan, plan
-from fleetd.site import Site, SiteBudget
+from fleetd.planner.fleet import FleetState
+
+if TYPE_CHECKING:  # fleetd.site imports fleetd.control: no import cycle at run time
+    from fleetd.site import Site, SiteBudget
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class CycleReport:
-    """What one cycle did (returned by `cycle()`, kept as `last_cycle`)."""
+    """What one plan step did (returned by `cycle()` and `step()`, kept as `last_cycle`)."""
 
     reason: str
     at: float
@@ -55,6 +75,16 @@ class CycleReport:
     orders: int
     failed: int
     duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What the audit record of an order's answer needs from the plan that made it."""
+
+    signal: Signal
+    plan_id: str
+    target_w: float
+    hold_broken: bool
 
 
 class SiteController:
@@ -74,8 +104,11 @@ class SiteController:
         self.audit = audit
         self.samples = samples
         self.clock = clock or site.clock
-        self.fanout = Fanout(concurrency, clock=self.clock)
         self.read_deadline_s = read_deadline_s
+        self.reader = Reader(site.drivers, site.book, concurrency, clock=self.clock)
+        width = min(concurrency, site.config.command_batch_size)
+        self.dispatcher = Dispatcher(site.drivers, width, on_send=self._on_send,
+                                     on_result=self._on_result, clock=self.clock)  # fmt: skip
         self.stats = SiteStats(site.name, rigs_total=len(site.specs))
         self.stats.meter_factor = site.meter_factor()
         self.last_plan: Plan | None = None
@@ -84,14 +117,24 @@ class SiteController:
         self.last_cycle: CycleReport | None = None
         self.emergency = False
         self.emergency_reason = ""
-        self._lock = asyncio.Lock()
+        self.on_cycle: Callable[[CycleReport], None] | None = None  # metrics hook
         self._trigger = asyncio.Event()
         self._trigger_reason = ""
         self._last_plan_at: float | None = None
-        self._last_read_mono = -float("inf")
         self._last_send_mono = -float("inf")
+        self._last_answer_mono = -float("inf")
+        n = len(site.specs)
+        self._shed_from_w = np.zeros(n)  # what a rig drew when fleetd last shed it
+        self._shed_until = np.full(n, -np.inf)  # ... counted so until then (monotonic)
         self._last_signal_id = ""
-        self._started = False
+        self._readings_planned = 0  # reader.readings at the last step
+        self._drifts_planned = 0  # book.drifts_seen at the last step
+        self._unread_w: np.ndarray | None = None  # start-up: meter shares of unread rigs
+        self._queued: dict[int, _Sent] = {}  # id(order) -> its plan, for the orders queued
+        self._going: dict[int, _Sent] = {}  # ... and for those on their way
+        self._answers: list[tuple[Order, ApplyResult, _Sent]] = []  # not yet audited
+        self._step_failed = 0
+        self._send_started_mono = 0.0
         self._acc_at: float | None = None
         self._interval = Interval(t0=self.clock())
         self.caps = CapAccount(site)
@@ -105,36 +148,67 @@ class SiteController:
     # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
-        """Control until cancelled: the cycle loop and the watch task."""
+        """Control until cancelled: reader, plan loop, dispatcher and watch."""
         try:
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.reader.run(self.site.period_s), name=f"fleetd:{self.name}:read")
+                tg.create_task(self.dispatcher.run(), name=f"fleetd:{self.name}:send")
                 tg.create_task(self._loop(), name=f"fleetd:{self.name}:loop")
                 tg.create_task(self._watch(), name=f"fleetd:{self.name}:watch")
         finally:
+            self._audit_answers()
             self._write_sample(self.clock())
 
     def trigger(self, reason: str) -> None:
-        """Re-plan now (the loop picks it up as soon as the running cycle ends)."""
+        """Re-plan now (the plan loop wakes at once; a plan takes milliseconds)."""
         if not self._trigger.is_set():
             self._trigger_reason = reason
             self.stats.replans_triggered += 1
         self._trigger.set()
 
+    def _inputs_ready(self) -> bool:
+        """Start-up: every rig answered, and the meter and each live feed heard once."""
+        site = self.site
+        if not self.reader.read_once():
+            return False
+        if site.meter is not None and site.meter.read_at is None and site.meter.errors == 0:
+            return False
+        for src in site.allotment.sources:
+            state = getattr(src, "state", None)
+            if state is not None and state.value is None and state.errors == 0:
+                return False
+        return True
+
     async def _loop(self) -> None:
+        t = self.site.tuning
+        deadline = time.monotonic() + min(t.first_plan_s, self.site.period_s / 2)
+        while not self._inputs_ready() and time.monotonic() < deadline:
+            self.reader.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.reader.arrived.wait(), min(t.watch_s, 0.05))
         period = self.site.period_s
         while True:
             started = time.monotonic()
             reason = self._trigger_reason or "period"
             self._trigger.clear()
             self._trigger_reason = ""
-            fast = reason != "period" and time.monotonic() - self._last_read_mono < period
             try:
-                await self.cycle(reason, read=not fast)
-            except Exception:  # one bad cycle must not stop the site's control
-                log.exception("site %r: control cycle failed", self.name)
-            wait = max(0.0, period - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._trigger.wait(), wait)
+                self.step(reason)
+            except Exception:  # one bad plan must not stop the site's control
+                log.exception("site %r: control step failed", self.name)
+            # until every rig has answered once, each batch of new readings re-plans
+            while True:
+                starting = not self.reader.read_once()
+                wait = max(0.0, period - (time.monotonic() - started))
+                if starting:
+                    wait = min(wait, t.watch_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._trigger.wait(), wait)
+                if self._trigger.is_set() or time.monotonic() - started >= period:
+                    break
+                if starting and self.reader.readings != self._readings_planned:
+                    self._trigger_reason = "new readings at start-up"
+                    break
 
     async def _watch(self) -> None:
         t = self.site.tuning
@@ -142,40 +216,51 @@ class SiteController:
             await asyncio.sleep(t.watch_s)
             now = self.clock()
             self.account(now)
+            if self.dispatcher.idle or time.monotonic() - self._last_send_mono > 1.0:
+                self._audit_answers()  # not in the middle of a fan-out
             if self.audit is not None:
                 self.audit.tick()
-            if self.last_budget is None or self._lock.locked():
+            if self.last_budget is None:
                 continue
             b = self.site.budget(now)
+            slow = self.site.book.newly_slow(now, t.slow_command_s)
             if b.miner_w < self.last_budget.miner_w * (1.0 - t.replan_drop_frac) - 1.0:
                 self.trigger(f"budget drop: {b.effective.reason}")
+            elif slow:
+                self.trigger(f"{slow} sheds unanswered after {t.slow_command_s:g} s")
+            elif self.site.book.drifts_seen != self._drifts_planned:
+                self.trigger("a rig slept by fleetd is up by itself")
             elif (
                 self.stats.site_w_source == "meter"
                 and self.stats.site_w > b.allotment_w
-                and time.monotonic() - self._last_send_mono > t.response_s
+                and self.dispatcher.idle
+                and time.monotonic() - self._last_answer_mono > t.response_s
             ):
+                self.site.learn_up(now, self.site.counted_rigs_w(now))
                 self.trigger("meter above the allotment")
 
-    # ------------------------------------------------------------------ one cycle
+    # ------------------------------------------------------------------ one step
 
     async def cycle(self, reason: str = "period", *, read: bool = True) -> CycleReport:
-        """Read (unless `read` is False), plan and send once."""
-        async with self._lock:
-            return await self._cycle(reason, read)
+        """Read every rig (unless `read` is False), plan and send once; returns when every
+        command is answered."""
+        t0 = time.monotonic()
+        if read or self.last_plan is None:
+            await self.reader.round(self.read_deadline_s)
+            read = True
+        report = self.step(reason, read=read)
+        await self.dispatcher.flush()
+        self._audit_answers()
+        report = replace(report, failed=self._step_failed, duration_s=time.monotonic() - t0)
+        self.last_cycle = report
+        return report
 
-    async def _cycle(self, reason: str, read: bool) -> CycleReport:
+    def step(self, reason: str = "period", *, read: bool = False) -> CycleReport:
+        """Plan from the book as it stands and hand the orders to the dispatcher."""
         site, book = self.site, self.site.book
         t_start = time.monotonic()
-        if read or not self._started:
-            readings = await self.fanout.read_all(site.drivers, self.read_deadline_s)
-            book.observe(readings)
-            self._last_read_mono = time.monotonic()
-            read = True
-        t_read = time.monotonic()
         now = self.clock()
-        if not self._started:
-            book.adopt_observed()
-            self._started = True
+        book.adopt_observed()
         cfg = site.config
         max_age = cfg.max_reading_age_s
         fresh = book.fresh(now, max_age)
@@ -184,33 +269,86 @@ class SiteController:
         book.cap_w = site.thermal.cap_w
         budget = site.budget(now)
         grace = site.tuning.grace_for(site.period_s)
-        view = book.view(now, max_age_s=max_age, grace_s=grace, boot_s=site.boot_s)
+        view = book.view(now, max_age_s=max_age, grace_s=grace, boot_s=site.boot_s,
+                         slow_s=site.tuning.slow_command_s)
+        fleet = self._count_unread(now, view.fleet)
         dt = site.period_s if self._last_plan_at is None else max(0.0, now - self._last_plan_at)
         if self.emergency:
-            p = emergency_plan(view.fleet, catalog=site.catalog, config=site.planner_config)
+            p = emergency_plan(fleet, catalog=site.catalog, config=site.planner_config)
             orders = book.emergency_orders(view)
         else:
-            p = plan(view.fleet, budget.miner_w, catalog=site.catalog,
+            p = plan(fleet, budget.miner_w, catalog=site.catalog,
                      config=site.planner_config, dt_s=dt, wake_budget_w=budget.wake_w)  # fmt: skip
             orders = book.orders(p, view, now, grace)
         self._last_plan_at = now
+        orders = self._fit_raises(orders, p, budget.miner_w)
+        read = read or self.reader.readings != self._readings_planned
+        self._readings_planned = self.reader.readings
+        self._drifts_planned = book.drifts_seen
         t_plan = time.monotonic()
         signal = self._signal(reason, budget, p)
-        failed = await self._send(orders, p, signal, now)
-        t_end = time.monotonic()
+        self._submit(orders, p, signal, now)
 
-        # meter loop: learn only when nothing was in flight for a while
-        settled = not orders and t_end - self._last_send_mono > max(grace, site.tuning.response_s)
-        site.learn_meter(now, p.current_w, settled)
+        # meter loop: learn only when nothing is on its way or still answering it
+        settled = (
+            self.dispatcher.idle and not orders
+            and time.monotonic() - self._last_answer_mono > site.tuning.response_s
+        )  # fmt: skip
+        site.learn_meter(now, site.counted_rigs_w(now), settled)
         self.last_plan, self.last_view, self.last_budget = p, view, budget
-        self._update_stats(now, budget, p, view, t_end - t_start,
-                           t_read - t_start, t_plan - t_read, t_end - t_plan)  # fmt: skip
+        t_end = time.monotonic()
+        self._update_stats(now, budget, p, view, t_end - t_start, t_plan - t_start)
         self.account(self.clock())
         self._write_sample(self.clock())
-        report = CycleReport(reason, now, read, budget, p, len(orders), failed, t_end - t_start)
+        report = CycleReport(reason, now, read, budget, p, len(orders), 0, t_end - t_start)
         self.last_cycle = report
+        if self.on_cycle is not None:
+            self.on_cycle(report)
         self.first_cycle_done.set()
         return report
+
+    def _fit_raises(self, orders: list[Order], p: Plan, budget_w: float) -> list[Order]:
+        """The way up waits for the way down: raises and wakes go only into the room left
+        under the budget while every shed of this plan, and every earlier shed still on
+        its way or ramping down (answered less than the rigs' response time ago), still
+        draws what it drew. A raise that ramps up faster than another rig sheds would
+        otherwise take the site over its cap; the rest wait for a later plan."""
+        now = time.monotonic()
+        going = now < self._shed_until
+        for o in orders:
+            going[o.rig] = False  # replaced by this plan's order for the rig
+        before = float(np.maximum(self._shed_from_w[going] - p.power_w[going], 0.0).sum())
+        raises = [o for o in orders if not o.sheds]
+        if not raises:
+            return orders
+        # the plan's total with its raises not yet made and no shed yet carried out
+        worst = p.total_w - sum(max(0.0, -o.shed_w) for o in raises)
+        worst += sum(o.shed_w for o in orders if o.sheds) + before
+        room = budget_w - worst
+        kept = [o for o in orders if o.sheds]
+        for o in raises:  # in sending order: the best first
+            need = max(0.0, -o.shed_w)
+            if need <= room:
+                kept.append(o)
+                room -= need
+            else:
+                self.stats.raises_held += 1
+        return kept
+
+    def _count_unread(self, now: float, fleet: FleetState) -> FleetState:
+        """Start-up: rigs that have not answered yet count as the site meter says, from a
+        meter reading taken before fleetd sent anything (their draw has not changed
+        since: fleetd has not told them anything)."""
+        read = self.site.book.read_once()
+        if read.all():
+            self._unread_w = None
+            return fleet
+        if self._unread_w is None and self.dispatcher.sent == 0:
+            self._unread_w = self.site.unread_w(now, read)
+        if self._unread_w is None:
+            return fleet
+        counted = np.where(read, fleet.counted_w, self._unread_w)
+        return replace(fleet, counted_w=counted)
 
     def _signal(self, reason: str, budget: SiteBudget, p: Plan) -> Signal:
         eff = budget.effective
@@ -226,61 +364,83 @@ class SiteController:
             self._last_signal_id = eff.change_id
         return sig
 
-    async def _send(self, orders: list[Order], p: Plan, signal: Signal, now: float) -> int:
-        if not orders:
-            return 0
-        site, book = self.site, self.site.book
-        by_host = {site.drivers[o.rig].host: o for o in orders}
-        book.sent_all(orders, now)
-        self._last_send_mono = time.monotonic()
-        self._cycle_orders += len(orders)
-        failed = 0
+    # ------------------------------------------------------------------ sending
+
+    def _submit(self, orders: list[Order], p: Plan, signal: Signal, now: float) -> None:
+        """Hand the plan's orders to the dispatcher (they replace the unsent ones)."""
         plan_id = f"{self.name}@{now:.3f}"
+        self._queued = {
+            id(o): _Sent(signal, plan_id, float(p.target_w[o.rig]), bool(p.hold_broken[o.rig]))
+            for o in orders
+        }
+        self._step_failed = 0
+        if orders:
+            self._send_started_mono = time.monotonic()
+            self._cycle_orders += len(orders)
+        self.dispatcher.submit(orders)
 
-        done: list[tuple[Order, ApplyResult]] = []
-
-        def on_result(res: ApplyResult) -> None:
-            nonlocal failed
-            o = by_host[res.host]
-            book.result(o, res, float(p.target_w[o.rig]))
-            kind = o.target.kind.value
-            self.stats.commands[(kind, "ok" if res.ok else "failed")] += 1
-            self._interval.commands[kind] += 1
-            if o.why == "drift: re-sleep":
-                self.stats.drift_resleeps += 1
-            elif o.why == "retry":
-                self.stats.retries += 1
-            if not res.ok:
-                failed += 1
-            done.append((o, res))
-
-        jobs = [(site.drivers[o.rig], o.target) for o in orders]
-        await self.fanout.apply_all(jobs, batch_size=site.config.command_batch_size,
-                                    on_result=on_result)  # fmt: skip
-        self.stats.last_commands_done_at = self.clock()
-        # the paperwork after the commands: a shed is not slowed by writing its records;
-        # each record carries the moment its outcome was known (`at`)
-        if self.audit is not None:
-            for o, res in done:
-                self.audit.command(
-                    self.name, res, signal, plan_id=plan_id, why=o.why, at=round(res.at, 3),
-                    plan_command=o.command.name.lower(),
-                    target_w=round(float(p.target_w[o.rig]), 1),
-                    hold_broken=bool(p.hold_broken[o.rig]), detail=res.detail,
-                )  # fmt: skip
-            self.audit.tick()
+    def _on_send(self, o: Order) -> None:
+        self.site.book.sent(o, self.clock())
+        ctx = self._queued.pop(id(o), None)
+        if ctx is not None:  # on its way: kept when a newer plan replaces the queue
+            self._going[id(o)] = ctx
         self._last_send_mono = time.monotonic()
-        return failed
+        if o.sheds:
+            ctx = self._going.get(id(o))
+            after = ctx.target_w if ctx is not None and ctx.target_w == ctx.target_w else 0.0
+            self._shed_from_w[o.rig] = after + o.shed_w
+            self._shed_until[o.rig] = np.inf  # on its way
+
+    def _on_result(self, o: Order, res: ApplyResult) -> None:
+        ctx = self._going.pop(id(o), None)
+        target_w = ctx.target_w if ctx is not None else float("nan")
+        self.site.book.result(o, res, target_w)
+        kind = o.target.kind.value
+        self.stats.commands[(kind, "ok" if res.ok else "failed")] += 1
+        self._interval.commands[kind] += 1
+        if o.why == "drift: re-sleep":
+            self.stats.drift_resleeps += 1
+        elif o.why == "retry":
+            self.stats.retries += 1
+        if not res.ok:
+            self._step_failed += 1
+        self._last_answer_mono = time.monotonic()
+        if o.sheds:  # ramping down for the rigs' response time, if it was carried out
+            ramp = self.site.tuning.response_s if res.ok else 0.0
+            self._shed_until[o.rig] = self._last_answer_mono + ramp
+        if ctx is not None:
+            self._answers.append((o, res, ctx))
+        if self.dispatcher.idle:
+            self.stats.last_commands_done_at = self.clock()
+            self.stats.last_send_s = time.monotonic() - self._send_started_mono
+            self._audit_answers()
+
+    def _audit_answers(self) -> None:
+        """The audit records of the answers so far: written after the fan-out (or by the
+        watch), so a shed is not slowed by writing its records; each record carries the
+        moment its outcome was known (`at`)."""
+        if not self._answers:
+            return
+        answers, self._answers = self._answers, []
+        if self.audit is None:
+            return
+        for o, res, ctx in answers:
+            self.audit.command(
+                self.name, res, ctx.signal, plan_id=ctx.plan_id, why=o.why,
+                at=round(res.at, 3), plan_command=o.command.name.lower(),
+                target_w=round(ctx.target_w, 1), hold_broken=ctx.hold_broken,
+                shed_w=round(o.shed_w, 1), detail=res.detail,
+            )  # fmt: skip
+        self.audit.tick()
 
     def _update_stats(
-        self, now: float, b: SiteBudget, p: Plan, view: StateView,
-        total_s: float, read_s: float, plan_s: float, send_s: float,
-    ) -> None:  # fmt: skip
+        self, now: float, b: SiteBudget, p: Plan, view: StateView, total_s: float, plan_s: float
+    ) -> None:
         st, book = self.stats, self.site.book
         st.cycles += 1
-        st.last_cycle_s, st.last_read_s, st.last_plan_s, st.last_send_s = (
-            total_s, read_s, plan_s, send_s,
-        )
+        st.last_cycle_s, st.last_read_s, st.last_plan_s = (
+            total_s, self.reader.last_round_s, plan_s,
+        )  # fmt: skip
         st.max_cycle_s = max(st.max_cycle_s, total_s)
         st.last_cycle_at = now
         st.allotment_w = b.allotment_w

@@ -61,6 +61,7 @@ class SiteStats:
     commands: Counter[tuple[str, str]] = field(default_factory=Counter)  # (kind, ok|failed)
     drift_resleeps: int = 0
     retries: int = 0
+    raises_held: int = 0  # raises and wakes held back while sheds were still ramping down
 
     @property
     def above_cap_kwh(self) -> float:

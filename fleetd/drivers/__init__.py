@@ -2,7 +2,8 @@
 
     PyasicDriver(host, "luxos")       .read() -> RigReading   .apply(Target) -> ApplyResult
     Target.sleep() / .wake(profile=, watts=) / .use_profile(name) / .limit_watts(W)
-    Fanout(concurrency).read_all(drivers, deadline_s) / .apply_all(jobs, batch_size=)
+    Fanout(concurrency).read_all(drivers, deadline_s, on_reading=...)   (commands: the
+    controller's dispatcher, fleetd.control.dispatch)
     capabilities("braiins")           what a firmware family accepts
 """
 

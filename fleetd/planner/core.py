@@ -54,8 +54,10 @@ def _counted_unplanned(fleet: FleetState, catalog: ModelCatalog) -> tuple[np.nda
     mid = np.where(known, fleet.model, 0)
     planned = known & ~fleet.stale & (fleet.state != RigState.UNREACHABLE)
     plate = np.where(known, catalog.nameplate_w[mid], catalog.unknown_w)
-    # the highest of nameplate, last target and last reading: safety first
+    # the highest of nameplate, last target and last reading: safety first (unless the
+    # caller knows better, e.g. a rig not read yet whose share of the site meter is known)
     counted = np.fmax(np.fmax(plate, fleet.target_w), fleet.reported_w)
+    counted = np.where(np.isnan(fleet.counted_w), counted, fleet.counted_w)
     return planned, counted
 
 

@@ -46,6 +46,9 @@ class FleetState:
     cap_w      float64 thermal derating cap (W); +inf = none
     since_s    float64 seconds since the rig last went to sleep or woke; +inf = long ago
     boot_s     float64 seconds a wake takes before hashing; NaN = the model's figure
+    counted_w  float64 what a rig that is not planned counts for instead of the safety
+                       rule (the highest of nameplate, last target and last reading), e.g.
+                       its share of the site meter before its first reading; NaN = the rule
     """
 
     model: np.ndarray
@@ -57,6 +60,7 @@ class FleetState:
     cap_w: np.ndarray
     since_s: np.ndarray
     boot_s: np.ndarray
+    counted_w: np.ndarray
 
     def __len__(self) -> int:
         return int(self.model.shape[0])
@@ -74,6 +78,7 @@ class FleetState:
         cap_w: np.ndarray | list[float] | float = np.inf,
         since_s: np.ndarray | list[float] | float = np.inf,
         boot_s: np.ndarray | list[float] | float = np.nan,
+        counted_w: np.ndarray | list[float] | float = np.nan,
     ) -> FleetState:
         """Build a validated state; scalars are broadcast to every rig."""
         m = np.asarray(model)
@@ -101,6 +106,7 @@ class FleetState:
             cap_w=arr("cap_w", cap_w, np.float64),
             since_s=arr("since_s", since_s, np.float64),
             boot_s=arr("boot_s", boot_s, np.float64),
+            counted_w=arr("counted_w", counted_w, np.float64),
         )
 
     def validate(self, n_models: int) -> None:
@@ -121,6 +127,7 @@ class FleetState:
             ("cap_w", np.isnan(self.cap_w) | (self.cap_w < 0), "watts >= 0 or +inf"),
             ("since_s", np.isnan(self.since_s) | (self.since_s < 0), "seconds >= 0 or +inf"),
             ("boot_s", self.boot_s < 0, "seconds >= 0 or NaN"),
+            ("counted_w", self.counted_w < 0, "watts >= 0 or NaN"),
         )  # fmt: skip
         for name, bad, expected in checks:
             if bad.any():
@@ -157,5 +164,5 @@ def advance(
     return FleetState(
         model=fleet.model, firmware=fleet.firmware, state=state, target_w=target,
         reported_w=fleet.reported_w, stale=fleet.stale, cap_w=fleet.cap_w, since_s=since,
-        boot_s=fleet.boot_s,
+        boot_s=fleet.boot_s, counted_w=fleet.counted_w,
     )  # fmt: skip

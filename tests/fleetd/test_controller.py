@@ -13,7 +13,14 @@ import pytest
 from fleetd.allotment import ConstantSource, OverrideSource, SiteAllotment
 from fleetd.audit import AuditLog, read_audit
 from fleetd.config import parse_config
-from fleetd.control import RigBook, SampleLog, SiteController, ThermalCaps, ThermalPolicy
+from fleetd.control import (
+    Order,
+    RigBook,
+    SampleLog,
+    SiteController,
+    ThermalCaps,
+    ThermalPolicy,
+)
 from fleetd.drivers import ApplyResult, RigReading, Target
 from fleetd.models import DEFAULT_CATALOG, Firmware
 from fleetd.planner import Command, RigState, plan
@@ -86,6 +93,51 @@ def test_rig_that_drifts_awake_is_re_slept() -> None:
     assert [(x.command, x.why) for x in o] == [(Command.SLEEP, "drift: re-sleep")]
 
 
+def test_a_reading_taken_while_shedding_and_judged_late_is_no_drift() -> None:
+    """Issue 19, finding 9: a rig read while it still ramped down after its sleep, and
+    judged only after the grace period (reads held up by silent rigs), never showed
+    itself asleep: the sleep is retried, not counted as a drift. A drift needs a reading
+    of the rig asleep after fleetd slept it, then one of it awake."""
+    b = book(1)
+    b.observe([reading("10.0.0.0", RigState.HASHING, 3500, 0.0)])
+    b.adopt_observed()
+    (o,) = b.orders(plan(b.view(0.0, max_age_s=30, grace_s=10).fleet, 0.0),
+                    b.view(0.0, max_age_s=30, grace_s=10), 0.0, 10.0)  # fmt: skip
+    b.sent(o, 0.0)
+    b.result(o, ApplyResult("10.0.0.0", Target.sleep(), True, 0.1), np.nan)
+    b.observe([reading("10.0.0.0", RigState.HASHING, 2000, 0.5)])  # still ramping down
+    v = b.view(15.0, max_age_s=30, grace_s=10)
+    assert not v.drifted[0] and v.lost_sleep is not None and v.lost_sleep[0]
+    (again,) = b.orders(plan(v.fleet, 1e9), v, 15.0, 10.0)
+    assert (again.command, again.why) == (Command.SLEEP, "retry")
+    b.observe([reading("10.0.0.0", RigState.SLEEPING, 25, 15.5)])  # asleep after all
+    b.observe([reading("10.0.0.0", RigState.BOOTING, 120, 16.0)])  # then up by itself
+    v = b.view(16.0, max_age_s=30, grace_s=10)
+    assert v.drifted[0]
+    (resleep,) = b.orders(plan(v.fleet, 1e9), v, 16.0, 10.0)
+    assert resleep.why == "drift: re-sleep"
+
+
+def test_readings_asked_before_a_command_was_answered_are_not_taken() -> None:
+    """Reads and commands run side by side: a reading whose request left before the
+    rig's last command was answered (or while one was on its way) shows the rig as it
+    was; it keeps the rig reachable but says nothing of its new state."""
+    b = book(1)
+    b.observe([reading("10.0.0.0", RigState.HASHING, 3500, 0.0, profile="500MHz")])
+    b.adopt_observed()
+    o = Order(0, Target.use_profile("400MHz"), Command.SET, "plan", 900.0)
+    b.sent(o, 1.0)
+    late = reading("10.0.0.0", RigState.HASHING, 3500, 1.5, profile="500MHz", latency_s=0.8)
+    b.observe([late])  # asked at 0.7, while the command was on its way
+    assert b.read_at[0] == 0.0 and b.seen_at[0] == 1.5
+    b.result(o, ApplyResult("10.0.0.0", o.target, True, 2.0), 2600.0)
+    b.observe([reading("10.0.0.0", RigState.HASHING, 3500, 2.4, profile="500MHz",
+                       latency_s=0.6)])  # asked at 1.8: before the answer  # fmt: skip
+    assert b.profile_w[0] == 2600.0 and b.readings_skipped == 2
+    v = b.view(2.5, max_age_s=5, grace_s=2)
+    assert v.fleet.target_w[0] == 2600.0 and not v.fleet.stale[0]
+
+
 def test_lost_wake_is_retried_and_failures_marked() -> None:
     b = book(1)
     b.observe([reading("10.0.0.0", RigState.SLEEPING, 25, 0.0)])
@@ -116,8 +168,8 @@ def test_orders_shed_before_raising() -> None:
 def test_orders_of_a_mixed_fleet_carry_their_targets_in_shed_first_order() -> None:
     """Every firmware family and model at once, the budget cut to a third: each order
     carries the target for its firmware (profiles and modes by name, watts floored), the
-    list runs sleeps (worst J/TH first), turn-downs, raises, wakes (best J/TH first), and
-    sending records every order at once."""
+    list runs sleeps and turn-downs (the most watts shed first), raises, wakes (best J/TH
+    first), and sending records every order at once."""
     rng = np.random.default_rng(11)
     n = 120
     cat = DEFAULT_CATALOG
@@ -154,12 +206,14 @@ def test_orders_of_a_mixed_fleet_carry_their_targets_in_shed_first_order() -> No
                 Target.use_profile(name))  # fmt: skip
         assert o.target == want and o.why == "plan"
         e = float(eff[models[i]])
-        if o.command == Command.SLEEP:
-            ranks.append((0, e))
+        shed = max(v.fleet.target_w[i], v.fleet.reported_w[i]) - p.power_w[i]
+        if o.command == Command.SLEEP or (o.command == Command.SET and shed > 0):
+            assert o.shed_w == pytest.approx(shed)
+            ranks.append((0, -shed, e))  # the most watts off first
         elif o.command == Command.SET:
-            ranks.append((1 if p.target_w[i] < b.profile_w[i] else 2, -e))
+            ranks.append((1, -e, 0.0))
         else:
-            ranks.append((3, -e))
+            ranks.append((2, -e, 0.0))
     assert ranks == sorted(ranks)
     b.sent_all(orders, 5.0)
     for o in orders:

@@ -1,6 +1,7 @@
 """The pyasic driver against REAL emulated LuxOS rigs (rigsim on loopback TCP) through REAL
 pyasic 0.79: telemetry, profiles, watt limits, sleep and wake, session expiry, late and
-missing replies, and fan-out with bounded concurrency."""
+missing replies, read fan-out with bounded concurrency, and the controller's command
+window (fleetd.control.dispatch)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from fleetd.audit import AuditLog, Signal, read_audit
+from fleetd.control import Order
+from fleetd.control.dispatch import Dispatcher
 from fleetd.drivers import (
     DriverTimeouts,
     Fanout,
@@ -22,7 +25,7 @@ from fleetd.drivers import (
     reading_from_miner_data,
 )
 from fleetd.drivers.telemetry import GENERIC_READ
-from fleetd.planner import RigState
+from fleetd.planner import Command, RigState
 from rigsim.addresses import free_loopback_base, rebase
 from rigsim.config import load_fleet_config
 from rigsim.fleet import Fleet, Rig
@@ -323,7 +326,7 @@ class Counting:
         return await self._count(self.inner.apply(target))
 
 
-async def test_fanout_bounds_concurrency_batches_commands_and_audits(
+async def test_fanout_bounds_reads_and_the_dispatcher_window_and_audits(
     site: Fleet, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     box = {"now": 0, "max": 0}
@@ -331,32 +334,64 @@ async def test_fanout_bounds_concurrency_batches_commands_and_audits(
     site.update_faults(site.rigs[0].index, unreachable="blackhole")
     fan = Fanout(concurrency=3)
     started = time.monotonic()
-    readings = await fan.read_all(drivers, deadline_s=0.8)
+    arrived: list[int] = []
+    readings = await fan.read_all(drivers, deadline_s=0.8,
+                                  on_reading=lambda i, r: arrived.append(i))  # fmt: skip
     assert time.monotonic() - started < 1.5
     assert box["max"] == 3
     assert not readings[0].ok and "no reading within 0.8 s" in readings[0].error
     assert all(r.ok for r in readings[1:])
-    awake = [d for d, r in zip(drivers, readings, strict=True) if r.state == RigState.HASHING]
+    assert sorted(arrived) == list(range(len(drivers))) and arrived[-1] == 0  # silent: last
+    awake = [k for k, r in enumerate(readings) if r.state == RigState.HASHING]
     sig = Signal("test:cut-1", "unannounced 30 % drop", allotment_mw=0.02, bound_by="test")
     log = AuditLog(tmp_path / "audit.jsonl")
-    order: list[str] = []
+    answered: list[str] = []
 
-    def record(res) -> None:  # type: ignore[no-untyped-def]
-        order.append(res.host)
+    def record(o: Order, res) -> None:  # type: ignore[no-untyped-def]
+        answered.append(res.host)
         log.command("test", res, sig, plan_id="shed-1")
 
-    results = await fan.apply_all([(d, Target.sleep()) for d in awake], batch_size=2,
-                                  on_result=record)  # fmt: skip
+    box["max"] = 0
+    # the silent rig first: it holds one place of the window, never the others' sheds
+    orders = [Order(k, Target.sleep(), Command.SLEEP, "plan", 3000.0) for k in [0, *awake]]
+    disp = Dispatcher(drivers, 2, on_send=lambda o: None, on_result=record)
+    disp.submit(orders)
+    await disp.flush()
     log.close()
-    assert all(r.ok for r in results) and len(results) == len(awake)
-    hosts = [d.host for d in awake]
-    for k in range(0, len(hosts), 2):  # batch k finishes before batch k+1 starts
-        assert set(order[k : k + 2]) == set(hosts[k : k + 2])
-    for d in awake:
-        await wait_state(site.by_address[d.host], SimState.SLEEPING)
+    assert box["max"] <= 2 and disp.answered == len(orders)
+    assert answered[-1] == drivers[0].host  # the silent rig's timeout comes last
+    assert set(answered[:-1]) == {drivers[k].host for k in awake}
+    for k in awake:
+        await wait_state(site.rigs[k], SimState.SLEEPING)
     audited = list(read_audit(tmp_path / "audit.jsonl", kinds=("command",)))
-    assert [a.rig for a in audited] == order
-    assert all(a.ok and a.command == "sleep" and a.signal == sig for a in audited)
+    assert [a.rig for a in audited] == answered
+    assert all(a.ok and a.command == "sleep" and a.signal == sig for a in audited[:-1])
+    assert not audited[-1].ok
+
+
+async def test_a_new_plan_replaces_the_orders_not_yet_sent(site: Fleet) -> None:
+    """A cut arriving during a fan-out: the orders not yet sent are replaced by the new
+    plan's, the ones on their way are answered, and a rig never has two at once."""
+    drivers = [PyasicDriver(r.address, timeouts=FAST) for r in site.rigs]
+    sent: list[Order] = []
+    disp = Dispatcher(drivers, 1, on_send=sent.append, on_result=lambda o, r: None)
+    names = {k: site.rigs[k].model.profiles[0].name for k in range(len(drivers))}
+    first = [Order(k, Target.use_profile(names[k]), Command.SET, "plan", 100.0)
+             for k in range(len(drivers))]  # fmt: skip
+    cut = [Order(k, Target.sleep(), Command.SLEEP, "plan", 2000.0) for k in (0, 1)]
+    task = asyncio.ensure_future(disp.run())
+    try:
+        disp.submit(first)
+        while not sent:
+            await asyncio.sleep(0.001)
+        disp.submit(cut)  # the first order is on its way to rig 0; the rest are dropped
+        await asyncio.wait_for(disp.wait_idle(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [(o.rig, o.command) for o in sent] == [(0, Command.SET), (0, Command.SLEEP),
+                                                  (1, Command.SLEEP)]  # fmt: skip
+    assert disp.replaced == len(first) - 1
 
 
 class Broken(Counting):
@@ -369,7 +404,7 @@ class Broken(Counting):
         raise RuntimeError("driver bug")
 
 
-async def test_fanout_keeps_order_and_contains_a_driver_bug(site: Fleet) -> None:
+async def test_fanout_keeps_order_and_the_dispatcher_contains_a_driver_bug(site: Fleet) -> None:
     box = {"now": 0, "max": 0}
     drivers = [Counting(PyasicDriver(r.address, timeouts=FAST), box) for r in site.rigs]
     drivers[1] = Broken(drivers[1].inner, box)
@@ -379,8 +414,14 @@ async def test_fanout_keeps_order_and_contains_a_driver_bug(site: Fleet) -> None
     assert not readings[1].ok and readings[1].error == "RuntimeError: driver bug"
     assert all(r.ok for k, r in enumerate(readings) if k != 1) and box["max"] <= 2
     names = {d.host: site.by_address[d.host].model.profiles[0].name for d in drivers}
-    jobs = [(d, Target.use_profile(names[d.host])) for d in drivers]
-    results = await fan.apply_all(jobs, batch_size=3)
-    assert [r.host for r in results] == [d.host for d in drivers]
-    assert not results[1].ok and results[1].error == "RuntimeError: driver bug"
-    assert all(r.ok for k, r in enumerate(results) if k != 1), [r.error for r in results]
+    orders = [Order(k, Target.use_profile(names[d.host]), Command.SET, "plan", 100.0)
+              for k, d in enumerate(drivers)]  # fmt: skip
+    results: dict[int, object] = {}
+    disp = Dispatcher(drivers, 3, on_send=lambda o: None,
+                      on_result=lambda o, r: results.__setitem__(o.rig, r))  # fmt: skip
+    disp.submit(orders)
+    await disp.flush()
+    assert sorted(results) == list(range(len(drivers)))
+    bug = results[1]
+    assert not bug.ok and bug.error == "RuntimeError: driver bug"  # type: ignore[attr-defined]
+    assert all(r.ok for k, r in results.items() if k != 1)  # type: ignore[attr-defined]

@@ -90,7 +90,9 @@ async def test_unannounced_drop_of_30_percent(tmp_path: Path) -> None:
         deadline = t_drop + PERIOD + RESPONSE
         worst = run.truth.worst_over(deadline, t_end)
         assert worst <= 0.0, f"still {worst:.0f} W above the cap after {PERIOD + RESPONSE} s"
-        assert run.controller.stats.replans_triggered >= 1
+        # planned by the watch, or by a period step that came first: never a period late
+        sigs = [r for r in read_audit(run.audit_path, kinds=("signal",)) if r.ts >= t_drop]
+        assert sigs and sigs[0].ts - t_drop <= PERIOD
         assert_near_optimum(run, t_end - 2.0, t_end, rig_budget(0.7 * cap0))
         assert_holds(run)
         drop_cmds = [c for c in commands(run) if c.ts >= t_drop]
