@@ -25,9 +25,11 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(STAMP) components
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/surplus warm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -35,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hashing.py
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .mypy_cache

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the fleet's event loop (auto: uvloop, as `surplus rigsim` runs)",
     )
     args = parser.parse_args(argv)
-    from pool.stratum import eventloop
+    from plumbing import eventloop
 
     if args.serve:
         eventloop.run(serve(args.serve, args.base, args.family), args.loop)

@@ -92,7 +92,7 @@ def sha256d(data: bytes) -> bytes:
 
 def pool_main(conn: Any, mempool_txs: int, max_connections: int, loop: str,
               fanout_threads: int, stats_workers: int = 0) -> None:
-    from pool.stratum import eventloop
+    from plumbing import eventloop
 
     raise_nofile()
     profile = os.environ.get("STRATUM_LOAD_PROFILE")
@@ -139,13 +139,13 @@ async def _pool(conn: Any, mempool_txs: int, max_connections: int,
     observed: dict[str, Any] = {}
     metrics = None
     if stats_workers:  # the pool's metrics and stats API, wired as pool.app wires them
-        from pool.metrics import MetricsConfig, MetricsEndpoint, PoolMetrics
+        from plumbing.endpoint import MetricsEndpoint
+        from pool.metrics.config import MetricsSection
+        from pool.metrics.registry import PoolMetrics
         from pool.stats_api import PoolView, StatsApi
 
-        knobs: dict[str, Any] = {"process_metrics": False}
-        if "max_tracked_workers" in MetricsConfig.model_fields:  # absent before issue 12
-            knobs["max_tracked_workers"] = max(100_000, stats_workers)
-        metrics = PoolMetrics(MetricsConfig(**knobs))
+        section = MetricsSection(max_tracked_workers=max(100_000, stats_workers))
+        metrics = PoolMetrics(section, process_metrics=False)
         server = StratumServer(config, feed, node, metrics.wrap_sink(sink))
         metrics.attach(server)
     else:
@@ -341,7 +341,7 @@ class LoadGen:
 
 def loadgen_main(conn: Any, address: tuple[str, int], count: int, shares_per_conn: int,
                  index: int, loop: str, workers_per_conn: int = 1) -> None:
-    from pool.stratum import eventloop
+    from plumbing import eventloop
 
     raise_nofile()
     eventloop.run(_loadgen(conn, tuple(address), count, shares_per_conn, index,

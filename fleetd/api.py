@@ -197,7 +197,7 @@ class FleetdApi:
         except AllotmentError as exc:
             return _error(400, str(exc))
         log.info("site %r: allotment override %g MW for %g s by %r: %r", ctl.name, o.mw,
-                 float(ttl), request[BY], reason)  # type: ignore[arg-type]  # fmt: skip
+                 float(ttl), request[BY], reason)  # fmt: skip
         return _json({"site": ctl.name, "override": {
             "mw": o.mw, "expires_at": o.expires_at, "change_id": o.change_id,
             "reason": o.reason, "by": o.by}})  # fmt: skip
@@ -268,7 +268,7 @@ def allotment_view(ctl: SiteController) -> dict[str, Any]:
 _ERR = {"description": "error", "content": {"application/json": {"schema": {
     "$ref": "#/components/schemas/Error"}}}}  # fmt: skip
 _SITE_PARAM = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
-_SEC = [{"bearer": []}]
+_SEC: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _ok(schema: dict[str, Any], text: str = "OK") -> dict[str, Any]:

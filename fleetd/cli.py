@@ -17,7 +17,6 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +89,7 @@ def _daemon(args: argparse.Namespace) -> int:
     from fleetd.budget import BudgetError
     from fleetd.config import ConfigError, load
     from fleetd.daemon import Fleetd
+    from plumbing import eventloop
 
     if args.config is None:
         return _fail("--config FILE is required to run fleetd")
@@ -114,7 +114,7 @@ def _daemon(args: argparse.Namespace) -> int:
             announce.cancel()
 
     try:
-        _run_loop(main())
+        eventloop.run(main())  # uvloop where installed
     except ConfigError as exc:  # e.g. api.token_env names an unset variable
         return _fail(str(exc))
     except (AllotmentError, BudgetError) as exc:  # a figure the config check let through
@@ -133,17 +133,6 @@ async def _announce(fd: Fleetd) -> None:
         print(f"surplus fleetd: metrics on {fd.metrics_url}", flush=True)
 
 
-def _run_loop(main: Coroutine[Any, Any, None]) -> None:
-    """uvloop where installed: its transports make a control cycle's thousands of small
-    rig requests cost about 40 % less CPU than the selector loop (benchmarks/fleetd.py)."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)
-
-
 def _discover(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -160,7 +149,7 @@ def _discover(args: argparse.Namespace) -> int:
                       transient=True) as bar:  # fmt: skip
             task = bar.add_task(args.cidr, total=total, found=0)
 
-            def progress(p) -> None:  # type: ignore[no-untyped-def]
+            def progress(p: Any) -> None:
                 bar.update(task, completed=p.done, found=p.found)
 
             return await discover(args.cidr, concurrency=args.concurrency,

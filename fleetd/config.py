@@ -5,7 +5,7 @@ key and what was expected.
     [[api.tokens]]             name = "ops", token_env = "FLEETD_OPS_TOKEN" (several named)
     [drivers]                  timeouts, retries, concurrency
     [audit]                    path of the JSON-lines audit log, fsync batching
-    [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics; "" = off)
+    [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics), enabled
     [sites.<name>]             control_period_s, margin, ramp limits, holds, batch size
     [[sites.<name>.allotment]] kind = "constant" | "schedule" | "http_json" | "zmq"
     [[sites.<name>.firm_loads]] declared kw, or a meter with the kw to assume when it is silent
@@ -22,17 +22,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    AfterValidator,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -43,8 +40,10 @@ from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.models import DEFAULT_CATALOG
 from fleetd.planner.config import PlannerConfig
-from plumbing.netaddr import is_loopback_ip, loopback_host, split_host_port
-from plumbing.redact import redact, shown
+from plumbing.config import ConfigError, Problem, load_file, validate
+from plumbing.config import StrictModel as _Strict
+from plumbing.listen import IPListen, Listening, ListenTable, LoopbackListen, upgrade_listen
+from plumbing.netaddr import is_loopback_ip
 
 MAX_RANGE = 65_536  # addresses in one rig entry
 LUXOS_SESSION_S = 60.0
@@ -59,14 +58,10 @@ MAX_HOLD_S = 7 * 86_400.0  # hold times
 MAX_OVERRIDE_S = 366 * 86_400.0
 
 
-class ConfigError(ValueError):
-    """A fleetd config that cannot be used; the message names file, key and expectation."""
-
-
-class _Strict(BaseModel):
-    # strict: a number must be a TOML number (not a string, not a boolean) and finite;
-    # the few keys given as strings that become paths or enums say strict=False
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+__all__ = ["ConfigError", "FleetdConfig", "load", "parse_config"]  # and the tables below
+# Tables are plumbing.config.StrictModel: a number must be a TOML number (not a string, not
+# a boolean) and finite; the few keys given as strings that become paths or enums say
+# strict=False.
 
 
 def _http_url(v: str) -> str:
@@ -74,6 +69,17 @@ def _http_url(v: str) -> str:
     if u.scheme not in ("http", "https") or not u.netloc:
         raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
     return v
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Polled(_Strict):
+    """Something fleetd reads over HTTP every `interval_s`."""
+
+    url: HttpUrl
+    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
+    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -155,17 +161,9 @@ class _FeedBase(_Strict):
     fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
 
 
-class HttpAllotment(_FeedBase):
+class HttpAllotment(_Polled, _FeedBase):
     kind: Literal["http_json"]
-    url: str
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
     headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
     @model_validator(mode="after")
     def _stale_after_poll(self) -> HttpAllotment:
@@ -199,34 +197,22 @@ AllotmentConfig = Annotated[
 # ---------------------------------------------------------------------- meters and loads
 
 
-class HttpJsonMeter(_Strict):
+class _Meter(_Polled):
+    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
+
+
+class HttpJsonMeter(_Meter):
     kind: Literal["http_json"]
-    url: str
     field: str = "kw"  # dotted path to the reading in the JSON reply
     unit: Literal["W", "kW", "MW"] = "kW"
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
-    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
 
-class PrometheusMeter(_Strict):
+class PrometheusMeter(_Meter):
+    """`url` is the Prometheus server, e.g. http://127.0.0.1:9090."""
+
     kind: Literal["prometheus"]
-    url: str  # the Prometheus server, e.g. http://127.0.0.1:9090
     query: str = Field(..., min_length=1)  # PromQL giving one sample
     unit: Literal["W", "kW", "MW"] = "W"
-    interval_s: float = Field(5.0, gt=0, le=MAX_INTERVAL_S)
-    timeout_s: float = Field(3.0, gt=0, le=MAX_TIMEOUT_S)
-    stale_after_s: float = Field(30.0, gt=0, le=MAX_AGE_S)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _http_url(v)
 
 
 MeterConfig = Annotated[HttpJsonMeter | PrometheusMeter, Field(discriminator="kind")]
@@ -344,7 +330,7 @@ class RigEntry(_Strict):
         if self.range is not None:
             a, b = (int(ipaddress.IPv4Address(p.strip())) for p in self.range.split("-"))
             return [str(ipaddress.IPv4Address(i)) for i in range(a, b + 1)]
-        net = ipaddress.IPv4Network(self.cidr)  # type: ignore[arg-type]
+        net = ipaddress.IPv4Network(self.cidr)
         return [str(h) for h in net.hosts()]
 
 
@@ -461,8 +447,8 @@ class ApiToken(_Strict):
         return _secret(f"{where}.token", self.token, self.token_env)
 
 
-class ApiConfig(_Strict):
-    listen: str = "127.0.0.1:8470"
+class ApiConfig(Listening, _Strict):
+    listen: IPListen = "127.0.0.1:8470"  # an IP address and port; beyond loopback needs a token
     token: str | None = None  # a bearer token for mutations; the audit log records "api"
     # the name of an environment variable holding the token (instead of token)
     token_env: str | None = Field(None, pattern=ENV_NAME)
@@ -473,19 +459,6 @@ class ApiConfig(_Strict):
     @classmethod
     def _token_rule(cls, v: str | None) -> str | None:
         return v if v is None else check_token("token", v)
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        try:
-            ipaddress.ip_address(host.strip("[]"))
-            ok = sep == ":" and 0 < int(port) < 65536
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"expected 'address:port' such as 127.0.0.1:8470, got {v!r}")
-        return v
 
     @model_validator(mode="after")
     def _token(self) -> ApiConfig:
@@ -503,14 +476,6 @@ class ApiConfig(_Strict):
             raise ValueError(f"token names must be distinct (token/token_env is named "
                              f"{LEGACY_TOKEN_NAME!r}); repeated: {', '.join(dup)}")  # fmt: skip
         return self
-
-    @property
-    def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
 
     @property
     def loopback(self) -> bool:
@@ -567,29 +532,12 @@ class AuditConfig(_Strict):
         return v if v.is_absolute() else (_base_dir(info) / v).resolve()
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(ListenTable):
     """Where fleetd serves Prometheus /metrics: loopback only, like the pool's (it has no
     authentication). configs/prometheus.yml scrapes 127.0.0.1:9102; port 0 picks a free
-    port; an empty listen turns the endpoint off."""
+    port; `enabled = false` turns the endpoint off."""
 
-    listen: str | None = "127.0.0.1:9102"
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str | None) -> str | None:
-        if not v:
-            return None
-        host, _port = split_host_port(v, allow_zero=True)
-        loopback_host(host)  # plumbing.netaddr: the same rule in every daemon
-        return v
-
-    @property
-    def host(self) -> str | None:
-        return None if self.listen is None else self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int | None:
-        return None if self.listen is None else int(self.listen.rpartition(":")[2])
+    listen: LoopbackListen = "127.0.0.1:9102"  # HOST:PORT on loopback
 
 
 class FleetdConfig(_Strict):
@@ -615,35 +563,11 @@ class FleetdConfig(_Strict):
 
 # ---------------------------------------------------------------------- loading
 
-_TAGS = {"constant", "schedule", "http_json", "zmq", "prometheus"}
+# The previous release's spelling (listen = "" for off), read with a deprecation message.
+UPGRADES = (upgrade_listen("metrics", 9102),)
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    prev: Any = None
-    for part in loc:
-        if isinstance(part, str) and part in _TAGS and (isinstance(prev, int) or prev == "meter"):
-            prev = part
-            continue  # the union member pydantic tried, not a key of the file
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-        prev = part
-    return out or "(top level)"
-
-
-def _message(e: dict[str, Any]) -> str:
-    if e["type"] == "union_tag_not_found":
-        return "missing 'kind'; expected one of constant, schedule, http_json, zmq (allotment) "\
-            "or http_json, prometheus (meter)"
-    if e["type"] == "extra_forbidden":
-        return "unknown key; expected only the keys documented in configs/fleetd-site.toml"
-    msg = str(e["msg"]).removeprefix("Value error, ")
-    if e["type"] != "missing" and not isinstance(e.get("input"), dict):
-        last = next((p for p in reversed(e["loc"]) if isinstance(p, str)), None)
-        msg += f" (got {shown(e['input'], last)})"  # credentials masked (plumbing.redact)
-    return msg
-
-
-def _cross_check(cfg: FleetdConfig) -> list[str]:
+def _cross_check(cfg: FleetdConfig) -> list[Problem]:
     errors = []
     seen: dict[str, str] = {}
     for sname, s in cfg.sites.items():
@@ -651,10 +575,8 @@ def _cross_check(cfg: FleetdConfig) -> list[str]:
             for h in e.hosts():
                 where = f"sites.{sname}.rigs[{i}]"
                 if h in seen:
-                    errors.append(
-                        f"key '{where}': rig {h} is already listed at {seen[h]}; expected "
-                        "each address once"
-                    )
+                    errors.append(Problem(where, f"rig {h} is already listed at {seen[h]}; "
+                                          "expected each address once"))  # fmt: skip
                     break
                 seen[h] = where
     return errors
@@ -664,26 +586,12 @@ def parse_config(
     data: dict[str, Any], source: str = "<fleetd config>", base_dir: str | Path = "."
 ) -> FleetdConfig:
     """Validate an already-parsed TOML document."""
-    try:
-        cfg = FleetdConfig.model_validate(data, context={"base_dir": Path(base_dir)})
-    except ValidationError as exc:
-        lines = [f"{source}: key '{_loc(e['loc'])}': {_message(e)}" for e in exc.errors()]  # type: ignore[arg-type]
-        raise ConfigError(redact("\n".join(lines))) from None
-    errors = _cross_check(cfg)
-    if errors:
-        raise ConfigError(redact("\n".join(f"{source}: {e}" for e in errors)))
-    return cfg
+    return validate(FleetdConfig, data, source, upgrades=UPGRADES, checks=(_cross_check,),
+                    context={"base_dir": Path(base_dir)})  # fmt: skip
 
 
 def load(path: str | Path) -> FleetdConfig:
     """Read and validate a fleetd TOML file; ConfigError naming file, key and expectation."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read fleetd config: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return parse_config(data, str(p), p.resolve().parent)
+    return load_file(p, FleetdConfig, "fleetd config", upgrades=UPGRADES,
+                     checks=(_cross_check,), context={"base_dir": p.resolve().parent})  # fmt: skip

@@ -15,12 +15,11 @@ compresses the controller's timings (per site name, or one for all); `api_port` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 from fleetd import config as fleetd_config
 from fleetd.api import FleetdApi
@@ -30,11 +29,12 @@ from fleetd.control.controller import SiteController
 from fleetd.control.samples import SampleLog, samples_path_for
 from fleetd.metrics import FleetdMetrics
 from fleetd.site import ControlTuning, DriverFactory, Site
+from plumbing.lifecycle import Service, cancel
 
 log = logging.getLogger(__name__)
 
 
-class Fleetd:
+class Fleetd(Service):
     def __init__(
         self,
         config: FleetdConfig,
@@ -81,7 +81,7 @@ class Fleetd:
         self.metrics: FleetdMetrics | None = None
         self._metrics_at: tuple[str, int] | None = None
         m = config.metrics
-        if m.host is not None and m.port is not None:
+        if m.enabled:
             self._metrics_at = (m.host, m.port if metrics_port is None else metrics_port)
             self.metrics = FleetdMetrics(clock=clock)
             for controller in self.controllers.values():
@@ -122,17 +122,15 @@ class Fleetd:
     @property
     def metrics_url(self) -> str | None:
         """http://host:port/metrics while fleetd serves it, else None."""
-        if self.metrics is None or self.metrics.runner is None or self.metrics.address is None:
-            return None
-        host, port = self.metrics.address
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+        return None if self.metrics is None else self.metrics.endpoint.url
 
     async def start(self, first_cycle_timeout_s: float = 60.0) -> None:
         """Run in the background; returns once every site has finished its first cycle."""
         self._task = asyncio.get_running_loop().create_task(self.run(), name="fleetd")
         waits = [c.first_cycle_done.wait() for c in self.controllers.values()]
         done = asyncio.ensure_future(asyncio.gather(*waits))
-        await asyncio.wait({done, self._task}, timeout=first_cycle_timeout_s,
+        either: set[asyncio.Future[Any]] = {done, self._task}
+        await asyncio.wait(either, timeout=first_cycle_timeout_s,
                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if self._task.done():
             done.cancel()
@@ -143,20 +141,6 @@ class Fleetd:
             raise TimeoutError(f"fleetd: no first control cycle within {first_cycle_timeout_s} s")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
-    async def __aenter__(self) -> Fleetd:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

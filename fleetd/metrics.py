@@ -19,16 +19,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
 from fleetd.allotment.base import SOURCE_STATES
+from plumbing.endpoint import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class StatsLike(Protocol):
     planned_ths: float
     hashrate_ths: float
     rigs_total: int
-    rigs_by_state: Mapping[str, int]
+    rigs_by_state: dict[str, int]
     emergency: bool
     infeasible: bool
     cycles: int
@@ -71,7 +71,7 @@ class StatsLike(Protocol):
     last_plan_s: float
     last_send_s: float
     last_cycle_at: float
-    commands: Mapping[tuple[str, str], int]
+    commands: Counter[tuple[str, str]]
     drift_resleeps: int
     retries: int
 
@@ -79,8 +79,10 @@ class StatsLike(Protocol):
 class ControllerLike(Protocol):
     """What fleetd.control.SiteController offers the collector."""
 
-    stats: StatsLike
     site: Any  # .allotment.status(now), .meter (optional), .specs
+
+    @property
+    def stats(self) -> StatsLike: ...
 
     @property
     def name(self) -> str: ...
@@ -136,8 +138,7 @@ class FleetdMetrics:
             ["site"], buckets=CYCLE_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(FleetdCollector(self))
-        self.runner: web.AppRunner | None = None
-        self.address: tuple[str, int] | None = None
+        self.endpoint = MetricsEndpoint(self.registry, name="fleetd metrics")
 
     def add_site(self, controller: ControllerLike, *, instrument: bool = True) -> None:
         """Export `controller`'s site. With `instrument`, each cycle's duration is observed
@@ -179,20 +180,10 @@ class FleetdMetrics:
 
     async def serve(self, host: str = "127.0.0.1", port: int = 9102) -> tuple[str, int]:
         """GET /metrics on the running event loop; returns the bound (host, port)."""
-        app = web.Application()
-        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, host, port).start()
-        bound = self.runner.addresses[0]
-        self.address = (str(bound[0]), int(bound[1]))
-        log.info("fleetd metrics on http://%s:%d/metrics", *self.address)
-        return self.address
+        return await self.endpoint.start(host, port)
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.endpoint.close()
 
 
 class _Families:
@@ -203,15 +194,15 @@ class _Families:
 
     def gauge(self, name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
         m = self._all.get(name)
-        if m is None:
+        if not isinstance(m, GaugeMetricFamily):
             m = self._all[name] = GaugeMetricFamily(name, doc, labels=labels)
-        return m  # type: ignore[return-value]
+        return m
 
     def counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
         m = self._all.get(name)
-        if m is None:
+        if not isinstance(m, CounterMetricFamily):
             m = self._all[name] = CounterMetricFamily(name, doc, labels=labels)
-        return m  # type: ignore[return-value]
+        return m
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._all.values())
@@ -316,8 +307,8 @@ class FleetdCollector:
         rigs = f.gauge("surplus_fleetd_site_rigs", "Rigs by state as last read",
                        ["site", "state"])  # fmt: skip
         by_state = dict(st.rigs_by_state)
-        for state in (*SITE_STATES, *sorted(set(by_state) - set(SITE_STATES))):
-            rigs.add_metric([name, state], by_state.get(state, 0))
+        for rig_state in (*SITE_STATES, *sorted(set(by_state) - set(SITE_STATES))):
+            rigs.add_metric([name, rig_state], by_state.get(rig_state, 0))
 
         phases = f.gauge("surplus_fleetd_cycle_phase_seconds", "The last cycle, by phase",
                          ["site", "phase"])  # fmt: skip
@@ -354,8 +345,8 @@ class FleetdCollector:
                 key = [name, s.source, s.kind]
                 stale.add_metric(key, 1.0 if s.stale else 0.0)
                 errors.add_metric(key, s.errors)
-                for st in SOURCE_STATES:
-                    state.add_metric([*key, st], 1.0 if s.state == st else 0.0)
+                for kind in SOURCE_STATES:
+                    state.add_metric([*key, kind], 1.0 if s.state == kind else 0.0)
                 failing.add_metric(key, _finite(s.failing_for_s(now)) or 0.0)
                 a = _finite(s.age_s)
                 if a is not None:

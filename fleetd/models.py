@@ -12,15 +12,14 @@ operating points each firmware family accepts:
 Sleep is always available and draws `sleep_w`. The step from sleep to the lowest running
 point is the one non-convex part of the curve; the planner handles it.
 
-The figures follow the same physics as the emulated rigs (hashrate proportional to clock,
-power = base + boards * x * v(x)^2 with a voltage that drops with the clock), written out
-here because fleetd must not import the emulator: a real site feeds its own calibrated
-points through `RigModel.from_points`.
+The default catalog is plumbing/rigs.toml (plumbing.catalog), the file rigsim emulates
+its rigs from, so fleetd plans with the points the emulated rigs serve (hashrate
+proportional to clock, power = base + boards * x * v(x)^2 with a voltage that drops with
+the clock). A real site feeds its own calibrated points through `RigModel.from_points`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -28,8 +27,8 @@ from functools import cached_property
 
 import numpy as np
 
-STEP_MHZ = 25
-V_FLOOR = 0.55
+from plumbing import catalog
+from plumbing.catalog import normalise as _normalise
 
 
 class ModelError(ValueError):
@@ -51,12 +50,6 @@ class OperatingPoint:
     name: str
     watts: float
     ths: float
-
-
-def power_fraction(x: float) -> float:
-    """Share of the boards' nameplate power drawn at relative clock x (x * v(x)^2)."""
-    v = V_FLOOR + (1.0 - V_FLOOR) * x
-    return x * v * v
 
 
 def _check_points(key: str, what: str, points: Sequence[OperatingPoint]) -> None:
@@ -180,8 +173,8 @@ def ladder_model(
     base_w: float = 120.0,
     sleep_w: float = 25.0,
     boot_s: float = 150.0,
-    overclock_steps: int = 1,
-    min_power_fraction: float = 0.35,
+    overclock_steps: int = catalog.OVERCLOCK_STEPS,
+    min_power_fraction: float = catalog.MIN_POWER_FRACTION,
     low_mode_fraction: float = 0.7,
     aliases: tuple[str, ...] = (),
 ) -> RigModel:
@@ -193,21 +186,15 @@ def ladder_model(
     the same points; stock "low" is the profile nearest `low_mode_fraction` of nameplate.
     """
 
-    def watts_at(x: float) -> float:
-        return base_w + (nameplate_w - base_w) * power_fraction(x)
-
-    lowest = nominal_mhz
-    while lowest - STEP_MHZ > 0:
-        if watts_at((lowest - STEP_MHZ) / nominal_mhz) < min_power_fraction * nameplate_w:
-            break
-        lowest -= STEP_MHZ
+    clocks = catalog.ladder_mhz(nominal_mhz, base_w, nameplate_w,
+                                min_power_fraction=min_power_fraction,
+                                overclock_steps=overclock_steps)  # fmt: skip
     ladder = []
-    for mhz in range(lowest, nominal_mhz + STEP_MHZ * overclock_steps + 1, STEP_MHZ):
+    for mhz in clocks:
         x = mhz / nominal_mhz
-        ladder.append(
-            OperatingPoint(f"{mhz}MHz", float(round(watts_at(x))), round(nameplate_ths * x, 2))
-        )
-    nominal = ladder[(nominal_mhz - lowest) // STEP_MHZ]
+        watts = catalog.watts_at(base_w, nameplate_w, x)
+        ladder.append(OperatingPoint(f"{mhz}MHz", float(round(watts)), round(nameplate_ths * x, 2)))
+    nominal = ladder[clocks.index(nominal_mhz)]
     low = min(ladder, key=lambda p: abs(p.watts - low_mode_fraction * nameplate_w))
     modes = (
         OperatingPoint("low", low.watts, low.ths),
@@ -217,10 +204,6 @@ def ladder_model(
         key=key, nameplate_ths=nameplate_ths, nameplate_w=nameplate_w, sleep_w=sleep_w,
         boot_s=boot_s, curve=tuple(ladder), profiles=tuple(ladder), modes=modes, aliases=aliases,
     )  # fmt: skip
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).lower().removeprefix("antminer").removeprefix("whatsminer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +243,18 @@ def _upper_hull(watts: np.ndarray, ths: np.ndarray) -> list[int]:
     return keep
 
 
+class _Column:
+    """A figure of every model of a ModelCatalog as one array, built on first use."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, catalog: ModelCatalog, owner: type | None = None) -> np.ndarray:
+        column = np.array([getattr(m, self.name) for m in catalog.models])
+        vars(catalog)[self.name] = column  # later reads find it on the instance
+        return column
+
+
 @dataclass(frozen=True)
 class ModelCatalog:
     """The models a site knows; a rig refers to its model by position (`model_id`)."""
@@ -294,25 +289,12 @@ class ModelCatalog:
             return self.models[self.model_id(name_or_id)]
         return self.models[name_or_id]
 
-    @cached_property
-    def nameplate_w(self) -> np.ndarray:
-        return np.array([m.nameplate_w for m in self.models])
-
-    @cached_property
-    def nameplate_ths(self) -> np.ndarray:
-        return np.array([m.nameplate_ths for m in self.models])
-
-    @cached_property
-    def sleep_w(self) -> np.ndarray:
-        return np.array([m.sleep_w for m in self.models])
-
-    @cached_property
-    def boot_s(self) -> np.ndarray:
-        return np.array([m.boot_s for m in self.models])
-
-    @cached_property
-    def max_w(self) -> np.ndarray:
-        return np.array([m.max_w for m in self.models])
+    # per-model figures as arrays indexed by model_id (the planner's vectorised lookups)
+    nameplate_w = _Column()
+    nameplate_ths = _Column()
+    sleep_w = _Column()
+    boot_s = _Column()
+    max_w = _Column()
 
     @cached_property
     def unknown_w(self) -> float:
@@ -344,22 +326,16 @@ class ModelCatalog:
         return DEFAULT_CATALOG
 
 
-# DESIGN.md "Fleet facts"; clocks, board overheads and boot times as the emulated rigs use them.
-DEFAULT_MODELS: tuple[RigModel, ...] = (
-    ladder_model("S19", nameplate_ths=95.0, nameplate_w=3250.0, nominal_mhz=650,
-                 aliases=("Antminer S19",)),
-    ladder_model("S19jPro", nameplate_ths=104.0, nameplate_w=3050.0, nominal_mhz=525,
-                 aliases=("Antminer S19j Pro",)),
-    ladder_model("S19XP", nameplate_ths=140.0, nameplate_w=3010.0, nominal_mhz=500,
-                 aliases=("Antminer S19 XP",)),
-    ladder_model("S21", nameplate_ths=200.0, nameplate_w=3500.0, nominal_mhz=500, boot_s=120.0,
-                 aliases=("Antminer S21",)),
-    ladder_model("S21XP", nameplate_ths=270.0, nameplate_w=3645.0, nominal_mhz=500,
-                 boot_s=120.0, aliases=("Antminer S21 XP",)),
-    ladder_model("M50", nameplate_ths=114.0, nameplate_w=3300.0, nominal_mhz=550, base_w=100.0,
-                 boot_s=180.0, aliases=("Whatsminer M50",)),
-    ladder_model("M60", nameplate_ths=172.0, nameplate_w=3400.0, nominal_mhz=550, base_w=100.0,
-                 boot_s=180.0, aliases=("Whatsminer M60",)),
-)  # fmt: skip
+def catalog_model(entry: catalog.Nameplate) -> RigModel:
+    """fleetd's model of a plumbing/rigs.toml entry (its name is an alias)."""
+    return ladder_model(
+        entry.key, nameplate_ths=entry.nameplate_ths, nameplate_w=entry.nameplate_w,
+        nominal_mhz=entry.nominal_mhz, base_w=entry.base_w, sleep_w=entry.sleep_w,
+        boot_s=entry.boot_s, aliases=(entry.name,),
+    )  # fmt: skip
+
+
+# The rig catalog (plumbing/rigs.toml), the one rigsim emulates.
+DEFAULT_MODELS: tuple[RigModel, ...] = tuple(map(catalog_model, catalog.models().values()))
 
 DEFAULT_CATALOG = ModelCatalog(DEFAULT_MODELS)

@@ -185,7 +185,8 @@ class Site:
 
     def feeds(self) -> list:
         """Allotment feeds and meters that must run (poll/subscribe) beside the loop."""
-        runners = [s for s in self.allotment.sources if callable(getattr(s, "run", None))]
+        sources = self.allotment.sources
+        runners: list[object] = [s for s in sources if callable(getattr(s, "run", None))]
         runners += [m for m in (self.meter, *self.firm_meters.values()) if m is not None]
         return runners
 

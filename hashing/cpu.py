@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 import llvmlite.binding as llvm
 import numba
@@ -45,9 +46,10 @@ def prefer_512bit_vectors() -> bool:
     that; it never overrides a NUMBA_CPU_FEATURES set by the user, and changes nothing
     on CPUs without AVX-512 (their feature string is left alone).
     """
-    if os.environ.get("NUMBA_CPU_FEATURES") or numba.config.CPU_FEATURES is not None:
+    config: Any = numba.config  # its settings are set from the environment at import
+    if os.environ.get("NUMBA_CPU_FEATURES") or config.CPU_FEATURES is not None:
         return False
     if "avx512f" not in host_features():
         return False
-    numba.config.CPU_FEATURES = llvm.get_host_cpu_features().flatten() + ",-prefer-256-bit"
+    config.CPU_FEATURES = llvm.get_host_cpu_features().flatten() + ",-prefer-256-bit"
     return True

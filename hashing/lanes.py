@@ -19,6 +19,7 @@ changes to a kernel's own file only (see `hashing.loops`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import numba as nb
 from llvmlite import ir
@@ -34,7 +35,8 @@ _I8 = ir.IntType(8)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
-Word = int | ir.Value  # a Python int is a constant, folded before LLVM sees it
+# a Python int is a constant, folded before LLVM sees it
+Word: TypeAlias = int | ir.Value
 
 
 def _rotr(x: int, n: int) -> int:

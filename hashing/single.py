@@ -37,8 +37,9 @@ def entry(kernel: kernels.Kernel) -> Callable:
         return fn
     fn(bytes(80), target_limbs(0))
     for sig, cres in fn.overloads.items():
-        if str(sig[0]).startswith("readonly bytes") and hasattr(cres, "entry_point"):
-            return cres.entry_point
+        compiled = getattr(cres, "entry_point", None)  # numba's CompileResult, where it has one
+        if str(sig[0]).startswith("readonly bytes") and compiled is not None:
+            return compiled
     return fn
 
 

@@ -40,6 +40,10 @@ class EscapingFormatter(logging.Formatter):
         return text
 
 
+class _Handler(logging.StreamHandler[TextIO]):
+    """The handler `configure` installs (so a later call can tell it from others')."""
+
+
 def configure(
     level: str | int = "INFO", stream: TextIO | None = None, *, force: bool = False
 ) -> None:
@@ -48,14 +52,13 @@ def configure(
     has handlers alone (a test harness, or a program embedding the daemon, configured
     logging), unless `force`: then it replaces the handlers an earlier call installed."""
     root = logging.getLogger()
-    ours = [h for h in root.handlers if getattr(h, "_plumbing", False)]
+    ours = [h for h in root.handlers if isinstance(h, _Handler)]
     if root.handlers and not force:
         return
     if isinstance(level, str):
         level = level.upper()
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _Handler(stream or sys.stderr)
     handler.setFormatter(EscapingFormatter(FORMAT))
-    handler._plumbing = True  # type: ignore[attr-defined]
     for old in ours:
         root.removeHandler(old)
     root.addHandler(handler)

@@ -35,6 +35,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from plumbing.lifecycle import Service, cancel
 from plumbing.redact import redact
 from pool.app_node import (
     PoolStartupError,
@@ -53,7 +54,7 @@ from pool.jobs.job import Job
 from pool.ledger.ledger import Ledger
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
 from pool.ledger.sink import LedgerSink
-from pool.metrics import PoolMetrics
+from pool.metrics.registry import PoolMetrics
 from pool.node.base import Node, NodeError
 from pool.node.devnet import DevnetNode
 from pool.node.rpc import RpcNode, confirm_accepted
@@ -74,7 +75,7 @@ CONFIRM_TRIES = 20
 BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
 
 
-class PoolApp:
+class PoolApp(Service):
     """One pool process. Use ``async with PoolApp(config) as app`` (or start/stop).
 
     `node` may be passed in (the demo shares its devnet chain; tests wrap a node); the
@@ -108,13 +109,6 @@ class PoolApp:
         self._frozen = False
 
     # ------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> PoolApp:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Bring the pool up; PoolStartupError (naming the config key) when it cannot."""
@@ -216,10 +210,7 @@ class PoolApp:
         pending = [task for task in self._followups if not task.done()]
         if pending:
             await asyncio.wait(pending, timeout=BLOCK_DRAIN)
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        await cancel(self._supervisor)
         if self.ledger is not None:
             await self.ledger.close()
         await self._observers.close()

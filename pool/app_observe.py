@@ -21,22 +21,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from plumbing.endpoint import MetricsEndpoint, http_url
 from pool.app_node import PoolStartupError
 from pool.config import PoolConfig
-from pool.metrics import MetricsConfig, MetricsEndpoint, PoolMetrics
+from pool.metrics.config import MetricsSection
+from pool.metrics.registry import PoolMetrics
 from pool.node.devnet import DevnetNode
-from pool.stats_api import PoolView, StatsApi, StatsApiConfig
+from pool.stats_api import PoolView, StatsApi
 
 if TYPE_CHECKING:
     from pool.node.transport import CallRecord
     from pool.shares.accepted import ShareSink
     from pool.stratum.server import StratumServer
-
-
-def http_url(address: tuple[str, int], path: str = "") -> str:
-    """http://host:port/path, with an IPv6 host in brackets."""
-    host, port = address
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}{path}"
 
 
 class PoolObservers:
@@ -49,12 +45,11 @@ class PoolObservers:
         stats = config.stats_api if config.stats_api is not None and config.stats_api.enabled \
             else None  # fmt: skip
         self._serve_metrics = metrics is not None
-        self._stats_config = None if stats is None else StatsApiConfig(
-            host=stats.listen, port=stats.port, cors_origin=stats.cors_origin,
-        )  # fmt: skip
+        self._stats_config = stats
         self.metrics: PoolMetrics | None = None
         if metrics is not None or stats is not None:
-            self.metrics = PoolMetrics(MetricsConfig.from_section(metrics))
+            # the worker book lives in PoolMetrics: the stats API needs it, served or not
+            self.metrics = PoolMetrics(metrics or MetricsSection(enabled=False))
         self.endpoint: MetricsEndpoint | None = None
         self.stats_api: StatsApi | None = None
         self._undo_node: Callable[[], None] | None = None
@@ -106,12 +101,12 @@ class PoolObservers:
             return
         if self._serve_metrics:
             cfg = self.metrics.config
-            self.endpoint = MetricsEndpoint(self.metrics.registry)
+            self.endpoint = MetricsEndpoint(self.metrics.registry, name="pool metrics")
             try:
                 await self.endpoint.start(cfg.host, cfg.port)
             except OSError as exc:
                 raise PoolStartupError(
-                    f"metrics.port: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}"
+                    f"metrics.listen: cannot listen on {cfg.listen}: {exc.strerror or exc}"
                 ) from None
         if self._stats_config is not None:
             view = PoolView(server, self.metrics.workers, confirmed=confirmed)
@@ -120,16 +115,13 @@ class PoolObservers:
                 await api.start()
             except OSError as exc:
                 raise PoolStartupError(
-                    f"stats_api.port: cannot listen on {api.config.host}:{api.config.port}: "
+                    f"stats_api.listen: cannot listen on {api.config.listen}: "
                     f"{exc.strerror or exc}"
                 ) from None
 
     @property
     def metrics_url(self) -> str | None:
-        endpoint = self.endpoint
-        if endpoint is None or endpoint.address is None:
-            return None
-        return http_url(endpoint.address, "/metrics")
+        return None if self.endpoint is None else self.endpoint.url
 
     @property
     def stats_url(self) -> str | None:

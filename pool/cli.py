@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     from hashing import KernelError
+    from plumbing import eventloop
     from pool.app_node import PoolStartupError
     from pool.serve import serve
-    from pool.stratum import eventloop
 
     try:
         eventloop.run(serve(config))  # uvloop where installed

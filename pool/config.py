@@ -30,7 +30,6 @@ what was expected, one line per problem.
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,13 +40,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from plumbing.netaddr import loopback_host
-from plumbing.redact import redact, shown
+from plumbing.config import ConfigError, Problems, parse_toml, validate
+from plumbing.config import load_file as _load_file
+from plumbing.listen import ListenTable, LoopbackListen, upgrade_listen
 from pool.accounts import AccountBook, name_problem
 from pool.bitcoin.address import address_to_script
 from pool.bitcoin.networks import NETWORKS
@@ -55,6 +54,7 @@ from pool.bitcoin.target import as_fraction
 from pool.jobs.coinbase import Payout, build_coinbase
 from pool.ledger.config import LedgerConfig
 from pool.ledger.records import Scheme
+from pool.metrics.config import MetricsSection
 from pool.node.config import NodeConfig
 from pool.node.transport import Endpoint
 from pool.stratum.config import StratumConfig
@@ -66,9 +66,8 @@ NETWORK_NAMES = tuple(sorted(NETWORKS))
 _TAG_CHECK_HEIGHT = 2**31 - 1
 
 
-class ConfigError(ValueError):
-    """A pool configuration that cannot be used; one line per problem, each naming the
-    file, the key and what was expected."""
+__all__ = ["ConfigError", "DevnetSection", "MetricsSection", "PoolConfig", "RpcNodeSection",
+           "StatsApiSection", "load", "loads", "parse"]  # fmt: skip
 
 
 class _Strict(BaseModel):
@@ -131,40 +130,13 @@ class WalletSection(_Strict):
         return url
 
 
-def _loopback(host: str) -> str:
-    """The pool's HTTP endpoints have no authentication: they listen on loopback only (a
-    reverse proxy or a local Prometheus reaches them from there); plumbing.netaddr
-    decides what loopback is, as in every daemon."""
-    return loopback_host(host)
-
-
-class MetricsSection(_Strict):
-    """``[metrics]``: where the pool serves Prometheus ``/metrics`` (loopback only; the
-    port configs/prometheus.yml scrapes is 9101). Absent or ``enabled = false``: off."""
-
-    enabled: bool = True
-    listen: str = "127.0.0.1"
-    port: int = Field(9101, ge=0, le=65535, description="0 picks a free port")
-    top_workers: int = Field(50, ge=0, le=10_000, description="per-worker series, at most")
-    worker_window_s: float = Field(600.0, gt=0, description="hashrate estimate window")
-    max_tracked_workers: int = Field(
-        100_000, ge=1,
-        description="workers kept for hashrate and the stats API; the longest silent goes first",
-    )
-
-    _listen = field_validator("listen")(_loopback)
-
-
-class StatsApiSection(_Strict):
+class StatsApiSection(ListenTable):
     """``[stats_api]``: where the pool serves its JSON stats API (``pool/stats_api.py``;
     loopback only). Absent or ``enabled = false``: off."""
 
-    enabled: bool = True
-    listen: str = "127.0.0.1"
-    port: int = Field(8101, ge=0, le=65535, description="0 picks a free port")
+    listen: LoopbackListen = Field("127.0.0.1:8101", description="HOST:PORT; port 0 picks a "
+                                   "free port")  # fmt: skip
     cors_origin: str | None = Field(None, description="Access-Control-Allow-Origin, if any")
-
-    _listen = field_validator("listen")(_loopback)
 
 
 class PoolConfig(_Strict):
@@ -271,7 +243,7 @@ class PoolConfig(_Strict):
                     "expected pplns, pps, fpps or prop in pool mode, got 'solo'",
                 ))
         if problems:
-            raise _CrossSectionError(problems)
+            raise Problems(problems)
         return self
 
     # -- what the pool builds from it ---------------------------------------------------------
@@ -303,7 +275,7 @@ class PoolConfig(_Strict):
         ``with_overrides(stratum={"port": 0})`` keeps the other Stratum settings (tests
         and the demo pick ports and files this way)."""
         data = _merge(self.model_dump(mode="python", exclude_unset=True), changes)
-        return PoolConfig.model_validate(data)
+        return parse(data, "<overrides>")
 
 
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -316,77 +288,24 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-class _CrossSectionError(ValueError):
-    """Problems that span sections, each with the key it is about."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{key}: {msg}" for key, msg in problems))
-        self.problems = problems
-
-
 # -- loading ---------------------------------------------------------------------------------
 
-_UNION_TAGS = {"rpc", "devnet"}
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    """'node.urls' from pydantic's ('node', 'rpc', 'urls'): the union's tag is not a key."""
-    parts: list[str] = []
-    for i, part in enumerate(loc):
-        if i == 1 and loc[0] == "node" and part in _UNION_TAGS:
-            continue
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(("." if parts else "") + str(part))
-    return "".join(parts) or "(top level)"
-
-
-def _messages(exc: ValidationError, source: str) -> list[str]:
-    """One line per problem; credentials in what the file said are masked
-    (plumbing.redact), since these lines go to a terminal and to logs."""
-    lines: list[str] = []
-    for error in exc.errors(include_url=False):
-        ctx_error = (error.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _CrossSectionError):
-            lines.extend(redact(f"{source}: {key}: {msg}") for key, msg in ctx_error.problems)
-            continue
-        key = _key_path(error["loc"])
-        message = error["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        if error["type"] == "missing":
-            message = "required key is missing"
-        elif error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see configs/pool-*.toml)"
-        elif error["type"] != "value_error":
-            last = next((p for p in reversed(error["loc"]) if isinstance(p, str)), None)
-            message = f"{message} (got {shown(error['input'], last)})"
-        lines.append(redact(f"{source}: {key}: {message}"))
-    return lines
+# The previous release's spellings, read with a deprecation message until the next one.
+UPGRADES = (
+    upgrade_listen("metrics", 9101, separate_port=True),
+    upgrade_listen("stats_api", 8101, separate_port=True),
+)
 
 
 def parse(data: dict[str, Any], source: str = "<config>") -> PoolConfig:
     """Validate an already-parsed TOML document; ``source`` names it in errors."""
-    try:
-        return PoolConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError("\n".join(_messages(exc, source))) from None
+    return validate(PoolConfig, data, source, upgrades=UPGRADES)
 
 
 def loads(text: str, source: str = "<config>") -> PoolConfig:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    return parse(data, source)
+    return parse(parse_toml(text, source), source)
 
 
 def load(path: str | Path) -> PoolConfig:
     """Read and validate a pool TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the pool configuration: {exc.strerror}") from None
-    return loads(text, str(path))
+    return _load_file(path, PoolConfig, "pool configuration", upgrades=UPGRADES)

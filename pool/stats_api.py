@@ -28,36 +28,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
 from pool.bitcoin.target import DIFF1_TARGET
-from pool.metrics import REJECT_REASONS
+from pool.metrics.collector import REJECT_REASONS
 from pool.stats_schema import API_PREFIX, DEFAULT_PAGE, MAX_LIMIT, MAX_NAME, MAX_OFFSET, openapi
 from pool.workers import WorkerBook, WorkerView, account_of
 
 if TYPE_CHECKING:
+    from pool.config import StatsApiSection
     from pool.stratum.server import StratumServer
 
 log = logging.getLogger(__name__)
 
 PAGE_CHUNK = 200  # worker rows built per turn of the event loop
-
-
-class StatsApiConfig(BaseModel):
-    """What StatsApi runs with; PoolApp builds it from the pool's `[stats_api]` section
-    (pool.config.StatsApiSection)::
-
-    [stats_api]
-    listen = "127.0.0.1"
-    port = 8101
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    enabled: bool = True
-    host: str = Field("127.0.0.1", description="listen address")
-    port: int = Field(8101, ge=0, le=65535, description="0 picks a free port")
-    cors_origin: str | None = Field(None, description="Access-Control-Allow-Origin, if any")
 
 
 class BadRequest(ValueError):
@@ -275,9 +258,13 @@ def _json(data: Any, status: int = 200) -> web.Response:
 class StatsApi:
     """Serves a PoolView over HTTP on the event loop."""
 
-    def __init__(self, view: PoolView, config: StatsApiConfig | None = None) -> None:
+    def __init__(self, view: PoolView, config: StatsApiSection | None = None) -> None:
+        if config is None:  # the pool's `[stats_api]` defaults (pool.config owns the table)
+            from pool.config import StatsApiSection
+
+            config = StatsApiSection()
         self.view = view
-        self.config = config or StatsApiConfig()
+        self.config = config
         self.runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 

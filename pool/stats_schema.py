@@ -71,7 +71,7 @@ class Shares(Answer):
 
     accepted: int = Field(description="accepted shares")
     accepted_difficulty: float = Field(description="summed difficulty of accepted shares")
-    rejected: Rejected  # type: ignore[valid-type]
+    rejected: Rejected
 
 
 class Distribution(Answer):

@@ -25,7 +25,6 @@ current, only its place is up to `rank_interval` old).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
 import time
@@ -35,6 +34,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from plumbing.lifecycle import cancel
 
 HASHES_PER_DIFF1 = 2**32  # expected hashes for one share of difficulty 1
 SYNC_RANK = 5_000  # rank on the caller's turn up to this many workers
@@ -369,8 +370,4 @@ class WorkerBook:
 
     async def close(self) -> None:
         """Stop a ranking under way (the pool is shutting down)."""
-        task = self._ranking
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(self._ranking)

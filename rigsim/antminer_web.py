@@ -25,12 +25,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rigsim.cgminer import small_int
-from rigsim.firmware import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from rigsim.physics import RigReading
 from rigsim.readings import board_temps, chain_rates_gh, mac_address, serial_number
+from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet
+    from rigsim.rig import FleetView
 
 MODES = (MODE_NORMAL, MODE_SLEEP, MODE_LOW)
 MAX_FIELD = 256  # longest pool URL, user or password accepted
@@ -69,7 +69,7 @@ def _pools(value: Any) -> list[dict[str, str]]:
 class AntminerWeb:
     """The web CGI of every stock Antminer rig of a fleet (sync, pure)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
 
     def handle(self, i: int, command: str, body: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, is_up, mac_address, serial_number
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet
+    from rigsim.rig import FleetView
 
 BOS_VERSION = "2024-06-25-0-5e1c0b3a-24.04-plus"  # pyasic reads the 6th "-" field: 24.04
 API_VERSION = (1, 3, 0)
@@ -57,7 +57,7 @@ def _new_token() -> str:
 class BraiinsApi:
     """The gRPC public API of every Braiins OS rig of a fleet (sync, pure)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
         self.settings = fleet.config.firmware.braiins
         self._memo: dict[tuple[int, str], tuple[tuple[Any, ...], bytes]] = {}

@@ -24,8 +24,8 @@ from grpclib.server import Server, Stream
 from pyasic.web.braiins_os.proto.braiins.bos import v1 as bos
 
 from rigsim.braiins import METHODS, PUBLIC
-from rigsim.firmware import BRAIINS
 from rigsim.listeners import RigListeners
+from rigsim.rig import BRAIINS
 
 if TYPE_CHECKING:
     from rigsim.fleet import Fleet
@@ -81,11 +81,14 @@ class _RigService:
     def _method(self, name: str, access: int) -> Handler:
         async def handle(stream: Stream[Any, Any]) -> None:
             request = await stream.recv_message()
+            if request is None:  # the client closed its side without a request
+                raise GRPCError(Status.INVALID_ARGUMENT, "expected a request message")
             await self._faults()
             api = self.servers.fleet.apis.braiins
             if access != PUBLIC:
                 token = stream.metadata.get("authorization") if stream.metadata else None
-                if not api.authorised(self.i, token, time.monotonic()):
+                if not isinstance(token, str) or not api.authorised(self.i, token,
+                                                                     time.monotonic()):
                     raise GRPCError(Status.UNAUTHENTICATED, "Unauthenticated")
             await stream.send_message(api.encoded(self.i, name, request))
 

@@ -61,7 +61,7 @@ from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, is_up, mac_address, serial_number
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet
+    from rigsim.rig import FleetView
 
 API_VERSION = "2.0.5"
 FW_V2 = "20230911.12.Rel"
@@ -143,7 +143,7 @@ class BtminerApi(CgminerApi):
          "set_led", "update_pools"}
     )  # fmt: skip
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         super().__init__(fleet)
         self.settings = fleet.config.firmware.whatsminer
         self._writes: dict[str, Callable[[int, dict[str, Any]], dict[str, Any]]] = {
@@ -228,7 +228,7 @@ class BtminerApi(CgminerApi):
             return flat(135, "check token err", ok=False)
         name = cmd.get("cmd") if cmd else None
         fn = self._writes.get(name) if isinstance(name, str) else None
-        reply = flat(14, "invalid cmd", ok=False) if fn is None else fn(i, cmd)
+        reply = flat(14, "invalid cmd", ok=False) if fn is None or cmd is None else fn(i, cmd)
         return {"enc": encrypt(key, reply)}
 
     # ------------------------------------------------------------------ reads

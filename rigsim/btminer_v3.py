@@ -34,7 +34,7 @@ from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, is_up, mac_address, serial_number
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet
+    from rigsim.rig import FleetView
 
 V3_API = "3.0.1"
 
@@ -52,7 +52,7 @@ def reply(code: int, msg: Any, desc: str = "") -> dict[str, Any]:
 class BtminerV3Api:
     """The API v3 of every Whatsminer rig on v3 firmware (sync, pure)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
         self.settings = fleet.config.firmware.whatsminer
         self._reads: dict[str, Callable[[int, Any, RigReading], dict[str, Any]]] = {

@@ -20,8 +20,8 @@ from rigsim.physics import RigReading
 from rigsim.readings import board_temps, chain_rates_gh
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet, PoolStatus
     from rigsim.models import RigModel
+    from rigsim.rig import FleetView, PoolStatus
 
 MAX_COMMANDS = 16  # a multicommand longer than this is refused (hostile input)
 
@@ -210,7 +210,7 @@ class CgminerApi:
     privileged: ClassVar[frozenset[str]] = frozenset()
     terminator: ClassVar[bytes] = b"\x00"  # cgminer ends a reply with a NUL byte
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
         self._commands: dict[str, Command] = {
             name.removeprefix("_cmd_"): getattr(self, name)

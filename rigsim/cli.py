@@ -26,10 +26,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", help="stratum+tcp://HOST:PORT the rigs mine on")
     parser.add_argument(
         "--metrics",
-        default="127.0.0.1:9103",
+        default=None,
         metavar="HOST:PORT",
         help="serve /metrics and the JSON site meters (/sites/...) here, on loopback; "
-        "'off' for none (default 127.0.0.1:9103)",
+        "'off' for none (default: the fleet file's [metrics], 127.0.0.1:9103)",
     )
     add_log_level(parser)
     parser.add_argument(
@@ -88,8 +88,10 @@ async def _main(args: argparse.Namespace) -> int:
 
     if args.pool:
         parse_pool_url(args.pool)  # a bad URL is refused before anything starts
-    metrics_at = _metrics_address(args.metrics)
+    metrics_at = None if args.metrics is None else _metrics_address(args.metrics)
     cfg = load_fleet_config(args.fleet)
+    if args.metrics is None and cfg.metrics.enabled:
+        metrics_at = (cfg.metrics.host, cfg.metrics.port)
     if args.pool:
         cfg = cfg.model_copy(update={"fleet": cfg.fleet.model_copy(update={"pool_url": args.pool})})
     fleet = Fleet(cfg, source=args.fleet)
@@ -97,10 +99,11 @@ async def _main(args: argparse.Namespace) -> int:
     await runner.start()
     first, last = fleet.rigs[0].address, fleet.rigs[-1].address
     families = sorted({r.firmware for r in fleet.rigs})
+    api = runner.api
     where = (
         "no sockets"
-        if args.no_api
-        else f"{', '.join(families)} APIs on {first} .. {last} (port {runner.api.port} and "
+        if api is None
+        else f"{', '.join(families)} APIs on {first} .. {last} (port {api.port} and "
         "the families' own)"
     )
     print(f"rigsim: {len(fleet)} rigs ({where})", flush=True)
@@ -142,7 +145,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pool.stratum import eventloop
+    from plumbing import eventloop
     from rigsim.config import ConfigError
     from rigsim.mining import PoolUrlError
 

@@ -17,6 +17,8 @@
     firmware = "braiins"               # luxos (default), braiins, antminer or whatsminer
     [firmware.braiins]                 # optional: each family's credentials and ports
     password = "root"
+    [metrics]                          # optional: /metrics and the site meters
+    listen = "127.0.0.1:9103"
 
 See configs/fleet-demo.toml (LuxOS) and configs/fleet-mixed.toml (every family).
 """
@@ -25,32 +27,20 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from plumbing.redact import redact, shown
+from plumbing.config import ConfigError, Problem, load_file, validate
+from plumbing.config import StrictModel as _Strict
+from plumbing.listen import ListenTable, LoopbackListen
 from rigsim.models import MODELS, RigModel, model_by_name
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
-class ConfigError(ValueError):
-    """A fleet file that cannot be used; the message names the file, the key and the fix."""
-
-
-class _Strict(BaseModel):
-    # strict: a number must be a TOML number (not a string or a boolean), and finite
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+__all__ = ["ConfigError", "FleetConfig", "load_fleet_config", "parse_fleet_config"]
 
 
 MAX_KW = 1e6  # one load on a site meter: 1 GW
@@ -242,12 +232,20 @@ class RigGroup(_Strict):
         return first, first + self.count - 1
 
 
+class MetricsSection(ListenTable):
+    """Where rigsim serves Prometheus /metrics and the sites' JSON meters (loopback only;
+    configs/prometheus.yml scrapes 127.0.0.1:9103). `surplus rigsim --metrics` overrides it."""
+
+    listen: LoopbackListen = "127.0.0.1:9103"  # HOST:PORT on loopback; port 0 picks a free one
+
+
 class FleetConfig(_Strict):
     fleet: FleetSection = Field(default_factory=FleetSection)
     sites: dict[str, SiteConfig] = Field(..., min_length=1)
     models: dict[str, ModelTuning] = Field(default_factory=dict)
     rigs: list[RigGroup] = Field(..., min_length=1)
     firmware: FirmwareSettingsConfig = Field(default_factory=FirmwareSettingsConfig)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
 
     @field_validator("models")
     @classmethod
@@ -273,59 +271,57 @@ class FleetConfig(_Strict):
         return tuning.apply(base) if tuning else base
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _cross_check(cfg: FleetConfig) -> list[str]:
+def _cross_check(cfg: FleetConfig) -> list[Problem]:
     """Checks that span keys: sites exist, profiles exist, address ranges fit and are disjoint."""
-    errors: list[str] = []
+    errors: list[Problem] = []
     spans: list[tuple[int, int, int]] = []
     for i, g in enumerate(cfg.rigs):
         if g.site not in cfg.sites:
-            errors.append(
-                f"key 'rigs[{i}].site': site {g.site!r} is not defined; expected one "
+            errors.append(Problem(
+                f"rigs[{i}].site",
+                f"site {g.site!r} is not defined; expected one "
                 f"of {', '.join(cfg.sites)} (a [sites.{g.site}] table)"
-            )
+            ))
         try:
             cfg.model_for(g.model).profile_index(g.profile)
         except KeyError:
             names = ", ".join(["default", *cfg.model_for(g.model).profile_names])
-            errors.append(
-                f"key 'rigs[{i}].profile': {g.profile!r} is not a profile of "
+            errors.append(Problem(
+                f"rigs[{i}].profile",
+                f"{g.profile!r} is not a profile of "
                 f"{g.model}; expected one of {names}"
-            )
+            ))
         errors += _firmware_errors(cfg, i, g)
         first, last = g.address_range()
         parts = [p.strip() for p in g.addresses.split("-")]
         if len(parts) == 2:
             end = int(ipaddress.IPv4Address(parts[1]))
             if end - first + 1 != g.count:
-                errors.append(
-                    f"key 'rigs[{i}].addresses': range {g.addresses} holds "
+                errors.append(Problem(
+                    f"rigs[{i}].addresses",
+                    f"range {g.addresses} holds "
                     f"{end - first + 1} addresses but count is {g.count}; expected equal"
-                )
+                ))
         if last > int(ipaddress.IPv4Address("127.255.255.254")):
-            errors.append(
-                f"key 'rigs[{i}].addresses': {g.count} addresses from {parts[0]} run "
+            errors.append(Problem(
+                f"rigs[{i}].addresses",
+                f"{g.count} addresses from {parts[0]} run "
                 f"past 127.255.255.254; expected a range inside loopback"
-            )
+            ))
         spans.append((first, last, i))
     errors += _port_errors(cfg)
     spans.sort()
     for (_a0, a1, i), (b0, _b1, j) in itertools.pairwise(spans):
         if b0 <= a1:
-            errors.append(
-                f"key 'rigs[{j}].addresses': overlaps rigs[{i}] at "
+            errors.append(Problem(
+                f"rigs[{j}].addresses",
+                f"overlaps rigs[{i}] at "
                 f"{ipaddress.IPv4Address(b0)}; expected disjoint address ranges"
-            )
+            ))
     return errors
 
 
-def _port_errors(cfg: FleetConfig) -> list[str]:
+def _port_errors(cfg: FleetConfig) -> list[Problem]:
     """Every API a rig serves needs its own port on the rig's address."""
     fw = cfg.firmware
     ports = {
@@ -338,60 +334,43 @@ def _port_errors(cfg: FleetConfig) -> list[str]:
     errors = []
     for key, port in ports.items():
         if port in seen:
-            errors.append(f"key '{key}': port {port} is also {seen[port]}; expected distinct ports")
+            errors.append(Problem(key, f"port {port} is also {seen[port]}; expected distinct "
+                                  "ports"))  # fmt: skip
         seen.setdefault(port, key)
     return errors
 
 
-def _firmware_errors(cfg: FleetConfig, i: int, g: RigGroup) -> list[str]:
+def _firmware_errors(cfg: FleetConfig, i: int, g: RigGroup) -> list[Problem]:
     """A group's firmware must be one its model runs; LuxOS-only and Whatsminer-only keys
     must not be set on other firmware."""
     errors = []
     model = cfg.model_for(g.model)
     if g.firmware not in model.firmwares:
-        errors.append(
-            f"key 'rigs[{i}].firmware': {g.model} does not run {g.firmware!r} here; "
+        errors.append(Problem(
+            f"rigs[{i}].firmware",
+            f"{g.model} does not run {g.firmware!r} here; "
             f"expected one of {', '.join(model.firmwares)}"
-        )
+        ))
     if g.firmware != "luxos" and g.profile != "default":
-        errors.append(
-            f"key 'rigs[{i}].profile': profiles are LuxOS's; expected no profile on "
+        errors.append(Problem(
+            f"rigs[{i}].profile",
+            f"profiles are LuxOS's; expected no profile on "
             f"{g.firmware} rigs"
-        )
+        ))
     if g.firmware != "whatsminer" and g.whatsminer_api != "v2":
-        errors.append(
-            f"key 'rigs[{i}].whatsminer_api': only Whatsminer rigs have an API version; "
+        errors.append(Problem(
+            f"rigs[{i}].whatsminer_api",
+            f"only Whatsminer rigs have an API version; "
             f"expected it unset on {g.firmware} rigs"
-        )
+        ))
     return errors
 
 
 def parse_fleet_config(data: dict[str, Any], source: str = "<fleet config>") -> FleetConfig:
     """Validate an already-parsed TOML document."""
-    try:
-        cfg = FleetConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for e in exc.errors():
-            last = next((p for p in reversed(e["loc"]) if isinstance(p, str)), None)
-            got = f" (got {shown(e['input'], last)})" if e["type"] != "missing" else ""
-            lines.append(f"{source}: key '{_loc(e['loc'])}': {e['msg']}{got}")
-        raise ConfigError(redact("\n".join(lines))) from None  # credentials masked
-    errors = _cross_check(cfg)
-    if errors:
-        raise ConfigError(redact("\n".join(f"{source}: {e}" for e in errors)))
-    return cfg
+    return validate(FleetConfig, data, source, checks=(_cross_check,))
 
 
 def load_fleet_config(path: str | Path) -> FleetConfig:
     """Read and validate a fleet TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read fleet file: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_fleet_config(data, str(path))
+    return load_file(path, FleetConfig, "fleet file", checks=(_cross_check,))

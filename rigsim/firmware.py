@@ -8,17 +8,17 @@ A rig runs one of four families, chosen per rig group in the fleet file (`firmwa
               CGI on 80 with digest auth (rigsim.antminer_web)
   whatsminer  btminer's API on 4028, privileged commands encrypted (rigsim.btminer), and
               on newer firmware the framed API v3 on 4433 (rigsim.btminer_v3)
-`FirmwareSettings` holds what a rig's firmware remembers (a power target, a work mode,
-login tokens); `FirmwareApis` holds one handler per family and picks the rig's.
+`FirmwareSettings` (rigsim.rig) holds what a rig's firmware remembers (a power target, a
+work mode, login tokens); `FirmwareApis` holds one handler per family and picks the rig's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from rigsim.luxos import LuxosHandler
+from rigsim.rig import ANTMINER, BRAIINS, LUXOS
 
 if TYPE_CHECKING:
     from rigsim.antminer_web import AntminerWeb
@@ -28,54 +28,13 @@ if TYPE_CHECKING:
     from rigsim.btminer import BtminerApi
     from rigsim.btminer_v3 import BtminerV3Api
     from rigsim.cgminer import CgminerApi
-    from rigsim.fleet import Fleet
-
-LUXOS, BRAIINS, ANTMINER, WHATSMINER = "luxos", "braiins", "antminer", "whatsminer"
-FAMILIES = (LUXOS, BRAIINS, ANTMINER, WHATSMINER)
-
-# stock Antminer work modes (get_miner_conf's bitmain-work-mode, set_miner_conf's miner-mode)
-MODE_NORMAL, MODE_SLEEP, MODE_LOW = 0, 1, 3
-
-
-@dataclass
-class FirmwareSettings:
-    """What one rig's firmware remembers. Every family's fields are here; a rig uses its
-    own family's. Only rigs that were touched cost memory (the fleet creates them lazily)."""
-
-    # LuxOS
-    atm_enabled: bool = True
-    red_led: str = "off"
-    # Braiins OS: the tuner's power target (None: the model's default), pause, locate LED
-    power_target_w: int | None = None
-    saved_target_w: int | None = None  # saved but not applied (None: the running one)
-    paused: bool = False
-    locate: bool = False
-    # stock Antminer: work mode, the pool list and fan settings of get_miner_conf, blink
-    work_mode: int = MODE_NORMAL
-    pools: list[dict[str, str]] | None = None
-    fan_ctrl: bool = False
-    fan_pwm: str = "100"
-    blink: bool = False
-    # Whatsminer: power limit (None: the model's nameplate), power percent, power mode, LED
-    power_limit_w: int | None = None
-    power_pct: int = 100
-    power_mode: str = "Normal"
-    led_auto: bool = True
-    # login tokens (Braiins) or token signs (Whatsminer v2): token -> expiry, real seconds
-    tokens: dict[str, float] = field(default_factory=dict)
-
-    def live_tokens(self, now: float) -> dict[str, float]:
-        """The tokens still valid at `now` (expired ones are dropped)."""
-        for t in [t for t, until in self.tokens.items() if until <= now]:
-            del self.tokens[t]
-        return self.tokens
-
+    from rigsim.rig import FleetView
 
 class FirmwareApis:
     """One API handler per family, built on first use (a LuxOS fleet never imports the
     others' dependencies); `rpc(i)` is the handler that answers rig i on port 4028."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
         self.luxos = LuxosHandler(fleet)
 

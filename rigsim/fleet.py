@@ -26,136 +26,37 @@ import asyncio
 import inspect
 import ipaddress
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from rigsim.clock import Clock, ScaledClock
-from rigsim.config import FaultsConfig, FleetConfig, load_fleet_config
-from rigsim.firmware import ANTMINER, BRAIINS, MODE_SLEEP, FirmwareApis, FirmwareSettings
+from rigsim.config import FleetConfig, load_fleet_config
+from rigsim.firmware import FirmwareApis
 from rigsim.loads import site_firm_w, site_meter_w
-from rigsim.models import RigModel
 from rigsim.physics import FleetPhysics, PhysicsGroup, RigReading, RigState
+from rigsim.rig import (
+    ANTMINER,
+    BRAIINS,
+    HEALTHY,
+    MODE_SLEEP,
+    Faults,
+    FirmwareSettings,
+    Listener,
+    PoolStatus,
+    Rig,
+    RigEvent,
+)
 from rigsim.sessions import SessionBook
 
-
-@dataclass(frozen=True)
-class Faults:
-    """Everything that can be wrong with one rig. The default is a healthy rig."""
-
-    unreachable: Literal["refuse", "blackhole"] | None = None
-    api_delay_s: float = 0.0
-    drift_awake_after_s: float | None = None
-    failed_boards: tuple[int, ...] = ()
-    fans_failed: int = 0
-    meter_factor: float = 1.0
-
-    @classmethod
-    def from_config(cls, cfg: FaultsConfig) -> Faults:
-        return cls(
-            unreachable=cfg.unreachable,
-            api_delay_s=cfg.api_delay_s,
-            drift_awake_after_s=cfg.drift_awake_after_s,
-            failed_boards=tuple(cfg.failed_boards),
-            fans_failed=cfg.fans_failed,
-            meter_factor=cfg.meter_factor,
-        )
+__all__ = ["HEALTHY", "Faults", "Fleet", "PoolStatus", "Rig", "RigEvent"]
 
 
-HEALTHY = Faults()
-
-
-@dataclass
-class PoolStatus:
-    """What the rig's `pools` command reports; the Stratum client keeps it current."""
-
-    url: str
-    user: str
-    accepted: int = 0
-    rejected: int = 0
-    stale: int = 0
-    difficulty_accepted: float = 0.0
-    last_share_time: float = 0.0
-    stratum_active: bool = False
-    alive: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RigEvent:
-    rig: Rig
-    old: RigState
-    new: RigState
-    at: float  # simulated time the change was seen
-
-
-Listener = Callable[[RigEvent], Awaitable[None] | None]
-
-
-class Rig:
-    """One rig of the fleet: a light view onto the fleet's arrays."""
-
-    __slots__ = ("address", "firmware", "fleet", "index", "model", "name", "site", "whatsminer_v3")
-
-    def __init__(
-        self,
-        fleet: Fleet,
-        index: int,
-        address: str,
-        site: str,
-        model: RigModel,
-        name: str,
-        firmware: str = "luxos",
-        whatsminer_v3: bool = False,
-    ) -> None:
-        self.fleet = fleet
-        self.index = index
-        self.address = address
-        self.site = site
-        self.model = model
-        self.name = name
-        self.firmware = firmware  # the family whose API the rig speaks (rigsim.firmware)
-        self.whatsminer_v3 = whatsminer_v3  # a Whatsminer that also serves API v3
-
-    def __repr__(self) -> str:
-        return f"Rig({self.name} {self.address} {self.model.key} {self.state.name})"
-
-    @property
-    def state(self) -> RigState:
-        return RigState(int(self.fleet.physics.state[self.index]))
-
-    @property
-    def hashrate_ths(self) -> float:
-        """Simulated hashrate now (as of the last tick or command)."""
-        return float(self.fleet.physics.ths[self.index])
-
-    @property
-    def is_hashing(self) -> bool:
-        return self.state in (RigState.RAMPING, RigState.HASHING) and self.hashrate_ths > 0
-
-    @property
-    def true_w(self) -> float:
-        return float(self.fleet.physics.true_w[self.index])
-
-    @property
-    def reported_w(self) -> float:
-        return float(self.fleet.physics.reported_w[self.index])
-
-    @property
-    def pool(self) -> PoolStatus:
-        return self.fleet.pool_status(self.index)
-
-    @property
-    def faults(self) -> Faults:
-        return self.fleet.faults(self.index)
-
-    def reading(self) -> RigReading:
-        return self.fleet.reading(self.index)
-
-    def subscribe(self, callback: Listener) -> Callable[[], None]:
-        """Call `callback(RigEvent)` on each state change of this rig; returns an unsubscribe."""
-        return self.fleet.subscribe(callback, rig=self.index)
+async def _awaited(result: Awaitable[None]) -> None:
+    """A listener's awaitable as a coroutine a task can run."""
+    await result
 
 
 class Fleet:
@@ -224,8 +125,8 @@ class Fleet:
         self._tasks: set[asyncio.Task[Any]] = set()
         for i, f in fault_plan:
             self.set_faults(i, f)
-        for i in np.nonzero(self.physics.state == RigState.SLEEPING)[0]:
-            rig = self.rigs[int(i)]  # a rig that starts asleep was put to sleep its own way
+        for asleep in np.nonzero(self.physics.state == RigState.SLEEPING)[0]:
+            rig = self.rigs[int(asleep)]  # a rig that starts asleep was put to sleep its own way
             if rig.firmware == BRAIINS:
                 self.firmware(rig.index).paused = True
             elif rig.firmware == ANTMINER:
@@ -287,7 +188,7 @@ class Fleet:
             for cb in (*self._listeners.get(ev.rig.index, ()), *everyone):
                 result = cb(ev)
                 if inspect.isawaitable(result):
-                    task = asyncio.get_running_loop().create_task(result)  # type: ignore[arg-type]
+                    task = asyncio.get_running_loop().create_task(_awaited(result))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
 

@@ -39,7 +39,7 @@ from rigsim.physics import RigReading, RigState
 from rigsim.readings import board_temps, chain_rates_gh, mac_address
 
 if TYPE_CHECKING:
-    from rigsim.fleet import Fleet
+    from rigsim.rig import FleetView
 
 FIRMWARE = "2024.9.20.205307-rigsim"
 DESCRIPTION = f"LUXminer {FIRMWARE}"
@@ -60,7 +60,7 @@ class LuxosHandler(CgminerApi):
 
     privileged = PRIVILEGED
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetView) -> None:
         super().__init__(fleet)
         self._profile_rows: dict[str, list[dict[str, Any]]] = {}
 

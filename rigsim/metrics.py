@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
+from plumbing.endpoint import MetricsEndpoint
 from rigsim.fleet import Fleet
 from rigsim.physics import RigState
 
@@ -125,8 +125,11 @@ class RigsimMetrics:
         self.advance = advance
         self.registry = registry or CollectorRegistry()
         self.registry.register(FleetCollector(fleet, advance=advance))
-        self.runner: web.AppRunner | None = None
-        self.address: tuple[str, int] | None = None
+        self.endpoint = MetricsEndpoint(self.registry, [
+            ("/sites", self._sites),
+            ("/sites/{site}/meter", self._meter),
+            ("/sites/{site}/firm/{load}", self._firm),
+        ], name="rigsim metrics")  # fmt: skip
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -186,21 +189,8 @@ class RigsimMetrics:
                                   "time": time.time()})  # fmt: skip
 
     async def serve(self, host: str = "127.0.0.1", port: int = 9103) -> tuple[str, int]:
-        """GET /metrics on the running event loop; returns the bound (host, port)."""
-        app = web.Application()
-        app.router.add_get("/metrics", make_aiohttp_handler(self.registry))
-        app.router.add_get("/sites", self._sites)
-        app.router.add_get("/sites/{site}/meter", self._meter)
-        app.router.add_get("/sites/{site}/firm/{load}", self._firm)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, host, port).start()
-        bound = self.runner.addresses[0]
-        self.address = (str(bound[0]), int(bound[1]))
-        log.info("rigsim metrics on http://%s:%d/metrics", *self.address)
-        return self.address
+        """GET /metrics and the site meters on the running event loop; the bound address."""
+        return await self.endpoint.start(host, port)
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        await self.endpoint.close()

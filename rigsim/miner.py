@@ -20,7 +20,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pool.bitcoin.hashes import sha256d
 from pool.bitcoin.merkle import root_from_branch
@@ -79,7 +79,7 @@ class StratumClient(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's have its API
 
     def connection_lost(self, exc: Exception | None) -> None:
         for fut in self._waiting.values():

@@ -17,9 +17,9 @@ is kept current from the miner's share counters.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from urllib.parse import urlsplit
 
+from plumbing.lifecycle import cancel
 from plumbing.netaddr import is_loopback_ip
 from plumbing.redact import redact
 from rigsim.fleet import Fleet, Rig, RigEvent
@@ -129,11 +129,8 @@ class FleetMiners:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         await asyncio.gather(*(m.stop() for m in self.miners))
 
     async def wait_connected(self, timeout: float = 30.0) -> None:

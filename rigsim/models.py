@@ -1,18 +1,13 @@
-"""Rig models: nameplate figures, LuxOS profiles and the power-to-hashrate curve.
+"""Rig models as rigsim emulates them: the catalog's figures, LuxOS profiles, the
+power-to-hashrate curve, and how each firmware's controls move the draw.
 
 A LuxOS rig does not take a watt target; it runs one of a ladder of frequency
-profiles 25 MHz apart ("290MHz", "315MHz", ...). Hashrate scales with frequency,
-while power scales with frequency times voltage squared, and voltage can drop as
-the clock drops. So underclocking lowers J/TH, and the ladder's watts are a convex
-curve in hashrate. This module turns a model's nameplate figures into that ladder.
-
-The curve, for x = f / f_nominal (x_eff below for a derated rig):
-    hashrate(x) = nameplate_ths * x
-    power(x)    = base_w + (nameplate_w - base_w) * g(x),   g(x) = x * v(x)^2
-    v(x)        = V_FLOOR + (1 - V_FLOOR) * x                (relative voltage)
-`base_w` is the control board and fans, drawn whenever the rig is up. With
-V_FLOOR = 0.55 a rig at 55 % clock draws about 37 % of its nameplate watts at
-about 70 % of its nameplate J/TH, matching what underclocked LuxOS rigs report.
+profiles 25 MHz apart ("290MHz", "315MHz", ...). The figures of each model (nameplate,
+nominal clock and voltage, boards, chips, fans) are the rig catalog's (plumbing/rigs.toml,
+read through plumbing.catalog, which fleetd plans with too), and so is the physics that
+turns them into that ladder (hashrate proportional to clock, power = base_w + (nameplate_w
+- base_w) * x * v(x)^2, see plumbing.catalog); this module adds what only the emulator
+needs: the firmware's identity to pyasic, thermal figures and control timings.
 
 `luxos_type` is what the rig's `version` command reports as VERSION[0].Type; pyasic
 0.79 picks the miner class from it (MINER_CLASSES[LUX_OS] in pyasic/miners/factory.py).
@@ -33,19 +28,15 @@ new power limit restarts its mining process), `low_power_fraction` (stock low-po
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
-STEP_MHZ = 25
-V_FLOOR = 0.55
+from plumbing import catalog
+from plumbing.catalog import STEP_MHZ, V_FLOOR, power_fraction
 
-
-def power_fraction(x: float) -> float:
-    """g(x): the share of the boards' nameplate power drawn at relative clock x."""
-    v = V_FLOOR + (1.0 - V_FLOOR) * x
-    return x * v * v
-
+__all__ = ["MODELS", "STEP_MHZ", "V_FLOOR", "Profile", "RigModel", "model_by_name",
+           "power_fraction"]  # fmt: skip
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -85,8 +76,9 @@ class RigModel:
     ramp_up_s: float = 120.0  # ramp from zero (after boot) or up to a higher profile
     shed_s: float = 5.0  # ramp down to a lower profile or to sleep
     api_down_s: float = 40.0  # a rebooting control board does not answer its API
-    overclock_steps: int = 1  # profiles above nominal
-    min_power_fraction: float = 0.35  # lowest profile draws at least this share of nameplate
+    overclock_steps: int = catalog.OVERCLOCK_STEPS  # profiles above nominal
+    # the lowest profile draws at least this share of nameplate
+    min_power_fraction: float = catalog.MIN_POWER_FRACTION
     # thermal: chip temperature rises `rise_c` above ambient at nameplate heat with fans at 100 %
     rise_c: float = 40.0
     tau_s: float = 90.0  # thermal time constant
@@ -116,7 +108,7 @@ class RigModel:
 
     def watts_at(self, x: float) -> float:
         """Wall draw when hashing at relative clock x (0 = boards idle)."""
-        return self.base_w + (self.nameplate_w - self.base_w) * power_fraction(x)
+        return catalog.watts_at(self.base_w, self.nameplate_w, x)
 
     def ths_at(self, x: float) -> float:
         return self.nameplate_ths * x
@@ -124,14 +116,10 @@ class RigModel:
     @cached_property
     def profiles(self) -> tuple[Profile, ...]:
         """The profile ladder, lowest clock first."""
-        lowest = self.nominal_mhz
-        while lowest - STEP_MHZ > 0:
-            x = (lowest - STEP_MHZ) / self.nominal_mhz
-            if self.watts_at(x) < self.min_power_fraction * self.nameplate_w:
-                break
-            lowest -= STEP_MHZ
         out = []
-        for mhz in range(lowest, self.nominal_mhz + STEP_MHZ * self.overclock_steps + 1, STEP_MHZ):
+        for mhz in catalog.ladder_mhz(self.nominal_mhz, self.base_w, self.nameplate_w,
+                                      min_power_fraction=self.min_power_fraction,
+                                      overclock_steps=self.overclock_steps):  # fmt: skip
             x = mhz / self.nominal_mhz
             v = self.nominal_voltage * (V_FLOOR + (1.0 - V_FLOOR) * x)
             out.append(
@@ -203,75 +191,48 @@ class RigModel:
             return self.pyasic_class
         return dict(self.firmware_classes)[firmware]
 
-    def with_overrides(self, **changes: float) -> RigModel:
+    def with_overrides(self, **changes: Any) -> RigModel:
         """A copy with some figures replaced (per-site tuning, compressed test timings)."""
         return replace(self, **changes)
 
 
-# Nameplate figures: DESIGN.md "Fleet facts". Chip and fan counts as pyasic 0.79 expects them
-# (pyasic/miners/device/models); nominal clocks and voltages are typical stock values.
-MODELS: dict[str, RigModel] = {
-    m.key: m
-    for m in (
-        RigModel(
-            key="S19", luxos_type="Antminer S19", pyasic_class="LUXMinerS19",
-            nameplate_ths=95.0, nameplate_w=3250.0, hashboards=3, chips_per_board=76,
-            fans=4, fan_max_rpm=6000, nominal_mhz=650, nominal_voltage=13.8,
-            firmware_classes=(("braiins", "BOSMinerS19"), ("antminer", "BMMinerS19")),
-        ),
-        RigModel(
-            key="S19jPro", luxos_type="Antminer S19j Pro", pyasic_class="LUXMinerS19jPro",
-            nameplate_ths=104.0, nameplate_w=3050.0, hashboards=3, chips_per_board=126,
-            fans=4, fan_max_rpm=6000, nominal_mhz=525, nominal_voltage=13.6,
-            firmware_classes=(("braiins", "BOSMinerS19jPro"), ("antminer", "BMMinerS19jPro")),
-        ),
-        RigModel(
-            key="S19XP", luxos_type="Antminer S19 XP", pyasic_class="LUXMinerS19XP",
-            nameplate_ths=140.0, nameplate_w=3010.0, hashboards=3, chips_per_board=110,
-            fans=4, fan_max_rpm=6000, nominal_mhz=500, nominal_voltage=13.2,
-            firmware_classes=(("braiins", "BOSMinerS19XP"), ("antminer", "BMMinerS19XP")),
-        ),
-        RigModel(
-            key="S21", luxos_type="Antminer S21", pyasic_class="LUXMinerS21",
-            nameplate_ths=200.0, nameplate_w=3500.0, hashboards=3, chips_per_board=108,
-            fans=4, fan_max_rpm=6600, nominal_mhz=500, nominal_voltage=13.0, boot_s=120.0,
-            firmware_classes=(("braiins", "BOSMinerS21"), ("antminer", "BMMinerS21")),
-        ),
-        RigModel(
-            key="S21XP", luxos_type="Antminer S21 XP", pyasic_class="LUXMiner",
-            nameplate_ths=270.0, nameplate_w=3645.0, hashboards=3, chips_per_board=91,
-            fans=4, fan_max_rpm=6600, nominal_mhz=500, nominal_voltage=12.8, boot_s=120.0,
-            firmware_classes=(("antminer", "BMMinerS21XP"),),
-        ),
-        RigModel(
-            key="M50", luxos_type="Whatsminer M50", pyasic_class="LUXMiner",
-            nameplate_ths=114.0, nameplate_w=3300.0, hashboards=3, chips_per_board=105,
-            fans=2, fan_max_rpm=7000, nominal_mhz=550, nominal_voltage=13.4,
-            base_w=100.0, boot_s=180.0, whatsminer_type="M50_VH50",
-            firmware_classes=(("whatsminer", "BTMinerM50VH50"),),
-        ),
-        RigModel(
-            key="M60", luxos_type="Whatsminer M60", pyasic_class="LUXMiner",
-            nameplate_ths=172.0, nameplate_w=3400.0, hashboards=3, chips_per_board=164,
-            fans=2, fan_max_rpm=7000, nominal_mhz=550, nominal_voltage=13.0,
-            base_w=100.0, boot_s=180.0, whatsminer_type="M60_VK10",
-            firmware_classes=(("whatsminer", "BTMinerM60VK10"),),
-        ),
-    )
+# How each catalog model presents itself to pyasic 0.79, which rigsim's firmware emulation
+# must match: (class pyasic picks on LuxOS, Whatsminer devdetails Model or None, (firmware,
+# class pyasic picks) for the other firmware the model runs here). The figures are the
+# catalog's (plumbing/rigs.toml); a catalog model missing here is an error at import.
+IDENTITIES: dict[str, tuple[str, str | None, tuple[tuple[str, str], ...]]] = {
+    "S19": ("LUXMinerS19", None, (("braiins", "BOSMinerS19"), ("antminer", "BMMinerS19"))),
+    "S19jPro": ("LUXMinerS19jPro", None,
+                (("braiins", "BOSMinerS19jPro"), ("antminer", "BMMinerS19jPro"))),
+    "S19XP": ("LUXMinerS19XP", None,
+              (("braiins", "BOSMinerS19XP"), ("antminer", "BMMinerS19XP"))),
+    "S21": ("LUXMinerS21", None, (("braiins", "BOSMinerS21"), ("antminer", "BMMinerS21"))),
+    "S21XP": ("LUXMiner", None, (("antminer", "BMMinerS21XP"),)),
+    "M50": ("LUXMiner", "M50_VH50", (("whatsminer", "BTMinerM50VH50"),)),
+    "M60": ("LUXMiner", "M60_VK10", (("whatsminer", "BTMinerM60VK10"),)),
 }  # fmt: skip
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).lower().removeprefix("antminer").removeprefix("whatsminer")
+def from_catalog(entry: catalog.Nameplate) -> RigModel:
+    """The emulated model of a catalog entry (rigsim's own figures at their defaults)."""
+    pyasic_class, whatsminer_type, firmware_classes = IDENTITIES[entry.key]
+    return RigModel(
+        key=entry.key, luxos_type=entry.name, pyasic_class=pyasic_class,
+        nameplate_ths=entry.nameplate_ths, nameplate_w=entry.nameplate_w,
+        hashboards=entry.hashboards, chips_per_board=entry.chips_per_board, fans=entry.fans,
+        fan_max_rpm=entry.fan_max_rpm, nominal_mhz=entry.nominal_mhz,
+        nominal_voltage=entry.nominal_voltage, base_w=entry.base_w, sleep_w=entry.sleep_w,
+        boot_s=entry.boot_s, whatsminer_type=whatsminer_type,
+        firmware_classes=firmware_classes,
+    )  # fmt: skip
+
+
+MODELS: dict[str, RigModel] = {key: from_catalog(e) for key, e in catalog.models().items()}
 
 
 def model_by_name(name: str) -> RigModel:
     """Look a model up by key or by a human spelling ("S19j Pro", "antminer s19j pro")."""
-    wanted = _normalise(name)
-    for m in MODELS.values():
-        if _normalise(m.key) == wanted:
-            return m
-    raise KeyError(f"unknown rig model {name!r}; expected one of {', '.join(MODELS)}")
+    return MODELS[catalog.lookup(name).key]
 
 
 def _self_check() -> None:

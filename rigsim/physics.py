@@ -144,7 +144,7 @@ class FleetPhysics:
         rng = np.random.default_rng(seed)
 
         def per_rig(attr: str, dtype: type = np.float64) -> np.ndarray:
-            table = np.array([getattr(m, attr) for m in self.models], dtype=dtype)
+            table: np.ndarray = np.array([getattr(m, attr) for m in self.models], dtype=dtype)
             return table[self.model_idx]
 
         self.nameplate_ths = per_rig("nameplate_ths")
@@ -169,8 +169,8 @@ class FleetPhysics:
         self.fan_max_rpm = per_rig("fan_max_rpm")
         n_prof = max(len(m.profiles) for m in self.models)
         self._prof_x = np.full((len(self.models), n_prof), np.nan)
-        for i, m in enumerate(self.models):
-            self._prof_x[i, : len(m.profiles)] = [p.x for p in m.profiles]
+        for row, model in enumerate(self.models):
+            self._prof_x[row, : len(model.profiles)] = [p.x for p in model.profiles]
 
         spread_arr = np.concatenate(spread)
         self.quality = np.clip(1.0 + spread_arr * rng.standard_normal(n), 0.8, 1.2)

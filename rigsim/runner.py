@@ -14,16 +14,15 @@ commands advance their own rig on the spot, so a reading never waits for a tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from types import TracebackType
 
-from rigsim.firmware import ANTMINER, BRAIINS
+from plumbing.lifecycle import Service, cancel
 from rigsim.fleet import Fleet
 from rigsim.listeners import RigListeners
+from rigsim.rig import ANTMINER, BRAIINS
 from rigsim.tcp_api import RigApiServers
 
 
-class FleetRunner:
+class FleetRunner(Service):
     def __init__(
         self,
         fleet: Fleet,
@@ -74,23 +73,9 @@ class FleetRunner:
             await asyncio.sleep(self.tick_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for servers in self.listeners:
             await servers.stop()
         self.fleet.read_staleness_s = 0.0
 
-    async def __aenter__(self) -> FleetRunner:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

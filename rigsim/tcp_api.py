@@ -25,10 +25,11 @@ import asyncio
 import json
 import logging
 import struct
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
-from rigsim.firmware import WHATSMINER
 from rigsim.listeners import RigListeners
+from rigsim.rig import WHATSMINER
 
 if TYPE_CHECKING:
     from rigsim.fleet import Fleet
@@ -53,7 +54,7 @@ class _RigProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but have its API
-        self.transport = transport  # type: ignore[assignment]
+        transport = self.transport = cast(asyncio.Transport, transport)
         self.servers.connections.add(self)
         fleet = self.servers.fleet
         loop = asyncio.get_running_loop()
@@ -199,9 +200,7 @@ class RigApiServers(RigListeners):
         for port, proto in ports:
             try:
                 servers.append(
-                    await loop.create_server(
-                        lambda proto=proto: proto(self, i), rig.address, port, backlog=64
-                    )
+                    await loop.create_server(partial(proto, self, i), rig.address, port, backlog=64)
                 )
             except OSError as exc:
                 for s in servers:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from rigsim.digest import DigestAuth, Verdict
-from rigsim.firmware import ANTMINER
 from rigsim.listeners import RigListeners
+from rigsim.rig import ANTMINER
 
 if TYPE_CHECKING:
     from rigsim.fleet import Fleet

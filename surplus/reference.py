@@ -107,6 +107,11 @@ table may be left out and every key in it takes its default. Checks that one lim
 cannot express (addresses, URLs, loopback-only listeners, address ranges that must not
 overlap, keys that exclude each other) run when the file is loaded, and their errors
 name the key.
+
+Every endpoint table (`[metrics]`, `[stats_api]`) has one shape: `enabled` and
+`listen = "HOST:PORT"`. The previous release's spellings are still read, with a
+deprecation message naming the file, the old key and the new: the pool's separate
+`port` key beside a host-only `listen`, and fleetd's `listen = ""` for off.
 """
 
 

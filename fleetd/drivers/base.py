@@ -139,7 +139,8 @@ class ApplyResult:
 @runtime_checkable
 class Driver(Protocol):
     host: str
-    capabilities: Capabilities
+    @property
+    def capabilities(self) -> Capabilities: ...
 
     async def read(self) -> RigReading: ...
 

@@ -51,11 +51,15 @@ class Groups:
         """Move `full` rigs of group g one segment up; give one more rig `part` of it."""
         types, levels, fracs, counts = [], [], [], []
         if full:
-            types.append(self.type[g]), levels.append(self.level[g] + 1)
-            fracs.append(0.0), counts.append(full)
+            types.append(self.type[g])
+            levels.append(self.level[g] + 1)
+            fracs.append(0.0)
+            counts.append(full)
         if part > 0:
-            types.append(self.type[g]), levels.append(self.level[g])
-            fracs.append(part), counts.append(1)
+            types.append(self.type[g])
+            levels.append(self.level[g])
+            fracs.append(part)
+            counts.append(1)
         self.count[g] -= sum(counts)
         self.type = np.append(self.type, types).astype(np.intp)
         self.level = np.append(self.level, levels).astype(np.intp)

@@ -60,10 +60,10 @@ class Reader:
         return self.read(1)[0]
 
     def u32(self) -> int:
-        return struct.unpack("<I", self.read(4))[0]
+        return int(struct.unpack("<I", self.read(4))[0])
 
     def i32(self) -> int:
-        return struct.unpack("<i", self.read(4))[0]
+        return int(struct.unpack("<i", self.read(4))[0])
 
     def compact_size(self) -> int:
         first = self.u8()
@@ -77,7 +77,7 @@ class Reader:
             n, minimum = struct.unpack("<Q", self.read(8))[0], 0x100000000
         if n < minimum:
             raise ValueError(f"non-canonical compact size {n} at offset {self.pos}")
-        return n
+        return int(n)
 
     def var_bytes(self) -> bytes:
         return self.read(self.compact_size())

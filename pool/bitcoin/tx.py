@@ -111,13 +111,13 @@ def read_tx(reader: Reader) -> Tx:
     n_in = reader.compact_size()
     if n_in > reader.remaining() // 41 + 1:
         raise ValueError(f"input count {n_in} exceeds the data left")
-    inputs = []
+    inputs: list[tuple[bytes, int, bytes, int]] = []
     for _ in range(n_in):
         prev_txid = reader.read(32)
         prev_index = reader.u32()
         script_sig = reader.var_bytes()
         sequence = reader.u32()
-        inputs.append([prev_txid, prev_index, script_sig, sequence])
+        inputs.append((prev_txid, prev_index, script_sig, sequence))
     n_out = reader.compact_size()
     if n_out > reader.remaining() // 9 + 1:
         raise ValueError(f"output count {n_out} exceeds the data left")

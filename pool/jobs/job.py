@@ -40,7 +40,7 @@ class Job:
     extranonce1_size: int = 4
     extranonce2_size: int = 8
 
-    def notify_params(self) -> list:
+    def notify_params(self) -> list[object]:
         """The mining.notify params list."""
         return [
             self.job_id,

@@ -134,7 +134,7 @@ class Ledger:
         if not pending:
             return []
         tip = await node.getblockcount()
-        changed = []
+        changed: list[tuple[BlockRow, BlockStatus]] = []
         for block in pending:
             node_hash = await node.getblockhash(block.height) if block.height <= tip else None
             status = await self._run(self.store.apply_node_view, block, node_hash, tip)

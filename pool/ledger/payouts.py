@@ -78,12 +78,12 @@ class PayoutReport:
             for account in batch.outputs:
                 batch_of[account] = batch
         txid_of = {batch.id: txid for batch, txid in self.sent}
-        rows = []
+        rows: list[dict[str, object]] = []
         for account, amount in sorted(self.due.items()):
-            batch = batch_of.get(account)
+            paid = batch_of.get(account)
             rows.append({
-                "batch": None if batch is None else batch.id, "account": account,
-                "amount_sat": amount, "txid": None if batch is None else txid_of[batch.id],
+                "batch": None if paid is None else paid.id, "account": account,
+                "amount_sat": amount, "txid": None if paid is None else txid_of[paid.id],
             })  # fmt: skip
         return rows
 

@@ -59,19 +59,19 @@ class PayoutStatus(StrEnum):
 def exact_difficulty(value: object) -> Fraction:
     """A positive exact difficulty; ints and Fractions pass through cheaply (the hot path),
     anything else goes through `pool.bitcoin.target.as_fraction`."""
-    kind = type(value)
-    if kind is Fraction:
+    d: Fraction
+    if type(value) is Fraction:
         d = value
-    elif kind is int:
+    elif type(value) is int:
         d = Fraction(value)
     else:
         try:
-            d = as_fraction(value)  # type: ignore[arg-type]
+            d = as_fraction(value)  # type: ignore[arg-type]  # anything: it says what is wrong
         except (TypeError, ValueError) as exc:
             raise InvalidShare(f"difficulty {value!r}: {exc}") from exc
-    if d <= 0:  # type: ignore[operator]
+    if d <= 0:
         raise InvalidShare(f"difficulty must be positive, got {value!r}")
-    return d  # type: ignore[return-value]
+    return d
 
 
 @dataclass(frozen=True, slots=True)

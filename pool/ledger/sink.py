@@ -23,14 +23,24 @@ KEEP_DIFFICULTIES = 4096  # distinct vardiff values remembered (a pool uses a fe
 
 
 class AcceptedLike(Protocol):
-    username: str  # the account (payout address)
-    worker: str
-    difficulty: float  # credited difficulty; converted exactly (every float is a rational)
-    job_id: str
-    height: int
-    is_block: bool
-    block_hash: str | None
-    time: float
+    """What the ledger reads of an accepted share (pool.shares.AcceptedShare, frozen)."""
+
+    @property
+    def username(self) -> str: ...  # the account (payout address)
+    @property
+    def worker(self) -> str: ...
+    @property
+    def difficulty(self) -> float: ...  # credited; converted exactly (a float is a rational)
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def is_block(self) -> bool: ...
+    @property
+    def block_hash(self) -> str | None: ...
+    @property
+    def time(self) -> float: ...
 
 
 class LedgerSink:

@@ -252,7 +252,7 @@ class LedgerStore:
 
     def blocks(self, status: BlockStatus | None = None, limit: int = 1000) -> list[BlockRow]:
         where = "" if status is None else "WHERE b.status = ? "
-        params: tuple = () if status is None else (BlockStatus(status).value,)
+        params: tuple[object, ...] = () if status is None else (BlockStatus(status).value,)
         with self.backend.read() as tx:
             rows = tx.all(
                 f"SELECT {BLOCK_COLUMNS} FROM blocks b {where}ORDER BY b.height DESC, b.id DESC "
@@ -310,7 +310,9 @@ class LedgerStore:
             missing: set[int] = set()
             count = 0
 
-            def valued(rows: Iterable[Row], missing: set[int] = missing) -> Iterator[tuple]:
+            def valued(
+                rows: Iterable[Row], missing: set[int] = missing
+            ) -> Iterator[tuple[str, Fraction, Fraction, int]]:
                 nonlocal count
                 for _id, account, difficulty, height, net_diff, subsidy, fees in rows:
                     count += 1
@@ -378,7 +380,7 @@ class LedgerStore:
 
     def batches(self, status: PayoutStatus | None = None) -> list[PayoutBatch]:
         where = "" if status is None else "WHERE status = ? "
-        params: tuple = () if status is None else (PayoutStatus(status).value,)
+        params: tuple[object, ...] = () if status is None else (PayoutStatus(status).value,)
         with self.backend.read() as tx:
             rows = tx.all(
                 f"SELECT id, status, txid, created_at FROM payout_batches {where}ORDER BY id",

@@ -223,7 +223,7 @@ def as_wallet(obj: Any, loop: asyncio.AbstractEventLoop | None = None) -> Wallet
         and not inspect.iscoroutinefunction(sendmany)
         and not inspect.iscoroutinefunction(listing)
     ):
-        return obj  # type: ignore[no-any-return]
+        return obj
     if callable(getattr(obj, "send_many", None)) and callable(getattr(obj, "call", None)):
         return NodeWalletAdapter(obj, loop)
     raise TypeError(

@@ -136,10 +136,10 @@ class RpcNode:
                 log.warning("%s rejected a submitted block: %s", self.name, reason)
                 return reason
             raise
-        reason = submit_reason(result)
-        if reason is not None:
-            log.warning("%s rejected a submitted block: %s", self.name, reason)
-        return reason
+        refused = submit_reason(result)
+        if refused is not None:
+            log.warning("%s rejected a submitted block: %s", self.name, refused)
+        return refused
 
     async def getbestblockhash(self) -> str:
         return str(await self.call("getbestblockhash"))

@@ -48,7 +48,7 @@ class AcceptedShare:
 class ShareSink(Protocol):
     """Implemented by the ledger; called once per validated batch of accepted shares."""
 
-    async def record_shares(self, shares: Sequence[AcceptedShare]) -> None: ...
+    async def record_shares(self, shares: Sequence[AcceptedShare]) -> object: ...
 
 
 class MemorySink:

@@ -9,6 +9,7 @@ Every malformed field is error 20 naming the field, never a silent default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pool.protocol import ErrorCode, StratumError
 
@@ -40,7 +41,7 @@ def _hex32(value: object, field: str) -> int:
     return int.from_bytes(raw, "big")
 
 
-def parse_submit(params: list, extranonce2_size: int) -> Submission:
+def parse_submit(params: list[Any], extranonce2_size: int) -> Submission:
     """mining.submit params -> Submission, or ShareRejected(20) naming the bad field.
 
     params: [worker, job_id, extranonce2, ntime, nonce] (+ [version_bits])."""

@@ -109,7 +109,7 @@ class ShareValidator:
         self.max_batch = max_batch or default_max_batch()
         self._pending: list[PendingShare] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="share-hash")
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.in_flight = 0  # shares of the batch being hashed now
         self.batches = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ try:  # pragma: no cover - depends on the environment
     def dumps(obj: Any) -> bytes:
         return _orjson.dumps(obj)
 
-    _loads = _orjson.loads
+    _loads: Callable[[str | bytes], Any] = _orjson.loads
     _DecodeError: type[Exception] = _orjson.JSONDecodeError
 except ImportError:  # pragma: no cover - depends on the environment
     _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)

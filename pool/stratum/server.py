@@ -420,10 +420,10 @@ class StratumServer:
             encoded: dict[str, bytes] = {}
             for session in sessions:
                 variant = self._job_for(session, job)
-                notify = encoded.get(variant.job_id)
-                if notify is None:
-                    notify = encoded[variant.job_id] = encode_notify(variant.notify_params())
-                data = session.prepare_job(variant, notify, epoch, job.job_id)
+                line = encoded.get(variant.job_id)
+                if line is None:
+                    line = encoded[variant.job_id] = encode_notify(variant.notify_params())
+                data = session.prepare_job(variant, line, epoch, job.job_id)
                 if data is not None:
                     prepared.append((session, data))
         self._write_all(prepared)

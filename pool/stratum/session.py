@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from pool.node.base import InvalidAddress
 from pool.protocol import ErrorCode, StratumError
@@ -77,7 +77,7 @@ class SessionHost(Protocol):
     config: StratumConfig
     stats: ServerStats
     closures: LogThrottle  # throttled log of connections the pool closes
-    trusted_networks: Sequence[Network]
+    trusted_networks: tuple[Network, ...]
     account_problem: AccountProblem | None
     extranonces: ExtranonceAllocator
     duplicates: DuplicateFilter
@@ -188,7 +188,8 @@ class StratumSession(asyncio.Protocol):
     # ------------------------------------------------------------ transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # uvloop's transports do not subclass asyncio.Transport, but have its API
+        transport = self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         self.fd = sock.fileno() if sock is not None else -1
         peer = transport.get_extra_info("peername")
@@ -200,9 +201,7 @@ class StratumSession(asyncio.Protocol):
             self.closed = True
             transport.abort()
             return
-        self.transport.set_write_buffer_limits(  # type: ignore[union-attr]
-            high=self.server.config.write_buffer_limit
-        )
+        transport.set_write_buffer_limits(high=self.server.config.write_buffer_limit)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

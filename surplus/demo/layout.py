@@ -295,8 +295,8 @@ def pool_config(
         },
         "ledger": {"backend": "sqlite", "path": str(ledger)},
         "accounts": {account: payout_address},
-        "metrics": {"listen": "127.0.0.1", "port": ports.pool_metrics},
-        "stats_api": {"listen": "127.0.0.1", "port": ports.pool_stats},
+        "metrics": {"listen": f"127.0.0.1:{ports.pool_metrics}"},
+        "stats_api": {"listen": f"127.0.0.1:{ports.pool_stats}"},
     }
 
 

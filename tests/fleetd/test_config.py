@@ -103,53 +103,53 @@ def test_minimal_config_defaults() -> None:
     ("change", "expected"),
     [
         (lambda d: d["sites"]["a"]["rigs"][0].update(model="S99"),
-         "site.toml: key 'sites.a.rigs[0].model': unknown rig model 'S99'; expected one of S19"),
+         "site.toml: sites.a.rigs[0].model: unknown rig model 'S99'; expected one of S19"),
         (lambda d: d["sites"]["a"]["rigs"][0].update(range="127.0.0.2-127.0.0.3"),
-         "key 'sites.a.rigs[0]': expected exactly one of host, range or cidr"),
+         "sites.a.rigs[0]: expected exactly one of host, range or cidr"),
         (lambda d: d["sites"]["a"]["rigs"][0].update(firmware="vnish"),
-         "key 'sites.a.rigs[0].firmware': Input should be 'luxos', 'braiins', 'stock' or "
+         "sites.a.rigs[0].firmware: expected one of 'luxos', 'braiins', 'stock' or "
          "'whatsminer' (got 'vnish')"),
         (lambda d: d["sites"]["a"]["allotment"][0].update(mw=-2),
-         "key 'sites.a.allotment[0].mw': Input should be greater than or equal to 0 (got -2)"),
+         "sites.a.allotment[0].mw: expected a number greater than or equal to 0 (got -2)"),
         (lambda d: d["sites"]["a"]["allotment"][0].pop("kind"),
-         "key 'sites.a.allotment[0]': missing 'kind'; expected one of constant, schedule"),
+         "sites.a.allotment[0]: missing 'kind'; expected one of constant, schedule"),
         (lambda d: d["sites"]["a"]["allotment"].append({"kind": "http_json", "url": "ftp://x",
                                                         "floor_mw": 1}),
-         "key 'sites.a.allotment[1].url': expected an http:// or https:// URL"),
+         "sites.a.allotment[1].url: expected an http:// or https:// URL"),
         (lambda d: d["sites"]["a"]["allotment"].append({"kind": "http_json", "floor_mw": 1,
                                                         "url": "http://x", "interval_s": 90}),
-         "key 'sites.a.allotment[1]': stale_after_s (60) must exceed interval_s (90)"),
+         "sites.a.allotment[1]: stale_after_s (60) must exceed interval_s (90)"),
         (lambda d: d["sites"]["a"]["allotment"].append({"kind": "zmq", "endpoint": "x:1",
                                                         "floor_mw": 0}),
-         "key 'sites.a.allotment[1].endpoint': expected a ZMQ endpoint"),
+         "sites.a.allotment[1].endpoint: expected a ZMQ endpoint"),
         (lambda d: d["sites"]["a"]["allotment"].append({"kind": "constant", "mw": 2}),
-         "key 'sites.a': allotment source names must be distinct"),
+         "sites.a: allotment source names must be distinct"),
         (lambda d: d["sites"]["a"].update(pue=1.2),
-         "key 'sites.a.pue': unknown key"),
+         "sites.a.pue: unknown key"),
         (lambda d: d["sites"]["a"].update(overhead={"pue": 0.9}),
-         "key 'sites.a.overhead.pue': Input should be greater than or equal to 1"),
+         "sites.a.overhead.pue: expected a number greater than or equal to 1"),
         (lambda d: d["sites"]["a"].update(firm_loads=[{"name": "ai", "meter": {
             "kind": "prometheus", "url": "http://p:9090", "query": "up"}}]),
-         "key 'sites.a.firm_loads[0]': a metered firm load needs max_kw"),
+         "sites.a.firm_loads[0]: a metered firm load needs max_kw"),
         (lambda d: d["sites"]["a"].update(meter={"kind": "prometheus", "url": "http://p"}),
-         "key 'sites.a.meter.query': Field required"),
+         "sites.a.meter.query: required key is missing"),
         (lambda d: d.update(api={"listen": "0.0.0.0:8470"}),
-         "key 'api': the API listens beyond loopback (0.0.0.0); expected a bearer token"),
+         "api: the API listens beyond loopback (0.0.0.0); expected a bearer token"),
         (lambda d: d.update(api={"listen": "localhost"}),
-         "key 'api.listen': expected 'address:port'"),
+         "api.listen: expected 'address:port'"),
         (lambda d: d.update(metrics={"listen": "0.0.0.0:9102"}),
-         "key 'metrics.listen': expected a loopback address (127.0.0.0/8 or ::1), got '0.0.0.0'"),
+         "metrics.listen: expected a loopback address (127.0.0.0/8 or ::1), got '0.0.0.0'"),
         (lambda d: d.update(metrics={"listen": "9102"}),
-         "key 'metrics.listen': expected 'address:port' such as 127.0.0.1:9102"),
+         "metrics.listen: expected 'address:port' such as 127.0.0.1:9102"),
         (lambda d: d.update(drivers={"session_ttl_s": 90}),
-         "key 'drivers.session_ttl_s': Input should be less than 60"),
+         "drivers.session_ttl_s: expected a number less than 60"),
         (lambda d: d["sites"]["a"]["rigs"].append({"range": "127.0.0.0-127.0.0.5",
                                                    "model": "S21"}),
-         "key 'sites.a.rigs[1]': rig 127.0.0.1 is already listed at sites.a.rigs[0]"),
+         "sites.a.rigs[1]: rig 127.0.0.1 is already listed at sites.a.rigs[0]"),
         (lambda d: d["sites"]["a"]["rigs"].append({"cidr": "10.0.0.0/8", "model": "S21"}),
-         "key 'sites.a.rigs[1].cidr': 10.0.0.0/8 holds 16777216 addresses; at most 65536"),
+         "sites.a.rigs[1].cidr: 10.0.0.0/8 holds 16777216 addresses; at most 65536"),
         (lambda d: d.update(sites={}),
-         "key 'sites': Dictionary should have at least 1 item"),
+         "sites: expected at least 1 item"),
     ],
 )  # fmt: skip
 def test_bad_config_names_key_and_expectation(change: Any, expected: str) -> None:
@@ -158,9 +158,10 @@ def test_bad_config_names_key_and_expectation(change: Any, expected: str) -> Non
     assert expected in err(data)
 
 
-def test_metrics_listen_is_off_when_empty_and_takes_ipv6_loopback() -> None:
-    data = base() | {"metrics": {"listen": ""}}
-    assert parse_config(data).metrics.listen is None
+def test_metrics_is_off_when_disabled_and_takes_ipv6_loopback() -> None:
+    assert parse_config(base() | {"metrics": {"enabled": False}}).metrics.enabled is False
+    # the previous release's spelling of "off" still works (tests/plumbing/test_config.py)
+    assert parse_config(base() | {"metrics": {"listen": ""}}).metrics.enabled is False
     cfg = parse_config(base() | {"metrics": {"listen": "[::1]:0"}})
     assert (cfg.metrics.host, cfg.metrics.port) == ("::1", 0)
 
@@ -169,22 +170,22 @@ def test_schedule_file_problems_are_named(tmp_path: Path) -> None:
     data = base()
     data["sites"]["a"]["allotment"].append({"kind": "schedule", "file": "day.csv"})
     msg = err(data, tmp_path)
-    assert "key 'sites.a.allotment[1].file'" in msg and "does not exist" in msg
+    assert "sites.a.allotment[1].file: " in msg and "does not exist" in msg
     (tmp_path / "day.csv").write_text("start,mw\n2025-06-21T00:00:00,1\n")
     msg = err(data, tmp_path)
-    assert "key 'sites.a.allotment[1].file'" in msg and "no UTC offset" in msg
+    assert "sites.a.allotment[1].file: " in msg and "no UTC offset" in msg
     data["sites"]["a"]["allotment"][1]["timezone"] = "Europe/Oslo"
     cfg = parse_config(data, "site.toml", tmp_path)
     assert cfg.sites["a"].allotment[1].file == (tmp_path / "day.csv").resolve()  # type: ignore[union-attr]
     data["sites"]["a"]["allotment"][1]["timezone"] = "Nowhere/Land"
-    assert "key 'sites.a.allotment[1].timezone': unknown time zone 'Nowhere/Land'" in err(
+    assert "sites.a.allotment[1].timezone: unknown time zone 'Nowhere/Land'" in err(
         data, tmp_path
     )
 
 
 def test_load_names_the_file(tmp_path: Path) -> None:
     p = tmp_path / "fleetd.toml"
-    with pytest.raises(ConfigError, match=rf"{p}: cannot read fleetd config"):
+    with pytest.raises(ConfigError, match=rf"{p}: cannot read the fleetd config"):
         load(p)
     p.write_text("[sites.a\n")
     with pytest.raises(ConfigError, match=rf"{p}: not valid TOML"):
@@ -193,7 +194,7 @@ def test_load_names_the_file(tmp_path: Path) -> None:
                  '[[sites.a.rigs]]\nhost = "10.0.0.300"\nmodel = "S19"\n')  # fmt: skip
     with pytest.raises(ConfigError) as info:
         load(p)
-    assert str(info.value).startswith(f"{p}: key 'sites.a.rigs[0].host': expected an IPv4")
+    assert str(info.value).startswith(f"{p}: sites.a.rigs[0].host: expected an IPv4")
     data = tomllib.loads((CONFIGS / "fleetd-demo.toml").read_text())
     data["sites"]["north"]["rigs"][0]["model"] = "S9"
     with pytest.raises(ConfigError, match=r"sites\.north\.rigs\[0\]\.model"):
@@ -239,8 +240,8 @@ def test_named_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.api.bearer_token() == "legacy-token-0123456789"
     for tokens, expected in [
         ([{"name": "api", "token": "x" * 20}], "token names must be distinct"),
-        ([{"name": "bad name\n", "token": "x" * 20}], "key 'api.tokens[0].name'"),
-        ([{"name": "a", "token": "short"}], "key 'api.tokens[0].token': token: the token has 5"),
+        ([{"name": "bad name\n", "token": "x" * 20}], "api.tokens[0].name: "),
+        ([{"name": "a", "token": "short"}], "api.tokens[0].token: token: the token has 5"),
         ([{"name": "a"}], "expected exactly one of token or token_env"),
     ]:
         assert expected in err(base() | {"api": api | {"tokens": tokens}})

@@ -13,16 +13,16 @@ from fleetd.models import (
     RigModel,
     ladder_model,
 )
+from plumbing import catalog
 
 C = DEFAULT_CATALOG
 
 
 def test_nameplate_figures_and_floors() -> None:
-    expect = {
-        "S19": (95, 3250), "S19jPro": (104, 3050), "S19XP": (140, 3010), "S21": (200, 3500),
-        "S21XP": (270, 3645), "M50": (114, 3300), "M60": (172, 3400),
-    }  # fmt: skip
-    for key, (ths, w) in expect.items():
+    """fleetd plans with the rig catalog (plumbing/rigs.toml) that rigsim emulates."""
+    assert [m.key for m in C.models] == list(catalog.models())
+    for key, entry in catalog.models().items():
+        ths, w = entry.nameplate_ths, entry.nameplate_w
         m = C.model(key)
         assert (m.nameplate_ths, m.nameplate_w) == (ths, w)
         assert 0.3 <= m.min_w / m.nameplate_w <= 0.5, "usable floor 30-50 % of nameplate"

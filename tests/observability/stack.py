@@ -121,8 +121,9 @@ def pool_config(tmp: Path, metrics_port: int) -> Any:
         "ledger": {"backend": "sqlite", "path": str(tmp / "ledger.sqlite3"),
                    "sqlite_synchronous": "NORMAL"},
         "accounts": {ACCOUNT: POOL_ADDRESS},  # the miners mine to one listed account
-        "metrics": {"port": metrics_port, "top_workers": 50, "worker_window_s": 30.0},
-        "stats_api": {"port": 0},
+        "metrics": {"listen": f"127.0.0.1:{metrics_port}", "top_workers": 50,
+                    "worker_window_s": 30.0},
+        "stats_api": {"listen": "127.0.0.1:0"},
     }, "<observability stack>")  # fmt: skip
 
 

@@ -14,17 +14,12 @@ from fleetd.allotment.base import SourceStatus
 from fleetd.control.stats import SiteStats
 from fleetd.metrics import FleetdMetrics
 from pool.config import MetricsSection
-from pool.metrics import (
-    DIFFICULTY_BUCKETS,
-    HASHES_PER_DIFF1,
-    MetricsConfig,
-    PoolMetrics,
-    WorkerBook,
-    _difficulty_buckets,
-)
+from pool.metrics.collector import DIFFICULTY_BUCKETS, _difficulty_buckets
+from pool.metrics.registry import PoolMetrics
 from pool.node.base import NodeRPCError
 from pool.node.devnet import DevnetNode
 from pool.stats_api import BadRequest, parse_limit
+from pool.workers import HASHES_PER_DIFF1, WorkerBook
 from tests.components.prometheus import check_metrics
 
 
@@ -102,16 +97,16 @@ def test_difficulty_buckets_are_cumulative_with_an_inf_bucket() -> None:
 # ---------------------------------------------------------------------- config, node
 
 
-def test_metrics_config_from_the_pool_config_section() -> None:
-    cfg = MetricsConfig.from_section(MetricsSection(listen="127.0.0.2", port=9101))
+def test_metrics_runs_with_the_pool_config_section() -> None:
+    cfg = MetricsSection(listen="127.0.0.2:9101")
     assert (cfg.enabled, cfg.host, cfg.port, cfg.top_workers) == (True, "127.0.0.2", 9101, 50)
-    assert MetricsConfig.from_section(None).enabled is False
+    assert PoolMetrics(cfg, process_metrics=False).config is cfg
     with pytest.raises(ValueError, match="top_workers"):
-        MetricsConfig(top_workers=-1)
+        MetricsSection(top_workers=-1)
 
 
 async def test_timed_node_counts_calls_and_errors_by_kind() -> None:
-    metrics = PoolMetrics(MetricsConfig(process_metrics=False))
+    metrics = PoolMetrics(process_metrics=False)
     node = metrics.wrap_node(DevnetNode())
     assert await node.getblockcount() == 0
     with pytest.raises(NodeRPCError):
@@ -128,7 +123,7 @@ async def test_timed_node_counts_calls_and_errors_by_kind() -> None:
 
 
 def test_ledger_commit_hook_feeds_its_histograms() -> None:
-    metrics = PoolMetrics(MetricsConfig(process_metrics=False))
+    metrics = PoolMetrics(process_metrics=False)
     metrics.observe_ledger_commit(40, 0.002)
     metrics.observe_ledger_commit(2, 0.02)
     s = samples(metrics.exposition())

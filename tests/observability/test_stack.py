@@ -25,8 +25,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from pool.metrics import HASHES_PER_DIFF1, REJECT_REASONS
+from pool.metrics.collector import REJECT_REASONS
 from pool.stats_api import OPENAPI
+from pool.workers import HASHES_PER_DIFF1
 from tests.components.prometheus import check_metrics
 from tests.observability.conftest import require_prometheus
 from tests.observability.dashboards import (

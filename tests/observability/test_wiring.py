@@ -28,6 +28,7 @@ from pool.app import PoolApp, PoolStartupError
 from pool.bitcoin.address import script_to_address
 from pool.config import MetricsSection, PoolConfig, StatsApiSection, load
 from pool.node.devnet import DevnetNode
+from rigsim.config import MetricsSection as RigsimMetricsSection
 from rigsim.fleet import Fleet
 from rigsim.miner import Miner
 from rigsim.runner import FleetRunner
@@ -76,8 +77,8 @@ def devnet_config(**changes: object) -> PoolConfig:
     overrides: dict[str, object] = {
         "stratum": {"port": 0, "vardiff": {"initial": 2.0**-22, "minimum": 2.0**-30}},
         "node": {"poll_interval": 0.05},
-        "metrics": {"port": 0},
-        "stats_api": {"port": 0},
+        "metrics": {"listen": "127.0.0.1:0"},
+        "stats_api": {"listen": "127.0.0.1:0"},
     }
     return load(ROOT / "configs" / "pool-devnet.toml").with_overrides(**overrides | changes)
 
@@ -138,8 +139,9 @@ async def test_a_taken_port_names_the_key() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        for section, key in (("metrics", "metrics.port"), ("stats_api", "stats_api.port")):
-            app = PoolApp(devnet_config(**{section: {"port": port}}))
+        for section in ("metrics", "stats_api"):
+            app = PoolApp(devnet_config(**{section: {"listen": f"127.0.0.1:{port}"}}))
+            key = f"{section}.listen"
             with pytest.raises(PoolStartupError, match=f"^{key}: cannot listen on 127.0.0.1:"):
                 await app.start()
             assert app.metrics_url is None and app.stats_url is None
@@ -176,14 +178,16 @@ def test_shipped_configs_listen_where_prometheus_scrapes() -> None:
     assert targets["surplus-pool"] == ["127.0.0.1:9101"]
     assert targets["surplus-fleetd"] == ["127.0.0.1:9102"]
     assert targets["surplus-rigsim"] == ["127.0.0.1:9103"]
-    assert (MetricsSection().port, StatsApiSection().port) == (9101, 8101)
+    assert (MetricsSection().listen, StatsApiSection().listen) == ("127.0.0.1:9101",
+                                                                   "127.0.0.1:8101")
     assert FleetdMetricsConfig().listen == "127.0.0.1:9102"
+    assert RigsimMetricsSection().listen == "127.0.0.1:9103"
     pools = sorted((ROOT / "configs").glob("pool-*.toml"))
     assert len(pools) == 3
     for path in pools:
         config = load(path)
         assert config.metrics is not None and config.stats_api is not None, path
-        assert f"{config.metrics.listen}:{config.metrics.port}" == "127.0.0.1:9101", path
-        assert config.stats_api.port == 8101, path
+        assert config.metrics.listen == "127.0.0.1:9101", path
+        assert config.stats_api.listen == "127.0.0.1:8101", path
     for path in sorted((ROOT / "configs").glob("fleetd-*.toml")):
         assert load_fleetd(path).metrics.listen == "127.0.0.1:9102", path

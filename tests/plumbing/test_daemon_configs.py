@@ -118,7 +118,7 @@ def test_pool_says_plainly_that_its_database_is_down(tmp_path: Path, capsys) -> 
 )  # fmt: skip
 def test_fleetd_config_errors_never_show_a_secret(change: dict[str, Any]) -> None:
     message = fleetd_error(fleetd_base() | change)
-    assert "site.toml: key '" in message
+    assert message.startswith(("site.toml: sites.", "site.toml: api."))
     assert SECRET not in message and SECRET[:5] not in message and "12345678901234567890" \
         not in message  # fmt: skip
 
@@ -141,14 +141,14 @@ def test_rigsim_config_and_cli_errors_never_show_a_password(capsys) -> None:
 def test_pool_http_endpoints_take_loopback_by_address_not_by_prefix(section: str) -> None:
     message = pool_error(pool_text(extra=f'[{section}]\nlisten = "127.attacker.example"\n'))
     assert f"pool.toml: {section}.listen: expected a loopback" in message
-    for good in ("localhost", "127.0.0.2", "::1"):
-        config = load_pool(pool_text(extra=f'[{section}]\nlisten = "{good}"\nport = 0\n'))
-        assert getattr(config, section).listen == good
+    for good in ("localhost", "127.0.0.2", "[::1]"):
+        config = load_pool(pool_text(extra=f'[{section}]\nlisten = "{good}:0"\n'))
+        assert getattr(config, section).host == good.strip("[]")
 
 
 def test_fleetd_metrics_take_loopback_by_address_and_localhost_by_resolving() -> None:
     message = fleetd_error(fleetd_base(metrics={"listen": "127.attacker.example:9102"}))
-    assert "key 'metrics.listen': expected a loopback" in message
+    assert "metrics.listen: expected a loopback" in message
     cfg = parse_fleetd(fleetd_base(metrics={"listen": "localhost:0"}))
     assert (cfg.metrics.host, cfg.metrics.port) == ("localhost", 0)
 

@@ -37,8 +37,8 @@ def devnet_config(**changes: object) -> PoolConfig:
         "stratum": {"port": 0, "vardiff": {"initial": 2.0**-22, "minimum": 2.0**-30}},
         "node": {"difficulty": "0.00000762939453125", "mempool_txs": 12,
                  "poll_interval": 0.05},
-        "metrics": {"port": 0},  # free ports: a running demo may hold the documented ones
-        "stats_api": {"port": 0},
+        "metrics": {"listen": "127.0.0.1:0"},  # free ports: a running demo may hold the
+        "stats_api": {"listen": "127.0.0.1:0"},  # documented ones
     }
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(overrides.get(key), dict):

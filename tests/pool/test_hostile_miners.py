@@ -112,7 +112,8 @@ async def test_a_proxys_shares_are_credited_to_each_workers_own_account(tmp_path
     finds a block: the ledger credits bob, the blocks table says bob, the stats API too."""
     config = devnet_pool({"path": str(tmp_path / "ledger.sqlite3")},
                          block_difficulty="0.0000152587890625",  # 2**-16
-                         accounts={"alice": ALICE, "bob": BOB}, stats_api={"port": 0})  # fmt: skip
+                         accounts={"alice": ALICE, "bob": BOB},
+                         stats_api={"listen": "127.0.0.1:0"})  # fmt: skip
     async with PoolApp(config) as app:
         client_box: list[Scripted] = []
         client = await StratumClient.connect(
@@ -196,7 +197,8 @@ minimum = 0.0000000001
 async def test_the_pool_exports_how_many_accounts_payouts_skip(tmp_path: Path) -> None:
     """Payouts run elsewhere (surplus ledger payouts); the pool reads the quarantine from
     the shared ledger at start and at every maintenance round."""
-    config = devnet_pool({"path": str(tmp_path / "ledger.sqlite3")}, metrics={"port": 0})
+    config = devnet_pool({"path": str(tmp_path / "ledger.sqlite3")},
+                         metrics={"listen": "127.0.0.1:0"})
 
     def quarantine(account: str, address: str) -> None:  # as `surplus ledger payouts` does
         store = open_store(config.ledger)  # type: ignore[arg-type]

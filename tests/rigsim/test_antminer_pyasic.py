@@ -13,8 +13,8 @@ from pyasic.device.firmware import MinerFirmware
 from pyasic.device.makes import MinerMake
 from pyasic.miners.backends.antminer import AntminerModern
 
-from rigsim.firmware import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from rigsim.physics import RigState
+from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
 
 pytestmark = pytest.mark.integration

@@ -25,10 +25,10 @@ from rigsim.btminer_v3 import v3_token
 from rigsim.clock import FakeClock
 from rigsim.config import ConfigError, parse_fleet_config
 from rigsim.digest import DigestAuth, Verdict, parse_header
-from rigsim.firmware import MODE_LOW, MODE_NORMAL
 from rigsim.fleet import Fleet
 from rigsim.models import MODELS
 from rigsim.physics import FleetPhysics, PhysicsGroup, RigState
+from rigsim.rig import MODE_LOW, MODE_NORMAL
 
 S19J = MODELS["S19jPro"]
 
@@ -117,7 +117,7 @@ def test_firmware_keys_are_checked(group: dict[str, Any], key: str, words: str) 
 
 def test_two_apis_on_one_port_are_refused() -> None:
     rigs = [{"model": "S19", "count": 1, "site": "s", "addresses": "127.9.0.1"}]
-    with pytest.raises(ConfigError, match=r"firmware\.braiins\.grpc_port': port 4028 is also"):
+    with pytest.raises(ConfigError, match=r"firmware\.braiins\.grpc_port: port 4028 is also"):
         parse_fleet_config(
             {"sites": {"s": {}}, "rigs": rigs, "firmware": {"braiins": {"grpc_port": 4028}}}
         )

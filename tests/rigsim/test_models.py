@@ -1,4 +1,5 @@
-"""Rig models: real nameplate figures, LuxOS profile ladders, pyasic's model mapping."""
+"""Rig models: the catalog's nameplate figures (tests/plumbing/test_catalog.py holds them
+against the manufacturers'), LuxOS profile ladders, pyasic's model mapping."""
 
 from __future__ import annotations
 
@@ -7,19 +8,16 @@ import itertools
 import pytest
 from pyasic.miners.factory import MINER_CLASSES, MinerTypes
 
+from plumbing import catalog
 from rigsim.models import MODELS, STEP_MHZ, model_by_name
-
-NAMEPLATE = {  # DESIGN.md "Fleet facts"
-    "S19": (95, 3250), "S19jPro": (104, 3050), "S19XP": (140, 3010), "S21": (200, 3500),
-    "S21XP": (270, 3645), "M50": (114, 3300), "M60": (172, 3400),
-}  # fmt: skip
 
 
 @pytest.mark.parametrize("key", list(MODELS))
 def test_nominal_profile_is_the_nameplate(key: str) -> None:
     m = MODELS[key]
-    ths, watts = NAMEPLATE[key]
-    assert (m.nameplate_ths, m.nameplate_w) == (ths, watts)
+    entry = catalog.models()[key]  # the rig catalog, plumbing/rigs.toml
+    ths, watts = entry.nameplate_ths, entry.nameplate_w
+    assert (m.nameplate_ths, m.nameplate_w, m.luxos_type) == (ths, watts, entry.name)
     assert m.nominal_profile.ths == pytest.approx(ths)
     assert m.nominal_profile.watts == pytest.approx(watts, abs=1)
 

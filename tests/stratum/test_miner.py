@@ -62,7 +62,7 @@ async def test_set_extranonce_applies_from_the_next_job(make_server, feed):
 
 
 def test_event_loop_choice():
-    from pool.stratum import eventloop
+    from plumbing import eventloop
 
     async def which() -> str:
         return type(asyncio.get_running_loop()).__module__

@@ -14,7 +14,8 @@ import time
 import aiohttp
 import pytest
 
-from pool.metrics import MetricsConfig, PoolMetrics
+from pool.metrics.config import MetricsSection
+from pool.metrics.registry import PoolMetrics
 from pool.stats_api import OPENAPI, PoolView, StatsApi
 from pool.workers import SYNC_RANK, WorkerBook
 
@@ -69,7 +70,7 @@ async def ranked(book: WorkerBook) -> None:
 async def test_scrape_summary_and_lookup_rate_only_what_they_show(make_server, rated):
     server = await make_server()
     clock = Clock()
-    metrics = PoolMetrics(MetricsConfig(process_metrics=False, top_workers=50), clock=clock)
+    metrics = PoolMetrics(MetricsSection(top_workers=50), process_metrics=False, clock=clock)
     metrics.attach(server)
     names = fill(metrics.workers, 20_000)
     view = PoolView(server, metrics.workers, clock=clock)
