@@ -27,10 +27,10 @@ from fleetd.allotment import AllotmentSource, SiteAllotment
 from fleetd.audit import AuditLog, read_audit
 from fleetd.config import FleetdConfig, parse_config
 from fleetd.control import SampleLog, SiteController, ThermalPolicy
+from fleetd.control.site import ControlTuning, Site
 from fleetd.drivers import ApplyResult, PyasicDriver, RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind, capabilities
 from fleetd.drivers.luxos import READ_COMMANDS, parse_profiles, parse_telemetry
-from fleetd.site import ControlTuning, Site
 from rigsim.addresses import free_loopback_base, rebase
 from rigsim.config import parse_fleet_config
 from rigsim.fleet import Fleet

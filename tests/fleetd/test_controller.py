@@ -21,10 +21,10 @@ from fleetd.control import (
     ThermalCaps,
     ThermalPolicy,
 )
+from fleetd.control.site import ControlTuning, Site
 from fleetd.drivers import ApplyResult, RigReading, Target
 from fleetd.models import DEFAULT_CATALOG, Firmware
 from fleetd.planner import Command, RigState, plan
-from fleetd.site import ControlTuning, Site
 from rigsim.fleet import Fleet
 from rigsim.physics import RigState as SimState
 from tests.fleetd.fleetd_rigsim import InProcessDriver, fleet_config
