@@ -40,6 +40,19 @@ HS_PER_THS = 1e12
 SITE_STATES = ("hashing", "sleeping", "booting", "unreachable", "derated")
 COMMAND_KINDS = ("sleep", "wake", "profile", "watts")
 COMMAND_RESULTS = ("ok", "failed")
+# a rig's figures: (metric, field of SiteController.rigs(), scale, help)
+RIG_FIGURES = (
+    ("surplus_fleetd_rig_power_watts", "watts", 1.0, "Power the rig reported, as last read"),
+    ("surplus_fleetd_rig_hashrate_hashes_per_second", "ths", HS_PER_THS,
+     "Hashrate the rig reported, as last read"),
+    ("surplus_fleetd_rig_temperature_celsius", "temp_c", 1.0,
+     "The rig's hottest sensor, as last read"),
+    ("surplus_fleetd_rig_profile_watts", "target_w", 1.0,
+     "Watts of the profile or power limit the rig runs (as last read, or as fleetd last set "
+     "it)"),
+    ("surplus_fleetd_rig_thermal_cap_watts", "thermal_cap_w", 1.0,
+     "fleetd's thermal cap for the rig"),
+)  # fmt: skip
 # a plan step: milliseconds for a site of hundreds of rigs, about a second for 600,000
 CYCLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -361,17 +374,8 @@ class FleetdCollector:
 
     def _rigs(self, f: _Families, name: str, ctl: ControllerLike) -> None:
         labels = ["site", "rig"]
-        power = f.gauge("surplus_fleetd_rig_power_watts", "Power the rig reported, as last read",
-                        labels)  # fmt: skip
-        ths = f.gauge("surplus_fleetd_rig_hashrate_hashes_per_second",
-                      "Hashrate the rig reported, as last read", labels)
-        temp = f.gauge("surplus_fleetd_rig_temperature_celsius",
-                       "The rig's hottest sensor, as last read", labels)
-        profile = f.gauge("surplus_fleetd_rig_profile_watts",
-                          "Watts of the profile or power limit the rig runs (as last read, or "
-                          "as fleetd last set it)", labels)
-        cap = f.gauge("surplus_fleetd_rig_thermal_cap_watts", "fleetd's thermal cap for the rig",
-                      labels)  # fmt: skip
+        figures = [(f.gauge(metric, doc, labels), field, scale)
+                   for metric, field, scale, doc in RIG_FIGURES]  # fmt: skip
         fresh = f.gauge("surplus_fleetd_rig_reading_fresh", "1 when the last reading is fresh",
                         labels)  # fmt: skip
         state = f.gauge("surplus_fleetd_rig_state", "1 for the rig's state as last read",
@@ -381,14 +385,10 @@ class FleetdCollector:
         for r in ctl.rigs():
             rig = str(r.get("name") or r["host"])
             key = [name, rig]
-            for fam, value in ((power, r.get("watts")), (temp, r.get("temp_c")),
-                               (profile, r.get("target_w")), (cap, r.get("thermal_cap_w"))):
-                v = _finite(value)
-                if v is not None:
-                    fam.add_metric(key, v)
-            h = _finite(r.get("ths"))
-            if h is not None:
-                ths.add_metric(key, h * HS_PER_THS)
+            for fam, field, scale in figures:
+                v = _finite(r.get(field))
+                if v is not None:  # no reading, no cap: no sample (never NaN)
+                    fam.add_metric(key, v * scale)
             fresh.add_metric(key, 1.0 if r.get("fresh") else 0.0)
             now_state = str(r.get("state", "unreachable"))
             for s in (*SITE_STATES, *(() if now_state in SITE_STATES else (now_state,))):
