@@ -43,7 +43,7 @@ SERIES: dict[str, Series] = {
     s.name: s for s in (Series("1h", 60.0, 60), Series("24h", 900.0, 96), Series("7d", 7200.0, 84))
 }
 FINEST = SERIES["1h"]
-MIN_COVER = 0.05  # a bucket covered for less than this fraction of its length has no rate
+MIN_COVER_S = 5.0  # a bucket measured for less than this (or 5 % of it) has no rate yet
 
 
 def _advance_rows(ring: np.ndarray, at: np.ndarray, rows: np.ndarray, to: int) -> None:
@@ -228,7 +228,7 @@ class HashrateHistory:
         for k, value in enumerate(values.tolist()):
             start = (first + k) * s.bucket_s
             cover = min(start + s.bucket_s, now) - max(start, since if since is not None else now)
-            if cover < MIN_COVER * s.bucket_s:
+            if cover < min(MIN_COVER_S, 0.05 * s.bucket_s):
                 points.append((start, None))
             else:
                 points.append((start, value * HASHES_PER_DIFF1 / cover))

@@ -149,7 +149,7 @@ class MinerView:
 
     def connect(self) -> dict[str, Any]:
         config, section = self.config, self.section
-        stratum = config.stratum_config
+        stratum = self.server.config  # what the server runs with
         if config.mode == "solo":
             username = "<your address>.<rig name>"
         elif config.accounts:
@@ -329,6 +329,9 @@ class TtlCache:
         self.max_entries = max_entries
         self.clock = clock
         self._entries: OrderedDict[Any, tuple[float, asyncio.Future[Any]]] = OrderedDict()
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     async def get(self, key: Any, ttl: float, compute: Callable[[], Awaitable[T]]) -> T:
         now = self.clock()
