@@ -8,6 +8,9 @@
     GET /api/v1/blocks             blocks found, newest first (?limit=N)
     GET /openapi.json              this API as OpenAPI 3.1 (from pool.stats_schema's models)
 
+    and, installed as extensions: the miners' page's endpoints (pool.stats_miner:
+    /api/v1/pool/*, /api/v1/miner*) and the page itself at / (pool.web_page)
+
 The same figures Prometheus gets, shaped the way public-pool and Miningcore users expect
 to read them. `PoolView` builds every answer from the live server and the worker book
 (pure reads, tested without a socket); `StatsApi` is the aiohttp shell that serves it on
