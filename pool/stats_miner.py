@@ -281,8 +281,10 @@ class MinerView:
 
     def miner(
         self, account: str, rows: list[dict[str, Any]], balance: Any | None,
-        window: PplnsWindow | None,
+        window: PplnsWindow | None, *, ledger_read: bool = True,
     ) -> dict[str, Any]:
+        """`balance`: the ledger's row (None: no credit yet, or, without `ledger_read`,
+        no ledger to ask)."""
         now = self.clock()
         hashrate = sum(r["hashrate_hs"] for r in rows)
         online = sum(1 for r in rows if r["status"] == "online")
@@ -300,7 +302,7 @@ class MinerView:
         if balance is not None:
             balance_answer = {"immature_sat": balance.immature, "payable_sat": balance.payable,
                               "pending_sat": balance.pending, "paid_sat": balance.paid}  # fmt: skip
-        elif self.config.ledger is not None and self.config.mode == "pool":
+        elif ledger_read and self.config.ledger is not None and self.config.mode == "pool":
             balance_answer = {"immature_sat": 0, "payable_sat": 0, "pending_sat": 0,
                               "paid_sat": 0}  # fmt: skip
         return {
@@ -450,10 +452,18 @@ class MinerApi:
             self._executor = None
 
     async def _ledger(self, fn: Callable[[LedgerReader], T]) -> T | None:
+        """A read on the ledger's thread; a database that cannot answer is a 503 with a
+        plain message (its own words go to the log), never a traceback."""
         reader = self.reader
         if reader is None:
             return None
-        return await self._run(lambda: fn(reader))
+        try:
+            return await self._run(lambda: fn(reader))
+        except Exception as exc:
+            log.warning("stats: cannot read the ledger: %s: %r", type(exc).__name__,
+                        str(exc)[:200])  # fmt: skip
+            raise web.HTTPServiceUnavailable(
+                reason="the pool's ledger cannot be read now; try again shortly") from None
 
     # ---- the pool page
 
@@ -527,7 +537,8 @@ class MinerApi:
             if balance is None and not self.view.knows(account):
                 return str(unknown_account(account))
             rows = await self._rows(account)
-            return self.view.miner(account, rows, balance, self.window)
+            return self.view.miner(account, rows, balance, self.window,
+                                   ledger_read=self.reader is not None)
 
         answer = await self.cache.get(("miner", account), LIVE_TTL_S, build)
         if isinstance(answer, str):

@@ -226,3 +226,13 @@ async def test_the_page_is_served_with_its_headers(site) -> None:
     # data reaches the DOM as text only
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(",
                          script)  # fmt: skip
+
+
+async def test_a_ledger_that_cannot_answer_is_a_clear_503(site, connect) -> None:
+    server, http, _, miner_api = site
+    await mine(connect, server, "alice.rig1", 1)
+    assert miner_api.reader is not None
+    miner_api.reader.backend.close()  # the database went away under the page
+    answer = await get(http, "/api/v1/miner", 503, account="alice")
+    assert answer == {"error": "the pool's ledger cannot be read now; try again shortly"}
+    await get(http, "/api/v1/pool/blocks", 503)
