@@ -132,11 +132,16 @@ async def context(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Async
         yield ctx
 
 
-async def open_page(context: Any, site: Site, path: str) -> Any:
-    page = await context.new_page()
+def watch(page: Any, site: Site) -> Any:
+    """Collect the page's script errors and console errors (a test expects none)."""
     page.on("console", lambda m: site.errors.append(f"console {m.type}: {m.text}")
             if m.type == "error" else None)  # fmt: skip
     page.on("pageerror", lambda e: site.errors.append(f"page error: {e}"))
+    return page
+
+
+async def open_page(context: Any, site: Site, path: str) -> Any:
+    page = watch(await context.new_page(), site)
     response = await page.goto(site.url + path)
     assert response is not None and response.status == 200
     assert response.headers["content-security-policy"] == CSP
@@ -149,13 +154,16 @@ async def value(page: Any, field: str) -> float | None:
 
 
 async def test_the_pool_page_shows_what_the_stats_api_answered(context: Any, site: Site) -> None:
-    page = await context.new_page()
+    page = watch(await context.new_page(), site)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    async with page.expect_response(lambda r: r.url.endswith("/api/v1/pool/overview")) as info:
+    async with page.expect_response(lambda r: "/api/v1/pool/overview" in r.url) as first, \
+            page.expect_response(lambda r: "/api/v1/pool/blocks" in r.url) as listed:
         await page.goto(site.url + "/")
-    overview = await (await info.value).json()
+    overview = await (await first.value).json()
+    blocks = await (await listed.value).json()
     schema.PoolOverview.model_validate(overview)
+    schema.PoolBlockList.model_validate(blocks)
     await page.wait_for_selector("[data-table=blocks]")
     await page.wait_for_selector("svg.chart")
     for name, key in (("hashrate", "hashrate_hs"), ("miners_online", "miners_online"),
@@ -170,11 +178,11 @@ async def test_the_pool_page_shows_what_the_stats_api_answered(context: Any, sit
         f"stratum+tcp://127.0.0.1:{site.stratum_port}")
     assert await page.text_content("[data-field=password]") == overview["connect"]["password"]
     assert await page.text_content("[data-field=tls_url]") == "not offered by this pool"
-    heights = await page.eval_on_selector_all(
-        "[data-table=blocks] tbody tr td:first-child", "cells => cells.map(c => c.textContent)")
-    blocks = await api(site, "/pool/blocks", limit=20)
-    assert heights[:5] == [str(b["height"]) for b in blocks["blocks"]][:5] or int(heights[0]) < (
-        blocks["blocks"][0]["height"])  # a block found in between moves the list on
+    shown = await page.eval_on_selector_all(
+        "[data-table=blocks] tbody tr",
+        "rows => rows.map(r => [r.cells[0].textContent, r.cells[2].textContent, "
+        "r.querySelector('[data-status]').dataset.status])")
+    assert shown == [[str(b["height"]), b["worker"], b["status"]] for b in blocks["blocks"]]
     statuses = set(await page.eval_on_selector_all(
         "[data-table=blocks] [data-status]", "els => els.map(e => e.dataset.status)"))
     assert "confirmed" in statuses
@@ -197,11 +205,17 @@ async def worker_rows(page: Any) -> dict[str, dict[str, str]]:
 async def test_a_miners_page_lists_their_workers_and_moves_while_they_mine(
     context: Any, site: Site,
 ) -> None:
-    page = await open_page(context, site, "/?account=alice")
+    page = watch(await context.new_page(), site)
+    async with page.expect_response(lambda r: "/api/v1/miner/workers" in r.url) as listed:
+        await page.goto(site.url + "/?account=alice")
+    answer = await (await listed.value).json()
+    schema.MinerWorkerList.model_validate(answer)
     await page.wait_for_selector("[data-table=workers]")
     await page.wait_for_selector("svg.chart")
     rows = await worker_rows(page)
     assert set(rows) == {w for w in WORKERS if w.startswith("alice.")}  # bob's are not here
+    assert {w["worker"]: (w["status"], str(w["accepted_shares"])) for w in answer["workers"]} \
+        == {name: (row["status"], row["shares"]) for name, row in rows.items()}
     assert await page.text_content("[data-field=account]") == "alice"
     assert await value(page, "window_shares") is not None
     assert await page.query_selector("[data-section=balance]") is not None
