@@ -27,9 +27,10 @@ from pool.config import PoolConfig
 from pool.hashrate_history import HashrateHistory
 from pool.metrics.config import MetricsSection
 from pool.metrics.registry import PoolMetrics
+from pool.miner_view import MinerView, PoolFacts
 from pool.node.devnet import DevnetNode
 from pool.stats_api import PoolView, StatsApi
-from pool.stats_miner import MinerApi, MinerView, PoolFacts
+from pool.stats_miner import MinerApi
 from pool.web_page import WebPage
 
 if TYPE_CHECKING:

@@ -20,8 +20,9 @@ from pool.config import PoolConfig, loads
 from pool.hashrate_history import HashrateHistory
 from pool.ledger import open_store
 from pool.metrics.registry import PoolMetrics
+from pool.miner_view import MinerView
 from pool.stats_api import OPENAPI, PoolView, StatsApi
-from pool.stats_miner import MinerApi, MinerView
+from pool.stats_miner import MinerApi
 from pool.web_page import CSP, WebPage
 from tests.observability.openapi_check import problems, response_schema
 from tests.waiting import wait_for
