@@ -169,7 +169,8 @@ class PoolApp(Service):
             self._supervise(), name="pool-supervisor"
         )
         await self._group_ready.wait()
-        await observers.start(self.server, confirmed=lambda: self.counters.blocks_confirmed)
+        await observers.start(self.server, confirmed=lambda: self.counters.blocks_confirmed,
+                              facts=self)
         await self.server.start()
         self._server_started = True
         log.info(
@@ -479,6 +480,7 @@ class PoolApp(Service):
         except Exception:
             log.exception("following block %s failed", outcome.hash)
         finally:
+            outcome.followed = True
             self._followed[outcome.hash] = None
             while len(self._followed) > KEEP_JOBS:
                 self._followed.popitem(last=False)

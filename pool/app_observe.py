@@ -24,10 +24,14 @@ from typing import TYPE_CHECKING, Any
 from plumbing.endpoint import MetricsEndpoint, http_url
 from pool.app_node import PoolStartupError
 from pool.config import PoolConfig
+from pool.hashrate_history import HashrateHistory
 from pool.metrics.config import MetricsSection
 from pool.metrics.registry import PoolMetrics
+from pool.miner_view import MinerView, PoolFacts
 from pool.node.devnet import DevnetNode
 from pool.stats_api import PoolView, StatsApi
+from pool.stats_miner import MinerApi
+from pool.web_page import WebPage
 
 if TYPE_CHECKING:
     from pool.node.transport import CallRecord
@@ -46,10 +50,13 @@ class PoolObservers:
             else None  # fmt: skip
         self._serve_metrics = metrics is not None
         self._stats_config = stats
+        self._config = config
         self.metrics: PoolMetrics | None = None
         if metrics is not None or stats is not None:
             # the worker book lives in PoolMetrics: the stats API needs it, served or not
             self.metrics = PoolMetrics(metrics or MetricsSection(enabled=False))
+            if stats is not None:  # the page's charts
+                self.metrics.history = HashrateHistory(stats.history_accounts)
         self.endpoint: MetricsEndpoint | None = None
         self.stats_api: StatsApi | None = None
         self._undo_node: Callable[[], None] | None = None
@@ -94,7 +101,8 @@ class PoolObservers:
     # ------------------------------------------------------------------ serving
 
     async def start(
-        self, server: StratumServer, confirmed: Callable[[], int] | None = None
+        self, server: StratumServer, confirmed: Callable[[], int] | None = None,
+        facts: PoolFacts | None = None,
     ) -> None:
         """Serve what is configured; PoolStartupError naming the key when a port is taken."""
         if self.metrics is None:
@@ -110,7 +118,8 @@ class PoolObservers:
                 ) from None
         if self._stats_config is not None:
             view = PoolView(server, self.metrics.workers, confirmed=confirmed)
-            api = self.stats_api = StatsApi(view, self._stats_config)
+            api = self.stats_api = StatsApi(view, self._stats_config,
+                                            self._miner_page(server, facts))  # fmt: skip
             try:
                 await api.start()
             except OSError as exc:
@@ -118,6 +127,17 @@ class PoolObservers:
                     f"stats_api.listen: cannot listen on {api.config.listen}: "
                     f"{exc.strerror or exc}"
                 ) from None
+
+    def _miner_page(self, server: StratumServer, facts: PoolFacts | None) -> list[Any]:
+        """The miners' page's endpoints, and the page itself when `page` is on."""
+        stats, metrics = self._stats_config, self.metrics
+        assert stats is not None and metrics is not None and metrics.history is not None
+        view = MinerView(server, metrics.workers, metrics.rejects, metrics.history,
+                         self._config, stats, facts)  # fmt: skip
+        extensions: list[Any] = [MinerApi(view)]
+        if stats.page:
+            extensions.append(WebPage())
+        return extensions
 
     @property
     def metrics_url(self) -> str | None:

@@ -23,6 +23,7 @@ class BlockOutcome:
     confirmed: bool = False  # getblockhash(height) == hash after the submission
     recorded: bool = False  # in the ledger (pool mode)
     reward: int | None = None  # coinbase value in satoshis, when known
+    followed: bool = False  # the follow-up (confirmation, ledger) is over
     submitted_at: float = field(default_factory=time.time)
 
 

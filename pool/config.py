@@ -137,6 +137,26 @@ class StatsApiSection(ListenTable):
     listen: LoopbackListen = Field("127.0.0.1:8101", description="HOST:PORT; port 0 picks a "
                                    "free port")  # fmt: skip
     cors_origin: str | None = Field(None, description="Access-Control-Allow-Origin, if any")
+    page: bool = Field(True, description="serve the miners' web page at / (pool/web)")
+    stratum_url: str | None = Field(
+        None, max_length=200, pattern=r"^stratum\+tcp://[!-~]+$",
+        description="Stratum URL the page tells miners (stratum+tcp://HOST:PORT); default: the "
+        "page's own host name and the Stratum port",
+    )
+    tls_url: str | None = Field(
+        None, max_length=200, pattern=r"^stratum\+(ssl|tls)://[!-~]+$",
+        description="Stratum over TLS URL the page tells miners (stratum+ssl://HOST:PORT); "
+        "default: none shown",
+    )
+    offline_after: float = Field(
+        300.0, gt=0, description="seconds without an accepted share before the page shows a "
+        "worker as offline",
+    )
+    history_accounts: int = Field(
+        10_000, ge=1, le=1_000_000,
+        description="accounts whose hashrate history (1 h, 24 h, 7 d) is kept in memory, about "
+        "1 KB each; the longest silent goes first",
+    )
 
 
 class PoolConfig(_Strict):

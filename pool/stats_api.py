@@ -8,6 +8,9 @@
     GET /api/v1/blocks             blocks found, newest first (?limit=N)
     GET /openapi.json              this API as OpenAPI 3.1 (from pool.stats_schema's models)
 
+    and, installed as extensions: the miners' page's endpoints (pool.stats_miner:
+    /api/v1/pool/*, /api/v1/miner*) and the page itself at / (pool.web_page)
+
 The same figures Prometheus gets, shaped the way public-pool and Miningcore users expect
 to read them. `PoolView` builds every answer from the live server and the worker book
 (pure reads, tested without a socket); `StatsApi` is the aiohttp shell that serves it on
@@ -23,8 +26,8 @@ import itertools
 import logging
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -255,16 +258,29 @@ def _json(data: Any, status: int = 200) -> web.Response:
                         content_type="application/json")  # fmt: skip
 
 
+class StatsExtension(Protocol):
+    """More routes on the same address (the miners' page: pool.stats_miner, pool.web_page),
+    started and closed with the API."""
+
+    def install(self, app: web.Application) -> None: ...
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+
 class StatsApi:
     """Serves a PoolView over HTTP on the event loop."""
 
-    def __init__(self, view: PoolView, config: StatsApiSection | None = None) -> None:
+    def __init__(
+        self, view: PoolView, config: StatsApiSection | None = None,
+        extensions: Sequence[StatsExtension] = (),
+    ) -> None:
         if config is None:  # the pool's `[stats_api]` defaults (pool.config owns the table)
             from pool.config import StatsApiSection
 
             config = StatsApiSection()
         self.view = view
         self.config = config
+        self.extensions = tuple(extensions)
         self.runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 
@@ -277,6 +293,8 @@ class StatsApi:
         r.add_get(f"{API_PREFIX}/accounts/{{account}}", self.account)
         r.add_get(f"{API_PREFIX}/blocks", self.blocks)
         r.add_get("/openapi.json", self.openapi)
+        for extension in self.extensions:
+            extension.install(app)
         return app
 
     @web.middleware
@@ -335,6 +353,8 @@ class StatsApi:
         return _json(OPENAPI)
 
     async def start(self, host: str | None = None, port: int | None = None) -> tuple[str, int]:
+        for extension in self.extensions:
+            await extension.start()
         self.runner = web.AppRunner(self.app(), access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.config.host if host is None else host,
@@ -354,3 +374,5 @@ class StatsApi:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        for extension in self.extensions:
+            await extension.close()

@@ -129,7 +129,226 @@ class BlockList(Answer):
     blocks: list[Block]
 
 
-MODELS: tuple[type[Answer], ...] = (PoolSummary, WorkerList, Worker, Account, BlockList, Error)
+# ---------------------------------------------------------------------- the miners' page
+# (pool.stats_miner serves these; the page itself is pool/web)
+
+
+class Page(Answer):
+    """A page of rows: where it starts and where the next one does."""
+
+    offset: int = Field(description="rows skipped before this page")
+    limit: int = Field(description="rows asked for")
+    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+
+
+class Connect(Answer):
+    """How a miner connects."""
+
+    stratum_url: str | None = Field(
+        description="Stratum URL as the operator publishes it; null: the page's own host name "
+        "with stratum_port")
+    stratum_port: int = Field(description="the port the pool's Stratum server listens on")
+    tls_url: str | None = Field(description="Stratum over TLS URL; null when not offered")
+    username: str = Field(description="the username format (worker name) miners authorize as")
+    password: str = Field(description="a password that asks for a starting difficulty")
+    suggested_difficulty: float = Field(description="the difficulty a connection starts at")
+    target_share_interval_s: float = Field(description="vardiff aims at one share this often")
+
+
+class BlockCounts(Answer):
+    """Blocks the pool found, by status."""
+
+    found: int = Field(description="all of them")
+    pending: int = Field(description="accepted, not yet mature (or not yet checked)")
+    confirmed: int = Field(description="mature on the chain (without a ledger: on the chain)")
+    orphaned: int = Field(description="another block took their height")
+    rejected: int = Field(description="the node refused them")
+
+
+class PoolOverview(Answer):
+    """Everything the pool page shows, at one moment."""
+
+    time: float = Field(description="server time of this answer (epoch seconds)")
+    mode: str = Field(description="pool (shared rewards) or solo (the finder is paid)")
+    network: str = Field(description="the chain")
+    scheme: str | None = Field(description="payout scheme (pplns, pps, fpps, prop, solo)")
+    fee_percent: float | None = Field(description="pool fee in percent")
+    pplns_window_blocks: float | None = Field(
+        description="PPLNS window in blocks' worth of network difficulty")
+    min_payout_sat: int | None = Field(description="smallest payout (satoshis)")
+    maturity: int | None = Field(description="confirmations before block rewards are paid")
+    hashrate_hs: float = Field(description="pool hashrate over the window (H/s)")
+    hashrate_window_s: float = Field(description="the estimate's window (seconds)")
+    miners_online: int = Field(description="accounts with an accepted share within the window")
+    workers_online: int = Field(description="workers with an accepted share within the window")
+    network_difficulty: float | None = Field(description="network difficulty of the current job")
+    height: int | None = Field(description="height of the block being mined")
+    expected_block_s: float | None = Field(
+        description="expected time to a block at this hashrate (seconds); null at zero")
+    blocks: BlockCounts
+    last_block_time: float | None = Field(description="when the last block was found")
+    connect: Connect
+
+
+class HashratePoint(Answer):
+    """One time bucket of a hashrate chart."""
+
+    time: float = Field(description="the bucket's start (epoch seconds)")
+    hashrate_hs: float | None = Field(description="H/s in the bucket; null: not measured")
+
+
+class HashrateChart(Answer):
+    """Hashrate over a range, oldest bucket first."""
+
+    range: str = Field(description="1h, 24h or 7d")
+    bucket_s: float = Field(description="length of a bucket (seconds)")
+    points: list[HashratePoint]
+
+
+class PoolBlock(Answer):
+    """A block the pool found."""
+
+    height: int = Field(description="block height")
+    hash: str = Field(description="block hash, display (RPC) byte order")
+    time: float = Field(description="when it was found (epoch seconds)")
+    worker: str = Field(description="the finder: the worker whose share solved it")
+    account: str = Field(description="the finder's account")
+    status: str = Field(description="pending, confirmed, orphaned or rejected")
+    reward_sat: int | None = Field(description="the block's coinbase value (satoshis)")
+
+
+class PoolBlockList(Page):
+    """Blocks found, newest first, a page at a time."""
+
+    blocks: list[PoolBlock]
+
+
+class Balance(Answer):
+    """An account's money in the ledger (satoshis)."""
+
+    immature_sat: int = Field(description="credits of blocks not yet mature")
+    payable_sat: int = Field(description="mature, paid once at least the minimum payout")
+    pending_sat: int = Field(description="in a payout being sent")
+    paid_sat: int = Field(description="paid so far")
+
+
+class WindowShares(Answer):
+    """An account's shares in the current PPLNS window."""
+
+    shares: int = Field(description="its shares in the window")
+    difficulty: float = Field(description="their summed difficulty")
+    window_difficulty: float = Field(description="the window's summed difficulty")
+    fraction: float = Field(description="its part of the window (0..1)")
+    complete: bool = Field(description="false while the window is still being read")
+
+
+class Miner(Answer):
+    """One account on the miners' page."""
+
+    account: str = Field(description="the account: an address, or a name the pool lists")
+    time: float = Field(description="server time of this answer (epoch seconds)")
+    mode: str = Field(description="pool or solo")
+    hashrate_hs: float = Field(description="its workers' summed hashrate (H/s)")
+    workers_online: int = Field(description="workers with a share within offline_after_s")
+    workers_offline: int = Field(description="workers quiet for longer, or without a share yet")
+    last_share_time: float | None = Field(description="its last accepted share (epoch seconds)")
+    offline_after_s: float = Field(description="a worker quiet this long is offline")
+    expected_block_s: float | None = Field(
+        description="expected time for this account alone to find a block (seconds)")
+    pplns_window: WindowShares | None = Field(description="null unless the scheme is pplns")
+    balance: Balance | None = Field(description="null without a ledger, or in solo mode")
+
+
+class MinerWorker(Answer):
+    """One worker of an account."""
+
+    worker: str = Field(description="the worker name as authorized (account.rig)")
+    rig: str = Field(description="the part after the account and its '.'")
+    status: str = Field(description="online, offline, or new (connected, no share yet)")
+    connected: bool = Field(description="authorized on an open connection")
+    hashrate_hs: float = Field(description="hashrate over the window (H/s)")
+    accepted_shares: int = Field(description="accepted shares while tracked")
+    last_share_time: float | None = Field(description="last accepted share (epoch seconds)")
+    difficulty: float | None = Field(description="its connection's share difficulty now")
+    rejected: Rejected
+    best_share_difficulty: float | None = Field(
+        description="the highest difficulty one of its shares reached")
+
+
+class MinerWorkerList(Page):
+    """A page of one account's workers: online first, highest hashrate first."""
+
+    workers: list[MinerWorker]
+
+
+class Payout(Answer):
+    """One payout to an account."""
+
+    batch_id: int = Field(description="the payout batch")
+    amount_sat: int = Field(description="satoshis")
+    address: str = Field(description="the address paid")
+    status: str = Field(description="sending, sent or cancelled")
+    txid: str | None = Field(description="the transaction, once sent")
+    time: float = Field(description="when the batch was made (epoch seconds)")
+
+
+class PayoutList(Page):
+    """An account's payouts, newest first."""
+
+    payouts: list[Payout]
+
+
+MINER_MODELS: tuple[type[Answer], ...] = (
+    PoolOverview, HashrateChart, PoolBlockList, Miner, MinerWorkerList, PayoutList,
+)
+RANGES = ("1h", "24h", "7d")
+MINER_PAGE = 100  # rows of a miner's page when the caller gives no limit
+
+
+def miner_paths(limit: dict[str, Any]) -> dict[str, Any]:
+    """The paths of the miners' page's endpoints (the account is a query parameter: any
+    printable name, '/' and '?' included, travels safely there)."""
+    account = {**query("account", "the account: an address, or a name the pool lists",
+                        type="string", minLength=1, maxLength=MAX_NAME), "required": True}
+    page = [{**limit, "description": f"at most this many rows (default {MINER_PAGE})"},
+            query("offset", "skip this many rows (the previous page's next_offset)",
+                   type="integer", minimum=0, maximum=MAX_OFFSET)]
+    span = query("range", "the chart's range (default 1h)", type="string", enum=list(RANGES))
+    bad = {"400": ok(Error, "a bad query parameter")}
+    unknown = {"404": ok(Error, "the pool knows no such account")}
+
+    def get(op: str, summary: str, model: type[Answer], params: list[Any],
+            errors: dict[str, Any]) -> dict[str, Any]:
+        return {"get": {"operationId": op, "summary": summary, "parameters": params,
+                        "responses": {"200": ok(model, summary), **errors}}}
+
+    return {
+        f"{API_PREFIX}/pool/overview": get(
+            "getPoolOverview", "What the pool page shows", PoolOverview, [], {}),
+        f"{API_PREFIX}/pool/hashrate": get(
+            "getPoolHashrate", "The pool's hashrate chart", HashrateChart, [span], bad),
+        f"{API_PREFIX}/pool/blocks": get(
+            "listPoolBlocks", "Blocks found, with status and reward", PoolBlockList, page, bad),
+        f"{API_PREFIX}/miner": get(
+            "getMiner", "One account: hashrate, workers, window, balance", Miner, [account],
+            {**bad, **unknown}),
+        f"{API_PREFIX}/miner/workers": get(
+            "listMinerWorkers", "One account's workers", MinerWorkerList,
+            [account, *page], {**bad, **unknown}),
+        f"{API_PREFIX}/miner/hashrate": get(
+            "getMinerHashrate", "One account's hashrate chart", HashrateChart,
+            [account, span], {**bad, **unknown}),
+        f"{API_PREFIX}/miner/payouts": get(
+            "listMinerPayouts", "One account's payouts", PayoutList, [account, *page], bad),
+        f"{API_PREFIX}/miner/blocks": get(
+            "listMinerBlocks", "Blocks one account's workers found", PoolBlockList,
+            [account, *page], bad),
+    }  # fmt: skip
+
+
+MODELS: tuple[type[Answer], ...] = (
+    PoolSummary, WorkerList, Worker, Account, BlockList, Error, *MINER_MODELS,
+)
 
 
 def component_schemas() -> dict[str, Any]:
@@ -177,6 +396,7 @@ def openapi() -> dict[str, Any]:
             "responses": {"200": ok(BlockList, "the blocks"),
                           "400": ok(Error, "a bad limit")},
         }},
+        **miner_paths(limit),
     }  # fmt: skip
     return document(
         title="Surplus pool stats API", version="1.0.0",

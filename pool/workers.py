@@ -56,6 +56,7 @@ class WorkerView:
     last_difficulty: float
     last_share: float
     first_share: float
+    best: float = 0.0  # the highest difficulty a share of its hash reached
 
 
 def _advance(ring: array, at: int, to: int) -> tuple[int, float]:
@@ -112,6 +113,7 @@ class WorkerBook:
         self._first = array("d")
         self._last = array("d")
         self._window = array("d")  # the ring's running sum
+        self._best = array("d")  # the best share's own difficulty (diff1 / its hash)
         self._ring = array("d")  # `slots` floats per worker, row after row
         self._accounts: dict[str, dict[str, None]] = {}
         self._total = array("d", bytes(8 * self.slots))
@@ -151,12 +153,15 @@ class WorkerBook:
         self._ring_at.append(0)
         self._born.append(0)
         for column in (self._total_diff, self._last_diff, self._first, self._last,
-                       self._window):
+                       self._window, self._best):
             column.append(0.0)
         self._ring.frombytes(bytes(8 * self.slots))
         return slot
 
-    def record(self, worker: str, difficulty: float, at: float | None = None) -> None:
+    def record(
+        self, worker: str, difficulty: float, at: float | None = None, best: float = 0.0
+    ) -> None:
+        """One accepted share credited `difficulty`; `best` is what its hash reached."""
         now = self.clock() if at is None else at
         b = self._bucket(now)
         i = self._slot.get(worker)
@@ -170,6 +175,7 @@ class WorkerBook:
             self._total_diff[i] = 0.0
             self._first[i] = self._last[i] = now
             self._window[i] = 0.0
+            self._best[i] = 0.0
             self._ring_at[i] = b
             base = i * self.slots
             self._ring[base:base + self.slots] = array("d", bytes(8 * self.slots))
@@ -182,6 +188,8 @@ class WorkerBook:
         self._accepted[i] += 1
         self._total_diff[i] += difficulty
         self._last_diff[i] = difficulty
+        if best > self._best[i]:
+            self._best[i] = best
         if now > self._last[i]:
             self._last[i] = now
         self._credit(i, b, difficulty)
@@ -262,7 +270,8 @@ class WorkerBook:
     def _view(self, worker: str, now: float) -> WorkerView:
         i = self._slot[worker]
         return WorkerView(worker, self._rate(i, now), self._accepted[i], self._total_diff[i],
-                          self._last_diff[i], self._last[i], self._first[i])  # fmt: skip
+                          self._last_diff[i], self._last[i], self._first[i],
+                          self._best[i])  # fmt: skip
 
     def view(self, worker: str, now: float | None = None) -> WorkerView | None:
         """One worker, O(1)."""

@@ -13,6 +13,7 @@ from pool.shares.accepted import failed_rows
 if TYPE_CHECKING:
     from prometheus_client import Histogram
 
+    from pool.hashrate_history import HashrateHistory
     from pool.shares.accepted import AcceptedShare, ShareSink
     from pool.workers import WorkerBook
 
@@ -22,6 +23,7 @@ class SinkMeter(Protocol):
 
     share_commit_seconds: Histogram
     workers: WorkerBook
+    history: HashrateHistory | None
 
 
 class CallMeter(Protocol):
@@ -54,7 +56,11 @@ class MeteredSink:
             self.metrics.share_commit_seconds.observe(time.perf_counter() - started)
             book = self.metrics.workers
             for share in stored:
-                book.record(share.worker, share.difficulty, share.time)
+                book.record(share.worker, share.difficulty, share.time, share.share_difficulty)
+            history = self.metrics.history
+            if history is not None:
+                for share in stored:
+                    history.add(share.username, share.difficulty, share.time)
         return result
 
     def __getattr__(self, name: str) -> Any:  # block_share_id and friends of the ledger sink

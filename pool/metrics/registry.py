@@ -17,9 +17,11 @@ from plumbing.endpoint import MetricsEndpoint
 from pool.metrics.collector import PoolCollector
 from pool.metrics.config import MetricsSection
 from pool.metrics.hooks import MeteredSink, TimedNode
+from pool.worker_rejects import RejectBook
 from pool.workers import WorkerBook
 
 if TYPE_CHECKING:
+    from pool.hashrate_history import HashrateHistory
     from pool.node.transport import CallRecord
     from pool.shares.accepted import ShareSink
     from pool.stratum.server import StratumServer
@@ -48,6 +50,10 @@ class PoolMetrics:
         self.clock = clock
         self.workers = WorkerBook(self.config.worker_window_s, clock=clock,
                                   max_workers=self.config.max_tracked_workers)
+        self.rejects = RejectBook(self.config.max_tracked_workers, self.workers.forget_s,
+                                  clock=clock)  # fmt: skip
+        # the stats API's hashrate history (pool.hashrate_history), fed by the share sink
+        self.history: HashrateHistory | None = None
         self.server: StratumServer | None = None
         r = self.registry
 
@@ -100,6 +106,7 @@ class PoolMetrics:
         if self.server is not None:
             raise RuntimeError("PoolMetrics is already attached to a server")
         self.server = server
+        server.reject_listener = self.rejects.reject
         current = server.jobs.current
         self._prevhash = None if current is None else current.prevhash
         self._unsubscribe = server.jobs.subscribe(self._on_job)
@@ -107,6 +114,8 @@ class PoolMetrics:
             self._instrument_validator(server.validator)
 
     def detach(self) -> None:
+        if self.server is not None:
+            self.server.reject_listener = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -109,6 +109,8 @@ class StratumServer:
         self._fanout = FanoutWriter(config.fanout_threads)
         self.blocks: deque[BlockFound] = deque(maxlen=KEEP_BLOCKS)
         self.block_listeners: list[Callable[[BlockFound], None]] = []
+        # (worker, Stratum error code) of each rejected share of an authorized worker
+        self.reject_listener: Callable[[str, int], None] | None = None
         self.epoch = 0
         self._prevhash: bytes | None = None
         self._working: dict[StratumSession, None] = {}
@@ -131,6 +133,9 @@ class StratumServer:
         # (flat dicts: nothing per worker for the garbage collector to walk)
         self.worker_connections: dict[str, int] = {}
         self.worker_session: dict[str, StratumSession] = {}
+        # account -> its worker names authorized on open connections (the stats API's
+        # account pages read one account without walking every worker)
+        self.account_workers: dict[str, dict[str, None]] = {}
         self.difficulties: dict[float, int] = {}  # working connections by difficulty
         self._records: dict[tuple[str, float], JobRecord] = {}
         self._diff_messages: dict[float, bytes] = {}
@@ -299,6 +304,11 @@ class StratumServer:
             self.authorized_names -= 1
             if count_down(self.worker_connections, worker):
                 self.worker_session.pop(worker, None)
+                names = self.account_workers.get(account_of(worker))
+                if names is not None:
+                    names.pop(worker, None)
+                    if not names:
+                        del self.account_workers[account_of(worker)]
         if session.working:
             self.difficulty_moved(session.difficulty, None)
         if session.extranonce1 is not None:
@@ -323,6 +333,7 @@ class StratumServer:
         self.authorized_names += 1
         self.worker_connections[worker] = self.worker_connections.get(worker, 0) + 1
         self.worker_session[worker] = session
+        self.account_workers.setdefault(account_of(worker), {})[worker] = None
 
     def difficulty_moved(self, old: float | None, new: float | None) -> None:
         """A working connection's difficulty changed (None: it started or stopped)."""
@@ -551,10 +562,10 @@ class StratumServer:
             if outcome.verdict is Verdict.LOW_DIFFICULTY:
                 self.duplicates.discard(share.dup_group, share.dup_key)
                 session.answer_rejected(share.request_id, ErrorCode.LOW_DIFFICULTY,
-                                        "Low difficulty share")
+                                        "Low difficulty share", worker=share.worker)
             else:
                 session.answer_rejected(share.request_id, ErrorCode.JOB_NOT_FOUND, "Stale job",
-                                        counts=False)
+                                        counts=False, worker=share.worker)
         if not accepted:
             return
         if self.sink is None:

@@ -79,6 +79,7 @@ class SessionHost(Protocol):
     closures: LogThrottle  # throttled log of connections the pool closes
     trusted_networks: tuple[Network, ...]
     account_problem: AccountProblem | None
+    reject_listener: Callable[[str, int], None] | None  # (worker, code) of a refused share
     extranonces: ExtranonceAllocator
     duplicates: DuplicateFilter
     validator: ShareValidator
@@ -300,12 +301,25 @@ class StratumSession(asyncio.Protocol):
         except StratumError as exc:
             self.write(encode_error(request.id, exc.code, exc.message))
             self.count_reject(exc.code)
+            if request.method == "mining.submit":
+                self._worker_rejected(request.params, exc.code)
         except Exception as exc:  # a bug, not the miner's input: answer, say so, go on
             self.server.stats.internal_errors += 1
             log.error("internal error answering %s from %s: %s: %r",
                       _method_name(request.method), self.remote, type(exc).__name__,
                       str(exc)[:200])
             self.write(encode_error(request.id, ErrorCode.OTHER, "Internal error"))
+
+    def _worker_rejected(self, params: Any, code: int) -> None:
+        """Tell the server's reject listener which worker a refused submission was for,
+        when it names one this connection authorized (anything else is nobody's)."""
+        listener = self.server.reject_listener
+        workers = self.workers
+        if listener is None or not workers or not isinstance(params, list) or not params:
+            return
+        worker = params[0]
+        if isinstance(worker, str) and worker in workers:
+            listener(worker, code)
 
     def _hold_input(self) -> None:
         """Stop reading until an asynchronous step (solo authorize) completes: lines of
@@ -576,10 +590,14 @@ class StratumSession(asyncio.Protocol):
             self.vardiff_tick(now)
 
     def answer_rejected(
-        self, request_id: Any, code: int, message: str, *, counts: bool = True
+        self, request_id: Any, code: int, message: str, *, counts: bool = True,
+        worker: str | None = None,
     ) -> None:
         self.write(encode_error(request_id, code, message))
         self.server.stats.count_reject(code)
+        listener = self.server.reject_listener
+        if worker is not None and listener is not None:
+            listener(worker, code)
         if counts:
             self.server.strike(self, 1, "invalid requests")
 

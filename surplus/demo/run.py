@@ -241,6 +241,7 @@ class Demo:
         urls = {
             "pool stratum": layout.stratum_url,
             "pool metrics": f"http://127.0.0.1:{p.pool_metrics}/metrics",
+            "pool web page": f"http://127.0.0.1:{p.pool_stats}/",
             "pool stats": f"http://127.0.0.1:{p.pool_stats}/api/v1/pool",
             "fleetd API": f"http://127.0.0.1:{p.fleetd_api}/sites",
             "fleetd metrics": f"http://127.0.0.1:{p.fleetd_metrics}/metrics",

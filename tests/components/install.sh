@@ -2,6 +2,7 @@
 # Installs the real components the tests talk to, when they are missing:
 #   bcoin 1.0.2 (npm, regtest node) into .cache/bcoin
 #   Prometheus and promtool (Debian's prometheus package)
+#   chromium (Debian's package: the miners' page tests drive it through Playwright)
 # PostgreSQL is expected on 127.0.0.1:5432; it is started here when installed but stopped.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -35,6 +36,12 @@ fi
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
     echo "installing prometheus (Debian package)" >&2
     apt_install prometheus
+fi
+
+# Chromium, for the miners' page tests (Playwright drives this one; it never downloads its own).
+if [ ! -x /usr/bin/chromium ]; then
+    echo "installing chromium (Debian package)" >&2
+    apt_install chromium
 fi
 
 # PostgreSQL: present on these machines; start the cluster if it is installed but down.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -73,6 +74,14 @@ def test_demo_runs_a_whole_site_from_a_clean_virtualenv(
     assert any("site=south" in line and "grid-cut" in line for line in lines)
     assert any(" pool hashrate_hs=" in line for line in lines)
     assert any("cut to" in line and "without notice" in line for line in lines)
+    # the miners' page: its address is printed, and its files are in the installed package
+    assert any(re.search(r"pool web page +http://127\.0\.0\.1:\d+/$", line) for line in lines)
+    shipped = subprocess.run(
+        [str(clean_venv / "bin" / "python"), "-c",
+         "from pool.web_page import load_assets; print(sorted(load_assets()))"],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "/static/app.js" in shipped, shipped
     last = lines[-1]
     assert last.startswith("demo: ") and "compliant=True" in last
 

@@ -77,6 +77,21 @@ def test_metrics_and_stats_api_sections() -> None:
         error_of(solo('[stats_api]\nlisten = "127.0.0.1:70000"\n'))  # fmt: skip
 
 
+def test_the_miners_page_keys() -> None:
+    stats = loads(solo("[stats_api]\n")).stats_api
+    assert stats is not None and stats.page is True and stats.stratum_url is None
+    assert (stats.tls_url, stats.offline_after, stats.history_accounts) == (None, 300.0, 10_000)
+    stats = loads(solo('[stats_api]\nstratum_url = "stratum+tcp://pool.example.org:3333"\n'
+                       'tls_url = "stratum+ssl://pool.example.org:3334"\npage = false\n')).stats_api
+    assert stats is not None and stats.page is False
+    assert stats.tls_url == "stratum+ssl://pool.example.org:3334"
+    message = error_of(solo('[stats_api]\nstratum_url = "http://x/<script>"\n'
+                            'tls_url = "stratum+tcp://x:1"\noffline_after = 0\n'))
+    assert "pool.toml: stats_api.stratum_url: " in message
+    assert "pool.toml: stats_api.tls_url: " in message
+    assert "pool.toml: stats_api.offline_after: " in message
+
+
 def test_bad_payout_address_names_key_and_network() -> None:
     message = error_of(solo(address=MAINNET))
     assert message.startswith("pool.toml: payout_address: expected a regtest address")

@@ -74,4 +74,6 @@ def test_the_document_is_generated_from_the_models() -> None:
     refs = {op["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
             for op in OPENAPI["paths"].values()}  # fmt: skip
     assert refs == {f"#/components/schemas/{m}" for m in
-                    ("PoolSummary", "WorkerList", "Worker", "Account", "BlockList")}
+                    ("PoolSummary", "WorkerList", "Worker", "Account", "BlockList",
+                     "PoolOverview", "HashrateChart", "PoolBlockList", "Miner",
+                     "MinerWorkerList", "PayoutList")}

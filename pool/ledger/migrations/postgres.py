@@ -116,4 +116,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "indexes for the miners' page",
+        (
+            # one account's payouts, newest first, without scanning every batch's outputs
+            "CREATE INDEX payouts_account ON payouts (account, batch_id)",
+            # one account's blocks (solo finders)
+            "CREATE INDEX blocks_account ON blocks (account, height)",
+        ),
+    ),
 )
