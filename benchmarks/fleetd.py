@@ -67,10 +67,10 @@ from fleetd.allotment import ConstantSource, OverrideSource, SiteAllotment  # no
 from fleetd.audit import AuditLog  # noqa: E402
 from fleetd.config import parse_config  # noqa: E402
 from fleetd.control import SampleLog, SiteController  # noqa: E402
+from fleetd.control.site import ControlTuning, Site  # noqa: E402
 from fleetd.drivers import DriverTimeouts, PyasicDriver  # noqa: E402
 from fleetd.models import DEFAULT_CATALOG  # noqa: E402
 from fleetd.planner import plan  # noqa: E402
-from fleetd.site import ControlTuning, Site  # noqa: E402
 from rigsim.addresses import free_loopback_base  # noqa: E402
 from rigsim.fleet import Fleet  # noqa: E402
 from tests.fleetd.fleetd_rigsim import (  # noqa: E402

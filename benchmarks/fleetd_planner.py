@@ -3,21 +3,25 @@
     .venv/bin/python benchmarks/fleetd_planner.py [--repeat N] [--lp-rigs N]
 
 Goals: 600,000 rigs (2,000 MW at ~3.5 kW each) planned in < 1 s; hashrate within 2 % of
-the optimum of the LP relaxation (an upper bound) on a mixed fleet.
+the optimum of the LP relaxation (an upper bound; tests/fleetd/planner_support.py) on a
+mixed fleet.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linprog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' LP, as they use it
 
 from fleetd.models import DEFAULT_CATALOG, Firmware, ModelCatalog
 from fleetd.planner import FleetState, PlannerConfig, RigState, plan
+from tests.fleetd.planner_support import lp_optimum
 
 PLAN_GOAL_S = {10_000: None, 100_000: None, 600_000: 1.0}
 OPT_GOAL = 0.98
@@ -37,55 +41,6 @@ def mixed_fleet(rng: np.random.Generator, n: int, catalog: ModelCatalog) -> Flee
     return FleetState.create(
         model, firmware=fw, state=state, target_w=target, cap_w=cap, since_s=since
     )
-
-
-def lp_optimum(fleet: FleetState, budget: float, catalog: ModelCatalog) -> float:
-    """Max TH/s of the LP relaxation (fractional wake and steps, steps in chain order)."""
-    cost, power, bounds, rows, cols = [], [], [], [], []
-    fixed = 0.0
-    awake = np.isin(fleet.state, (RigState.HASHING, RigState.BOOTING, RigState.DERATED))
-    for i in range(len(fleet)):
-        m = catalog.models[fleet.model[i]]
-        if fleet.state[i] == RigState.UNREACHABLE:
-            fixed += np.nanmax([m.nameplate_w, fleet.target_w[i], fleet.reported_w[i]])
-            continue
-        fixed += m.sleep_w
-        pts = m.points(Firmware(int(fleet.firmware[i])))
-        w = np.array([p.watts for p in pts])
-        h = np.array([p.ths for p in pts])
-        cap = fleet.cap_w[i]
-        if fleet.firmware[i] == Firmware.CONTINUOUS and w[0] <= cap < w[-1]:
-            keep = w <= cap
-            w, h = np.append(w[keep], cap), np.append(h[keep], m.ths_at(cap))
-        else:
-            w, h = w[w <= cap], h[w <= cap]
-        if w.size == 0:
-            continue
-        held_on = awake[i] and fleet.since_s[i] < 600
-        held_off = not awake[i] and fleet.since_s[i] < 300
-        dw = np.diff(np.concatenate([[m.sleep_w], w]))
-        dh = np.diff(np.concatenate([[0.0], h]))
-        first = len(cost)
-        for j in range(w.size):
-            cost.append(-dh[j])
-            power.append(dw[j])
-            if j == 0:
-                bounds.append((1, 1) if held_on else (0, 0) if held_off else (0, 1))
-            else:
-                bounds.append((0, 0) if held_off else (0, 1))
-                rows.append(len(rows))
-                cols.append((first + j, first + j - 1))
-    n_con = len(rows)
-    a_order = sparse.csr_matrix(
-        ([1.0, -1.0] * n_con, ([r for r in rows for _ in (0, 1)], [c for p in cols for c in p])),
-        shape=(n_con, len(cost)),
-    )
-    a_ub = sparse.vstack([sparse.csr_matrix(np.array(power)[None, :]), a_order])
-    b_ub = np.concatenate([[budget - fixed], np.zeros(n_con)])
-    res = linprog(np.array(cost), A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    if res.status != 0:
-        raise RuntimeError(f"LP failed: {res.message}")
-    return float(-res.fun)
 
 
 def main() -> None:
@@ -121,7 +76,7 @@ def main() -> None:
         budget = share * cat.nameplate_w[fleet.model].sum()
         p = plan(fleet, budget, config=exact)
         t0 = time.perf_counter()
-        opt = lp_optimum(fleet, budget, cat)
+        opt, _ = lp_optimum(fleet, budget, cat, exact)
         lp_s = time.perf_counter() - t0
         ratio = p.total_ths / opt
         worst = min(worst, ratio)

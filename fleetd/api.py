@@ -1,4 +1,5 @@
-"""fleetd's HTTP API (aiohttp), described by the OpenAPI document it serves at /openapi.json.
+"""fleetd's HTTP API (aiohttp), described by the OpenAPI 3.1 document it serves at
+/openapi.json (built from the answer models of fleetd.api_schema).
 
     GET    /sites                               every site: allotment, power, rigs by state
     GET    /sites/{site}                        one site
@@ -30,6 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from fleetd.allotment import AllotmentError
+from fleetd.api_schema import OPENAPI
 from fleetd.control.controller import SiteController
 
 log = logging.getLogger(__name__)
@@ -261,106 +263,3 @@ def allotment_view(ctl: SiteController) -> dict[str, Any]:
         "reason": eff.reason, "stale": eff.stale, "in_force_mw": granted.mw,
         "sources": sources,
     }  # fmt: skip
-
-
-# ---------------------------------------------------------------------- OpenAPI
-
-_ERR = {"description": "error", "content": {"application/json": {"schema": {
-    "$ref": "#/components/schemas/Error"}}}}  # fmt: skip
-_SITE_PARAM = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
-_SEC: list[dict[str, list[str]]] = [{"bearer": []}]
-
-
-def _ok(schema: dict[str, Any], text: str = "OK") -> dict[str, Any]:
-    return {"description": text, "content": {"application/json": {"schema": schema}}}
-
-
-def _obj(**props: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": props}
-
-
-_NUM, _STR, _BOOL, _INT = ({"type": "number"}, {"type": "string"}, {"type": "boolean"},
-                           {"type": "integer"})  # fmt: skip
-_SITE = _obj(
-    site=_STR, allotment_mw=_NUM, allotment_reason=_STR, allotment_stale=_BOOL,
-    budget_kw=_NUM, site_kw=_NUM, site_power_source=_STR, firm_kw=_NUM, planned_kw=_NUM,
-    planned_ths=_NUM, hashrate_ths=_NUM, rigs=_INT,
-    rigs_by_state={"type": "object", "additionalProperties": _INT}, emergency=_BOOL,
-    override={"type": "object", "nullable": True}, above_cap_s=_NUM, above_cap_kwh=_NUM,
-    above_floor_s=_NUM, above_floor_kwh=_NUM, above_cap_source=_STR,
-    cycles=_INT, last_cycle_s=_NUM,
-)
-_SOURCE = _obj(name=_STR, kind=_STR, mw=_NUM, as_of=_NUM, age_s=_NUM, stale=_BOOL,
-               state={"type": "string", "enum": ["ok", "failing", "stale"]}, reason=_STR,
-               failing_since=_NUM, failing_for_s=_NUM, errors=_INT, last_error=_STR)
-_SITE["properties"]["allotment_sources"] = {"type": "array", "items": _SOURCE}
-_RIG = _obj(host=_STR, name=_STR, model=_STR, firmware=_STR, fresh=_BOOL, state=_STR,
-            watts=_NUM, ths=_NUM, temp_c=_NUM, target_w=_NUM, intent=_STR,
-            thermal_cap_w=_NUM, error=_STR)  # fmt: skip
-
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.0.3",
-    "info": {"title": "fleetd", "version": "1.0",
-             "description": "Keeps each site inside its allotted power with the most hashrate."},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {"Error": _obj(error=_STR), "Site": _SITE, "Rig": _RIG},
-    },
-    "paths": {
-        "/sites": {"get": {"summary": "Every site", "responses": {
-            "200": _ok(_obj(sites={"type": "array",
-                                   "items": {"$ref": "#/components/schemas/Site"}}))}}},
-        "/sites/{site}": {"get": {"summary": "One site", "parameters": [_SITE_PARAM],
-                                  "responses": {"200": _ok({"$ref": "#/components/schemas/Site"}),
-                                                "404": _ERR}}},
-        "/sites/{site}/rigs": {"get": {"summary": "A site's rigs", "parameters": [_SITE_PARAM],
-                                       "responses": {"200": _ok(_obj(site=_STR, rigs={
-                                           "type": "array",
-                                           "items": {"$ref": "#/components/schemas/Rig"}})),
-                                           "404": _ERR}}},
-        "/sites/{site}/plan": {"get": {"summary": "The last plan", "parameters": [_SITE_PARAM],
-                                       "responses": {"200": _ok(_obj(
-                                           site=_STR, budget_kw=_NUM, total_kw=_NUM,
-                                           total_ths=_NUM, infeasible=_BOOL, emergency=_BOOL,
-                                           rigs={"type": "array", "items": _obj(
-                                               host=_STR, command=_STR, awake=_BOOL,
-                                               target_w=_NUM, profile=_STR)})),
-                                           "404": _ERR}}},
-        "/sites/{site}/allotment": {"get": {
-            "summary": "The allotment in force, each source's state and what is wrong",
-            "parameters": [_SITE_PARAM],
-            "responses": {"200": _ok(_obj(
-                site=_STR, at=_NUM, allotment_mw=_NUM, bound_by=_STR, reason=_STR,
-                stale=_BOOL, in_force_mw=_NUM, sources={"type": "array", "items": _SOURCE})),
-                "404": _ERR}}},
-        "/sites/{site}/allotment/override": {
-            "post": {"summary": "Cap the site by hand (lapses after ttl_s)",
-                     "security": _SEC, "parameters": [_SITE_PARAM],
-                     "requestBody": {"required": True, "content": {"application/json": {
-                         "schema": {**_obj(mw=_NUM, ttl_s=_NUM, reason=_STR),
-                                    "required": ["mw"]}}}},
-                     "responses": {"200": _ok(_obj(site=_STR, override=_obj(
-                         mw=_NUM, expires_at=_NUM, change_id=_STR))),
-                         "400": _ERR, "401": _ERR, "403": _ERR, "404": _ERR}},
-            "delete": {"summary": "Lift the override", "security": _SEC,
-                       "parameters": [_SITE_PARAM],
-                       "responses": {"200": _ok(_obj(site=_STR, cleared=_BOOL)),
-                                     "401": _ERR, "403": _ERR, "404": _ERR}},
-        },
-        "/sites/{site}/emergency-stop": {"post": {
-            "summary": "Every rig of the site to sleep, until resumed", "security": _SEC,
-            "parameters": [_SITE_PARAM],
-            "requestBody": {"content": {"application/json": {"schema": _obj(reason=_STR)}}},
-            "responses": {"200": _ok(_obj(site=_STR, emergency=_BOOL)),
-                          "401": _ERR, "403": _ERR, "404": _ERR}}},
-        "/sites/{site}/resume": {"post": {
-            "summary": "End the emergency stop", "security": _SEC, "parameters": [_SITE_PARAM],
-            "responses": {"200": _ok(_obj(site=_STR, emergency=_BOOL)),
-                          "401": _ERR, "403": _ERR, "404": _ERR}}},
-        "/emergency-stop": {"post": {
-            "summary": "Every rig of every site to sleep", "security": _SEC,
-            "responses": {"200": _ok(_obj(emergency=_BOOL)), "401": _ERR, "403": _ERR}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {
-            "200": _ok({"type": "object"})}}},
-    },
-}  # fmt: skip

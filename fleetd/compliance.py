@@ -173,7 +173,7 @@ class CapAccount:
     """Feeds a CapIntegrator from a running site: a sample per new meter reading while the
     meter is fresh, else one of fleetd's estimate per `update()` (the watch tick)."""
 
-    site: Any  # fleetd.site.Site
+    site: Any  # fleetd.control.site.Site: its meter and allotment
     integ: CapIntegrator = field(init=False)
     _read_at: float | None = None
 

@@ -260,12 +260,48 @@ class RigSpec:
     name: str
 
 
+def _ipv4(v: str) -> str:
+    try:
+        ipaddress.IPv4Address(v)
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address, got {v!r}") from None
+    return v
+
+
+def _range_ends(v: str) -> tuple[int, int]:
+    """The first and last address of "first-last" (ValueError when it is not one)."""
+    try:
+        a, b = (int(ipaddress.IPv4Address(p.strip())) for p in v.split("-"))
+    except ValueError:
+        raise ValueError(f"expected 'first-last' IPv4 addresses, got {v!r}") from None
+    return a, b
+
+
+def _range(v: str) -> str:
+    a, b = _range_ends(v)
+    if b < a:
+        raise ValueError(f"range {v!r} ends before it starts")
+    if b - a + 1 > MAX_RANGE:
+        raise ValueError(f"range {v!r} holds {b - a + 1} addresses; at most {MAX_RANGE}")
+    return v
+
+
+def _cidr(v: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(v, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"expected an IPv4 network such as 10.0.0.0/24: {exc}") from None
+    if net.num_addresses > MAX_RANGE:
+        raise ValueError(f"{v} holds {net.num_addresses} addresses; at most {MAX_RANGE}")
+    return v
+
+
 class RigEntry(_Strict):
     """One rig (host), a range of addresses ("10.0.1.1-10.0.1.200") or a CIDR block."""
 
-    host: str | None = None
-    range: str | None = None
-    cidr: str | None = None
+    host: Annotated[str, AfterValidator(_ipv4)] | None = None
+    range: Annotated[str, AfterValidator(_range)] | None = None
+    cidr: Annotated[str, AfterValidator(_cidr)] | None = None
     model: str
     firmware: FirmwareKind = Field(FirmwareKind.LUXOS, strict=False)
     name: str | None = None  # prefix for the rigs' names
@@ -278,45 +314,6 @@ class RigEntry(_Strict):
         except KeyError as exc:
             raise ValueError(str(exc).strip("\"'")) from None
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ipaddress.IPv4Address(v)
-            except ValueError:
-                raise ValueError(f"expected an IPv4 address, got {v!r}") from None
-        return v
-
-    @field_validator("range")
-    @classmethod
-    def _range(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = [p.strip() for p in v.split("-")]
-        try:
-            a, b = (int(ipaddress.IPv4Address(p)) for p in parts)
-        except ValueError:
-            raise ValueError(f"expected 'first-last' IPv4 addresses, got {v!r}") from None
-        if b < a:
-            raise ValueError(f"range {v!r} ends before it starts")
-        if b - a + 1 > MAX_RANGE:
-            raise ValueError(f"range {v!r} holds {b - a + 1} addresses; at most {MAX_RANGE}")
-        return v
-
-    @field_validator("cidr")
-    @classmethod
-    def _cidr(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            net = ipaddress.IPv4Network(v, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"expected an IPv4 network such as 10.0.0.0/24: {exc}") from None
-        if net.num_addresses > MAX_RANGE:
-            raise ValueError(f"{v} holds {net.num_addresses} addresses; at most {MAX_RANGE}")
-        return v
-
     @model_validator(mode="after")
     def _one(self) -> RigEntry:
         given = [k for k in ("host", "range", "cidr") if getattr(self, k) is not None]
@@ -328,7 +325,7 @@ class RigEntry(_Strict):
         if self.host is not None:
             return [self.host]
         if self.range is not None:
-            a, b = (int(ipaddress.IPv4Address(p.strip())) for p in self.range.split("-"))
+            a, b = _range_ends(self.range)
             return [str(ipaddress.IPv4Address(i)) for i in range(a, b + 1)]
         net = ipaddress.IPv4Network(self.cidr)
         return [str(h) for h in net.hosts()]
@@ -425,17 +422,16 @@ def _secret(where: str, token: str | None, env: str | None) -> str:
         raise ConfigError(str(exc)) from None
 
 
+# a bearer token written in the file (the name of a variable holding one matches ENV_NAME)
+Token = Annotated[str, AfterValidator(lambda v: check_token("token", v))]
+
+
 class ApiToken(_Strict):
     """One named bearer token; the audit log records mutations made with it under its name."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.@-]{1,64}$")  # the audit log's `by`
-    token: str | None = None  # the token: 16+ printable ASCII characters, no spaces
+    token: Token | None = None  # the token: 16+ printable ASCII characters, no spaces
     token_env: str | None = Field(None, pattern=ENV_NAME)  # or: the variable holding it
-
-    @field_validator("token")
-    @classmethod
-    def _token(cls, v: str | None) -> str | None:
-        return v if v is None else check_token("token", v)
 
     @model_validator(mode="after")
     def _one(self) -> ApiToken:
@@ -449,16 +445,11 @@ class ApiToken(_Strict):
 
 class ApiConfig(Listening, _Strict):
     listen: IPListen = "127.0.0.1:8470"  # an IP address and port; beyond loopback needs a token
-    token: str | None = None  # a bearer token for mutations; the audit log records "api"
+    token: Token | None = None  # a bearer token for mutations; the audit log records "api"
     # the name of an environment variable holding the token (instead of token)
     token_env: str | None = Field(None, pattern=ENV_NAME)
     # named bearer tokens ([[api.tokens]]), each recorded in the audit log by its name
     tokens: list[ApiToken] = Field(default_factory=list, max_length=256)
-
-    @field_validator("token")
-    @classmethod
-    def _token_rule(cls, v: str | None) -> str | None:
-        return v if v is None else check_token("token", v)
 
     @model_validator(mode="after")
     def _token(self) -> ApiConfig:

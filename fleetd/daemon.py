@@ -24,11 +24,12 @@ from typing import Any
 from fleetd import config as fleetd_config
 from fleetd.api import FleetdApi
 from fleetd.audit import AuditLog
+from fleetd.build import DriverFactory, build_site
 from fleetd.config import FleetdConfig
 from fleetd.control.controller import SiteController
 from fleetd.control.samples import SampleLog, samples_path_for
+from fleetd.control.site import ControlTuning, Site
 from fleetd.metrics import FleetdMetrics
-from fleetd.site import ControlTuning, DriverFactory, Site
 from plumbing.lifecycle import Service, cancel
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Fleetd(Service):
         self.controllers: dict[str, SiteController] = {}
         for name, sc in config.sites.items():
             t = tuning.get(name) if isinstance(tuning, Mapping) else tuning
-            site = Site.from_config(
+            site = build_site(
                 name, sc, config.rigs(name), driver_factory=driver_factory,
                 drivers=config.drivers, tuning=t, clock=clock, start_at=start,
             )  # fmt: skip

@@ -3,7 +3,10 @@
 The controller keeps its figures as plain attributes (`SiteStats`) and can describe each
 rig (`rigs()`), so a custom collector reads them when Prometheus scrapes: no second copy
 of any figure, and a scrape is one moment of the site (the endpoint runs on the daemon's
-event loop). Only the control-cycle duration is a Histogram, fed once per cycle.
+event loop). Only the plan step's duration is a Histogram, fed by the controller's
+`on_cycle` hook once per step (fleetd.control.controller: the step plans from the book
+as it stands and hands the orders to the dispatcher, in milliseconds; the reads and the
+sends run beside it and are timed as the phases of `surplus_fleetd_cycle_phase_seconds`).
 
     metrics = FleetdMetrics()
     for controller in controllers:
@@ -37,7 +40,21 @@ HS_PER_THS = 1e12
 SITE_STATES = ("hashing", "sleeping", "booting", "unreachable", "derated")
 COMMAND_KINDS = ("sleep", "wake", "profile", "watts")
 COMMAND_RESULTS = ("ok", "failed")
-CYCLE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# a rig's figures: (metric, field of SiteController.rigs(), scale, help)
+RIG_FIGURES = (
+    ("surplus_fleetd_rig_power_watts", "watts", 1.0, "Power the rig reported, as last read"),
+    ("surplus_fleetd_rig_hashrate_hashes_per_second", "ths", HS_PER_THS,
+     "Hashrate the rig reported, as last read"),
+    ("surplus_fleetd_rig_temperature_celsius", "temp_c", 1.0,
+     "The rig's hottest sensor, as last read"),
+    ("surplus_fleetd_rig_profile_watts", "target_w", 1.0,
+     "Watts of the profile or power limit the rig runs (as last read, or as fleetd last set "
+     "it)"),
+    ("surplus_fleetd_rig_thermal_cap_watts", "thermal_cap_w", 1.0,
+     "fleetd's thermal cap for the rig"),
+)  # fmt: skip
+# a plan step: milliseconds for a site of hundreds of rigs, about a second for 600,000
+CYCLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class StatsLike(Protocol):
@@ -80,6 +97,7 @@ class ControllerLike(Protocol):
     """What fleetd.control.SiteController offers the collector."""
 
     site: Any  # .allotment.status(now), .meter (optional), .specs
+    on_cycle: Callable[[Any], None] | None  # called with each plan step's report
 
     @property
     def stats(self) -> StatsLike: ...
@@ -134,16 +152,17 @@ class FleetdMetrics:
         self.controllers: dict[str, ControllerLike] = {}
         self.nameplate: dict[str, tuple[float, float]] = {}  # site -> (W, TH/s) of its rigs
         self.cycle_seconds = Histogram(
-            "surplus_fleetd_cycle_seconds", "One control cycle: read, plan and send",
+            "surplus_fleetd_cycle_seconds",
+            "One plan step: budget, plan and orders handed to the dispatcher (the reads and "
+            "the sends run beside it)",
             ["site"], buckets=CYCLE_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(FleetdCollector(self))
         self.endpoint = MetricsEndpoint(self.registry, name="fleetd metrics")
 
     def add_site(self, controller: ControllerLike, *, instrument: bool = True) -> None:
-        """Export `controller`'s site. With `instrument`, each cycle's duration is observed
-        through the controller's `on_cycle` hook when it has one, else by wrapping its
-        `cycle` coroutine on the instance."""
+        """Export `controller`'s site. With `instrument`, each plan step's duration is
+        observed through the controller's `on_cycle` hook."""
         name = controller.name
         if name in self.controllers:
             raise ValueError(f"site {name!r} is already exported")
@@ -151,27 +170,11 @@ class FleetdMetrics:
         self.nameplate[name] = _nameplate(controller.site)
         self.cycle_seconds.labels(name)
         if instrument:
-            self._instrument(controller)
+            controller.on_cycle = lambda report: self.observe_cycle(name, report.duration_s)
 
     def observe_cycle(self, site: str, seconds: float) -> None:
-        """One control cycle of `site` took `seconds`."""
+        """One plan step of `site` took `seconds`."""
         self.cycle_seconds.labels(site).observe(seconds)
-
-    def _instrument(self, controller: Any) -> None:
-        name = controller.name
-        if hasattr(controller, "on_cycle"):
-            controller.on_cycle = lambda report: self.observe_cycle(name, report.duration_s)
-            return
-        cycle = controller.cycle
-
-        async def timed_cycle(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await cycle(*args, **kwargs)
-            finally:
-                self.observe_cycle(name, time.perf_counter() - started)
-
-        controller.cycle = timed_cycle
 
     # ------------------------------------------------------------------ serving
 
@@ -248,7 +251,8 @@ class FleetdCollector:
           "The site's draw as the controller steers by it: the meter when fresh, else the "
           "estimate", st.site_w)
         g("surplus_fleetd_site_estimated_power_watts",
-          "The site's draw estimated from the rigs' figures, overhead and firm loads",
+          "The site's draw estimated from the rigs' figures (nameplate where stale), PUE, "
+          "auxiliary and firm loads and the meter factor",
           st.estimated_site_w)
         meter = getattr(ctl.site, "meter", None)
         measured = meter.current_w(now) if meter is not None else None
@@ -273,22 +277,25 @@ class FleetdCollector:
         g("surplus_fleetd_site_nameplate_hashrate_hashes_per_second",
           "Nameplate hashrate of the site's rigs (all awake at stock settings)",
           None if _finite(plate_ths) is None else plate_ths * HS_PER_THS)
-        g("surplus_fleetd_site_meter_factor", "Meter reading over the rigs' own figure",
+        g("surplus_fleetd_site_meter_factor",
+          "The factor the budget uses: the site meter over what the rigs' figures predict, "
+          "learnt while settled, never below the configured one",
           st.meter_factor)
         g("surplus_fleetd_site_allotment_stale",
           "1 when the binding allotment is a silent feed's floor",
           1.0 if st.allotment_stale else 0.0)
         g("surplus_fleetd_site_emergency", "1 while the emergency stop holds",
           1.0 if st.emergency else 0.0)
-        g("surplus_fleetd_site_infeasible", "1 when the plan cannot fit the budget",
+        g("surplus_fleetd_site_infeasible",
+          "1 when the last plan exceeds the budget even with every rig asleep",
           1.0 if st.infeasible else 0.0)
         g("surplus_fleetd_site_rigs_configured", "Rigs in the site's config", st.rigs_total)
         if st.last_cycle_at:
-            g("surplus_fleetd_site_last_cycle_timestamp_seconds", "When the last cycle planned",
+            g("surplus_fleetd_site_last_cycle_timestamp_seconds", "When the last plan step ran",
               st.last_cycle_at)
         c("surplus_fleetd_site_above_cap_seconds",
-          "Time the site drew above the allotment in force (the meter's readings where there "
-          "is a meter)", st.above_cap_s)
+          "Time the site drew above the allotment in force (the meter's readings while "
+          "fresh, else fleetd's estimate)", st.above_cap_s)
         c("surplus_fleetd_site_above_cap_joules", "Energy drawn above the allotment in force",
           st.above_cap_j)
         c("surplus_fleetd_site_above_floor_seconds",
@@ -297,26 +304,36 @@ class FleetdCollector:
         c("surplus_fleetd_site_above_floor_joules",
           "Energy drawn above fleetd's stale-feed floor while it bound", st.above_floor_j)
         c("surplus_fleetd_site_energy_joules", "Energy the site drew", st.energy_j)
-        c("surplus_fleetd_cycles", "Control cycles run", st.cycles)
-        c("surplus_fleetd_replans", "Cycles triggered out of period (drops, operator)",
-          st.replans_triggered)
-        c("surplus_fleetd_drift_resleeps", "Rigs re-slept after drifting awake",
+        c("surplus_fleetd_cycles", "Plan steps run (each period, and each re-plan)", st.cycles)
+        c("surplus_fleetd_replans",
+          "Re-plans asked for between periods (a budget drop, a slow shed, a rig up by "
+          "itself, the meter above the allotment, an operator)", st.replans_triggered)
+        c("surplus_fleetd_drift_resleeps",
+          "Re-sleeps answered for rigs that woke by themselves after fleetd slept them",
           st.drift_resleeps)
-        c("surplus_fleetd_command_retries", "Commands sent again after no effect", st.retries)
+        c("surplus_fleetd_command_retries",
+          "Commands answered that were sent again after no effect within the grace period",
+          st.retries)
 
-        rigs = f.gauge("surplus_fleetd_site_rigs", "Rigs by state as last read",
+        rigs = f.gauge("surplus_fleetd_site_rigs",
+                       "Rigs by state as last read (a stale reading counts as unreachable)",
                        ["site", "state"])  # fmt: skip
         by_state = dict(st.rigs_by_state)
         for rig_state in (*SITE_STATES, *sorted(set(by_state) - set(SITE_STATES))):
             rigs.add_metric([name, rig_state], by_state.get(rig_state, 0))
 
-        phases = f.gauge("surplus_fleetd_cycle_phase_seconds", "The last cycle, by phase",
+        phases = f.gauge("surplus_fleetd_cycle_phase_seconds",
+                         "The last of each: read, a round reading every rig; plan, budget to "
+                         "plan in a plan step; send, a fan-out from first command to last "
+                         "answer; total, the whole plan step (reads and sends run beside it)",
                          ["site", "phase"])  # fmt: skip
         for phase, v in (("read", st.last_read_s), ("plan", st.last_plan_s),
                          ("send", st.last_send_s), ("total", st.last_cycle_s)):  # fmt: skip
             phases.add_metric([name, phase], v)
 
-        commands = f.counter("surplus_fleetd_commands", "Commands sent, by kind and result",
+        commands = f.counter("surplus_fleetd_commands",
+                             "Commands answered, by kind and result (failed: refused or no "
+                             "answer in time)",
                              ["site", "kind", "result"])  # fmt: skip
         counts = dict(st.commands)
         kinds = sorted({k for k, _ in counts} | set(COMMAND_KINDS))
@@ -357,35 +374,24 @@ class FleetdCollector:
 
     def _rigs(self, f: _Families, name: str, ctl: ControllerLike) -> None:
         labels = ["site", "rig"]
-        power = f.gauge("surplus_fleetd_rig_power_watts", "Power the rig reports", labels)
-        ths = f.gauge("surplus_fleetd_rig_hashrate_hashes_per_second", "Hashrate the rig reports",
-                      labels)  # fmt: skip
-        temp = f.gauge("surplus_fleetd_rig_temperature_celsius", "The rig's hottest sensor",
-                       labels)  # fmt: skip
-        profile = f.gauge("surplus_fleetd_rig_profile_watts",
-                          "Watts of the profile or power limit the rig runs", labels)
-        cap = f.gauge("surplus_fleetd_rig_thermal_cap_watts", "fleetd's thermal cap for the rig",
-                      labels)  # fmt: skip
+        figures = [(f.gauge(metric, doc, labels), field, scale)
+                   for metric, field, scale, doc in RIG_FIGURES]  # fmt: skip
         fresh = f.gauge("surplus_fleetd_rig_reading_fresh", "1 when the last reading is fresh",
                         labels)  # fmt: skip
         state = f.gauge("surplus_fleetd_rig_state", "1 for the rig's state as last read",
                         ["site", "rig", "state"])  # fmt: skip
         info = f.gauge("surplus_fleetd_rig_info", "The rig's model, firmware and address",
-                       ["site", "rig", "model", "firmware", "host", "profile"])  # fmt: skip
+                       ["site", "rig", "model", "firmware", "host"])  # fmt: skip
         for r in ctl.rigs():
             rig = str(r.get("name") or r["host"])
             key = [name, rig]
-            for fam, value in ((power, r.get("watts")), (temp, r.get("temp_c")),
-                               (profile, r.get("target_w")), (cap, r.get("thermal_cap_w"))):
-                v = _finite(value)
-                if v is not None:
-                    fam.add_metric(key, v)
-            h = _finite(r.get("ths"))
-            if h is not None:
-                ths.add_metric(key, h * HS_PER_THS)
+            for fam, field, scale in figures:
+                v = _finite(r.get(field))
+                if v is not None:  # no reading, no cap: no sample (never NaN)
+                    fam.add_metric(key, v * scale)
             fresh.add_metric(key, 1.0 if r.get("fresh") else 0.0)
             now_state = str(r.get("state", "unreachable"))
             for s in (*SITE_STATES, *(() if now_state in SITE_STATES else (now_state,))):
                 state.add_metric([name, rig, s], 1.0 if s == now_state else 0.0)
             info.add_metric([name, rig, str(r.get("model", "")), str(r.get("firmware", "")),
-                             str(r.get("host", "")), str(r.get("profile") or "")], 1.0)
+                             str(r.get("host", ""))], 1.0)

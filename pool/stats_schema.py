@@ -3,17 +3,18 @@
 Each model is the shape of one answer of pool.stats_api (PoolView builds plain dicts, as
 fast as a page of ten thousand workers needs; tests validate live answers against these
 models, so the document cannot drift from what is served). The JSON Schemas come from
-pydantic (`models_json_schema`), which OpenAPI 3.1 takes as they are; only the paths and
-their query parameters are written here by hand.
+pydantic through plumbing.openapi, as for every daemon; only the paths and their query
+parameters are written here by hand.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+from pydantic import Field, create_model
 
+from plumbing.openapi import Answer, Error, document, ok, path_param, query
+from plumbing.openapi import component_schemas as _components
 from pool.metrics import REJECT_REASONS
 
 API_PREFIX = "/api/v1"
@@ -21,12 +22,6 @@ MAX_LIMIT = 10_000
 DEFAULT_PAGE = 1_000  # workers per page when the caller gives no limit
 MAX_OFFSET = 10_000_000
 MAX_NAME = 256  # longest worker or account name a query may name
-
-
-class Answer(BaseModel):
-    """An answer: every key documented, no other (a test validates live answers)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Block(Answer):
@@ -132,12 +127,6 @@ class BlockList(Answer):
     """Blocks found, newest first."""
 
     blocks: list[Block]
-
-
-class Error(Answer):
-    """Why a request was refused."""
-
-    error: str = Field(description="what was wrong")
 
 
 # ---------------------------------------------------------------------- the miners' page
@@ -319,19 +308,19 @@ MINER_PAGE = 100  # rows of a miner's page when the caller gives no limit
 def miner_paths(limit: dict[str, Any]) -> dict[str, Any]:
     """The paths of the miners' page's endpoints (the account is a query parameter: any
     printable name, '/' and '?' included, travels safely there)."""
-    account = {**_query("account", "the account: an address, or a name the pool lists",
+    account = {**query("account", "the account: an address, or a name the pool lists",
                         type="string", minLength=1, maxLength=MAX_NAME), "required": True}
     page = [{**limit, "description": f"at most this many rows (default {MINER_PAGE})"},
-            _query("offset", "skip this many rows (the previous page's next_offset)",
+            query("offset", "skip this many rows (the previous page's next_offset)",
                    type="integer", minimum=0, maximum=MAX_OFFSET)]
-    span = _query("range", "the chart's range (default 1h)", type="string", enum=list(RANGES))
-    bad = {"400": _ok(Error, "a bad query parameter")}
-    unknown = {"404": _ok(Error, "the pool knows no such account")}
+    span = query("range", "the chart's range (default 1h)", type="string", enum=list(RANGES))
+    bad = {"400": ok(Error, "a bad query parameter")}
+    unknown = {"404": ok(Error, "the pool knows no such account")}
 
     def get(op: str, summary: str, model: type[Answer], params: list[Any],
             errors: dict[str, Any]) -> dict[str, Any]:
         return {"get": {"operationId": op, "summary": summary, "parameters": params,
-                        "responses": {"200": _ok(model, summary), **errors}}}
+                        "responses": {"200": ok(model, summary), **errors}}}
 
     return {
         f"{API_PREFIX}/pool/overview": get(
@@ -362,81 +351,55 @@ MODELS: tuple[type[Answer], ...] = (
 )
 
 
-class _Schema(GenerateJsonSchema):
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False  # the property's name says it; descriptions carry the meaning
-
-
 def component_schemas() -> dict[str, Any]:
     """Every model (and the ones nested in them) as an OpenAPI component schema."""
-    _, top = models_json_schema(
-        [(model, "serialization") for model in MODELS],
-        ref_template="#/components/schemas/{model}",
-        schema_generator=_Schema,
-    )
-    return dict(sorted(top["$defs"].items()))
-
-
-def _ok(model: type[Answer], description: str) -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}  # fmt: skip
+    return _components(MODELS)
 
 
 def _by_name(operation: str, name: str, model: type[Answer], summary: str) -> dict[str, Any]:
     """GET of one thing named in the path: 200 with it, 404 when there is none."""
     return {"get": {
-        "operationId": operation, "summary": summary,
-        "parameters": [{"name": name, "in": "path", "required": True,
-                        "schema": {"type": "string"}}],
-        "responses": {"200": _ok(model, f"the {name}"), "404": _ok(Error, f"no such {name}")},
+        "operationId": operation, "summary": summary, "parameters": [path_param(name)],
+        "responses": {"200": ok(model, f"the {name}"), "404": ok(Error, f"no such {name}")},
     }}  # fmt: skip
 
 
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at /openapi.json."""
-    limit = _query("limit", "at most this many rows", type="integer", minimum=1,
-                   maximum=MAX_LIMIT)  # fmt: skip
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Surplus pool stats API",
-            "version": "1.0.0",
-            "description": "Read-only pool, worker and block statistics of a Surplus pool.",
-        },
-        "paths": {
-            f"{API_PREFIX}/pool": {"get": {
-                "operationId": "getPool", "summary": "Pool summary",
-                "responses": {"200": _ok(PoolSummary, "the summary")},
-            }},
-            f"{API_PREFIX}/workers": {"get": {
-                "operationId": "listWorkers",
-                "summary": "Workers, highest hashrate first, a page at a time",
-                "parameters": [
-                    {**limit, "description": f"at most this many rows (default {DEFAULT_PAGE})"},
-                    _query("offset", "skip this many rows (the previous page's next_offset)",
-                           type="integer", minimum=0, maximum=MAX_OFFSET),
-                    _query("account", "only this account's workers", type="string",
-                           minLength=1, maxLength=MAX_NAME),
-                ],
-                "responses": {"200": _ok(WorkerList, "a page of workers"),
-                              "400": _ok(Error, "a bad query parameter")},
-            }},
-            f"{API_PREFIX}/accounts/{{account}}": _by_name(
-                "getAccount", "account", Account, "One account and its workers"),
-            f"{API_PREFIX}/workers/{{worker}}": _by_name(
-                "getWorker", "worker", Worker, "One worker"),
-            f"{API_PREFIX}/blocks": {"get": {
-                "operationId": "listBlocks", "summary": "Blocks found, newest first",
-                "parameters": [limit],
-                "responses": {"200": _ok(BlockList, "the blocks"),
-                              "400": _ok(Error, "a bad limit")},
-            }},
-            **miner_paths(limit),
-        },
-        "components": {"schemas": component_schemas()},
+    limit = query("limit", "at most this many rows", type="integer", minimum=1,
+                  maximum=MAX_LIMIT)  # fmt: skip
+    paths = {
+        f"{API_PREFIX}/pool": {"get": {
+            "operationId": "getPool", "summary": "Pool summary",
+            "responses": {"200": ok(PoolSummary, "the summary")},
+        }},
+        f"{API_PREFIX}/workers": {"get": {
+            "operationId": "listWorkers",
+            "summary": "Workers, highest hashrate first, a page at a time",
+            "parameters": [
+                {**limit, "description": f"at most this many rows (default {DEFAULT_PAGE})"},
+                query("offset", "skip this many rows (the previous page's next_offset)",
+                      type="integer", minimum=0, maximum=MAX_OFFSET),
+                query("account", "only this account's workers", type="string",
+                      minLength=1, maxLength=MAX_NAME),
+            ],
+            "responses": {"200": ok(WorkerList, "a page of workers"),
+                          "400": ok(Error, "a bad query parameter")},
+        }},
+        f"{API_PREFIX}/accounts/{{account}}": _by_name(
+            "getAccount", "account", Account, "One account and its workers"),
+        f"{API_PREFIX}/workers/{{worker}}": _by_name(
+            "getWorker", "worker", Worker, "One worker"),
+        f"{API_PREFIX}/blocks": {"get": {
+            "operationId": "listBlocks", "summary": "Blocks found, newest first",
+            "parameters": [limit],
+            "responses": {"200": ok(BlockList, "the blocks"),
+                          "400": ok(Error, "a bad limit")},
+        }},
+        **miner_paths(limit),
     }  # fmt: skip
+    return document(
+        title="Surplus pool stats API", version="1.0.0",
+        description="Read-only pool, worker and block statistics of a Surplus pool.",
+        paths=paths, models=MODELS,
+    )  # fmt: skip

@@ -8,22 +8,29 @@ import asyncio
 import time
 from collections.abc import Callable
 
+Described = str | Callable[[], str]  # what is awaited, or how to say it when it times out
 
-async def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "",
+
+def _timed_out(timeout: float, what: Described, predicate: object) -> AssertionError:
+    text = what() if callable(what) else what
+    return AssertionError(f"timed out after {timeout:g} s waiting for {text or predicate}")
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: Described = "",
                    interval: float = 0.01) -> None:  # fmt: skip
     """Return once `predicate()` is true; AssertionError naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+            raise _timed_out(timeout, what, predicate)
         await asyncio.sleep(interval)
 
 
-def wait_for_sync(predicate: Callable[[], object], timeout: float = 10.0, what: str = "",
+def wait_for_sync(predicate: Callable[[], object], timeout: float = 10.0, what: Described = "",
                   interval: float = 0.01) -> None:  # fmt: skip
     """wait_for, for a test (or a thread) without an event loop."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+            raise _timed_out(timeout, what, predicate)
         time.sleep(interval)

@@ -6,7 +6,8 @@
     override   OverrideSource(): set(mw, now=..., ttl_s=...) / clear()
     the rule   effective(readings) -> Effective (min of what applies, and who bound it)
     a site     SiteAllotment(sources).effective(now) / .schedule(now, horizon_s)
-    config     build_site_allotment(site_config, start_at=...) -> SiteAllotment
+
+fleetd.build makes a site's sources from its config.
 """
 
 from fleetd.allotment.base import (
@@ -16,7 +17,6 @@ from fleetd.allotment.base import (
     ScheduledChange,
     SourceStatus,
 )
-from fleetd.allotment.build import build_site_allotment
 from fleetd.allotment.constant import ConstantSource
 from fleetd.allotment.effective import Effective, SiteAllotment, effective, envelope
 from fleetd.allotment.feed import FeedFields, FeedState, FeedValue, parse_message
@@ -41,7 +41,6 @@ __all__ = [
     "SiteAllotment",
     "SourceStatus",
     "ZmqFeed",
-    "build_site_allotment",
     "effective",
     "envelope",
     "parse_message",

@@ -7,6 +7,7 @@
     samples     SampleLog / read_samples: per-cycle compliance samples (JSON lines)
     reader      Reader: every rig read each period, each reading taken as it arrives
     dispatch    Dispatcher: a window of commands in flight, one per rig, sheds first
+    site        Site: a site's rigs, drivers, sources and meters, and its power budget
     controller  SiteController: reader, plan step, dispatcher and watch side by side;
                 re-plan on a drop, e-stop
 """
@@ -15,16 +16,20 @@ from fleetd.control.book import Order, RigBook, StateView
 from fleetd.control.controller import CycleReport, SiteController
 from fleetd.control.meter import Meter, MeterError
 from fleetd.control.samples import SampleLog, read_samples, samples_path_for
+from fleetd.control.site import ControlTuning, Site, SiteBudget
 from fleetd.control.stats import SiteStats
 from fleetd.control.thermal import ThermalCaps, ThermalPolicy
 
 __all__ = [
+    "ControlTuning",
     "CycleReport",
     "Meter",
     "MeterError",
     "Order",
     "RigBook",
     "SampleLog",
+    "Site",
+    "SiteBudget",
     "SiteController",
     "SiteStats",
     "StateView",

@@ -6,7 +6,7 @@ Four tasks run side by side, and none of them waits for another's I/O:
 - the reader (fleetd.control.reader) reads every rig once a control period, each reading
   going into the book the moment it arrives; a slow or silent rig is bounded by its own
   timeout and holds back nobody else's reading;
-- the plan step (`step`) is synchronous and takes milliseconds: budget (fleetd.site), the
+- the plan step (`step`) is synchronous and takes milliseconds: budget (fleetd.control.site), the
   planner's view (fleetd.control.book), the plan, the orders; it runs every period, and at
   once when the watch or an operator asks;
 - the dispatcher (fleetd.control.dispatch) sends the orders, the biggest sheds first, a
@@ -22,8 +22,8 @@ Four tasks run side by side, and none of them waits for another's I/O:
   floor kept apart) for the metrics and the compliance samples.
 
 Start-up: the first plan comes as soon as every rig has answered once, or `first_plan_s`
-later: rigs not read by then count as the site meter says (fleetd.site.unread_w), and each
-new batch of readings re-plans until every rig has answered.
+later: rigs not read by then count as the site meter says (Site.unread_w in
+fleetd.control.site), and each new batch of readings re-plans until every rig has answered.
 
 Effects are verified from later readings: a command not visible after the grace period is
 sent again, a rig seen asleep after fleetd slept it and then seen awake is re-slept. Every
@@ -40,7 +40,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -51,14 +51,12 @@ from fleetd.control.book import Order, StateView
 from fleetd.control.dispatch import Dispatcher
 from fleetd.control.reader import Reader
 from fleetd.control.samples import SampleLog
+from fleetd.control.site import Site, SiteBudget
 from fleetd.control.stats import Interval, SiteStats
 from fleetd.drivers import ApplyResult
 from fleetd.models import Firmware
 from fleetd.planner import Plan, emergency_plan, plan
 from fleetd.planner.fleet import FleetState
-
-if TYPE_CHECKING:  # fleetd.site imports fleetd.control: no import cycle at run time
-    from fleetd.site import Site, SiteBudget
 
 log = logging.getLogger(__name__)
 

@@ -83,8 +83,8 @@ class AllotmentTruth:
     """The allotment in force at any moment, from the run's config and grid feed."""
 
     def __init__(self, layout: Layout, grid: dict[str, GridFeed]) -> None:
-        from fleetd.allotment.build import build_site_allotment
         from fleetd.config import load
+        from fleetd.sources import build_site_allotment
 
         cfg = load(layout.fleetd_file)
         self.grid = grid

@@ -5,7 +5,8 @@ keeps what it served: the test's side of the feed-failure scenarios.
 plain sockets so each way a feed fails is exactly what goes over the wire:
 
     ok        200 {"mw", "as_of": now}          the heartbeat a live feed sends
-    refuse    the port stops listening           connection refused
+    refuse    the port stops listening           connection refused (it closes as it
+              answers a poll, so no poll waits in its backlog to be reset instead)
     reset     the request is read, then RST      connection reset by peer
     hang      the request is read, no answer     the client times out
     http503   503 Service Unavailable
@@ -28,7 +29,8 @@ import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.loopback_http import JsonServer, Request
 
 MODES = ("ok", "refuse", "reset", "hang", "http503", "badbody", "frozen")
 
@@ -45,6 +47,7 @@ class FaultyFeed:
         self.mw = mw
         self.port = port
         self.mode = "ok"
+        self.refusing = False  # the port closes as the next poll is answered
         self.frozen_as_of: float | None = None
         self.served: list[Served] = []
         self._lock = threading.Lock()
@@ -75,10 +78,15 @@ class FaultyFeed:
                 self.mw = mw
             if mode == "frozen":
                 self.frozen_as_of = self.served[-1].as_of if self.served else time.time()
-            self.mode = mode
-            if mode == "refuse" and self._sock is not None:
-                self._sock.close()  # the accept loop sees it within 0.1 s
-                self._sock = None
+            if mode == "refuse":
+                self.refusing = True  # _serve closes the port and switches
+            else:
+                self.mode = mode
+
+    def in_mode(self, mode: str) -> bool:
+        """The feed fails (or serves) as `mode` says (refuse: once its port is closed)."""
+        with self._lock:
+            return self.mode == mode
 
     def last_good(self) -> Served:
         with self._lock:
@@ -113,6 +121,12 @@ class FaultyFeed:
                     data += chunk
             with self._lock:
                 mode, mw, frozen = self.mode, self.mw, self.frozen_as_of
+                if self.refusing and self._sock is not None:
+                    # the poll being answered was the backlog's only one: closing the
+                    # port now refuses the next, and resets none
+                    self._sock.close()
+                    self._sock = None
+                    self.mode, self.refusing = "refuse", False
             if mode == "reset":
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
@@ -149,40 +163,24 @@ class MeterGateway:
     rigsim_url: str  # http://127.0.0.1:PORT (rigsim --metrics)
     port: int
     readings: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (t, W)
-    _server: ThreadingHTTPServer | None = None
+    _server: JsonServer | None = None
 
     def url(self, site: str) -> str:
         return f"http://127.0.0.1:{self.port}/meter/{site}"
 
+    def _answer(self, request: Request) -> tuple[int, bytes]:
+        site = request.path.rsplit("/", 1)[-1]
+        try:
+            with urllib.request.urlopen(f"{self.rigsim_url}/sites/{site}/meter", timeout=2) as r:
+                kw = float(json.loads(r.read())["kw"])
+        except OSError as exc:
+            return 502, json.dumps({"error": str(exc)}).encode()
+        self.readings.setdefault(site, []).append((time.time(), kw * 1e3))
+        return 200, json.dumps({"kw": kw}).encode()
+
     def start(self) -> None:
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                site = self.path.rsplit("/", 1)[-1]
-                try:
-                    with urllib.request.urlopen(
-                        f"{gateway.rigsim_url}/sites/{site}/meter", timeout=2
-                    ) as r:
-                        kw = float(json.loads(r.read())["kw"])
-                except OSError:
-                    self.send_error(502)
-                    return
-                body = json.dumps({"kw": kw}).encode()
-                gateway.readings.setdefault(site, []).append((time.time(), kw * 1e3))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = JsonServer(self._answer, self.port).start()
 
     def close(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()

@@ -27,10 +27,10 @@ from fleetd.allotment import AllotmentSource, SiteAllotment
 from fleetd.audit import AuditLog, read_audit
 from fleetd.config import FleetdConfig, parse_config
 from fleetd.control import SampleLog, SiteController, ThermalPolicy
+from fleetd.control.site import ControlTuning, Site
 from fleetd.drivers import ApplyResult, PyasicDriver, RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind, capabilities
 from fleetd.drivers.luxos import READ_COMMANDS, parse_profiles, parse_telemetry
-from fleetd.site import ControlTuning, Site
 from rigsim.addresses import free_loopback_base, rebase
 from rigsim.config import parse_fleet_config
 from rigsim.fleet import Fleet
@@ -88,6 +88,11 @@ def fleetd_config(fleet: Fleet, site: dict[str, Any], tmp: Path) -> FleetdConfig
         "sites": {"s": base | site | {"rigs": rigs}},
     })  # fmt: skip
 
+
+# What a loaded machine may add to a bound in real seconds derived from the config and the
+# rigs' timings (the event loop's lag, pyasic's connections on a shared CPU): a bound says
+# "within the period and the rigs' response", never how fast this machine is.
+SLACK_S = 1.0
 
 FAST_TUNING = ControlTuning(
     response_s=0.6, watch_s=0.1,
@@ -343,12 +348,15 @@ class FleetBatcher:
 
 class InProcessDriver:
     """The LuxOS API of rigsim rig `index`, called in-process (no TCP), for big fleets;
-    commands go through a FleetBatcher when one is given."""
+    commands go through a FleetBatcher when one is given. Its readings and answers are
+    stamped by `clock` (epoch seconds; a test's fake clock, with the fleet on it)."""
 
-    def __init__(self, fleet: Fleet, index: int, batcher: FleetBatcher | None = None) -> None:
+    def __init__(self, fleet: Fleet, index: int, batcher: FleetBatcher | None = None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.fleet = fleet
         self.index = index
         self.batcher = batcher
+        self.clock = clock
         self.host = fleet.rigs[index].address
         self.capabilities = capabilities(FirmwareKind.LUXOS)
         self._sid = ""
@@ -357,7 +365,7 @@ class InProcessDriver:
     async def read(self) -> RigReading:
         cmds = READ_COMMANDS + (("profiles",) if self._profiles is None else ())
         reply = self.fleet.api_call(self.index, {"command": "+".join(cmds)})
-        now = time.time()
+        now = self.clock()
         if self._profiles is None:
             self._profiles = parse_profiles(reply)
         tel = parse_telemetry(reply)
@@ -387,4 +395,4 @@ class InProcessDriver:
                 ok = self._call("profileset", target.profile)
             if ok and target.kind == TargetKind.WAKE:
                 ok = self._call("curtail", "wakeup")
-        return ApplyResult(self.host, target, ok, time.time(), error="" if ok else "refused")
+        return ApplyResult(self.host, target, ok, self.clock(), error="" if ok else "refused")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,9 @@ import zmq
 import zmq.asyncio
 
 from fleetd.allotment import FeedFields, HttpJsonFeed, ZmqFeed
+from rigsim.clock import FakeClock
+from tests.loopback_http import JsonServer, Request
+from tests.waiting import wait_for
 
 
 class Grid:
@@ -32,30 +33,18 @@ class Grid:
 def grid() -> Iterator[tuple[Grid, str]]:
     state = Grid()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.requests += 1
-            body = state.body
-            if isinstance(body, dict) and state.stamp:
-                body = {**body, "as_of": time.time()}
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(_: Request) -> tuple[int, bytes]:
+        state.requests += 1
+        body = state.body
+        if isinstance(body, dict) and state.stamp:
+            body = {**body, "as_of": time.time()}
+        return state.status, body if isinstance(body, bytes) else json.dumps(body).encode()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = JsonServer(answer).start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}/allotment"
+        yield state, f"{server.url}/allotment"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 @contextlib.asynccontextmanager
@@ -69,13 +58,6 @@ async def running(feed: HttpJsonFeed | ZmqFeed) -> AsyncIterator[None]:
             await task
 
 
-async def until(cond: Any, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_http_feed_polls_goes_stale_to_floor_and_recovers(grid: tuple[Grid, str]) -> None:
     state, url = grid
     feed = HttpJsonFeed("tso", url, interval_s=0.05, timeout_s=1.0, stale_after_s=0.4,
@@ -86,15 +68,15 @@ async def test_http_feed_polls_goes_stale_to_floor_and_recovers(grid: tuple[Grid
         r = feed.current(time.time())
         assert (r.mw, r.stale, r.source) == (3.0, False, "tso")
         state.status = 503  # the operator's server fails: the last figure ages
-        await until(lambda: feed.status(time.time()).errors > 0)
+        await wait_for(lambda: feed.status(time.time()).errors > 0)
         assert feed.current(time.time()).mw == 3.0
-        await until(lambda: feed.current(time.time()).stale)
+        await wait_for(lambda: feed.current(time.time()).stale)
         stale = feed.current(time.time())
         assert stale.mw == 1.0 and "stale" in stale.detail
         st = feed.status(time.time())
         assert st.stale and st.age_s is not None and st.age_s > 0.4 and "HTTP 503" in st.last_error
         state.status, state.body = 200, {"mw": 2.5, "id": "TSO-9"}
-        await until(lambda: not feed.current(time.time()).stale)
+        await wait_for(lambda: not feed.current(time.time()).stale)
         back = feed.current(time.time())
         assert (back.mw, back.change_id) == (2.5, "TSO-9")
     assert state.requests >= 5
@@ -102,19 +84,21 @@ async def test_http_feed_polls_goes_stale_to_floor_and_recovers(grid: tuple[Grid
 
 async def test_http_feed_counts_bad_payloads_and_frozen_stamps(grid: tuple[Grid, str]) -> None:
     state, url = grid
-    feed = HttpJsonFeed("tso", url, stale_after_s=0.3, floor_mw=0.5)
+    clock = FakeClock(1_900_000_000.0)
+    feed = HttpJsonFeed("tso", url, stale_after_s=0.3, floor_mw=0.5, clock=clock.now)
     state.body = b"<html>maintenance</html>"
     assert not await feed.poll_once()
-    assert "not JSON" in feed.status(time.time()).last_error
+    assert "not JSON" in feed.status(clock.now()).last_error
     state.body = {"allotment": 4}
     assert not await feed.poll_once()
     assert "no 'mw'" in feed.state.last_error and feed.state.errors == 2
     # a server that answers but whose upstream froze: its stamp stops moving -> stale
-    state.stamp, state.body = False, {"mw": 4.0, "as_of": time.time()}
+    state.stamp, state.body = False, {"mw": 4.0, "as_of": clock.now()}
     assert await feed.poll_once()
-    await asyncio.sleep(0.35)
+    assert not feed.current(clock.now()).stale
+    clock.advance(0.35)
     assert await feed.poll_once()  # still answering ...
-    assert feed.current(time.time()).stale  # ... with a figure too old to trust
+    assert feed.current(clock.now()).stale  # ... with a figure too old to trust
     dead = HttpJsonFeed("gone", "http://127.0.0.1:9/x", timeout_s=0.5, floor_mw=0.5)
     assert not await dead.poll_once()
     assert "cannot connect (Connection refused)" in dead.state.last_error
@@ -141,10 +125,10 @@ async def test_zmq_feed_subscribes_to_its_topic_and_falls_back_when_quiet() -> N
             r = feed.current(time.time())
             assert (r.mw, r.change_id, r.stale) == (2.75, "Z1", False)  # other topic ignored
             await pub.send(b"site-1 " + json.dumps({"kw": 2000, "as_of": time.time()}).encode())
-            await until(lambda: feed.current(time.time()).mw == 2.0)
+            await wait_for(lambda: feed.current(time.time()).mw == 2.0)
             await pub.send_multipart([b"site-1", b"{not json"])
-            await until(lambda: feed.state.errors == 1)
-            await until(lambda: feed.current(time.time()).stale)  # publisher went quiet
+            await wait_for(lambda: feed.state.errors == 1)
+            await wait_for(lambda: feed.current(time.time()).stale)  # publisher went quiet
             assert feed.current(time.time()).mw == 0.8
     finally:
         pub.close(0)

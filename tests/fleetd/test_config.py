@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from fleetd.allotment import HttpJsonFeed, OverrideSource, ScheduleSource, build_site_allotment
+from fleetd.allotment import HttpJsonFeed, OverrideSource, ScheduleSource
 from fleetd.config import ConfigError, load, parse_config
 from fleetd.drivers import FirmwareKind
+from fleetd.sources import build_site_allotment
 from rigsim.config import load_fleet_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from fleetd.allotment import ConstantSource, OverrideSource, SiteAllotment
 from fleetd.audit import AuditLog, read_audit
 from fleetd.config import parse_config
 from fleetd.control import (
+    CycleReport,
     Order,
     RigBook,
     SampleLog,
@@ -21,13 +23,15 @@ from fleetd.control import (
     ThermalCaps,
     ThermalPolicy,
 )
+from fleetd.control.site import ControlTuning, Site
 from fleetd.drivers import ApplyResult, RigReading, Target
 from fleetd.models import DEFAULT_CATALOG, Firmware
 from fleetd.planner import Command, RigState, plan
-from fleetd.site import ControlTuning, Site
+from rigsim.clock import FakeClock
 from rigsim.fleet import Fleet
 from rigsim.physics import RigState as SimState
-from tests.fleetd.fleetd_rigsim import InProcessDriver, fleet_config
+from tests.fleetd.fleetd_rigsim import FAST, InProcessDriver, fleet_config
+from tests.waiting import wait_for
 
 S21 = DEFAULT_CATALOG.model_id("S21")
 S19 = DEFAULT_CATALOG.model_id("S19")
@@ -246,28 +250,34 @@ def test_thermal_caps_step_down_hot_rigs_and_lift_slowly() -> None:
 # ---------------------------------------------------------------------- whole cycles
 
 
-def in_process_site(fleet: Fleet, tmp: Path, mw: float) -> tuple[SiteController, ConstantSource]:
+def in_process_site(fleet: Fleet, tmp: Path, mw: float,
+                    clock: Callable[[], float] = time.time,
+                    ) -> tuple[SiteController, ConstantSource]:  # fmt: skip
     rigs = [{"host": r.address, "model": r.model.key} for r in fleet.rigs]
     cfg = parse_config({"audit": {"path": str(tmp / "a.jsonl")}, "sites": {"s": {
         "control_period_s": 1.0, "min_awake_s": 2.0, "min_asleep_s": 1.0, "margin_kw": 1.0,
         "overhead": {"pue": 1.1}, "allotment": [{"kind": "constant", "mw": mw}],
         "rigs": rigs}}})  # fmt: skip
     src = ConstantSource(mw, name="grid")
-    drivers = [InProcessDriver(fleet, i) for i in range(len(fleet.rigs))]
+    drivers = [InProcessDriver(fleet, i, clock=clock) for i in range(len(fleet.rigs))]
+    tuning = ControlTuning(response_s=0.5, watch_s=0.05)
     site = Site("s", cfg.sites["s"], cfg.rigs("s"), SiteAllotment([src, OverrideSource()]),
-                drivers, tuning=ControlTuning(response_s=0.5, watch_s=0.05))  # fmt: skip
-    ctl = SiteController(site, audit=AuditLog(tmp / "a.jsonl"),
+                drivers, tuning=tuning, clock=clock)  # fmt: skip
+    ctl = SiteController(site, audit=AuditLog(tmp / "a.jsonl", clock=clock),
                          samples=SampleLog(tmp / "a.samples.jsonl"))  # fmt: skip
     return ctl, src
 
 
 async def test_cycle_fits_the_budget_and_audits_every_command(tmp_path: Path) -> None:
-    fleet = Fleet(fleet_config((("S19jPro", 6), ("S21", 6))))
-    ctl, _ = in_process_site(fleet, tmp_path, 0.02)
+    """On one fake clock for the rigs and fleetd: the rigs shed in simulated seconds."""
+    clock = FakeClock(1_900_000_000.0)
+    fleet = Fleet(fleet_config((("S19jPro", 6), ("S21", 6))), clock=clock)
+    ctl, _ = in_process_site(fleet, tmp_path, 0.02, clock=clock.now)
     rep = await ctl.cycle("start")
     assert rep.plan.total_w <= rep.budget.miner_w + 1e-6
     assert rep.budget.miner_w == pytest.approx((20_000 - 1_000) / 1.1)
-    await asyncio.sleep(1.5)  # rigs shed and ramp (1 s timings)
+    assert fleet.site_meter_w()["s"] > 20_000  # ordered down, not yet shed
+    clock.advance(FAST["shed_s"] + FAST["ramp_up_s"])  # the rigs shed and ramp
     fleet.advance()
     assert fleet.site_meter_w()["s"] <= 20_000
     ctl.audit.flush()  # type: ignore[union-attr]
@@ -283,27 +293,31 @@ async def test_a_drop_re_plans_at_once_and_emergency_stop_holds(tmp_path: Path) 
     fleet = Fleet(fleet_config((("S19jPro", 6), ("S21", 6))))
     fleet.read_staleness_s = 0.0
     ctl, src = in_process_site(fleet, tmp_path, 0.03)
+    steps: list[str] = []  # why each plan step ran
+    dropped: list[int] = []  # the number of steps when the allotment dropped
+
+    def on_cycle(report: CycleReport) -> None:
+        steps.append(report.reason)
+        if report.reason == "period" and ctl.reader.read_once() and not dropped:
+            src.mw = 0.015  # right after a period's plan: the next period is a period away
+            dropped.append(len(steps))
+
+    def settled(check: Callable[[], bool]) -> Callable[[], bool]:
+        return lambda: fleet.advance() is not None and check()
+
+    ctl.on_cycle = on_cycle
     task = asyncio.create_task(ctl.run())
     try:
-        await asyncio.wait_for(ctl.first_cycle_done.wait(), 5)
-        await asyncio.sleep(0.3)
-        n = ctl.stats.cycles
-        t0 = time.time()
-        src.mw = 0.015
-        while ctl.stats.cycles == n:
-            await asyncio.sleep(0.01)
-        assert time.time() - t0 < 0.5  # the watch saw it; no waiting for the period
+        await wait_for(lambda: dropped and len(steps) > dropped[0], 10.0, "a plan after the drop")
+        assert steps[dropped[0]].startswith("budget drop")  # the watch saw it; not the period
         assert ctl.stats.replans_triggered >= 1
         assert ctl.last_budget is not None and ctl.last_budget.allotment_w == 15_000
         await ctl.emergency_stop(by="test", reason="drill")
-        await asyncio.sleep(1.0)
-        fleet.advance()
-        assert all(r.state == SimState.SLEEPING for r in fleet.rigs)
+        await wait_for(settled(lambda: all(r.state == SimState.SLEEPING for r in fleet.rigs)),
+                       10.0, "every rig asleep")  # fmt: skip
         assert ctl.summary()["emergency"] is True
         await ctl.resume(by="test")
-        await asyncio.sleep(2.5)
-        fleet.advance()
-        assert fleet.site_hashrate_ths()["s"] > 0
+        await wait_for(settled(lambda: fleet.site_hashrate_ths()["s"] > 0), 10.0, "hashing again")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -46,6 +46,7 @@ from fleetd.report import build_report, to_json
 from rigsim.addresses import free_loopback_base
 from tests.components.process import free_port, stop_process
 from tests.fleetd.feed_faults import FaultyFeed, MeterGateway
+from tests.waiting import wait_for_sync
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -227,6 +228,8 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
         for s, (mode, _) in FAILURES.items():
             feeds[s].set(mode)
         feeds[CUT].set("ok", mw=CUT_MW)
+        wait_for_sync(lambda: all(feeds[s].in_mode(mode) for s, (mode, _) in FAILURES.items()),
+                      5 * POLL_S + 5.0, "every feed failing")  # fmt: skip
         stale_at = {s: feeds[s].last_good().as_of + STALE_AFTER_S for s in FAILURES}
         # every failing site at its floor, the cut site under its new figure, 3 s settled
         deadline = time.monotonic() + 40

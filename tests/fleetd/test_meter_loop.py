@@ -1,4 +1,4 @@
-"""The meter loop of a site (fleetd.site): what the meter factor learns, and what it may
+"""The meter loop of a site (fleetd.control.site): what the meter factor learns, and what it may
 never do (issue 19, findings 1 and 7). Pure: the site's meter is fed readings by hand,
 nothing is polled and no rig is asked anything."""
 
@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fleetd.build import build_site
 from fleetd.config import parse_config
-from fleetd.site import Site
+from fleetd.control.site import Site
 
 PUE, AUX_W, FIRM_W = 1.1, 5_000.0, 30_000.0
 RIGS_W = 400_000.0  # the rigs as the loop counts them
@@ -23,7 +24,7 @@ def metered_site(**keys: Any) -> Site:
         "meter": {"kind": "http_json", "url": "http://127.0.0.1:9/meter"},
         "rigs": [{"range": "10.0.0.1-10.0.0.120", "model": "S21"}], **keys,
     }}})  # fmt: skip
-    return Site.from_config("s", cfg.sites["s"], cfg.rigs("s"), clock=lambda: 0.0)
+    return build_site("s", cfg.sites["s"], cfg.rigs("s"), clock=lambda: 0.0)
 
 
 def meter_for(factor: float, rigs_w: float = RIGS_W) -> float:

@@ -6,11 +6,14 @@ zero above-cap energy for announced changes; back under the cap within one contr
 plus the rigs' response for unannounced ones; hashrate within 2 % of the optimum computed
 here from rigsim's own profile ladders once settled; no rig toggled inside its hold time
 unless the cap required it (the audit record says so).
+
+Real rigs on real time: a test waits until the site has settled (`until_settled`, with a
+deadline) rather than for a fixed time, and a bound in real seconds is the config's (the
+period, the rigs' response) plus SLACK_S, what a loaded machine may add.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -25,12 +28,14 @@ from rigsim.fleet import RigEvent
 from rigsim.physics import RigState as SimState
 from tests.fleetd.fleetd_rigsim import (
     FAST_TUNING,
+    SLACK_S,
     Running,
     fleet_config,
     hold_violations,
     optimum_ths,
     run_site,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -40,23 +45,51 @@ PUE = 1.1
 MARGIN_W = 1000.0
 HOLD_AWAKE, HOLD_ASLEEP = 4.0, 3.0
 OPT_TOLERANCE = 0.02
+SETTLE_S = 30.0  # deadline for a site to settle (it takes 3-10 s on an idle machine)
 
 
 def rig_budget(cap_w: float, firm_w: float = 0.0) -> float:
     return (cap_w - MARGIN_W - firm_w) / PUE
 
 
-async def settle(run: Running, seconds: float) -> None:
-    await asyncio.sleep(seconds)
+def off_optimum(run: Running, t0: float, t1: float, budget_w: float, **kw: object) -> str:
+    """What is wrong with the hashrate over [t0, t1) against the optimum ("" if nothing)."""
+    got = run.truth.mean_ths(t0, t1)
+    best = optimum_ths(run.fleet, budget_w, **kw)  # type: ignore[arg-type]
+    if got > best * 1.001:
+        return f"hashrate {got:.1f} above the optimum {best:.1f}: bad optimum"
+    if got < best * (1 - OPT_TOLERANCE):
+        return (f"hashrate {got:.1f} TH/s is {100 * (1 - got / best):.2f} % below the "
+                f"optimum {best:.1f}")  # fmt: skip
+    return ""
 
 
 def assert_near_optimum(run: Running, t0: float, t1: float, budget_w: float, **kw: object) -> None:
-    got = run.truth.mean_ths(t0, t1)
-    best = optimum_ths(run.fleet, budget_w, **kw)  # type: ignore[arg-type]
-    assert got <= best * 1.001, f"hashrate {got:.1f} above the optimum {best:.1f}: bad optimum"
-    assert got >= best * (1 - OPT_TOLERANCE), (
-        f"hashrate {got:.1f} TH/s is {100 * (1 - got / best):.2f} % below the optimum {best:.1f}"
-    )
+    problem = off_optimum(run, t0, t1, budget_w, **kw)
+    assert not problem, problem
+
+
+async def until_settled(run: Running, budget_w: float, *, after: float = 0.0,
+                        window_s: float = 2.0, under_s: float | None = None,
+                        **kw: object) -> float:  # fmt: skip
+    """Wait until the site has hashed near the optimum for `budget_w` over the last
+    `window_s` and stayed under its cap over the last `under_s` (default: the same), both
+    windows after `after`; returns that moment. Fails after SETTLE_S saying what was off."""
+    under_s = window_s if under_s is None else under_s
+    span = max(window_s, under_s)
+    problem = ["not observed for long enough"]
+
+    def settled() -> bool:
+        now = time.time()
+        if not run.truth.t or run.truth.t[0] > now - span or now - span < after:
+            return False
+        worst = run.truth.worst_over(now - under_s, now)
+        problem[0] = (f"{worst:.0f} W above the cap" if worst > 0
+                      else off_optimum(run, now - window_s, now, budget_w, **kw))  # fmt: skip
+        return not problem[0]
+
+    await wait_for(settled, SETTLE_S, lambda: f"a settled site: {problem[0]}", interval=0.2)
+    return time.time()
 
 
 def assert_holds(run: Running) -> None:
@@ -75,25 +108,20 @@ async def test_unannounced_drop_of_30_percent(tmp_path: Path) -> None:
 
     async with run_site(fleet_config(), {}, lambda f: [src], tmp_path,
                         cap_w=lambda t: cap["w"]) as run:  # fmt: skip
-        await settle(run, 6.0)
-        t_settled = time.time()
-        assert run.truth.above(t_settled - 2.0)[0] == 0.0
-        assert_near_optimum(run, t_settled - 2.0, t_settled, rig_budget(cap0))
+        await until_settled(run, rig_budget(cap0))
 
         # the grid cuts 30 % without notice
         t_drop = time.time()
         src.mw = 0.7 * cap0 / 1e6
         cap["w"] = 0.7 * cap0
-        await settle(run, 7.0)
-        t_end = time.time()
+        deadline = t_drop + PERIOD + RESPONSE + SLACK_S
+        t_end = await until_settled(run, rig_budget(0.7 * cap0), after=deadline)
 
-        deadline = t_drop + PERIOD + RESPONSE
         worst = run.truth.worst_over(deadline, t_end)
-        assert worst <= 0.0, f"still {worst:.0f} W above the cap after {PERIOD + RESPONSE} s"
+        assert worst <= 0.0, f"still {worst:.0f} W above the cap after {deadline - t_drop} s"
         # planned by the watch, or by a period step that came first: never a period late
         sigs = [r for r in read_audit(run.audit_path, kinds=("signal",)) if r.ts >= t_drop]
-        assert sigs and sigs[0].ts - t_drop <= PERIOD
-        assert_near_optimum(run, t_end - 2.0, t_end, rig_budget(0.7 * cap0))
+        assert sigs and sigs[0].ts - t_drop <= PERIOD + SLACK_S
         assert_holds(run)
         drop_cmds = [c for c in commands(run) if c.ts >= t_drop]
         assert drop_cmds and all(c.signal and "grid" in c.signal.reason for c in drop_cmds)
@@ -122,24 +150,23 @@ async def serve_json(payload: dict) -> tuple[str, web.AppRunner]:
 
 async def test_scheduled_drop_is_pre_shed(tmp_path: Path) -> None:
     cap0, cap1 = 360_000.0, 252_000.0
-    t_cut = time.time() + 9.0
+    t_cut = time.time() + 12.0  # settled (3-5 s idle, more when loaded) well before
     sched = ScheduleSource([time.time() - 100.0, t_cut], [cap0 / 1e6, cap1 / 1e6], name="day")
 
     def cap_w(t: float) -> float:
         return cap0 if t < t_cut else cap1
 
     async with run_site(fleet_config(), {}, lambda f: [sched], tmp_path, cap_w=cap_w) as run:
-        await settle(run, 5.0)
-        t_settled = time.time()
-        await settle(run, t_cut + 6.0 - time.time())
-        t_end = time.time()
+        t_settled = await until_settled(run, rig_budget(cap0))
+        lead = PERIOD + RESPONSE  # how far ahead fleetd sheds a scheduled cut
+        assert t_settled < t_cut - 3 * lead, "settled too late to see the cut pre-shed"
+        t_end = await until_settled(run, rig_budget(cap1), after=t_cut)
         secs, joules = run.truth.above(t_settled, t_end)
         assert joules == 0.0, f"{joules:.0f} J ({secs:.2f} s) above a cap announced in advance"
         # the cut was met before it started, and not much earlier than the lead time
         t, w, _, _ = run.truth.arrays()
         under = t[(t < t_cut) & (w <= cap1)]
-        assert under.size and under[0] >= t_cut - 3 * (PERIOD + RESPONSE)
-        assert_near_optimum(run, t_end - 2.0, t_end, rig_budget(cap1))
+        assert under.size and under[0] >= t_cut - 3 * lead
         assert_holds(run)
 
 
@@ -149,17 +176,13 @@ async def test_rise_wakes_rigs_without_overshoot(tmp_path: Path) -> None:
     cap = {"w": cap0}
     async with run_site(fleet_config(), {}, lambda f: [src], tmp_path,
                         cap_w=lambda t: cap["w"]) as run:  # fmt: skip
-        await settle(run, 5.0)
-        t_settled = time.time()
-        asleep = run.controller.stats.rigs_by_state["sleeping"]
+        t_settled = await until_settled(run, rig_budget(cap0), window_s=1.5)
+        asleep = run.fleet.state_counts()["sleeping"]  # as the rigs are, not as last read
         assert asleep > 0, "the low cap should have put rigs to sleep"
-        assert_near_optimum(run, t_settled - 1.5, t_settled, rig_budget(cap0))
         src.mw, cap["w"] = cap1 / 1e6, cap1
-        await settle(run, 7.0)
-        t_end = time.time()
+        t_end = await until_settled(run, rig_budget(cap1), after=t_settled, window_s=1.5)
         assert run.truth.above(t_settled, t_end)[1] == 0.0
         assert run.controller.stats.commands[("wake", "ok")] > 0
-        assert_near_optimum(run, t_end - 1.5, t_end, rig_budget(cap1))
         assert_holds(run)
 
 
@@ -176,18 +199,15 @@ async def test_stale_feed_falls_back_to_its_floor(tmp_path: Path) -> None:
 
     try:
         async with run_site(fleet_config(), {}, lambda f: [feed], tmp_path, cap_w=cap_w) as run:
-            await settle(run, 5.0)
-            assert_near_optimum(run, time.time() - 1.5, time.time(), rig_budget(live * 1e6))
-            t_stop = time.time()
+            t_stop = await until_settled(run, rig_budget(live * 1e6), window_s=1.5)
             payload["status"] = 503  # the feed goes silent
             state["stale_at"] = t_stop + 1.5  # the floor applies from here at the latest
-            await settle(run, 7.0)
-            t_end = time.time()
+            deadline = state["stale_at"] + PERIOD + RESPONSE + SLACK_S
+            t_end = await until_settled(run, rig_budget(floor * 1e6), after=deadline,
+                                        window_s=1.5)  # fmt: skip
             assert feed.state.is_stale(t_end)
             assert run.controller.stats.allotment_stale
-            deadline = state["stale_at"] + PERIOD + RESPONSE
             assert run.truth.worst_over(deadline, t_end) <= 0.0
-            assert_near_optimum(run, t_end - 1.5, t_end, rig_budget(floor * 1e6))
             assert_holds(run)
     finally:
         await server.cleanup()
@@ -206,15 +226,12 @@ async def test_unreachable_rigs_count_at_nameplate(tmp_path: Path) -> None:
     src = ConstantSource(cap0 / 1e6, name="grid")
     async with run_site(fleet_config(), {}, lambda f: [src], tmp_path, cap_w=lambda t: cap0,
                         before_start=cut_off) as run:  # fmt: skip
-        await settle(run, 6.0)
-        t_end = time.time()
+        plate = sum(run.site.catalog.model(run.fleet.rigs[i].model.key).nameplate_w for i in lost)
+        await until_settled(run, rig_budget(cap0) - plate, under_s=3.0, exclude=lost)
         st = run.controller.stats
         assert st.rigs_unreachable == len(lost)
-        assert run.truth.worst_over(t_end - 3.0, t_end) <= 0.0
         lost_w = sum(run.fleet.rigs[i].true_w for i in lost)
-        plate = sum(run.site.catalog.model(run.fleet.rigs[i].model.key).nameplate_w for i in lost)
         assert lost_w <= plate + 1.0  # counted at nameplate: never less than they draw
-        assert_near_optimum(run, t_end - 2.0, t_end, rig_budget(cap0) - plate, exclude=lost)
         assert_holds(run)
 
 
@@ -236,20 +253,23 @@ async def test_rig_that_drifts_awake_is_put_back_to_sleep(tmp_path: Path) -> Non
 
     async with run_site(cfg, {}, lambda f: [src], tmp_path, cap_w=lambda t: cap0,
                         before_start=lambda f: f.subscribe(watch)) as run:  # fmt: skip
-        await settle(run, 10.0)
-        t_end = time.time()
+        t_start = time.time() + PERIOD + RESPONSE + SLACK_S  # the start-up shed is done
         st = run.controller.stats
-        assert st.drift_resleeps >= 5, f"only {st.drift_resleeps} re-sleeps"
+
+        def drifted() -> bool:
+            return st.drift_resleeps >= 5 and len(episodes) >= 5 and time.time() > t_start + 2
+        await wait_for(drifted, SETTLE_S, lambda: f"5 re-sleeps ({st.drift_resleeps}) and "
+                       f"5 drift episodes ({len(episodes)})")  # fmt: skip
+        t_end = time.time()
         resleeps = [c for c in commands(run) if c.extra.get("why") == "drift: re-sleep"]
         assert resleeps and all(c.command == "sleep" and c.ok for c in resleeps)
         # the controller woke none of these rigs: every wake of a drifting rig was its own
         # (a wake the plan sent would show as a wake command to the rig)
-        assert len(episodes) >= 5
         longest = max(episodes)
-        assert longest <= PERIOD + RESPONSE, f"a drifted rig stayed up {longest:.2f} s"
+        assert longest <= PERIOD + RESPONSE + SLACK_S, f"a drifted rig stayed up {longest:.2f} s"
         # what the drifts cost: a booting rig draws ~120 W instead of 25 W while it is up
-        _secs, joules = run.truth.above(t_end - 8.0, t_end)
-        assert joules <= len(episodes) * 200 * PUE * (PERIOD + RESPONSE)
+        _secs, joules = run.truth.above(t_start, t_end)
+        assert joules <= len(episodes) * 200 * PUE * (PERIOD + RESPONSE + SLACK_S)
         assert_holds(run)
 
 
@@ -260,18 +280,15 @@ async def test_overheating_row_is_turned_down(tmp_path: Path) -> None:
     src = ConstantSource(cap0 / 1e6, name="grid")
     async with run_site(cfg, {}, lambda f: [src], tmp_path, cap_w=lambda t: cap0) as run:
         row = [i for i, r in enumerate(run.fleet.rigs) if run.fleet.physics.ambient_c[i] > 50]
-        await settle(run, 16.0)
-        t_end = time.time()
         assert len(row) == 15
-        assert max(run.truth.overheated[-40:]) == 0, "a rig of the hot row shut down"
-        assert run.truth.worst_over(t_end - 8.0, t_end) <= 0.0
-        temps = run.fleet.physics.temp[row]
-        assert float(np.max(temps)) < 85.0
         # the optimum: row rigs only at profiles whose chips stay under 80 C with fans flat out
         m = run.fleet.rigs[row[0]].model
         limit = (80.0 - 52.0) / m.rise_c
-        assert_near_optimum(run, t_end - 2.0, t_end, rig_budget(cap0),
+        await until_settled(run, rig_budget(cap0), under_s=8.0,
                             max_heat=dict.fromkeys(row, limit))  # fmt: skip
+        assert max(run.truth.overheated[-40:]) == 0, "a rig of the hot row shut down"
+        temps = run.fleet.physics.temp[row]
+        assert float(np.max(temps)) < 85.0
         assert_holds(run)
 
 
@@ -287,17 +304,16 @@ async def test_firm_load_jump_is_absorbed(tmp_path: Path) -> None:
         async with run_site(fleet_config(), site, lambda f: [src], tmp_path,
                             cap_w=lambda t: cap0,
                             firm_w=lambda t: firm["kw"] * 1e3) as run:  # fmt: skip
-            await settle(run, 5.0)
+            await until_settled(run, rig_budget(cap0, 20_000.0), window_s=1.5)
             assert run.controller.stats.firm_w == pytest.approx(20_000.0)
-            assert_near_optimum(run, time.time() - 1.5, time.time(), rig_budget(cap0, 20_000.0))
             t_jump = time.time()
             firm["kw"] = 70.0  # the AI hall starts a training run
-            await settle(run, 6.0)
-            t_end = time.time()
-            deadline = t_jump + 0.2 + PERIOD + RESPONSE  # one meter poll, then as a drop
+            # one meter poll, then as a drop
+            deadline = t_jump + 0.2 + PERIOD + RESPONSE + SLACK_S
+            t_end = await until_settled(run, rig_budget(cap0, 70_000.0), after=deadline,
+                                        window_s=1.5)  # fmt: skip
             assert run.truth.worst_over(deadline, t_end) <= 0.0
             assert run.controller.stats.firm_w == pytest.approx(70_000.0)
-            assert_near_optimum(run, t_end - 1.5, t_end, rig_budget(cap0, 70_000.0))
             assert_holds(run)
     finally:
         await server.cleanup()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+from tests.loopback_http import JsonServer
 
 
 class FaultProxy:
@@ -26,42 +26,23 @@ class FaultProxy:
         self.hidden_methods: set[str] = set()
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: JsonServer | None = None
 
     @property
     def url(self) -> str:
         return f"http://bcoin:{self.api_key}@127.0.0.1:{self.port}/"
 
     def start(self) -> FaultProxy:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, answer = proxy._answer(body, self.headers.get("Authorization", ""))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = JsonServer(
+            lambda r: self._answer(r.body, r.headers.get("Authorization", "")), self.port,
+            keep_alive=True,
+        ).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
 
     def _answer(self, body: bytes, auth: str) -> tuple[int, bytes]:

@@ -73,6 +73,33 @@ def problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, path: str 
     return out
 
 
-def response_schema(doc: dict[str, Any], path: str, status: str = "200") -> dict[str, Any]:
-    op = doc["paths"][path]["get"]
+def response_schema(
+    doc: dict[str, Any], path: str, status: str = "200", method: str = "get"
+) -> dict[str, Any]:
+    op = doc["paths"][path][method]
     return op["responses"][status]["content"]["application/json"]["schema"]
+
+
+def check_answer(doc: dict[str, Any], path: str, model: Any, answer: Any, status: int = 200,
+                 method: str = "get") -> None:  # fmt: skip
+    """`answer` (the JSON a server gave for `method path` with `status`) is an instance of
+    `model` (a pydantic model or TypeAdapter) and of the document's schema for it."""
+    validate = getattr(model, "model_validate", None) or model.validate_python
+    validate(answer)
+    assert problems(doc, response_schema(doc, path, str(status), method), answer) == [], (
+        f"{method.upper()} {path} {status}")
+
+
+SPOILS = ("extra key", "missing key", "wrong type", "null")
+
+
+def spoil(row: dict[str, Any], how: str, key: str, wrong: Any) -> None:
+    """Make `row` wrong in one way of SPOILS, at `key` (`wrong`: a value of another type)."""
+    if how == "extra key":
+        row["secret"] = 1
+    elif how == "missing key":
+        del row[key]
+    elif how == "wrong type":
+        row[key] = wrong
+    else:
+        row[key] = None

@@ -26,8 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from fleetd.config import parse_config as parse_fleetd_config
+from fleetd.control.site import ControlTuning
 from fleetd.daemon import Fleetd
-from fleetd.site import ControlTuning
 from pool.app import PoolApp
 from pool.config import parse as parse_pool_config
 from rigsim.addresses import free_loopback_base, rebase

@@ -4,7 +4,9 @@ timed node, and the collectors on hand-built state (no network besides promtool)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -164,12 +166,15 @@ class FakeController:
     stats: SiteStats
     site: FakeSite
     rig_rows: list[dict[str, Any]]
+    on_cycle: Callable[[Any], None] | None = None
 
     def rigs(self) -> list[dict[str, Any]]:
         return self.rig_rows
 
-    async def cycle(self, reason: str = "period", *, read: bool = True) -> str:
-        return reason
+    def step(self, duration_s: float) -> None:
+        """A plan step that took `duration_s`, reported as SiteController.step does."""
+        if self.on_cycle is not None:
+            self.on_cycle(SimpleNamespace(reason="period", duration_s=duration_s))
 
 
 async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -> None:
@@ -192,7 +197,7 @@ async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -
     ctl = FakeController("north", stats, FakeSite(allot), rows)
     metrics = FleetdMetrics(clock=Clock())
     metrics.add_site(ctl)
-    assert await ctl.cycle("period") == "period"  # wrapped, still returns the report
+    ctl.step(0.02)
     text = metrics.exposition()
     result = check_metrics(text)
     assert result.ok, result.output
@@ -224,3 +229,23 @@ async def test_fleetd_collector_on_a_site_with_unreadable_rigs(promtool: None) -
     assert all(math.isfinite(v) for v in s.values())
     with pytest.raises(ValueError, match="already"):
         metrics.add_site(ctl)
+
+
+def test_the_cycle_histogram_times_the_plan_step() -> None:
+    """surplus_fleetd_cycle_seconds is fed by the controller's on_cycle hook, with the plan
+    step's duration (milliseconds): it says so, and its buckets resolve milliseconds."""
+    ctl = FakeController("north", SiteStats("north"), FakeSite(FakeAllotment([])), [])
+    metrics = FleetdMetrics(clock=Clock())
+    metrics.add_site(ctl)
+    for ms in (0.8, 2.0, 4.0):
+        ctl.step(ms / 1e3)
+    s = samples(metrics.exposition())
+    site = (("site", "north"),)
+    assert s[("surplus_fleetd_cycle_seconds_count", site)] == 3
+    assert s[("surplus_fleetd_cycle_seconds_sum", site)] == pytest.approx(6.8e-3)
+    for le, count in (("0.001", 1), ("0.0025", 2), ("0.005", 3)):
+        assert s[("surplus_fleetd_cycle_seconds_bucket", (("le", le), *site))] == count
+    (family,) = [f for f in text_string_to_metric_families(metrics.exposition().decode())
+                 if f.name == "surplus_fleetd_cycle_seconds"]  # fmt: skip
+    assert family.documentation.startswith("One plan step:")
+    assert "read, plan and send" not in family.documentation

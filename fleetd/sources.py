@@ -1,9 +1,12 @@
-"""Allotment sources from a site's config (fleetd.config.SiteConfig)."""
+"""A site's allotment sources, built from its config (fleetd.config.SiteConfig).
+
+It sits above both: the config validates schedule files with fleetd.allotment, and the
+allotment package knows nothing of the config's tables.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import zmq.asyncio
 
@@ -14,9 +17,7 @@ from fleetd.allotment.feed import FeedFields
 from fleetd.allotment.live import Clock, HttpJsonFeed, ZmqFeed
 from fleetd.allotment.override import OverrideSource
 from fleetd.allotment.schedule import ScheduleSource
-
-if TYPE_CHECKING:
-    from fleetd.config import FeedFieldsConfig, SiteConfig
+from fleetd.config import FeedFieldsConfig, SiteConfig
 
 
 def _fields(f: FeedFieldsConfig) -> FeedFields:
@@ -65,3 +66,4 @@ def build_site_allotment(
     if site.override:
         sources.append(OverrideSource(max_duration_s=site.override_max_s))
     return SiteAllotment(sources)
+

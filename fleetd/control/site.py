@@ -1,8 +1,11 @@
 """A site as the controller runs it: its rigs and drivers, allotment sources, meters, and
 the arithmetic from allotment to the miners' power budget.
 
-    site = Site.from_config("north", cfg.sites["north"], drivers=cfg.drivers)
+    site = fleetd.build.build_site("north", cfg.sites["north"], cfg.rigs("north"))
     b = site.budget(now)   # SiteBudget: what the planner may give the rigs, and why
+
+A Site is given its parts (fleetd.build makes them from the config), so the control loop
+and the site it runs sit in one package, below what assembles them.
 
 The budget follows the recipe of fleetd.budget: the allotment (lowest applying source,
 with scheduled cuts pre-shed `lead_s` ahead: one control period plus the rigs' response),
@@ -33,18 +36,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleetd.allotment import Effective, OverrideSource, SiteAllotment
-from fleetd.allotment.build import build_site_allotment
 from fleetd.budget import miner_budget_w, site_draw_w, wake_horizon_s
-from fleetd.config import DriverConfig, RigSpec, SiteConfig
+from fleetd.config import RigSpec, SiteConfig
 from fleetd.control.book import RigBook
 from fleetd.control.meter import Meter
 from fleetd.control.thermal import ThermalCaps, ThermalPolicy
-from fleetd.drivers import Driver, PyasicDriver, capabilities
+from fleetd.drivers import Driver, capabilities
 from fleetd.models import DEFAULT_CATALOG, ModelCatalog
 from fleetd.planner import PlannerConfig, RigState
 
 Clock = Callable[[], float]
-DriverFactory = Callable[[RigSpec], Driver]
 
 
 @dataclass(frozen=True)
@@ -102,15 +103,6 @@ class SiteBudget:
     lead_s: float
 
 
-def default_driver_factory(cfg: DriverConfig | None = None) -> DriverFactory:
-    timeouts = (cfg or DriverConfig()).timeouts()
-
-    def make(spec: RigSpec) -> Driver:
-        return PyasicDriver(spec.host, spec.firmware, timeouts=timeouts)
-
-    return make
-
-
 class Site:
     """Everything one site's control loop needs, without the loop itself."""
 
@@ -153,33 +145,6 @@ class Site:
         self.override: OverrideSource | None = next(
             (s for s in allotment.sources if isinstance(s, OverrideSource)), None
         )
-
-    @classmethod
-    def from_config(
-        cls,
-        name: str,
-        config: SiteConfig,
-        specs: Sequence[RigSpec],
-        *,
-        driver_factory: DriverFactory | None = None,
-        drivers: DriverConfig | None = None,
-        catalog: ModelCatalog = DEFAULT_CATALOG,
-        tuning: ControlTuning | None = None,
-        clock: Clock = time.time,
-        start_at: float | None = None,
-    ) -> Site:
-        make = driver_factory or default_driver_factory(drivers)
-        allotment = build_site_allotment(config, start_at=start_at, clock=clock)
-        meter = Meter.from_config(f"{name}:site", config.meter, clock) if config.meter else None
-        firm = {
-            f.name: Meter.from_config(f"{name}:{f.name}", f.meter, clock)
-            for f in config.firm_loads
-            if f.meter is not None
-        }
-        return cls(
-            name, config, specs, allotment, [make(s) for s in specs], catalog=catalog,
-            meter=meter, firm_meters=firm, tuning=tuning, clock=clock,
-        )  # fmt: skip
 
     # ------------------------------------------------------------------ background inputs
 
