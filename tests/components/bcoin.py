@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from tests.components.process import ChildComponent, ComponentFailed, free_port
+from tests.components.process import ChildComponent, ComponentFailed, Traits, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = ROOT / ".cache" / "bcoin" / "node_modules" / ".bin" / "bcoin"
@@ -54,12 +54,8 @@ def bcoin_binary() -> Path:
 class BcoinNode(ChildComponent):
     """One bcoin regtest process. ``rpc_url``/``wallet_url`` carry the API key."""
 
-    what: ClassVar[str] = "bcoin"
-    failed: ClassVar[type[ComponentFailed]] = BcoinFailed
-    log_name: ClassVar[str] = "stdout.log"
-    clash: ClassVar[str] = "EADDRINUSE"
-    start_timeout: ClassVar[float] = 60.0
-    poll_s: ClassVar[float] = 0.05
+    traits: ClassVar[Traits] = Traits("bcoin", BcoinFailed, "stdout.log", clash="EADDRINUSE",
+                                      start_timeout=60.0, poll_s=0.05)
 
     binary: Path = field(default_factory=bcoin_binary)
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))

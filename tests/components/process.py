@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -34,18 +35,25 @@ class ComponentFailed(RuntimeError):
     """A component did not start or did not answer; the message ends with its log."""
 
 
+@dataclass(frozen=True)
+class Traits:
+    """What tells one component's process from another's, to `ChildComponent`."""
+
+    what: str  # its name in messages and in its directory's name
+    failed: type[ComponentFailed]  # what its failures raise
+    log_name: str  # its stdout and stderr, in its directory
+    clash: str  # what its log says when a port it was given is taken
+    start_timeout: float  # seconds it may take to answer, by default
+    poll_s: float  # how often it is asked meanwhile
+
+
 class ChildComponent:
     """A component's process in a temporary directory of its own: started (again, on a
     port clash), waited for until it answers, stopped with its directory removed; a context
     manager. A subclass (a dataclass with `workdir` and `proc` fields) says how to launch
     it and how to ask it whether it is ready: bcoin and Prometheus differ in nothing else."""
 
-    what: ClassVar[str]  # its name in messages and in its directory's name
-    failed: ClassVar[type[ComponentFailed]]
-    log_name: ClassVar[str]  # its stdout and stderr, in its directory
-    clash: ClassVar[str]  # what its log says when a port it was given is taken
-    start_timeout: ClassVar[float]
-    poll_s: ClassVar[float]
+    traits: ClassVar[Traits]
     workdir: Path | None
     proc: subprocess.Popen[bytes] | None
 
@@ -62,32 +70,31 @@ class ChildComponent:
         last: Exception | None = None
         for _ in range(attempts):
             try:
-                self._start_once(self.start_timeout if timeout is None else timeout)
+                self._start_once(self.traits.start_timeout if timeout is None else timeout)
                 return self
             except ComponentFailed as exc:
                 last = exc
                 self.stop()
-                if self.clash not in str(exc):
+                if self.traits.clash not in str(exc):
                     raise
-        raise self.failed(f"{self.what} could not get free ports: {last}")
+        raise self.traits.failed(f"{self.traits.what} could not get free ports: {last}")
 
     def _start_once(self, timeout: float) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"surplus-{self.what}-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"surplus-{self.traits.what}-"))
         command = self._command(self.workdir)
-        with (self.workdir / self.log_name).open("wb") as log:
+        with (self.workdir / self.traits.log_name).open("wb") as log:
             self.proc = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
+        what, failed = self.traits.what, self.traits.failed
         while not self._ready():
             if self.proc.poll() is not None:
-                raise self.failed(f"{self.what} exited with {self.proc.returncode}:\n"
-                                  f"{self.log_tail()}")  # fmt: skip
+                raise failed(f"{what} exited with {self.proc.returncode}:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise self.failed(f"{self.what} did not answer within {timeout:.0f} s:\n"
-                                  f"{self.log_tail()}")  # fmt: skip
-            time.sleep(self.poll_s)
+                raise failed(f"{what} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(self.traits.poll_s)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate (then kill) the process and remove its directory."""
@@ -111,6 +118,6 @@ class ChildComponent:
         if self.workdir is None:
             return ""
         with contextlib.suppress(OSError):
-            text = (self.workdir / self.log_name).read_text(errors="replace")
+            text = (self.workdir / self.traits.log_name).read_text(errors="replace")
             return "\n".join(text.splitlines()[-lines:])
         return ""

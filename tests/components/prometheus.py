@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from tests.components.process import ChildComponent, ComponentFailed, free_port
+from tests.components.process import ChildComponent, ComponentFailed, Traits, free_port
 
 DEFAULT_DIRS = (Path("/usr/bin"), Path("/usr/local/bin"))
 INSTALL_HINT = "run `make components` (or `bash tests/components/install.sh`)"
@@ -102,12 +102,9 @@ def check_config(path: Path | str) -> PromtoolResult:
 class PrometheusServer(ChildComponent):
     """One Prometheus process scraping `scrape_configs` (Prometheus YAML, as dicts)."""
 
-    what: ClassVar[str] = "prometheus"
-    failed: ClassVar[type[ComponentFailed]] = PrometheusFailed
-    log_name: ClassVar[str] = "prometheus.log"
-    clash: ClassVar[str] = "address already in use"
-    start_timeout: ClassVar[float] = 30.0
-    poll_s: ClassVar[float] = 0.1
+    traits: ClassVar[Traits] = Traits("prometheus", PrometheusFailed, "prometheus.log",
+                                      clash="address already in use", start_timeout=30.0,
+                                      poll_s=0.1)
 
     scrape_configs: list[dict[str, Any]]
     scrape_interval: str = "1s"
