@@ -250,7 +250,7 @@ async def test_postgres_share_writers_use_the_configured_synchronous_commit(
         await ledger.record_share(share("a", 1))
         writers = [
             w.backend.connection().execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[attr-defined, index]
-            for w in ledger._writer_stores
+            for w in ledger.writers
         ]
         accounting = ledger.store.backend.connection().execute(  # type: ignore[attr-defined]
             "SHOW synchronous_commit"
@@ -265,7 +265,7 @@ async def test_sqlite_synchronous_setting_reaches_the_writer(tmp_path: Path) -> 
                               sqlite_synchronous=setting)
         async with await Ledger.open(config) as ledger:
             await ledger.record_share(share("a", 1))
-            writer = ledger._writer_stores[0].backend
+            writer = ledger.writers[0].backend
             assert writer.conn.execute("PRAGMA synchronous").fetchone()[0] == code  # type: ignore[attr-defined]
             assert writer.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
 
