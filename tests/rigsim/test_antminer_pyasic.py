@@ -10,12 +10,19 @@ import pyasic
 import pytest
 from pyasic.config.mining import MiningModeConfig
 from pyasic.device.firmware import MinerFirmware
-from pyasic.device.makes import MinerMake
 from pyasic.miners.backends.antminer import AntminerModern
 
 from rigsim.physics import RigState
 from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
-from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.firmware_fleet import (
+    Site,
+    first_rig,
+    identified,
+    refused,
+    served,
+    settle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +41,8 @@ async def set_mode(miner: AntminerModern, mode: MiningModeConfig) -> None:
 
 
 async def test_get_miner_identifies_stock_antminers(stock: Site) -> None:
+    await identified(stock, AntminerModern, MinerFirmware.STOCK, ("BMMinerS19jPro", "BMMinerS21XP"))
     runner, _ = stock
-    for rig, cls in zip(runner.fleet.rigs, ("BMMinerS19jPro", "BMMinerS21XP"), strict=True):
-        miner = await pyasic.get_miner(rig.address)
-        assert isinstance(miner, AntminerModern) and type(miner).__name__ == cls
-        assert miner.firmware == MinerFirmware.STOCK and miner.make == MinerMake.ANTMINER
     async with httpx.AsyncClient() as client:  # the challenge pyasic's factory looks for
         reply = await client.get(f"http://{runner.fleet.rigs[0].address}/")
     assert reply.status_code == 401

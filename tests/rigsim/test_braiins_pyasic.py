@@ -9,12 +9,19 @@ import pyasic
 import pytest
 from grpclib import GRPCError, Status
 from pyasic.device.firmware import MinerFirmware
-from pyasic.device.makes import MinerMake
 from pyasic.errors import APIError
 from pyasic.miners.backends.braiins_os import BOSer
 
 from rigsim.physics import RigState
-from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.firmware_fleet import (
+    Site,
+    first_rig,
+    identified,
+    refused,
+    served,
+    settle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +33,10 @@ bos = served(
 
 
 async def test_get_miner_identifies_braiins_os_make_model_and_firmware(bos: Site) -> None:
+    classes = ("BOSMinerS19jPro", "BOSMinerS21")
+    await identified(bos, BOSer, MinerFirmware.BRAIINS_OS, classes)
     runner, _ = bos
-    for rig, cls in zip(runner.fleet.rigs, ("BOSMinerS19jPro", "BOSMinerS21"), strict=True):
-        miner = await pyasic.get_miner(rig.address)
-        assert isinstance(miner, BOSer) and type(miner).__name__ == cls
-        assert miner.firmware == MinerFirmware.BRAIINS_OS and miner.make == MinerMake.ANTMINER
-        assert cls == rig.model.pyasic_class_for("braiins")
+    assert [rig.model.pyasic_class_for("braiins") for rig in runner.fleet.rigs] == list(classes)
 
 
 async def test_get_data_reads_what_the_physics_says(bos: Site) -> None:
