@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pyasic
 import pytest
-from pyasic.device.firmware import MinerFirmware
-from pyasic.device.makes import MinerMake
 
 from rigsim.addresses import free_loopback_base
 from rigsim.clock import FakeClock
@@ -83,18 +81,6 @@ async def first_rig(running: Site) -> tuple[FleetRunner, FakeClock, Rig, Any]:
     runner, clock = running
     rig = runner.fleet.rigs[0]
     return runner, clock, rig, await pyasic.get_miner(rig.address)
-
-
-async def identified(running: Site, backend: type, firmware: MinerFirmware,
-                     classes: Sequence[str], make: MinerMake = MinerMake.ANTMINER) -> list[Any]:
-    """pyasic's factory takes each rig, in order, for the class named in `classes` (a
-    subclass of `backend`), of this firmware and make; its miners."""
-    runner, _ = running
-    miners = [await pyasic.get_miner(rig.address) for rig in runner.fleet.rigs]
-    for miner, cls in zip(miners, classes, strict=True):
-        assert isinstance(miner, backend) and type(miner).__name__ == cls
-        assert miner.firmware == firmware and miner.make == make
-    return miners
 
 
 async def wait_until(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

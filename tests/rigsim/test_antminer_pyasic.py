@@ -14,15 +14,8 @@ from pyasic.miners.backends.antminer import AntminerModern
 
 from rigsim.physics import RigState
 from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
-from tests.rigsim.firmware_fleet import (
-    Site,
-    first_rig,
-    identified,
-    refused,
-    served,
-    settle,
-    wait_until,
-)
+from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.identify import identified
 
 pytestmark = pytest.mark.integration
 

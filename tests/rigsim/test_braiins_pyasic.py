@@ -13,15 +13,8 @@ from pyasic.errors import APIError
 from pyasic.miners.backends.braiins_os import BOSer
 
 from rigsim.physics import RigState
-from tests.rigsim.firmware_fleet import (
-    Site,
-    first_rig,
-    identified,
-    refused,
-    served,
-    settle,
-    wait_until,
-)
+from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.identify import identified
 
 pytestmark = pytest.mark.integration
 
