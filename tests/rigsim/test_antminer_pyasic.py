@@ -15,7 +15,7 @@ from pyasic.miners.backends.antminer import AntminerModern
 from rigsim.physics import RigState
 from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
-from tests.rigsim.identify import identified
+from tests.rigsim.identify import identified, read_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +45,8 @@ async def test_get_miner_identifies_stock_antminers(stock: Site) -> None:
 async def test_get_data_reads_what_the_physics_says(stock: Site) -> None:
     runner, _ = stock
     rig, asleep = runner.fleet.rigs
-    data = await (await pyasic.get_miner(rig.address)).get_data()
-    r = rig.reading()
-    assert float(data.hashrate) == pytest.approx(r.ths, rel=1e-4) == pytest.approx(104.0)
-    assert float(data.expected_hashrate) == pytest.approx(104.0)
-    assert [hb.chips for hb in data.hashboards] == [126] * 3  # from the web's stats.cgi
-    assert sum(float(hb.hashrate) for hb in data.hashboards) == pytest.approx(104.0, rel=1e-4)
-    assert all(r.ambient_c < hb.temp < hb.chip_temp for hb in data.hashboards)
+    data, r = await read_healthy(rig, 104.0, 126)  # the chips from the web's stats.cgi
     assert [f.speed for f in data.fans] == [r.fan_rpm] * 4
-    assert data.uptime == pytest.approx(r.process_uptime_s, abs=2)
     assert (
         data.is_mining
         and data.mac
