@@ -2,9 +2,9 @@
 
 A daemon's JSON answers are described by pydantic models (`Answer`: every key documented,
 by the docstring under it, and no other key); their JSON Schemas come from pydantic
-(`models_json_schema`), which OpenAPI 3.1 takes as they are. Only the paths, their parameters and their responses are written by
-hand, with the helpers here. Tests validate live answers against the models, so a
-document cannot drift from what is served.
+(`models_json_schema`), which OpenAPI 3.1 takes as they are. Only the paths, their
+parameters and their responses are written by hand, with the helpers here. Tests validate
+live answers against the models, so a document cannot drift from what is served.
 
     doc = document(title="x", version="1.0.0", description="...", models=[Thing, Error],
                    paths={"/things/{name}": {"get": {

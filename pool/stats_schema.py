@@ -74,7 +74,7 @@ Rejected: type[Answer] = create_model(  # one count per Stratum reject reason
     __doc__="Rejected shares by reason.",
     **{reason: (int, Field(description=f"shares rejected: {reason}"))
        for reason in REJECT_REASONS.values()},
-)  # type: ignore[call-overload]  # fmt: skip
+)  # type: ignore[call-overload]  # pydantic cannot type fields given as **dict  # fmt: skip
 
 
 class Shares(Answer):
