@@ -17,7 +17,7 @@ TABLES = {"shares", "network", "blocks", "rounds", "settlements", "credits", "ba
           "payout_batches", "payouts", "quarantine", "schema_version"}
 
 
-def table_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
+def table_names(backend) -> set[str]:
     with backend.read() as tx:
         if backend.name == "sqlite":
             rows = tx.all("SELECT name FROM sqlite_master WHERE type = 'table'")
