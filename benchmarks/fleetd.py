@@ -98,7 +98,7 @@ PUE = 1.1
 SESSION_S = 2.0  # LuxOS drops an idle session after 60 s; compressed here
 
 
-def _planner_bench():  # type: ignore[no-untyped-def]
+def _planner_bench():
     spec = importlib.util.spec_from_file_location("fleetd_planner_bench",
                                                   _HERE / "fleetd_planner.py")  # fmt: skip
     assert spec is not None and spec.loader is not None

@@ -37,13 +37,11 @@ import llvmlite.binding as llvm
 
 import hashing
 from hashing import choice, kernels
-from hashing.choice import interleaved_medians
-from hashing.loops import counter
-from hashing.targets import target_limbs
+from hashing.measure import SHARE_TARGET, batch_candidate, interleaved_medians, scan_candidate
 
 BATCH = 4096
 BIG = 65536  # where handing half a batch to another thread costs nothing next to it
-TARGET = 1 << 224  # a share target: ~1 header in 2**32 meets it
+TARGET = SHARE_TARGET  # a share target: ~1 header in 2**32 meets it
 BOUND_BUFFER = bytes(16 * 1024)
 BOUND_CALLS = 16
 
@@ -67,32 +65,6 @@ def openssl_bound() -> Callable[[], float]:
         for _ in range(BOUND_CALLS):
             sha(BOUND_BUFFER).digest()
         return BOUND_CALLS * len(BOUND_BUFFER) / 192
-
-    return run
-
-
-def kernel_batch(kernel: kernels.Kernel, headers: np.ndarray, digests: bool) -> Callable[[], int]:
-    fn = kernel.function("batch")
-    n = headers.shape[0]
-    out_d = np.empty((n, 32), np.uint8) if digests else np.zeros((0, 32), np.uint8)
-    out_m = np.zeros(0, np.bool_) if digests else np.zeros(n, np.bool_)
-    limbs = target_limbs(TARGET)
-
-    def run() -> int:
-        fn(headers, limbs, out_d, out_m, 0, n, counter())
-        return n
-
-    return run
-
-
-def kernel_scan(kernel: kernels.Kernel) -> Callable[[], int]:
-    fn = kernel.function("scan")
-    header, limbs = np.arange(80, dtype=np.uint8), target_limbs(TARGET)
-    found = np.zeros(64, np.uint32)
-
-    def run() -> int:
-        fn(header, limbs, 0, BATCH, found)
-        return BATCH
 
     return run
 
@@ -189,11 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             two, call(lambda: hashing.hash_meets_target(big, TARGET, threads=2), BIG), 1
         )
     for k in batch_kernels:
-        candidates[f"batch {k.name}"] = kernel_batch(k, headers, digests=False)
+        candidates[f"batch {k.name}"] = batch_candidate(k, headers)
         if k.name == chosen["batch"]:
-            candidates[f"batch {k.name} digests"] = kernel_batch(k, headers, digests=True)
+            candidates[f"batch {k.name} digests"] = batch_candidate(k, headers, digests=True)
     for k in kernels.available("scan"):
-        candidates[f"scan {k.name}"] = kernel_scan(k)
+        candidates[f"scan {k.name}"] = scan_candidate(k, BATCH)
     rates = interleaved_medians(candidates, rounds, sample_s)
 
     ref, bound = rates["hashlib"], rates["bound"]

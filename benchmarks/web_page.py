@@ -35,31 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.stratum.pool_process import PAYOUT  # noqa: E402
+
 GOAL_MS = 1000.0
-PAYOUT = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
-CONFIG = f"""
-mode = "pool"
-network = "regtest"
-payout_address = "{PAYOUT}"
-ledger_interval = 1
-[node]
-devnet = true
-difficulty = "0.00006103515625"
-[stratum]
-port = 0
-[stratum.vardiff]
-initial = 0.00000095367431640625
-minimum = 0.0000000001
-target_interval = 1.0
-[ledger]
-path = "{{ledger}}"
-scheme = "pplns"
-maturity = 2
-[accounts]
-farm = "{PAYOUT}"
-[stats_api]
-listen = "127.0.0.1:0"
-"""
 
 
 def fill(app: object, workers: int) -> None:
@@ -91,10 +69,11 @@ def serve(workers: int, pipe: multiprocessing.connection.Connection) -> None:
     from pool.app import PoolApp
     from pool.config import loads
     from rigsim.miner import Miner
+    from tests.web.page_pool import page_pool_config
 
     async def run() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="web-bench-"))
-        config = loads(CONFIG.replace("{ledger}", str(tmp / "ledger.sqlite3")))
+        config = loads(page_pool_config(tmp / "ledger.sqlite3", ("farm",)))
         async with PoolApp(config) as app:
             miner = Miner("127.0.0.1", app.stratum_port, "farm.live", hashrate=40_000)
             miner.start()

@@ -189,17 +189,19 @@ class FleetdApi:
     async def set_override(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)
         body = await self._body(request)
-        mw, ttl = body.get("mw"), body.get("ttl_s", 3600.0)
-        for key, v in (("mw", mw), ("ttl_s", ttl)):
+        numbers: dict[str, float] = {}
+        for key, v in (("mw", body.get("mw")), ("ttl_s", body.get("ttl_s", 3600.0))):
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 return _error(400, f"{key}: expected a number, got {v!r}")
+            numbers[key] = float(v)
         reason = str(body.get("reason", ""))
         try:
-            o = ctl.set_override(float(mw), ttl_s=float(ttl), reason=reason, by=request[BY])  # type: ignore[arg-type]
+            o = ctl.set_override(numbers["mw"], ttl_s=numbers["ttl_s"], reason=reason,
+                                 by=request[BY])  # fmt: skip
         except AllotmentError as exc:
             return _error(400, str(exc))
         log.info("site %r: allotment override %g MW for %g s by %r: %r", ctl.name, o.mw,
-                 float(ttl), request[BY], reason)  # fmt: skip
+                 numbers["ttl_s"], request[BY], reason)  # fmt: skip
         return _json({"site": ctl.name, "override": {
             "mw": o.mw, "expires_at": o.expires_at, "change_id": o.change_id,
             "reason": o.reason, "by": o.by}})  # fmt: skip

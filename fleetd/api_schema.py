@@ -20,60 +20,99 @@ from plumbing.openapi import Answer, Error, body, document, ok, one_of, path_par
 class SourceView(Answer):
     """One allotment source: its figure, and whether fleetd trusts it."""
 
-    name: str = Field(description="the source's configured name")
-    kind: str = Field(description="constant, schedule, http_json, zmq or override")
-    mw: float | None = Field(description="its figure now (MW); null when it does not apply")
-    as_of: float | None = Field(description="when its figure became valid (epoch seconds)")
-    age_s: float | None = Field(description="how old its figure is (seconds)")
-    stale: bool = Field(description="its figure is too old: its floor applies")
+    name: str
+    """the source's configured name"""
+    kind: str
+    """constant, schedule, http_json, zmq or override"""
+    mw: float | None
+    """its figure now (MW); null when it does not apply"""
+    as_of: float | None
+    """when its figure became valid (epoch seconds)"""
+    age_s: float | None
+    """how old its figure is (seconds)"""
+    stale: bool
+    """its figure is too old: its floor applies"""
     state: Literal["ok", "failing", "stale"] = Field(
         description="ok: trusted; failing: a fresh figure but its latest attempts failed; "
         "stale: its floor applies")
-    reason: str = Field(description="what is wrong, in one line (empty when ok)")
-    failing_since: float | None = Field(description="when the trouble began (epoch seconds)")
-    failing_for_s: float | None = Field(description="how long it has been failing (seconds)")
-    errors: int = Field(description="failed polls or messages since fleetd started")
-    last_error: str = Field(description="the last of them")
+    reason: str
+    """what is wrong, in one line (empty when ok)"""
+    failing_since: float | None
+    """when the trouble began (epoch seconds)"""
+    failing_for_s: float | None
+    """how long it has been failing (seconds)"""
+    errors: int
+    """failed polls or messages since fleetd started"""
+    last_error: str
+    """the last of them"""
 
 
 class OverrideView(Answer):
     """The operator's cap in force."""
 
-    mw: float = Field(description="the cap (MW)")
-    expires_at: float = Field(description="when it lapses (epoch seconds)")
-    reason: str = Field(description="why, as the operator gave it")
-    by: str = Field(description="the name of the API token that set it")
+    mw: float
+    """the cap (MW)"""
+    expires_at: float
+    """when it lapses (epoch seconds)"""
+    reason: str
+    """why, as the operator gave it"""
+    by: str
+    """the name of the API token that set it"""
 
 
 class Site(Answer):
     """One site now: its allotment, power, plan, rigs by state and compliance figures."""
 
-    site: str = Field(description="the site's name")
-    allotment_mw: float = Field(description="the allotment in force (MW)")
-    allotment_reason: str = Field(description="which source binds, and why")
-    allotment_stale: bool = Field(description="the binding figure is a stale feed's floor")
-    budget_kw: float = Field(description="what the planner may give the rigs (kW)")
-    site_kw: float = Field(description="the site's draw: metered, else estimated (kW)")
-    site_power_source: Literal["meter", "estimate"] = Field(description="where site_kw is from")
-    firm_kw: float = Field(description="firm loads counted against the allotment (kW)")
-    planned_kw: float = Field(description="the last plan's total for the rigs (kW)")
-    planned_ths: float = Field(description="the last plan's hashrate (TH/s)")
-    hashrate_ths: float = Field(description="what fresh rigs report (TH/s)")
-    rigs: int = Field(description="rigs in the site's config")
-    rigs_by_state: dict[str, int] = Field(description="rigs by state as last read")
-    emergency: bool = Field(description="the emergency stop holds")
-    emergency_reason: str = Field(description="who stopped the site, and why")
-    override: OverrideView | None = Field(description="the operator's cap; null when none")
-    above_cap_s: float = Field(description="time above the allotment in force (seconds)")
-    above_cap_kwh: float = Field(description="energy above the allotment in force (kWh)")
-    above_floor_s: float = Field(description="time above a stale feed's floor while it bound")
-    above_floor_kwh: float = Field(description="energy above that floor (kWh)")
-    above_cap_source: str = Field(description="what the compliance figures are measured from")
-    cycles: int = Field(description="plan steps since fleetd started")
-    last_cycle_s: float = Field(description="how long the last plan step took (seconds)")
-    commands: dict[str, dict[str, int]] = Field(
-        description="commands sent since fleetd started, by kind, then ok or failed")
-    meter_factor: float = Field(description="the site meter over the rigs' own figures")
+    site: str
+    """the site's name"""
+    allotment_mw: float
+    """the allotment in force (MW)"""
+    allotment_reason: str
+    """which source binds, and why"""
+    allotment_stale: bool
+    """the binding figure is a stale feed's floor"""
+    budget_kw: float
+    """what the planner may give the rigs (kW)"""
+    site_kw: float
+    """the site's draw: metered, else estimated (kW)"""
+    site_power_source: Literal["meter", "estimate"]
+    """where site_kw is from"""
+    firm_kw: float
+    """firm loads counted against the allotment (kW)"""
+    planned_kw: float
+    """the last plan's total for the rigs (kW)"""
+    planned_ths: float
+    """the last plan's hashrate (TH/s)"""
+    hashrate_ths: float
+    """what fresh rigs report (TH/s)"""
+    rigs: int
+    """rigs in the site's config"""
+    rigs_by_state: dict[str, int]
+    """rigs by state as last read"""
+    emergency: bool
+    """the emergency stop holds"""
+    emergency_reason: str
+    """who stopped the site, and why"""
+    override: OverrideView | None
+    """the operator's cap; null when none"""
+    above_cap_s: float
+    """time above the allotment in force (seconds)"""
+    above_cap_kwh: float
+    """energy above the allotment in force (kWh)"""
+    above_floor_s: float
+    """time above a stale feed's floor while it bound"""
+    above_floor_kwh: float
+    """energy above that floor (kWh)"""
+    above_cap_source: str
+    """what the compliance figures are measured from"""
+    cycles: int
+    """plan steps since fleetd started"""
+    last_cycle_s: float
+    """how long the last plan step took (seconds)"""
+    commands: dict[str, dict[str, int]]
+    """commands sent since fleetd started, by kind, then ok or failed"""
+    meter_factor: float
+    """the site meter over the rigs' own figures"""
     allotment_sources: list[SourceView]
 
 
@@ -86,78 +125,116 @@ class SiteList(Answer):
 class Rig(Answer):
     """One rig: its last reading, what fleetd wants of it, its thermal cap."""
 
-    host: str = Field(description="the rig's address")
-    name: str = Field(description="its name in the config")
-    model: str = Field(description="its model (a key of the rig catalog)")
-    firmware: str = Field(description="its firmware family")
-    fresh: bool = Field(description="its last reading is recent enough to trust")
-    state: str = Field(description="its state as last read (unreachable when never read)")
-    watts: float | None = Field(description="what it reported drawing (W)")
-    ths: float | None = Field(description="what it reported hashing (TH/s)")
-    temp_c: float | None = Field(description="its hottest reported temperature (°C)")
+    host: str
+    """the rig's address"""
+    name: str
+    """its name in the config"""
+    model: str
+    """its model (a key of the rig catalog)"""
+    firmware: str
+    """its firmware family"""
+    fresh: bool
+    """its last reading is recent enough to trust"""
+    state: str
+    """its state as last read (unreachable when never read)"""
+    watts: float | None
+    """what it reported drawing (W)"""
+    ths: float | None
+    """what it reported hashing (TH/s)"""
+    temp_c: float | None
+    """its hottest reported temperature (°C)"""
     target_w: float | None = Field(
         description="watts of the profile or power limit it runs (as last read, or as fleetd "
         "last set it)")
-    intent: Literal["unknown", "asleep", "awake"] = Field(
-        description="what fleetd last told it")
-    thermal_cap_w: float | None = Field(description="the power its temperature allows (W)")
-    error: str = Field(description="its last read or command error (empty when none)")
+    intent: Literal["unknown", "asleep", "awake"]
+    """what fleetd last told it"""
+    thermal_cap_w: float | None
+    """the power its temperature allows (W)"""
+    error: str
+    """its last read or command error (empty when none)"""
 
 
 class RigList(Answer):
     """A site's rigs, in config order."""
 
-    site: str = Field(description="the site's name")
+    site: str
+    """the site's name"""
     rigs: list[Rig]
 
 
 class PlannedRig(Answer):
     """What the last plan does with one rig."""
 
-    host: str = Field(description="the rig's address")
-    command: str = Field(description="what it is sent: keep (nothing), sleep, wake or set")
-    awake: bool = Field(description="awake in the plan")
-    target_w: float | None = Field(description="the power planned for it (W)")
-    profile: str | None = Field(description="the profile or mode planned (null: none)")
-    planned: bool = Field(description="false for a rig unreachable, stale or of an unknown model")
-    hold_broken: bool = Field(description="the plan breaks its minimum hold (a cap forces it)")
+    host: str
+    """the rig's address"""
+    command: str
+    """what it is sent: keep (nothing), sleep, wake or set"""
+    awake: bool
+    """awake in the plan"""
+    target_w: float | None
+    """the power planned for it (W)"""
+    profile: str | None
+    """the profile or mode planned (null: none)"""
+    planned: bool
+    """false for a rig unreachable, stale or of an unknown model"""
+    hold_broken: bool
+    """the plan breaks its minimum hold (a cap forces it)"""
 
 
 class Plan(Answer):
     """The last plan of a site."""
 
-    site: str = Field(description="the site's name")
-    at: float = Field(description="when it was planned (epoch seconds)")
-    budget_kw: float = Field(description="the budget it planned for (kW)")
-    limit_kw: float = Field(
-        description="what it was allowed: the budget after the ramp-up limit (kW)")
-    total_kw: float = Field(description="its total for the rigs (kW)")
-    total_ths: float = Field(description="its hashrate (TH/s)")
-    unplanned_kw: float = Field(description="rigs not planned, counted at nameplate (kW)")
-    infeasible: bool = Field(description="even with every rig asleep it exceeds the budget")
-    ramp_limited: bool = Field(description="the ramp-up limit held it below the budget")
-    emergency: bool = Field(description="the emergency stop's plan: every rig asleep")
-    counts: dict[str, int] = Field(description="its commands by kind")
+    site: str
+    """the site's name"""
+    at: float
+    """when it was planned (epoch seconds)"""
+    budget_kw: float
+    """the budget it planned for (kW)"""
+    limit_kw: float
+    """what it was allowed: the budget after the ramp-up limit (kW)"""
+    total_kw: float
+    """its total for the rigs (kW)"""
+    total_ths: float
+    """its hashrate (TH/s)"""
+    unplanned_kw: float
+    """rigs not planned, counted at nameplate (kW)"""
+    infeasible: bool
+    """even with every rig asleep it exceeds the budget"""
+    ramp_limited: bool
+    """the ramp-up limit held it below the budget"""
+    emergency: bool
+    """the emergency stop's plan: every rig asleep"""
+    counts: dict[str, int]
+    """its commands by kind"""
     rigs: list[PlannedRig]
 
 
 class NoPlan(Answer):
     """A site that has not planned yet."""
 
-    site: str = Field(description="the site's name")
-    plan: None = Field(description="always null: no plan yet")
+    site: str
+    """the site's name"""
+    plan: None
+    """always null: no plan yet"""
 
 
 class Allotment(Answer):
     """The allotment fleetd steers by, the one granted now, and every source."""
 
-    site: str = Field(description="the site's name")
-    at: float = Field(description="server time of this answer (epoch seconds)")
-    allotment_mw: float = Field(description="what fleetd steers by (MW)")
-    bound_by: str = Field(description="the source that binds (empty when none applies)")
-    reason: str = Field(description="which source binds, and why")
-    stale: bool = Field(description="the binding figure is a stale feed's floor")
-    in_force_mw: float = Field(description="the allotment granted now (MW)")
+    site: str
+    """the site's name"""
+    at: float
+    """server time of this answer (epoch seconds)"""
+    allotment_mw: float
+    """what fleetd steers by (MW)"""
+    bound_by: str
+    """the source that binds (empty when none applies)"""
+    reason: str
+    """which source binds, and why"""
+    stale: bool
+    """the binding figure is a stale feed's floor"""
+    in_force_mw: float
+    """the allotment granted now (MW)"""
     sources: list[SourceView]
 
 
@@ -167,35 +244,43 @@ class Allotment(Answer):
 class OverrideSet(OverrideView):
     """The override just set."""
 
-    change_id: str = Field(description="its id in the audit log")
+    change_id: str
+    """its id in the audit log"""
 
 
 class OverrideAnswer(Answer):
     """A site's new override."""
 
-    site: str = Field(description="the site's name")
+    site: str
+    """the site's name"""
     override: OverrideSet
 
 
 class OverrideCleared(Answer):
     """Whether an override was lifted."""
 
-    site: str = Field(description="the site's name")
-    cleared: bool = Field(description="an override was in force and is lifted")
+    site: str
+    """the site's name"""
+    cleared: bool
+    """an override was in force and is lifted"""
 
 
 class EmergencyState(Answer):
     """A site's emergency stop, after the request."""
 
-    site: str = Field(description="the site's name")
-    emergency: bool = Field(description="the emergency stop holds")
+    site: str
+    """the site's name"""
+    emergency: bool
+    """the emergency stop holds"""
 
 
 class EveryEmergency(Answer):
     """Every site stopped."""
 
-    sites: list[str] = Field(description="the sites stopped")
-    emergency: bool = Field(description="always true")
+    sites: list[str]
+    """the sites stopped"""
+    emergency: bool
+    """always true"""
 
 
 class OverrideRequest(BaseModel):

@@ -37,42 +37,37 @@ def _finite(name: str, value: float, *, low: float = 0.0) -> float:
     return v
 
 
-def miner_budget_w(
-    allotment_w: float,
-    *,
-    firm_w: float = 0.0,
-    pue: float = 1.0,
-    aux_w: float = 0.0,
-    margin_frac: float = 0.0,
-    margin_w: float = 0.0,
-    meter_factor: float = 1.0,
-) -> float:
-    """Watts the planner may give the rigs (never below 0: firm loads are not throttled)."""
-    allotment = _finite("allotment_w", allotment_w)
-    firm = _finite("firm_w", firm_w)
-    p = _finite("pue", pue, low=1.0)
-    aux = _finite("aux_w", aux_w)
-    frac = _finite("margin_frac", margin_frac)
-    if frac >= 1.0:
-        raise BudgetError(f"margin_frac: expected a share in [0, 1), got {margin_frac!r}")
-    margin = _finite("margin_w", margin_w)
-    factor = _finite("meter_factor", meter_factor)
-    if factor <= 0:
-        raise BudgetError(f"meter_factor: expected > 0, got {meter_factor!r}")
-    left = allotment * (1.0 - frac) - margin - firm - aux
-    return max(0.0, left / (p * factor))
+@dataclass(frozen=True)
+class SiteLoads:
+    """What a site draws besides its rigs, and how its meter sees the rigs: the site meter
+    reads  firm + aux + pue * meter_factor * (what the planner counts for the rigs)."""
 
+    firm_w: float = 0.0  # loads that are never throttled
+    pue: float = 1.0
+    aux_w: float = 0.0  # the fixed auxiliary load
+    meter_factor: float = 1.0  # how much the meter reads above the rigs' own figures
 
-def site_draw_w(
-    miners_w: float,
-    *,
-    firm_w: float = 0.0,
-    pue: float = 1.0,
-    aux_w: float = 0.0,
-    meter_factor: float = 1.0,
-) -> float:
-    """The inverse of miner_budget_w: what the site meter should read for a rig load."""
-    return firm_w + aux_w + pue * meter_factor * miners_w  # fmt: skip
+    def miner_budget_w(
+        self, allotment_w: float, *, margin_frac: float = 0.0, margin_w: float = 0.0
+    ) -> float:
+        """Watts the planner may give the rigs (never below 0: firm loads are not throttled)."""
+        allotment = _finite("allotment_w", allotment_w)
+        firm = _finite("firm_w", self.firm_w)
+        p = _finite("pue", self.pue, low=1.0)
+        aux = _finite("aux_w", self.aux_w)
+        frac = _finite("margin_frac", margin_frac)
+        if frac >= 1.0:
+            raise BudgetError(f"margin_frac: expected a share in [0, 1), got {margin_frac!r}")
+        margin = _finite("margin_w", margin_w)
+        factor = _finite("meter_factor", self.meter_factor)
+        if factor <= 0:
+            raise BudgetError(f"meter_factor: expected > 0, got {self.meter_factor!r}")
+        left = allotment * (1.0 - frac) - margin - firm - aux
+        return max(0.0, left / (p * factor))
+
+    def draw_w(self, miners_w: float) -> float:
+        """The inverse of miner_budget_w: what the site meter should read for a rig load."""
+        return self.firm_w + self.aux_w + self.pue * self.meter_factor * miners_w
 
 
 @dataclass(frozen=True)

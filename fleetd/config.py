@@ -238,7 +238,9 @@ class FirmLoad(_Strict):
     @property
     def declared_kw(self) -> float:
         """What it counts for without a meter reading."""
-        return float(self.kw if self.kw is not None else self.max_kw)  # type: ignore[arg-type]
+        kw = self.kw if self.kw is not None else self.max_kw
+        assert kw is not None  # the validator above requires kw or max_kw
+        return float(kw)
 
 
 class Overhead(_Strict):

@@ -91,8 +91,8 @@ class Fleetd(Service):
         self.started = asyncio.Event()
 
     @classmethod
-    def from_file(cls, path: str | Path, **kw: object) -> Fleetd:
-        return cls(fleetd_config.load(path), **kw)  # type: ignore[arg-type]
+    def from_file(cls, path: str | Path, **kw: Any) -> Fleetd:
+        return cls(fleetd_config.load(path), **kw)
 
     async def run(self) -> None:
         """Run every part until cancelled; closes the audit log and samples on the way out."""

@@ -18,6 +18,7 @@ from hashing.choice import Record
 BATCH = 4096  # headers per timed batch call (the pool's large batches)
 SCAN = 4096  # nonces per timed scan call
 SINGLE = 256  # header_meets_target calls per timed single-path sample
+SHARE_TARGET = 1 << 224  # about 1 header in 2**32 meets it: few hits, as in mining
 
 
 def interleaved_medians(
@@ -42,34 +43,39 @@ def interleaved_medians(
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def _batch_candidate(kernel: kernels.Kernel, headers: np.ndarray) -> Callable[[], int]:
+def batch_candidate(kernel: kernels.Kernel, headers: np.ndarray, *,
+                    digests: bool = False) -> Callable[[], int]:
+    """One call of the kernel's batch path over `headers` against a share target, with or
+    without writing each digest out; it returns the headers it hashed."""
     from hashing.loops import counter
     from hashing.targets import target_limbs
 
     fn = kernel.function("batch")
-    targets = target_limbs(1 << 224)
-    meets = np.zeros(headers.shape[0], np.bool_)
-    no_digests = np.zeros((0, 32), np.uint8)
     n = headers.shape[0]
+    targets = target_limbs(SHARE_TARGET)
+    out_digests = np.empty((n, 32), np.uint8) if digests else np.zeros((0, 32), np.uint8)
+    meets = np.zeros(0 if digests else n, np.bool_)
 
     def run() -> int:
-        fn(headers, targets, no_digests, meets, 0, n, counter())
+        fn(headers, targets, out_digests, meets, 0, n, counter())
         return n
 
     return run
 
 
-def _scan_candidate(kernel: kernels.Kernel) -> Callable[[], int]:
+def scan_candidate(kernel: kernels.Kernel, nonces: int = SCAN) -> Callable[[], int]:
+    """One call of the kernel's scan path over `nonces` nonces of a header; it returns
+    the nonces it tried."""
     from hashing.targets import target_limbs
 
     fn = kernel.function("scan")
     header = np.arange(80, dtype=np.uint8)
-    targets = target_limbs(1 << 224)
+    targets = target_limbs(SHARE_TARGET)
     found = np.zeros(64, np.uint32)
 
     def run() -> int:
-        fn(header, targets, 0, SCAN, found)
-        return SCAN
+        fn(header, targets, 0, nonces, found)
+        return nonces
 
     return run
 
@@ -79,7 +85,7 @@ def _single_candidate(kernel: kernels.Kernel, headers: list[bytes]) -> Callable[
     from hashing.targets import target_limbs
 
     fn = single.entry(kernel)
-    limbs = target_limbs(1 << 224)
+    limbs = target_limbs(SHARE_TARGET)
 
     def run() -> int:
         for h in headers:
@@ -95,8 +101,8 @@ def measure(rounds: int = 15, min_seconds: float = 0.002) -> Record:
     headers = rng.integers(0, 256, size=(BATCH, 80), dtype=np.uint8)
     singles = [bytes(r) for r in headers[:SINGLE]]
     makers: dict[str, Callable[[kernels.Kernel], Callable[[], int]]] = {
-        "batch": lambda k: _batch_candidate(k, headers),
-        "scan": _scan_candidate,
+        "batch": lambda k: batch_candidate(k, headers),
+        "scan": scan_candidate,
         "single": lambda k: _single_candidate(k, singles),
     }
     record = Record(choice={})

@@ -1,10 +1,10 @@
 """OpenAPI 3.1 documents built from pydantic models, one way for every daemon.
 
 A daemon's JSON answers are described by pydantic models (`Answer`: every key documented,
-no other); their JSON Schemas come from pydantic (`models_json_schema`), which OpenAPI 3.1
-takes as they are. Only the paths, their parameters and their responses are written by
-hand, with the helpers here. Tests validate live answers against the models, so a
-document cannot drift from what is served.
+by the docstring under it, and no other key); their JSON Schemas come from pydantic
+(`models_json_schema`), which OpenAPI 3.1 takes as they are. Only the paths, their
+parameters and their responses are written by hand, with the helpers here. Tests validate
+live answers against the models, so a document cannot drift from what is served.
 
     doc = document(title="x", version="1.0.0", description="...", models=[Thing, Error],
                    paths={"/things/{name}": {"get": {
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 OPENAPI_VERSION = "3.1.0"
@@ -29,13 +29,15 @@ REF = "#/components/schemas/{model}"
 class Answer(BaseModel):
     """An answer: every key documented, no other (a test validates live answers)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # a field's description is the docstring under it
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
 
 
 class Error(Answer):
     """Why a request was refused."""
 
-    error: str = Field(description="what was wrong")
+    error: str
+    """what was wrong"""
 
 
 class _Schema(GenerateJsonSchema):

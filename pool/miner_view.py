@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pool.bitcoin.target import DIFF1_TARGET
@@ -86,22 +87,19 @@ def page_of(rows: list[dict[str, Any]], key: str, limit: int, offset: int,
             "next_offset": offset + limit if more else None}  # fmt: skip
 
 
+@dataclass(eq=False)
 class MinerView:
     """Answers built from the live server, the books and the history."""
 
-    def __init__(
-        self, server: StratumServer, workers: WorkerBook, rejects: RejectBook,
-        history: HashrateHistory, config: PoolConfig, section: StatsApiSection,
-        facts: PoolFacts | None = None, *, clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.server = server
-        self.workers = workers
-        self.rejects = rejects
-        self.history = history
-        self.config = config
-        self.section = section
-        self.facts = facts
-        self.clock = clock
+    server: StratumServer
+    workers: WorkerBook
+    rejects: RejectBook
+    history: HashrateHistory
+    config: PoolConfig
+    section: StatsApiSection
+    facts: PoolFacts | None = None
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
 
     def network_difficulty(self) -> float | None:
         job = self.server.jobs.current

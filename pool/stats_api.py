@@ -252,6 +252,16 @@ OPENAPI: dict[str, Any] = openapi()  # built from the answer models (pool.stats_
 # ---------------------------------------------------------------------- the HTTP shell
 
 
+def _named(request: web.Request, what: str, look_up: Callable[[str], Any]) -> web.Response:
+    """The answer for the `what` named in the path, or 404 naming it (cut to MAX_NAME:
+    a name that long is nobody's and is not looked up)."""
+    name = request.match_info[what]
+    body = look_up(name) if len(name) <= MAX_NAME else None
+    if body is None:
+        return _json({"error": f"no {what} {name[:MAX_NAME]!r}"}, 404)
+    return _json(body)
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     """orjson: a page of a thousand workers encodes in a few milliseconds of the loop."""
     return web.Response(body=orjson.dumps(data), status=status,
@@ -332,18 +342,10 @@ class StatsApi:
         return _json({"workers": rows, "offset": offset, "limit": limit, "next_offset": at})
 
     async def worker(self, request: web.Request) -> web.Response:
-        name = request.match_info["worker"]
-        row = self.view.worker(name) if len(name) <= MAX_NAME else None
-        if row is None:
-            return _json({"error": f"no worker {name[:MAX_NAME]!r}"}, 404)
-        return _json(row)
+        return _named(request, "worker", self.view.worker)
 
     async def account(self, request: web.Request) -> web.Response:
-        name = request.match_info["account"]
-        body = self.view.account(name) if len(name) <= MAX_NAME else None
-        if body is None:
-            return _json({"error": f"no account {name[:MAX_NAME]!r}"}, 404)
-        return _json(body)
+        return _named(request, "account", self.view.account)
 
     async def blocks(self, request: web.Request) -> web.Response:
         limit = parse_limit(request.query.get("limit"))

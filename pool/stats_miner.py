@@ -162,7 +162,9 @@ class MinerApi:
     async def _follow_window(self) -> None:
         window, reader = self.window, self.reader
         assert window is not None and reader is not None
-        pplns_n = float(self.view.config.ledger.pplns_n)  # type: ignore[union-attr]
+        ledger = self.view.config.ledger
+        assert ledger is not None  # the window is followed only in pool mode, with a ledger
+        pplns_n = float(ledger.pplns_n)
         while True:
             difficulty = self.view.network_difficulty()
             if difficulty is not None:

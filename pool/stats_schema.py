@@ -27,29 +27,45 @@ MAX_NAME = 256  # longest worker or account name a query may name
 class Block(Answer):
     """A block candidate the pool submitted."""
 
-    height: int = Field(description="block height")
-    hash: str = Field(description="block hash, display (RPC) byte order")
-    worker: str = Field(description="the worker whose share solved it")
-    job_id: str = Field(description="the job it was mined on")
-    accepted: bool = Field(description="the node accepted it")
-    reject_reason: str | None = Field(description="the node's reason when it did not")
-    time: float = Field(description="when it was submitted (epoch seconds)")
+    height: int
+    """block height"""
+    hash: str
+    """block hash, display (RPC) byte order"""
+    worker: str
+    """the worker whose share solved it"""
+    job_id: str
+    """the job it was mined on"""
+    accepted: bool
+    """the node accepted it"""
+    reject_reason: str | None
+    """the node's reason when it did not"""
+    time: float
+    """when it was submitted (epoch seconds)"""
 
 
 class Worker(Answer):
     """One worker name's shares and hashrate."""
 
-    worker: str = Field(description="worker name as the miner authorized it (account.rig)")
-    account: str = Field(description="the account: the worker name up to the first '.'")
-    hashrate_hs: float = Field(description="estimated hashrate over the window (H/s)")
-    accepted_shares: int = Field(description="accepted shares")
-    accepted_difficulty: float = Field(description="summed difficulty of accepted shares")
-    last_share_difficulty: float | None = Field(
-        description="difficulty of its last accepted share")
-    first_share_time: float | None = Field(description="first accepted share (epoch seconds)")
-    last_share_time: float | None = Field(description="last accepted share (epoch seconds)")
-    connected: bool = Field(description="authorized on an open connection")
-    difficulty: float | None = Field(description="its connection's share difficulty now")
+    worker: str
+    """worker name as the miner authorized it (account.rig)"""
+    account: str
+    """the account: the worker name up to the first '.'"""
+    hashrate_hs: float
+    """estimated hashrate over the window (H/s)"""
+    accepted_shares: int
+    """accepted shares"""
+    accepted_difficulty: float
+    """summed difficulty of accepted shares"""
+    last_share_difficulty: float | None
+    """difficulty of its last accepted share"""
+    first_share_time: float | None
+    """first accepted share (epoch seconds)"""
+    last_share_time: float | None
+    """last accepted share (epoch seconds)"""
+    connected: bool
+    """authorized on an open connection"""
+    difficulty: float | None
+    """its connection's share difficulty now"""
 
 
 Rejected: type[Answer] = create_model(  # one count per Stratum reject reason
@@ -58,68 +74,92 @@ Rejected: type[Answer] = create_model(  # one count per Stratum reject reason
     __doc__="Rejected shares by reason.",
     **{reason: (int, Field(description=f"shares rejected: {reason}"))
        for reason in REJECT_REASONS.values()},
-)  # type: ignore[call-overload]  # fmt: skip
+)  # type: ignore[call-overload]  # pydantic cannot type fields given as **dict  # fmt: skip
 
 
 class Shares(Answer):
     """Shares since the pool started."""
 
-    accepted: int = Field(description="accepted shares")
-    accepted_difficulty: float = Field(description="summed difficulty of accepted shares")
+    accepted: int
+    """accepted shares"""
+    accepted_difficulty: float
+    """summed difficulty of accepted shares"""
     rejected: Rejected
 
 
 class Distribution(Answer):
     """Share difficulty over the working connections."""
 
-    count: int = Field(description="working connections")
-    min: float | None = Field(description="lowest share difficulty")
-    median: float | None = Field(description="median share difficulty")
-    max: float | None = Field(description="highest share difficulty")
+    count: int
+    """working connections"""
+    min: float | None
+    """lowest share difficulty"""
+    median: float | None
+    """median share difficulty"""
+    max: float | None
+    """highest share difficulty"""
 
 
 class Difficulty(Answer):
     """The network's difficulty and the connections' share difficulties."""
 
-    network: float | None = Field(description="network difficulty of the current job")
+    network: float | None
+    """network difficulty of the current job"""
     connections: Distribution
 
 
 class PoolSummary(Answer):
     """The pool at one moment."""
 
-    time: float = Field(description="server time of this answer (epoch seconds)")
-    hashrate_hs: float = Field(description="pool hashrate estimated over the window (H/s)")
-    hashrate_window_s: float = Field(description="the estimate's window (seconds)")
-    workers: int = Field(description="workers with an accepted share within the window")
-    authorized_workers: int = Field(description="worker names authorized on open connections")
-    connections: int = Field(description="open Stratum connections")
+    time: float
+    """server time of this answer (epoch seconds)"""
+    hashrate_hs: float
+    """pool hashrate estimated over the window (H/s)"""
+    hashrate_window_s: float
+    """the estimate's window (seconds)"""
+    workers: int
+    """workers with an accepted share within the window"""
+    authorized_workers: int
+    """worker names authorized on open connections"""
+    connections: int
+    """open Stratum connections"""
     shares: Shares
     difficulty: Difficulty
-    height: int | None = Field(description="height of the current job")
-    template_age_s: float | None = Field(description="age of the current job (seconds)")
-    blocks_found: int = Field(description="block candidates found")
-    blocks_accepted: int = Field(description="blocks the node accepted")
-    blocks_confirmed: int | None = Field(
-        description="blocks on the active chain at their height")
-    last_block: Block | None = Field(description="the last block the node accepted")
+    height: int | None
+    """height of the current job"""
+    template_age_s: float | None
+    """age of the current job (seconds)"""
+    blocks_found: int
+    """block candidates found"""
+    blocks_accepted: int
+    """blocks the node accepted"""
+    blocks_confirmed: int | None
+    """blocks on the active chain at their height"""
+    last_block: Block | None
+    """the last block the node accepted"""
 
 
 class WorkerList(Answer):
     """A page of workers."""
 
     workers: list[Worker]
-    offset: int = Field(description="rows skipped before this page")
-    limit: int = Field(description="rows asked for")
-    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+    offset: int
+    """rows skipped before this page"""
+    limit: int
+    """rows asked for"""
+    next_offset: int | None
+    """the offset of the next page; null on the last"""
 
 
 class Account(Answer):
     """One account and its workers."""
 
-    account: str = Field(description="the account name")
-    hashrate_hs: float = Field(description="its workers' summed hashrate (H/s)")
-    accepted_shares: int = Field(description="its workers' accepted shares")
+    account: str
+    """the account name"""
+    hashrate_hs: float
+    """its workers' summed hashrate (H/s)"""
+    accepted_shares: int
+    """its workers' accepted shares"""
     workers: list[Worker]
 
 
@@ -136,9 +176,12 @@ class BlockList(Answer):
 class Page(Answer):
     """A page of rows: where it starts and where the next one does."""
 
-    offset: int = Field(description="rows skipped before this page")
-    limit: int = Field(description="rows asked for")
-    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+    offset: int
+    """rows skipped before this page"""
+    limit: int
+    """rows asked for"""
+    next_offset: int | None
+    """the offset of the next page; null on the last"""
 
 
 class Connect(Answer):
@@ -147,74 +190,110 @@ class Connect(Answer):
     stratum_url: str | None = Field(
         description="Stratum URL as the operator publishes it; null: the page's own host name "
         "with stratum_port")
-    stratum_port: int = Field(description="the port the pool's Stratum server listens on")
-    tls_url: str | None = Field(description="Stratum over TLS URL; null when not offered")
-    username: str = Field(description="the username format (worker name) miners authorize as")
-    password: str = Field(description="a password that asks for a starting difficulty")
-    suggested_difficulty: float = Field(description="the difficulty a connection starts at")
-    target_share_interval_s: float = Field(description="vardiff aims at one share this often")
+    stratum_port: int
+    """the port the pool's Stratum server listens on"""
+    tls_url: str | None
+    """Stratum over TLS URL; null when not offered"""
+    username: str
+    """the username format (worker name) miners authorize as"""
+    password: str
+    """a password that asks for a starting difficulty"""
+    suggested_difficulty: float
+    """the difficulty a connection starts at"""
+    target_share_interval_s: float
+    """vardiff aims at one share this often"""
 
 
 class BlockCounts(Answer):
     """Blocks the pool found, by status."""
 
-    found: int = Field(description="all of them")
-    pending: int = Field(description="accepted, not yet mature (or not yet checked)")
-    confirmed: int = Field(description="mature on the chain (without a ledger: on the chain)")
-    orphaned: int = Field(description="another block took their height")
-    rejected: int = Field(description="the node refused them")
+    found: int
+    """all of them"""
+    pending: int
+    """accepted, not yet mature (or not yet checked)"""
+    confirmed: int
+    """mature on the chain (without a ledger: on the chain)"""
+    orphaned: int
+    """another block took their height"""
+    rejected: int
+    """the node refused them"""
 
 
 class PoolOverview(Answer):
     """Everything the pool page shows, at one moment."""
 
-    time: float = Field(description="server time of this answer (epoch seconds)")
-    mode: str = Field(description="pool (shared rewards) or solo (the finder is paid)")
-    network: str = Field(description="the chain")
-    scheme: str | None = Field(description="payout scheme (pplns, pps, fpps, prop, solo)")
-    fee_percent: float | None = Field(description="pool fee in percent")
-    pplns_window_blocks: float | None = Field(
-        description="PPLNS window in blocks' worth of network difficulty")
-    min_payout_sat: int | None = Field(description="smallest payout (satoshis)")
-    maturity: int | None = Field(description="confirmations before block rewards are paid")
-    hashrate_hs: float = Field(description="pool hashrate over the window (H/s)")
-    hashrate_window_s: float = Field(description="the estimate's window (seconds)")
-    miners_online: int = Field(description="accounts with an accepted share within the window")
-    workers_online: int = Field(description="workers with an accepted share within the window")
-    network_difficulty: float | None = Field(description="network difficulty of the current job")
-    height: int | None = Field(description="height of the block being mined")
-    expected_block_s: float | None = Field(
-        description="expected time to a block at this hashrate (seconds); null at zero")
+    time: float
+    """server time of this answer (epoch seconds)"""
+    mode: str
+    """pool (shared rewards) or solo (the finder is paid)"""
+    network: str
+    """the chain"""
+    scheme: str | None
+    """payout scheme (pplns, pps, fpps, prop, solo)"""
+    fee_percent: float | None
+    """pool fee in percent"""
+    pplns_window_blocks: float | None
+    """PPLNS window in blocks' worth of network difficulty"""
+    min_payout_sat: int | None
+    """smallest payout (satoshis)"""
+    maturity: int | None
+    """confirmations before block rewards are paid"""
+    hashrate_hs: float
+    """pool hashrate over the window (H/s)"""
+    hashrate_window_s: float
+    """the estimate's window (seconds)"""
+    miners_online: int
+    """accounts with an accepted share within the window"""
+    workers_online: int
+    """workers with an accepted share within the window"""
+    network_difficulty: float | None
+    """network difficulty of the current job"""
+    height: int | None
+    """height of the block being mined"""
+    expected_block_s: float | None
+    """expected time to a block at this hashrate (seconds); null at zero"""
     blocks: BlockCounts
-    last_block_time: float | None = Field(description="when the last block was found")
+    last_block_time: float | None
+    """when the last block was found"""
     connect: Connect
 
 
 class HashratePoint(Answer):
     """One time bucket of a hashrate chart."""
 
-    time: float = Field(description="the bucket's start (epoch seconds)")
-    hashrate_hs: float | None = Field(description="H/s in the bucket; null: not measured")
+    time: float
+    """the bucket's start (epoch seconds)"""
+    hashrate_hs: float | None
+    """H/s in the bucket; null: not measured"""
 
 
 class HashrateChart(Answer):
     """Hashrate over a range, oldest bucket first."""
 
-    range: str = Field(description="1h, 24h or 7d")
-    bucket_s: float = Field(description="length of a bucket (seconds)")
+    range: str
+    """1h, 24h or 7d"""
+    bucket_s: float
+    """length of a bucket (seconds)"""
     points: list[HashratePoint]
 
 
 class PoolBlock(Answer):
     """A block the pool found."""
 
-    height: int = Field(description="block height")
-    hash: str = Field(description="block hash, display (RPC) byte order")
-    time: float = Field(description="when it was found (epoch seconds)")
-    worker: str = Field(description="the finder: the worker whose share solved it")
-    account: str = Field(description="the finder's account")
-    status: str = Field(description="pending, confirmed, orphaned or rejected")
-    reward_sat: int | None = Field(description="the block's coinbase value (satoshis)")
+    height: int
+    """block height"""
+    hash: str
+    """block hash, display (RPC) byte order"""
+    time: float
+    """when it was found (epoch seconds)"""
+    worker: str
+    """the finder: the worker whose share solved it"""
+    account: str
+    """the finder's account"""
+    status: str
+    """pending, confirmed, orphaned or rejected"""
+    reward_sat: int | None
+    """the block's coinbase value (satoshis)"""
 
 
 class PoolBlockList(Page):
@@ -226,53 +305,80 @@ class PoolBlockList(Page):
 class Balance(Answer):
     """An account's money in the ledger (satoshis)."""
 
-    immature_sat: int = Field(description="credits of blocks not yet mature")
-    payable_sat: int = Field(description="mature, paid once at least the minimum payout")
-    pending_sat: int = Field(description="in a payout being sent")
-    paid_sat: int = Field(description="paid so far")
+    immature_sat: int
+    """credits of blocks not yet mature"""
+    payable_sat: int
+    """mature, paid once at least the minimum payout"""
+    pending_sat: int
+    """in a payout being sent"""
+    paid_sat: int
+    """paid so far"""
 
 
 class WindowShares(Answer):
     """An account's shares in the current PPLNS window."""
 
-    shares: int = Field(description="its shares in the window")
-    difficulty: float = Field(description="their summed difficulty")
-    window_difficulty: float = Field(description="the window's summed difficulty")
-    fraction: float = Field(description="its part of the window (0..1)")
-    complete: bool = Field(description="false while the window is still being read")
+    shares: int
+    """its shares in the window"""
+    difficulty: float
+    """their summed difficulty"""
+    window_difficulty: float
+    """the window's summed difficulty"""
+    fraction: float
+    """its part of the window (0..1)"""
+    complete: bool
+    """false while the window is still being read"""
 
 
 class Miner(Answer):
     """One account on the miners' page."""
 
-    account: str = Field(description="the account: an address, or a name the pool lists")
-    time: float = Field(description="server time of this answer (epoch seconds)")
-    mode: str = Field(description="pool or solo")
-    hashrate_hs: float = Field(description="its workers' summed hashrate (H/s)")
-    workers_online: int = Field(description="workers with a share within offline_after_s")
-    workers_offline: int = Field(description="workers quiet for longer, or without a share yet")
-    last_share_time: float | None = Field(description="its last accepted share (epoch seconds)")
-    offline_after_s: float = Field(description="a worker quiet this long is offline")
-    expected_block_s: float | None = Field(
-        description="expected time for this account alone to find a block (seconds)")
-    pplns_window: WindowShares | None = Field(description="null unless the scheme is pplns")
-    balance: Balance | None = Field(description="null without a ledger, or in solo mode")
+    account: str
+    """the account: an address, or a name the pool lists"""
+    time: float
+    """server time of this answer (epoch seconds)"""
+    mode: str
+    """pool or solo"""
+    hashrate_hs: float
+    """its workers' summed hashrate (H/s)"""
+    workers_online: int
+    """workers with a share within offline_after_s"""
+    workers_offline: int
+    """workers quiet for longer, or without a share yet"""
+    last_share_time: float | None
+    """its last accepted share (epoch seconds)"""
+    offline_after_s: float
+    """a worker quiet this long is offline"""
+    expected_block_s: float | None
+    """expected time for this account alone to find a block (seconds)"""
+    pplns_window: WindowShares | None
+    """null unless the scheme is pplns"""
+    balance: Balance | None
+    """null without a ledger, or in solo mode"""
 
 
 class MinerWorker(Answer):
     """One worker of an account."""
 
-    worker: str = Field(description="the worker name as authorized (account.rig)")
-    rig: str = Field(description="the part after the account and its '.'")
-    status: str = Field(description="online, offline, or new (connected, no share yet)")
-    connected: bool = Field(description="authorized on an open connection")
-    hashrate_hs: float = Field(description="hashrate over the window (H/s)")
-    accepted_shares: int = Field(description="accepted shares while tracked")
-    last_share_time: float | None = Field(description="last accepted share (epoch seconds)")
-    difficulty: float | None = Field(description="its connection's share difficulty now")
+    worker: str
+    """the worker name as authorized (account.rig)"""
+    rig: str
+    """the part after the account and its '.'"""
+    status: str
+    """online, offline, or new (connected, no share yet)"""
+    connected: bool
+    """authorized on an open connection"""
+    hashrate_hs: float
+    """hashrate over the window (H/s)"""
+    accepted_shares: int
+    """accepted shares while tracked"""
+    last_share_time: float | None
+    """last accepted share (epoch seconds)"""
+    difficulty: float | None
+    """its connection's share difficulty now"""
     rejected: Rejected
-    best_share_difficulty: float | None = Field(
-        description="the highest difficulty one of its shares reached")
+    best_share_difficulty: float | None
+    """the highest difficulty one of its shares reached"""
 
 
 class MinerWorkerList(Page):
@@ -284,12 +390,18 @@ class MinerWorkerList(Page):
 class Payout(Answer):
     """One payout to an account."""
 
-    batch_id: int = Field(description="the payout batch")
-    amount_sat: int = Field(description="satoshis")
-    address: str = Field(description="the address paid")
-    status: str = Field(description="sending, sent or cancelled")
-    txid: str | None = Field(description="the transaction, once sent")
-    time: float = Field(description="when the batch was made (epoch seconds)")
+    batch_id: int
+    """the payout batch"""
+    amount_sat: int
+    """satoshis"""
+    address: str
+    """the address paid"""
+    status: str
+    """sending, sent or cancelled"""
+    txid: str | None
+    """the transaction, once sent"""
+    time: float
+    """when the batch was made (epoch seconds)"""
 
 
 class PayoutList(Page):

@@ -26,6 +26,7 @@ pyasic reads:
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Callable
@@ -539,64 +540,63 @@ def _real_hashrate(gh: float) -> bos.RealHashrate:
 
 
 V1 = "/braiins.bos.v1."
+# The v1 methods served, "Service/Name" -> who may call. Each is the core method
+# name_in_snake_case, called with bos.<Name>Request and answered with bos.<Name>Response,
+# but where _CORE_NAMES, _REQUESTS or _REPLIES name another.
+_V1_ACCESS = {
+    "ActionsService/Start": AUTH,
+    "ActionsService/Stop": AUTH,
+    "ActionsService/PauseMining": MINER,
+    "ActionsService/ResumeMining": MINER,
+    "ActionsService/Restart": AUTH,
+    "ActionsService/Reboot": AUTH,
+    "ActionsService/SetLocateDeviceStatus": AUTH,
+    "ActionsService/GetLocateDeviceStatus": AUTH,
+    "CoolingService/GetCoolingState": MINER,
+    "PerformanceService/GetTunerState": MINER,
+    "PerformanceService/ListTargetProfiles": MINER,
+    "PerformanceService/SetDefaultPowerTarget": MINER,
+    "PerformanceService/SetPowerTarget": MINER,
+    "PerformanceService/IncrementPowerTarget": MINER,
+    "PerformanceService/DecrementPowerTarget": MINER,
+    "PerformanceService/SetPerformanceMode": MINER,
+    "PerformanceService/GetActivePerformanceMode": MINER,
+    "PoolService/GetPoolGroups": MINER,
+    "ConfigurationService/GetMinerConfiguration": AUTH,
+    "ConfigurationService/GetConstraints": AUTH,
+    "LicenseService/GetLicenseState": AUTH,
+    "MinerService/GetMinerStatus": AUTH,
+    "MinerService/GetMinerDetails": AUTH,
+    "MinerService/GetMinerStats": MINER,
+    "MinerService/GetHashboards": MINER,
+}
+_CORE_NAMES = {"Start": "start_mining"}
+_REQUESTS = {"GetActivePerformanceMode": bos.GetPerformanceModeRequest}
+_REPLIES = {
+    "SetLocateDeviceStatus": bos.LocateDeviceStatusResponse,
+    "GetLocateDeviceStatus": bos.LocateDeviceStatusResponse,
+    "SetDefaultPowerTarget": bos.SetPowerTargetResponse,
+    "IncrementPowerTarget": bos.SetPowerTargetResponse,
+    "DecrementPowerTarget": bos.SetPowerTargetResponse,
+    "SetPerformanceMode": bos.PerformanceMode,
+    "GetActivePerformanceMode": bos.PerformanceMode,
+}
+Method = tuple[str, type[betterproto.Message], type[betterproto.Message], int]
+
+
+def _v1_method(name: str, access: int) -> Method:
+    core = _CORE_NAMES.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    request = _REQUESTS.get(name) or getattr(bos, f"{name}Request")
+    reply = _REPLIES.get(name) or getattr(bos, f"{name}Response")
+    return core, request, reply, access
+
+
 # gRPC path -> (core method, request type, reply type, who may call)
-METHODS: dict[str, tuple[str, type[betterproto.Message], type[betterproto.Message], int]] = {
+METHODS: dict[str, Method] = {
     "/braiins.bos.ApiVersionService/GetApiVersion": (
         "get_api_version", ApiVersionRequest, ApiVersion, PUBLIC),
-    V1 + "ActionsService/Start": ("start_mining", bos.StartRequest, bos.StartResponse, AUTH),
-    V1 + "ActionsService/Stop": ("stop", bos.StopRequest, bos.StopResponse, AUTH),
-    V1 + "ActionsService/PauseMining": (
-        "pause_mining", bos.PauseMiningRequest, bos.PauseMiningResponse, MINER),
-    V1 + "ActionsService/ResumeMining": (
-        "resume_mining", bos.ResumeMiningRequest, bos.ResumeMiningResponse, MINER),
-    V1 + "ActionsService/Restart": ("restart", bos.RestartRequest, bos.RestartResponse, AUTH),
-    V1 + "ActionsService/Reboot": ("reboot", bos.RebootRequest, bos.RebootResponse, AUTH),
-    V1 + "ActionsService/SetLocateDeviceStatus": (
-        "set_locate_device_status", bos.SetLocateDeviceStatusRequest,
-        bos.LocateDeviceStatusResponse, AUTH),
-    V1 + "ActionsService/GetLocateDeviceStatus": (
-        "get_locate_device_status", bos.GetLocateDeviceStatusRequest,
-        bos.LocateDeviceStatusResponse, AUTH),
-    V1 + "CoolingService/GetCoolingState": (
-        "get_cooling_state", bos.GetCoolingStateRequest, bos.GetCoolingStateResponse, MINER),
-    V1 + "PerformanceService/GetTunerState": (
-        "get_tuner_state", bos.GetTunerStateRequest, bos.GetTunerStateResponse, MINER),
-    V1 + "PerformanceService/ListTargetProfiles": (
-        "list_target_profiles", bos.ListTargetProfilesRequest, bos.ListTargetProfilesResponse,
-        MINER),
-    V1 + "PerformanceService/SetDefaultPowerTarget": (
-        "set_default_power_target", bos.SetDefaultPowerTargetRequest,
-        bos.SetPowerTargetResponse, MINER),
-    V1 + "PerformanceService/SetPowerTarget": (
-        "set_power_target", bos.SetPowerTargetRequest, bos.SetPowerTargetResponse, MINER),
-    V1 + "PerformanceService/IncrementPowerTarget": (
-        "increment_power_target", bos.IncrementPowerTargetRequest, bos.SetPowerTargetResponse,
-        MINER),
-    V1 + "PerformanceService/DecrementPowerTarget": (
-        "decrement_power_target", bos.DecrementPowerTargetRequest, bos.SetPowerTargetResponse,
-        MINER),
-    V1 + "PerformanceService/SetPerformanceMode": (
-        "set_performance_mode", bos.SetPerformanceModeRequest, bos.PerformanceMode, MINER),
-    V1 + "PerformanceService/GetActivePerformanceMode": (
-        "get_active_performance_mode", bos.GetPerformanceModeRequest, bos.PerformanceMode,
-        MINER),
-    V1 + "PoolService/GetPoolGroups": (
-        "get_pool_groups", bos.GetPoolGroupsRequest, bos.GetPoolGroupsResponse, MINER),
-    V1 + "ConfigurationService/GetMinerConfiguration": (
-        "get_miner_configuration", bos.GetMinerConfigurationRequest,
-        bos.GetMinerConfigurationResponse, AUTH),
-    V1 + "ConfigurationService/GetConstraints": (
-        "get_constraints", bos.GetConstraintsRequest, bos.GetConstraintsResponse, AUTH),
-    V1 + "LicenseService/GetLicenseState": (
-        "get_license_state", bos.GetLicenseStateRequest, bos.GetLicenseStateResponse, AUTH),
-    V1 + "MinerService/GetMinerStatus": (
-        "get_miner_status", bos.GetMinerStatusRequest, bos.GetMinerStatusResponse, AUTH),
-    V1 + "MinerService/GetMinerDetails": (
-        "get_miner_details", bos.GetMinerDetailsRequest, bos.GetMinerDetailsResponse, AUTH),
-    V1 + "MinerService/GetMinerStats": (
-        "get_miner_stats", bos.GetMinerStatsRequest, bos.GetMinerStatsResponse, MINER),
-    V1 + "MinerService/GetHashboards": (
-        "get_hashboards", bos.GetHashboardsRequest, bos.GetHashboardsResponse, MINER),
+    **{V1 + path: _v1_method(path.partition("/")[2], access)
+       for path, access in _V1_ACCESS.items()},
 }  # fmt: skip
 METHODS_BY_NAME = {name: access for name, _, _, access in METHODS.values()}
 # core methods answered from a memo: (view, reply builder)

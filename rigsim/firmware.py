@@ -14,8 +14,8 @@ work mode, login tokens); `FirmwareApis` holds one handler per family and picks 
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+import importlib
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rigsim.luxos import LuxosHandler
 from rigsim.rig import ANTMINER, BRAIINS, LUXOS
@@ -30,6 +30,25 @@ if TYPE_CHECKING:
     from rigsim.cgminer import CgminerApi
     from rigsim.rig import FleetView
 
+T = TypeVar("T")
+
+
+class Handler(Generic[T]):
+    """A family's API handler for the fleet: its module imported and the handler built on
+    first use, then kept on the instance (a LuxOS fleet never imports the others)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, apis: FirmwareApis, owner: type | None = None) -> T:
+        handler: T = getattr(importlib.import_module(self.module), self.name)(apis.fleet)
+        apis.__dict__[self.attr] = handler  # found before this descriptor from now on
+        return handler
+
+
 class FirmwareApis:
     """One API handler per family, built on first use (a LuxOS fleet never imports the
     others' dependencies); `rpc(i)` is the handler that answers rig i on port 4028."""
@@ -38,41 +57,12 @@ class FirmwareApis:
         self.fleet = fleet
         self.luxos = LuxosHandler(fleet)
 
-    @cached_property
-    def bosminer(self) -> BosminerApi:
-        from rigsim.bosminer import BosminerApi
-
-        return BosminerApi(self.fleet)
-
-    @cached_property
-    def braiins(self) -> BraiinsApi:
-        from rigsim.braiins import BraiinsApi
-
-        return BraiinsApi(self.fleet)
-
-    @cached_property
-    def bmminer(self) -> BmminerApi:
-        from rigsim.bmminer import BmminerApi
-
-        return BmminerApi(self.fleet)
-
-    @cached_property
-    def antminer_web(self) -> AntminerWeb:
-        from rigsim.antminer_web import AntminerWeb
-
-        return AntminerWeb(self.fleet)
-
-    @cached_property
-    def btminer(self) -> BtminerApi:
-        from rigsim.btminer import BtminerApi
-
-        return BtminerApi(self.fleet)
-
-    @cached_property
-    def btminer_v3(self) -> BtminerV3Api:
-        from rigsim.btminer_v3 import BtminerV3Api
-
-        return BtminerV3Api(self.fleet)
+    bosminer: Handler[BosminerApi] = Handler("rigsim.bosminer", "BosminerApi")
+    braiins: Handler[BraiinsApi] = Handler("rigsim.braiins", "BraiinsApi")
+    bmminer: Handler[BmminerApi] = Handler("rigsim.bmminer", "BmminerApi")
+    antminer_web: Handler[AntminerWeb] = Handler("rigsim.antminer_web", "AntminerWeb")
+    btminer: Handler[BtminerApi] = Handler("rigsim.btminer", "BtminerApi")
+    btminer_v3: Handler[BtminerV3Api] = Handler("rigsim.btminer_v3", "BtminerV3Api")
 
     def rpc(self, i: int) -> CgminerApi:
         family = self.fleet.rigs[i].firmware

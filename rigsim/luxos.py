@@ -55,6 +55,11 @@ def _status(code: int, msg: str, ok: bool = True) -> list[dict[str, Any]]:
     return status_block(code, msg, DESCRIPTION, ok)
 
 
+def _reply(code: int, msg: str, **sections: Any) -> dict[str, Any]:
+    """A successful answer: its STATUS, then its sections in the order given."""
+    return {"STATUS": _status(code, msg), **sections}
+
+
 class LuxosHandler(CgminerApi):
     """Answers LuxOS API requests for any rig of a fleet."""
 
@@ -87,9 +92,9 @@ class LuxosHandler(CgminerApi):
     # ------------------------------------------------------------------ read commands
 
     def _cmd_version(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return {
-            "STATUS": _status(22, "LUXminer versions"),
-            "VERSION": [
+        return _reply(
+            22, "LUXminer versions",
+            VERSION=[
                 {
                     "API": API_VERSION,
                     "CompileTime": "Fri Sep 20 20:53:07 UTC 2024",
@@ -98,14 +103,14 @@ class LuxosHandler(CgminerApi):
                     "Type": self._model(i).luxos_type,
                 }
             ],
-        }
+        )
 
     def _cmd_summary(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         ghs = sum(self._rates_gh(i, r))
         pool = self.fleet.pool_status(i)
-        return {
-            "STATUS": _status(11, "Summary"),
-            "SUMMARY": [
+        return _reply(
+            11, "Summary",
+            SUMMARY=[
                 {
                     "Elapsed": int(r.uptime_s),
                     "GHS 5s": round(ghs, 2),
@@ -118,7 +123,7 @@ class LuxosHandler(CgminerApi):
                     "Pool Stale%": 0.0,
                 }
             ],
-        }
+        )
 
     def _cmd_stats(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
@@ -126,9 +131,9 @@ class LuxosHandler(CgminerApi):
         up = r.state in (RigState.RAMPING, RigState.HASHING)
         mhz = round(prof.mhz * r.derate) if up else 0
         st = board_stats(model, r, mhz, prof.ths * 1000.0, r.uptime_s, "BTM_SOC0")
-        return {
-            "STATUS": _status(70, "LUXminer stats"),
-            "STATS": [
+        return _reply(
+            70, "LUXminer stats",
+            STATS=[
                 {
                     "BMMiner": FIRMWARE,
                     "CompileTime": "Fri Sep 20 20:53:07 UTC 2024",
@@ -137,28 +142,28 @@ class LuxosHandler(CgminerApi):
                 },
                 st,
             ],
-        }
+        )
 
     _cmd_estats = _cmd_stats
 
     def _cmd_devs(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         extra = {"Accepted": 0, "Rejected": 0, "Hardware Errors": 0}
         devs = dev_rows(r, "BTM_SOC", **extra, **{"Device Elapsed": int(r.uptime_s)})
-        return {"STATUS": _status(9, f"{len(devs)} ASC(s)"), "DEVS": devs}
+        return _reply(9, f"{len(devs)} ASC(s)", DEVS=devs)
 
     _cmd_edevs = _cmd_devs
 
     def _cmd_devdetails(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
         details = devdetails_rows(model, "BTM_SOC", "bitmain", model.luxos_type)
-        return {"STATUS": _status(69, "Device Details"), "DEVDETAILS": details}
+        return _reply(69, "Device Details", DEVDETAILS=details)
 
     def _cmd_pools(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         pool = self.fleet.pool_status(i)
         host = pool.url.split("://")[-1]
-        return {
-            "STATUS": _status(7, "1 Pool(s)"),
-            "POOLS": [
+        return _reply(
+            7, "1 Pool(s)",
+            POOLS=[
                 {
                     "POOL": 0,
                     "URL": pool.url,
@@ -198,27 +203,27 @@ class LuxosHandler(CgminerApi):
                     "GROUP": 0,
                 }
             ],
-        }
+        )
 
     def _cmd_groups(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return {
-            "STATUS": _status(7, "1 Group(s)"),
-            "GROUPS": [{"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}],
-        }
+        return _reply(
+            7, "1 Group(s)",
+            GROUPS=[{"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}],
+        )
 
     def _cmd_power(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return {
-            "STATUS": _status(336, "Power"),
-            "POWER": [{"PSU": True, "Watts": round(r.reported_w)}],
-        }
+        return _reply(
+            336, "Power",
+            POWER=[{"PSU": True, "Watts": round(r.reported_w)}],
+        )
 
     def _cmd_config(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
         fw = self.fleet.firmware(i)
         rig = self.fleet.rigs[i]
-        return {
-            "STATUS": _status(33, "LUXminer config"),
-            "CONFIG": [
+        return _reply(
+            33, "LUXminer config",
+            CONFIG=[
                 {
                     "ASC Count": model.hashboards,
                     "PGA Count": 0,
@@ -238,7 +243,7 @@ class LuxosHandler(CgminerApi):
                     "SystemStatus": r.state.name.capitalize(),
                 }
             ],
-        }
+        )
 
     @staticmethod
     def _profile_row(prof: Any) -> dict[str, Any]:
@@ -258,7 +263,7 @@ class LuxosHandler(CgminerApi):
         rows = self._profile_rows.get(model.key)
         if rows is None:  # a model's ladder never changes: build its rows once
             rows = self._profile_rows[model.key] = [self._profile_row(pr) for pr in model.profiles]
-        return {"STATUS": _status(330, "Profiles"), "PROFILES": rows}
+        return _reply(330, "Profiles", PROFILES=rows)
 
     def _cmd_profileget(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
@@ -267,7 +272,7 @@ class LuxosHandler(CgminerApi):
             prof = model.profile(name)
         except KeyError:
             raise CommandError(331, f"Unknown profile '{name}'") from None
-        return {"STATUS": _status(332, "Profile"), "PROFILE": [self._profile_row(prof)]}
+        return _reply(332, "Profile", PROFILE=[self._profile_row(prof)])
 
     def _cmd_fans(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         model = self._model(i)
@@ -279,11 +284,11 @@ class LuxosHandler(CgminerApi):
             }
             for k in range(model.fans)
         ]
-        return {
-            "STATUS": _status(202, f"{model.fans} Fan(s)"),
-            "FANS": fans,
-            "FANCTRL": [{"MinFans": model.fans, "Speed": -1, "PowerOffSpeed": 0}],
-        }
+        return _reply(
+            202, f"{model.fans} Fan(s)",
+            FANS=fans,
+            FANCTRL=[{"MinFans": model.fans, "Speed": -1, "PowerOffSpeed": 0}],
+        )
 
     def _cmd_temps(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         rows = []
@@ -300,22 +305,22 @@ class LuxosHandler(CgminerApi):
                     "BottomRight": round(chip + 3, 1),
                 }
             )
-        return {"STATUS": _status(201, f"{len(rows)} Temp(s)"), "TEMPS": rows}
+        return _reply(201, f"{len(rows)} Temp(s)", TEMPS=rows)
 
     def _cmd_tempctrl(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         m = self._model(i)
-        return {
-            "STATUS": _status(203, "Temperature control"),
-            "TEMPCTRL": [
+        return _reply(
+            203, "Temperature control",
+            TEMPCTRL=[
                 {"Mode": "Auto", "Target": m.target_c, "Hot": m.hot_c, "Dangerous": m.danger_c}
             ],
-        }
+        )
 
     def _cmd_atm(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         m = self._model(i)
-        return {
-            "STATUS": _status(339, "ATM configuration values"),
-            "ATM": [
+        return _reply(
+            339, "ATM configuration values",
+            ATM=[
                 {
                     "Enabled": self.fleet.firmware(i).atm_enabled,
                     "MaxProfile": m.profiles[-1].name,
@@ -325,12 +330,12 @@ class LuxosHandler(CgminerApi):
                     "TempWindow": 7,
                 }
             ],
-        }
+        )
 
     def _cmd_coin(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return {
-            "STATUS": _status(78, "LUXminer coin"),
-            "COIN": [
+        return _reply(
+            78, "LUXminer coin",
+            COIN=[
                 {
                     "Hash Method": "sha256",
                     "Current Block Time": 0.0,
@@ -339,33 +344,33 @@ class LuxosHandler(CgminerApi):
                     "Network Difficulty": 0.0,
                 }
             ],
-        }
+        )
 
     def _cmd_check(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         exists = bool(p) and p[0] in self._commands
-        return {
-            "STATUS": _status(72, "Check command"),
-            "CHECK": [{"Exists": "Y" if exists else "N", "Access": "Y" if exists else "N"}],
-        }
+        return _reply(
+            72, "Check command",
+            CHECK=[{"Exists": "Y" if exists else "N", "Access": "Y" if exists else "N"}],
+        )
 
     # ------------------------------------------------------------------ sessions
 
     def _cmd_session(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return {
-            "STATUS": _status(340, "Session"),
-            "SESSION": [{"SessionID": self.fleet.sessions.current(i, s)}],
-        }
+        return _reply(
+            340, "Session",
+            SESSION=[{"SessionID": self.fleet.sessions.current(i, s)}],
+        )
 
     def _cmd_logon(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         sid = self.fleet.sessions.logon(i, s)
         if sid is None:
             raise CommandError(341, "Another session is active")
-        return {"STATUS": _status(342, "Session created"), "SESSION": [{"SessionID": sid}]}
+        return _reply(342, "Session created", SESSION=[{"SessionID": sid}])
 
     def _cmd_logoff(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         # the session was checked (and refreshed) by _one; close it
         self.fleet.sessions.drop(i)
-        return {"STATUS": _status(343, "Session closed")}
+        return _reply(343, "Session closed")
 
     # ------------------------------------------------------------------ privileged
 
@@ -377,10 +382,10 @@ class LuxosHandler(CgminerApi):
             self.fleet.wake(i)
         else:
             raise CommandError(344, f"Invalid curtail mode '{mode}'; expected sleep or wakeup")
-        return {
-            "STATUS": _status(345, f"Curtail {mode}"),
-            "CURTAIL": [{"Mode": mode, "Result": "success"}],
-        }
+        return _reply(
+            345, f"Curtail {mode}",
+            CURTAIL=[{"Mode": mode, "Result": "success"}],
+        )
 
     def _cmd_profileset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         if not p:
@@ -390,10 +395,10 @@ class LuxosHandler(CgminerApi):
         except KeyError:
             raise CommandError(331, f"Unknown profile '{p[0]}'") from None
         self.fleet.set_profile(i, prof.name)
-        return {
-            "STATUS": _status(347, "Profile set"),
-            "PROFILE": [{"Profile": prof.name, "Result": "success"}],
-        }
+        return _reply(
+            347, "Profile set",
+            PROFILE=[{"Profile": prof.name, "Result": "success"}],
+        )
 
     def _cmd_atmset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         fw = self.fleet.firmware(i)
@@ -413,19 +418,19 @@ class LuxosHandler(CgminerApi):
                 "prevent_oc",
             ):
                 raise CommandError(348, f"Unknown ATM setting '{key}'")
-        return {"STATUS": _status(340, "Advanced Thermal Management configuration updated")}
+        return _reply(340, "Advanced Thermal Management configuration updated")
 
     def _cmd_rebootdevice(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         self.fleet.reboot(i)
-        return {"STATUS": _status(349, "Device reboot scheduled")}
+        return _reply(349, "Device reboot scheduled")
 
     def _cmd_resetminer(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         if r.state != RigState.SLEEPING:
             self.fleet.reboot(i, api_down=False)
-        return {"STATUS": _status(350, "Miner reset")}
+        return _reply(350, "Miner reset")
 
     def _cmd_ledset(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         if len(p) != 2 or p[0] != "red" or p[1] not in ("on", "off", "blink"):
             raise CommandError(351, "Expected ledset <sid>,red,on|off|blink")
         self.fleet.firmware(i).red_led = p[1]
-        return {"STATUS": _status(352, "LED set")}
+        return _reply(352, "LED set")

@@ -17,6 +17,7 @@ is kept current from the miner's share counters.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import urlsplit
 
 from plumbing.lifecycle import cancel
@@ -138,8 +139,8 @@ class FleetMiners:
         await asyncio.wait_for(asyncio.gather(*(m.connected.wait() for m in self.miners)), timeout)
 
 
-async def attach(fleet: Fleet, pool_url: str, **kw: object) -> FleetMiners:
+async def attach(fleet: Fleet, pool_url: str, **kw: Any) -> FleetMiners:
     """Start every rig of `fleet` mining on `pool_url`; returns the running FleetMiners."""
-    miners = FleetMiners(fleet, pool_url, **kw)  # type: ignore[arg-type]
+    miners = FleetMiners(fleet, pool_url, **kw)
     await miners.start()
     return miners

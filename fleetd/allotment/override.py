@@ -50,9 +50,12 @@ class OverrideSource:
     ) -> Override:
         """Cap the site at `mw` from `now` for `ttl_s` seconds or until epoch `until`."""
         mw = check_mw(f"{self.name}: mw", mw)
-        if (ttl_s is None) == (until is None):
+        if ttl_s is not None and until is None:
+            expires = now + float(ttl_s)
+        elif until is not None and ttl_s is None:
+            expires = float(until)
+        else:
             raise AllotmentError(f"{self.name}: expected exactly one of ttl_s or until")
-        expires = now + float(ttl_s) if ttl_s is not None else float(until)  # type: ignore[arg-type]
         if not (math.isfinite(expires) and expires > now):
             raise AllotmentError(
                 f"{self.name}: expiry must lie in the future, got {expires!r} at now={now!r}"

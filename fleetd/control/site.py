@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleetd.allotment import Effective, OverrideSource, SiteAllotment
-from fleetd.budget import miner_budget_w, site_draw_w, wake_horizon_s
+from fleetd.budget import SiteLoads, wake_horizon_s
 from fleetd.config import RigSpec, SiteConfig
 from fleetd.control.book import RigBook
 from fleetd.control.meter import Meter
@@ -190,27 +190,24 @@ class Site:
         rate = pc.ramp_down_w_per_s
         cap = min(eff.watts, sched.effective_w(now, self.lead_s, rate))
         wake_cap = min(cap, sched.wake_w(now, self.lead_s, horizon, rate))
-        firm = self.firm_w(now)
-        factor = self.meter_factor()
-        c = self.config
-        kw = {
-            "firm_w": firm, "pue": c.overhead.pue, "aux_w": c.overhead.aux_kw * 1e3,
-            "margin_frac": c.margin_pct / 100.0, "margin_w": c.margin_kw * 1e3,
-            "meter_factor": factor,
-        }  # fmt: skip
+        loads, c = self.loads(now), self.config
+        margins = {"margin_frac": c.margin_pct / 100.0, "margin_w": c.margin_kw * 1e3}
         return SiteBudget(
             at=now, effective=eff, allotment_w=eff.watts, planned_cap_w=cap,
-            miner_w=miner_budget_w(cap, **kw), wake_w=miner_budget_w(wake_cap, **kw),
-            firm_w=firm, meter_factor=factor, lead_s=self.lead_s,
+            miner_w=loads.miner_budget_w(cap, **margins),
+            wake_w=loads.miner_budget_w(wake_cap, **margins),
+            firm_w=loads.firm_w, meter_factor=loads.meter_factor, lead_s=self.lead_s,
         )  # fmt: skip
+
+    def loads(self, now: float) -> SiteLoads:
+        """The site's draw besides its rigs now, and the meter factor the budget uses."""
+        overhead = self.config.overhead
+        return SiteLoads(firm_w=self.firm_w(now), pue=overhead.pue,
+                         aux_w=overhead.aux_kw * 1e3, meter_factor=self.meter_factor())  # fmt: skip
 
     def estimate_site_w(self, now: float, rig_w: float) -> float:
         """What the site meter should read for `rig_w` of rigs (firm + aux + PUE x rigs)."""
-        c = self.config
-        return site_draw_w(
-            rig_w, firm_w=self.firm_w(now), pue=c.overhead.pue, aux_w=c.overhead.aux_kw * 1e3,
-            meter_factor=self.meter_factor(),
-        )  # fmt: skip
+        return self.loads(now).draw_w(rig_w)
 
     def rigs_w(self, now: float) -> float:
         """The rigs' own figure: what fresh rigs report, nameplate for the rest."""

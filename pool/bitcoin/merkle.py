@@ -40,15 +40,12 @@ def merkle_branch(txids: Sequence[bytes]) -> tuple[bytes, ...]:
     transactions in block order (coinbase excluded)."""
     _check_hashes(txids)
     branch: list[bytes] = []
-    level: list[bytes | None] = [None, *txids]  # None marks the coinbase's path
-    while len(level) > 1:
-        if len(level) % 2:
-            level.append(level[-1])
-        branch.append(level[1])  # type: ignore[arg-type]
-        nxt: list[bytes | None] = [None]
-        for i in range(2, len(level), 2):
-            nxt.append(sha256d(level[i] + level[i + 1]))  # type: ignore[operator]
-        level = nxt
+    rest = list(txids)  # a level of the tree but its index 0, the coinbase's path
+    while rest:
+        if len(rest) % 2 == 0:  # with the coinbase's path the level is odd: pad it
+            rest.append(rest[-1])
+        branch.append(rest[0])  # the coinbase path's sibling
+        rest = [sha256d(rest[i] + rest[i + 1]) for i in range(1, len(rest), 2)]
     return tuple(branch)
 
 

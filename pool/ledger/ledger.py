@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Protocol, TypeVar
 
@@ -36,17 +37,18 @@ class ChainView(Protocol):
     async def getblockhash(self, height: int) -> str: ...
 
 
+@dataclass(eq=False)
 class Ledger:
-    def __init__(
-        self, config: LedgerConfig, store: LedgerStore, writers: list[LedgerStore],
-        committer: GroupCommitter, checkpointer: Checkpointer | None = None,
-    ) -> None:
-        self.config = config
-        self._checkpointer = checkpointer
-        self.store = store
-        self._writer_stores = writers
-        self._committer = committer
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-accounting")
+    """The store (accounting, one call at a time on `executor`), the share writers behind
+    `committer` and, with SQLite, the WAL `checkpointer`; built by `open`."""
+
+    config: LedgerConfig
+    store: LedgerStore
+    writers: list[LedgerStore]
+    committer: GroupCommitter
+    checkpointer: Checkpointer | None = None
+    executor: ThreadPoolExecutor = field(init=False, default_factory=lambda: ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="ledger-accounting"))  # fmt: skip
 
     @classmethod
     async def open(
@@ -95,26 +97,26 @@ class Ledger:
 
     def submit_share(self, share: Share) -> asyncio.Future[int]:
         """Queue one share; the future resolves to its id once it is committed."""
-        return self._committer.submit((share,), single=True)
+        return self.committer.submit((share,), single=True)
 
     async def record_share(self, share: Share) -> int:
         """Store one share durably; returns its id only after the commit."""
-        return await self._committer.submit((share,), single=True)
+        return await self.committer.submit((share,), single=True)
 
     async def record_shares(self, shares: Sequence[Share]) -> list[int]:
         """Store shares durably in one group commit; their ids, in order."""
         if not shares:
             return []
-        return await self._committer.submit(tuple(shares))
+        return await self.committer.submit(tuple(shares))
 
     @property
     def commits(self) -> int:
-        return self._committer.commits
+        return self.committer.commits
 
     # -- accounting (one call at a time on the accounting thread) ---------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     async def record_network(
         self, height: int, network_difficulty: Fraction, subsidy: int, fees: int
@@ -171,10 +173,10 @@ class Ledger:
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections."""
-        await self._committer.close()
-        for writer in self._writer_stores:
+        await self.committer.close()
+        for writer in self.writers:
             await asyncio.to_thread(writer.close)
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.stop)
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         await self._run(self.store.close)
-        self._executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)

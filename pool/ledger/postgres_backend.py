@@ -145,7 +145,9 @@ class PostgresBackend(Backend):
         conn = self.connection()
         with conn.transaction():
             conn.execute("LOCK TABLE shares IN SHARE MODE")
-            return int(conn.execute("SELECT coalesce(max(id), 0) FROM shares").fetchone()[0])  # type: ignore[index]
+            row = conn.execute("SELECT coalesce(max(id), 0) FROM shares").fetchone()
+            assert row is not None  # an aggregate always answers one row
+            return int(row[0])
 
     def close(self) -> None:
         if self._conn is not None:

@@ -98,20 +98,17 @@ class LedgerReader:
 
     def shares_after(self, after: int, upto: int, limit: int = CHUNK) -> list[Row]:
         """(id, account, difficulty text) with after < id <= upto, oldest first."""
-        with self.backend.read() as tx:
-            return tx.all(
-                "SELECT id, account, difficulty FROM shares WHERE id > ? AND id <= ? "
-                "ORDER BY id LIMIT ?",
-                (after, upto, limit),
-            )
+        return self._shares("id > ? AND id <= ? ORDER BY id", (after, upto, limit))
 
     def shares_before(self, before: int, floor: int, limit: int = CHUNK) -> list[Row]:
         """(id, account, difficulty text) with floor < id < before, newest first."""
+        return self._shares("id < ? AND id > ? ORDER BY id DESC", (before, floor, limit))
+
+    def _shares(self, where_and_order: str, params: tuple[int, int, int]) -> list[Row]:
         with self.backend.read() as tx:
             return tx.all(
-                "SELECT id, account, difficulty FROM shares WHERE id < ? AND id > ? "
-                "ORDER BY id DESC LIMIT ?",
-                (before, floor, limit),
+                f"SELECT id, account, difficulty FROM shares WHERE {where_and_order} LIMIT ?",
+                params,
             )
 
     def close(self) -> None:

@@ -98,7 +98,7 @@ class LedgerSink:
                     self._block_shares.popitem(last=False)
         if reasons:
             raise SharesNotStored(ids, reasons)
-        return ids  # type: ignore[return-value]
+        return ids  # type: ignore[return-value]  # no reason given: every share has its id
 
     def block_share_id(self, block_hash: str) -> int | None:
         """Ledger id of the share that solved `block_hash` (for FoundBlock.share_id)."""

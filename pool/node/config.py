@@ -7,6 +7,8 @@ name to its errors.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import Node
@@ -84,13 +86,13 @@ class NodeConfig(BaseModel):
         node: Node,
         on_new_block: NewBlockCallback,
         on_refresh: RefreshCallback | None = None,
-        **overrides: object,
+        **overrides: Any,
     ) -> BlockWatcher:
-        kwargs: dict[str, object] = {
+        kwargs: dict[str, Any] = {
             "poll_interval": self.poll_interval,
             "refresh_interval": self.refresh_interval,
             "zmq_url": self.zmq_hashblock,
             "longpoll": self.longpoll,
         }
         kwargs.update(overrides)
-        return BlockWatcher(node, on_new_block, on_refresh, **kwargs)  # type: ignore[arg-type]
+        return BlockWatcher(node, on_new_block, on_refresh, **kwargs)

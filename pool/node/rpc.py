@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from .base import (
@@ -214,26 +215,17 @@ class RpcNode:
     ) -> tuple[Any, BaseException | None]:
         loop = asyncio.get_running_loop()
         if not longpoll:
-            fut = loop.run_in_executor(
-                self._pool, timed_call, self._channels, endpoint, method, params, self.timeout
-            )
+            call = partial(self._channels.call, endpoint, method, params, self.timeout)
+            fut = loop.run_in_executor(self._pool, timed_call, call, endpoint, method)
             result, error, record = await fut
             self._observe(record)
             return result, error
         abort = Abort()
         self._aborts.add(abort)
         try:
-            fut = loop.run_in_executor(
-                self._lp_pool,
-                lambda: timed_call(
-                    self._channels,
-                    endpoint,
-                    method,
-                    params,
-                    self.longpoll_timeout,
-                    abort=abort,
-                ),
-            )
+            call = partial(self._channels.call, endpoint, method, params,
+                           self.longpoll_timeout, abort=abort)  # fmt: skip
+            fut = loop.run_in_executor(self._lp_pool, timed_call, call, endpoint, method)
             try:
                 result, error, record = await fut
             except asyncio.CancelledError:

@@ -21,6 +21,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -262,20 +263,14 @@ class CallRecord:
 
 
 def timed_call(
-    channels: ThreadChannels,
-    endpoint: Endpoint,
-    method: str,
-    params: tuple[Any, ...],
-    timeout: float,
-    *,
-    reuse: bool = True,
-    abort: Abort | None = None,
+    call: Callable[[], Any], endpoint: Endpoint, method: str
 ) -> tuple[Any, BaseException | None, CallRecord]:
-    """Run a call in the current (worker) thread and never raise: the result or the
-    error comes back with its timing, so the event loop side reports both."""
+    """Run `call` (one `ThreadChannels.call` of `method` on `endpoint`) in the current
+    (worker) thread and never raise: the result or the error comes back with its timing,
+    so the event loop side reports both."""
     start = time.perf_counter()
     try:
-        result = channels.call(endpoint, method, params, timeout, reuse=reuse, abort=abort)
+        result = call()
     except (NodeError, LongpollTimeout) as exc:
         seconds = time.perf_counter() - start
         return None, exc, CallRecord(method, endpoint.label, seconds, False, type(exc).__name__)

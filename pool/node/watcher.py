@@ -20,7 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import zmq
 import zmq.asyncio
@@ -80,6 +80,7 @@ class TipTracker:
         return True
 
 
+@dataclass(eq=False)
 class BlockWatcher:
     """Calls ``on_new_block(hash)`` once per new tip and ``on_refresh()`` periodically.
 
@@ -88,34 +89,23 @@ class BlockWatcher:
     show each path alone); ``zmq_url`` (e.g. ``tcp://127.0.0.1:28332``) turns ZMQ on.
     """
 
-    def __init__(
-        self,
-        node: Node,
-        on_new_block: NewBlockCallback,
-        on_refresh: RefreshCallback | None = None,
-        *,
-        poll_interval: float | None = 0.1,
-        refresh_interval: float | None = 30.0,
-        zmq_url: str | None = None,
-        longpoll: bool = True,
-        announce_initial: bool = True,
-        error_backoff: float = 1.0,
-        zmq_context: zmq.asyncio.Context | None = None,
-    ) -> None:
-        if poll_interval is not None and poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 or None, got {poll_interval}")
-        if refresh_interval is not None and refresh_interval <= 0:
-            raise ValueError(f"refresh_interval must be > 0 or None, got {refresh_interval}")
-        self.node = node
-        self._on_new_block = on_new_block
-        self._on_refresh = on_refresh
-        self.poll_interval = poll_interval
-        self.refresh_interval = refresh_interval
-        self.zmq_url = zmq_url
-        self.longpoll = longpoll
-        self.announce_initial = announce_initial
-        self.error_backoff = error_backoff
-        self._zmq_context = zmq_context
+    node: Node
+    on_new_block: NewBlockCallback
+    on_refresh: RefreshCallback | None = None
+    _: KW_ONLY
+    poll_interval: float | None = 0.1
+    refresh_interval: float | None = 30.0
+    zmq_url: str | None = None
+    longpoll: bool = True
+    announce_initial: bool = True
+    error_backoff: float = 1.0
+    zmq_context: zmq.asyncio.Context | None = None
+
+    def __post_init__(self) -> None:
+        if self.poll_interval is not None and self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 or None, got {self.poll_interval}")
+        if self.refresh_interval is not None and self.refresh_interval <= 0:
+            raise ValueError(f"refresh_interval must be > 0 or None, got {self.refresh_interval}")
         self._tracker = TipTracker()
         self._lock = asyncio.Lock()
         self._timer_reset = asyncio.Event()
@@ -140,7 +130,7 @@ class BlockWatcher:
                 tg.create_task(self._longpoll_loop(), name="watcher-longpoll")
             if self.zmq_url:
                 tg.create_task(self._zmq_loop(self.zmq_url), name="watcher-zmq")
-            if self.refresh_interval is not None and self._on_refresh is not None:
+            if self.refresh_interval is not None and self.on_refresh is not None:
                 tg.create_task(self._refresh_loop(), name="watcher-refresh")
 
     async def check(self, source: str = "manual", hint: str | None = None) -> bool:
@@ -165,20 +155,20 @@ class BlockWatcher:
             log.info("new block %s (seen by %s)", best, source)
             self._timer_reset.set()
             try:
-                await self._on_new_block(best)
+                await self.on_new_block(best)
             except Exception:
                 log.exception("on_new_block(%s) failed", best)
             return True
 
     async def refresh(self, source: str = "manual") -> None:
         """Run ``on_refresh`` now (serialised with new-block callbacks)."""
-        if self._on_refresh is None:
+        if self.on_refresh is None:
             return
         async with self._lock:
             self.refreshes[source] += 1
             self._timer_reset.set()
             try:
-                await self._on_refresh()
+                await self.on_refresh()
             except Exception:
                 log.exception("on_refresh failed")
 
@@ -228,7 +218,7 @@ class BlockWatcher:
             longpollid, prev = new_id, new_prev
 
     async def _zmq_loop(self, url: str) -> None:
-        ctx = self._zmq_context or zmq.asyncio.Context()
+        ctx = self.zmq_context or zmq.asyncio.Context()
         sock = ctx.socket(zmq.SUB)
         gap = SequenceGap()
         try:
@@ -253,7 +243,7 @@ class BlockWatcher:
                     await self.check("zmq", msg.blockhash)
         finally:
             sock.close(linger=0)
-            if self._zmq_context is None:
+            if self.zmq_context is None:
                 ctx.term()
 
     async def _refresh_loop(self) -> None:

@@ -14,23 +14,23 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 
 CLOSING_STRIKES = 10
 MAX_SCORED_ADDRESSES = 65_536
 
 
+@dataclass(eq=False)
 class BanBook:
-    def __init__(
-        self, max_invalid: int, window: float, ban_seconds: float, *,
-        clock: Callable[[], float] = time.monotonic, max_addresses: int = MAX_SCORED_ADDRESSES,
-    ) -> None:
-        self.max_invalid = max_invalid
-        self.window = window
-        self.ban_seconds = ban_seconds
-        self.clock = clock
-        self.max_addresses = max_addresses
-        self._scores: OrderedDict[str, list[float]] = OrderedDict()  # key -> [since, count]
-        self._bans: dict[str, float] = {}  # key -> banned until
+    max_invalid: int
+    window: float
+    ban_seconds: float
+    _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic
+    max_addresses: int = MAX_SCORED_ADDRESSES
+    # key -> [since, count]
+    _scores: OrderedDict[str, list[float]] = field(init=False, default_factory=OrderedDict)
+    _bans: dict[str, float] = field(init=False, default_factory=dict)  # key -> banned until
 
     def strike(self, key: str, weight: int = 1) -> int | None:
         """Count `weight` strikes; the score when it crosses the limit (ban now), else None."""

@@ -46,6 +46,6 @@ def authorize_problem(
     """Why mining.authorize must refuse `worker` (error 24), or None to accept it:
     the name rules, then `account_problem(account)` when the pool checks accounts."""
     problem = worker_problem(worker)
-    if problem is None and account_problem is not None:
-        problem = account_problem(account_of(worker))  # type: ignore[arg-type]
+    if problem is None and account_problem is not None and isinstance(worker, str):
+        problem = account_problem(account_of(worker))  # (no problem: worker is a str)
     return problem

@@ -16,6 +16,7 @@ import resource
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -84,22 +85,20 @@ def connection_budget(configured: int, fd_limit: int) -> int:
     return max(1, min(configured, fd_limit - FD_RESERVE))
 
 
+@dataclass(eq=False)
 class LogThrottle:
     """One log line for the first event, then at most one summary per `interval`
     (counts by reason), so a flood of refused or closed connections never floods the
     log. `flush` is called periodically (the server's sweep)."""
 
-    def __init__(
-        self, logger: logging.Logger, what: str, *, level: int = logging.WARNING,
-        interval: float = 60.0, clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.logger = logger
-        self.what = what
-        self.level = level
-        self.interval = interval
-        self.clock = clock
-        self.held: Counter[str] = Counter()
-        self._quiet_until = float("-inf")
+    logger: logging.Logger
+    what: str
+    _: KW_ONLY
+    level: int = logging.WARNING
+    interval: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    held: Counter[str] = field(init=False, default_factory=Counter)
+    _quiet_until: float = field(init=False, default=float("-inf"))
 
     def event(self, reason: str, message: str, *args: object) -> None:
         now = self.clock()

@@ -559,7 +559,7 @@ class StratumSession(asyncio.Protocol):
         """Queue one job through the transport (see prepare_job)."""
         data = self.prepare_job(job, notify, epoch, group)
         if data is not None:
-            self.transport.write(data)  # type: ignore[union-attr]
+            self.transport.write(data)  # type: ignore[union-attr]  # open: it has a transport
 
     def prepare_job(
         self, job: Job, notify: bytes, epoch: int, group: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -64,10 +64,12 @@ def _states(counts: dict[str, int]) -> str:
 
 def sites_table(snap: Snapshot) -> Table:
     t = Table(expand=True, title=None, pad_edge=False)
-    for col, just in (("site", "left"), ("allotment", "right"), ("measured", "right"),
-                      ("headroom", "right"), ("power vs allotment", "left"),
-                      ("rigs (true state)", "left"), ("hashrate", "right")):  # fmt: skip
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("site", "left"), ("allotment", "right"), ("measured", "right"), ("headroom", "right"),
+        ("power vs allotment", "left"), ("rigs (true state)", "left"), ("hashrate", "right"),
+    )  # fmt: skip
+    for col, just in columns:
+        t.add_column(col, justify=just)
     for s in snap.sites:
         allot = f"{s.cap_mw:.3f} MW"
         if s.cut_since is not None:

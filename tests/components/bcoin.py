@@ -9,23 +9,20 @@ The methods here are synchronous (they are test set-up); call them through
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from tests.components.process import free_port, stop_process
+from tests.components.process import ChildComponent, ComponentFailed, Traits, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BINARY = ROOT / ".cache" / "bcoin" / "node_modules" / ".bin" / "bcoin"
@@ -38,7 +35,7 @@ class BcoinMissing(RuntimeError):
     """The bcoin binary is not installed."""
 
 
-class BcoinFailed(RuntimeError):
+class BcoinFailed(ComponentFailed):
     """bcoin did not start or did not answer; the message ends with its log."""
 
 
@@ -54,42 +51,30 @@ def bcoin_binary() -> Path:
 
 
 @dataclass
-class BcoinNode:
+class BcoinNode(ChildComponent):
     """One bcoin regtest process. ``rpc_url``/``wallet_url`` carry the API key."""
+
+    traits: ClassVar[Traits] = Traits("bcoin", BcoinFailed, "stdout.log", clash="EADDRINUSE",
+                                      start_timeout=60.0, poll_s=0.05)
 
     binary: Path = field(default_factory=bcoin_binary)
     api_key: str = field(default_factory=lambda: secrets.token_hex(16))
     rpc_port: int = 0
     wallet_port: int = 0
-    prefix: Path | None = None
+    workdir: Path | None = None  # its --prefix
     proc: subprocess.Popen[bytes] | None = None
     _segwit_account: bool = False
     _funded: bool = False
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def start(self, timeout: float = 60.0, attempts: int = 3) -> BcoinNode:
-        """Start and wait until ``getblockcount`` answers; retried on a port clash."""
-        last: Exception | None = None
-        for _ in range(attempts):
-            try:
-                self._start_once(timeout)
-                return self
-            except BcoinFailed as exc:
-                last = exc
-                self.stop()
-                if "EADDRINUSE" not in str(exc):
-                    raise
-        raise BcoinFailed(f"bcoin could not get free ports: {last}")
-
-    def _start_once(self, timeout: float) -> None:
+    def _command(self, workdir: Path) -> list[str]:
         self.rpc_port, self.wallet_port = free_port(), free_port()
         while self.wallet_port == self.rpc_port:
             self.wallet_port = free_port()
-        self.prefix = Path(tempfile.mkdtemp(prefix="surplus-bcoin-"))
-        args = [
+        return [
             str(self.binary),
-            f"--prefix={self.prefix}",
+            f"--prefix={workdir}",
             "--network=regtest",
             "--memory=true",
             "--workers=false",
@@ -105,56 +90,14 @@ class BcoinNode:
             f"--wallet-http-port={self.wallet_port}",
             "--log-level=info",
         ]
-        log = (self.prefix / "stdout.log").open("wb")
-        self.proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise BcoinFailed(f"bcoin exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                self.rpc("getblockcount")
-                self.wallet_rpc("getbalance")
-                return
-            except (OSError, JSONRPCException):
-                pass
-            if time.monotonic() > deadline:
-                raise BcoinFailed(
-                    f"bcoin did not answer within {timeout:.0f} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Terminate (then kill) the process and remove its directory."""
-        stop_process(self.proc, timeout)
-        self.proc = None
-        if self.prefix is not None:
-            shutil.rmtree(self.prefix, ignore_errors=True)
-            self.prefix = None
-
-    def __enter__(self) -> BcoinNode:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        if self.prefix is None:
-            return ""
-        with contextlib.suppress(OSError):
-            text = (self.prefix / "stdout.log").read_text(errors="replace")
-            return "\n".join(text.splitlines()[-lines:])
-        return ""
+    def _ready(self) -> bool:
+        try:
+            self.rpc("getblockcount")
+            self.wallet_rpc("getbalance")
+        except (OSError, JSONRPCException):
+            return False
+        return True
 
     # -- addresses ------------------------------------------------------------------
 

@@ -21,18 +21,17 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from tests.components.process import free_port, stop_process
+from tests.components.process import ChildComponent, ComponentFailed, Traits, free_port
 
 DEFAULT_DIRS = (Path("/usr/bin"), Path("/usr/local/bin"))
 INSTALL_HINT = "run `make components` (or `bash tests/components/install.sh`)"
@@ -42,7 +41,7 @@ class PrometheusMissing(RuntimeError):
     """prometheus or promtool is not installed."""
 
 
-class PrometheusFailed(RuntimeError):
+class PrometheusFailed(ComponentFailed):
     """Prometheus did not start or did not answer; the message ends with its log."""
 
 
@@ -100,8 +99,12 @@ def check_config(path: Path | str) -> PromtoolResult:
 
 
 @dataclass
-class PrometheusServer:
+class PrometheusServer(ChildComponent):
     """One Prometheus process scraping `scrape_configs` (Prometheus YAML, as dicts)."""
+
+    traits: ClassVar[Traits] = Traits("prometheus", PrometheusFailed, "prometheus.log",
+                                      clash="address already in use", start_timeout=30.0,
+                                      poll_s=0.1)
 
     scrape_configs: list[dict[str, Any]]
     scrape_interval: str = "1s"
@@ -122,75 +125,23 @@ class PrometheusServer:
             "scrape_configs": self.scrape_configs,
         }
 
-    def start(self, timeout: float = 30.0, attempts: int = 3) -> PrometheusServer:
-        last: Exception | None = None
-        for _ in range(attempts):
-            try:
-                self._start_once(timeout)
-                return self
-            except PrometheusFailed as exc:
-                last = exc
-                self.stop()
-                if "address already in use" not in str(exc):
-                    raise
-        raise PrometheusFailed(f"Prometheus could not get a free port: {last}")
-
-    def _start_once(self, timeout: float) -> None:
+    def _command(self, workdir: Path) -> list[str]:
         self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="surplus-prometheus-"))
-        config_path = self.workdir / "prometheus.yml"
+        config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        log = (self.workdir / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                str(self.binary),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise PrometheusFailed(
-                    f"prometheus exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp,
-            ):
-                if resp.status == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise PrometheusFailed(
-                    f"prometheus not ready within {timeout:.0f} s:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
+        return [
+            str(self.binary),
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
 
-    def stop(self, timeout: float = 10.0) -> None:
-        stop_process(self.proc, timeout)
-        self.proc = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if self.workdir is None:
-            return ""
-        with contextlib.suppress(OSError):
-            text = (self.workdir / "prometheus.log").read_text(errors="replace")
-            return "\n".join(text.splitlines()[-lines:])
-        return ""
+    def _ready(self) -> bool:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{self.url}/-/ready",
+                                                                  timeout=2) as resp:  # fmt: skip
+            return bool(resp.status == 200)
+        return False
 
     # -- the HTTP API ------------------------------------------------------------------
 

@@ -47,12 +47,13 @@ def test_demo_runs_a_whole_site_from_a_clean_virtualenv(
     out = tmp_path / "demo"
     workdir = tmp_path / "work"
     workdir.mkdir()
+    # the installed programs, not a checkout on PYTHONPATH (as DEVELOPING.md sets it)
+    installed_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.run(
         [str(surplus), "demo", "--headless", "--duration", str(DURATION_S), "--free-ports",
          "--configs", str(ROOT / "configs"), "--out", str(out), "--cut-at", "35",
          "--cut-depth", "0.45", "--log-every", "10"],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
-        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+        cwd=workdir, capture_output=True, text=True, timeout=900, env=installed_env,
     )  # fmt: skip
     output = proc.stdout + proc.stderr
     sys.stdout.write(output[-6000:])  # shown by pytest when the test fails
@@ -65,7 +66,7 @@ def test_demo_runs_a_whole_site_from_a_clean_virtualenv(
         [str(clean_venv / "bin" / "python"), "-c",
          "import hashing, pool, fleetd, rigsim, surplus; "
          "print('\\n'.join(m.__file__ for m in (hashing, pool, fleetd, rigsim, surplus)))"],
-        cwd=workdir, capture_output=True, text=True, check=True,
+        cwd=workdir, capture_output=True, text=True, check=True, env=installed_env,
     ).stdout.split()  # fmt: skip
     assert len(where) == 5 and all(str(clean_venv) in w for w in where), where
 

@@ -6,22 +6,17 @@ import math
 
 import pytest
 
-from fleetd.budget import (
-    AllotmentSchedule,
-    BudgetError,
-    miner_budget_w,
-    site_draw_w,
-    wake_horizon_s,
-)
+from fleetd.budget import AllotmentSchedule, BudgetError, SiteLoads, wake_horizon_s
 
 
 def test_miner_budget_subtracts_margin_firm_aux_and_divides_by_pue() -> None:
-    b = miner_budget_w(10e6, firm_w=1e6, pue=1.2, aux_w=0.2e6, margin_frac=0.02, margin_w=0.1e6)
+    loads = SiteLoads(firm_w=1e6, pue=1.2, aux_w=0.2e6)
+    b = loads.miner_budget_w(10e6, margin_frac=0.02, margin_w=0.1e6)
     assert b == pytest.approx((10e6 * 0.98 - 0.1e6 - 1e6 - 0.2e6) / 1.2)
     # and the site meter would read exactly the allotment less the margins
-    assert site_draw_w(b, firm_w=1e6, pue=1.2, aux_w=0.2e6) == pytest.approx(10e6 * 0.98 - 0.1e6)
-    assert miner_budget_w(1e6, firm_w=2e6) == 0.0, "firm loads are not throttled"
-    assert miner_budget_w(1e6, meter_factor=1.1) == pytest.approx(1e6 / 1.1)
+    assert loads.draw_w(b) == pytest.approx(10e6 * 0.98 - 0.1e6)
+    assert SiteLoads(firm_w=2e6).miner_budget_w(1e6) == 0.0, "firm loads are not throttled"
+    assert SiteLoads(meter_factor=1.1).miner_budget_w(1e6) == pytest.approx(1e6 / 1.1)
 
 
 @pytest.mark.parametrize(
@@ -30,8 +25,9 @@ def test_miner_budget_subtracts_margin_firm_aux_and_divides_by_pue() -> None:
      ({"meter_factor": 0}, "meter_factor"), ({"aux_w": math.nan}, "aux_w")],
 )  # fmt: skip
 def test_bad_budget_input_is_named(kwargs: dict, name: str) -> None:
+    margins = {k: kwargs.pop(k) for k in ("margin_frac", "margin_w") if k in kwargs}
     with pytest.raises(BudgetError, match=name):
-        miner_budget_w(1e6, **kwargs)
+        SiteLoads(**kwargs).miner_budget_w(1e6, **margins)
 
 
 def _day() -> AllotmentSchedule:

@@ -332,7 +332,7 @@ class Counting:
         self.inner, self.box = inner, box
         self.host, self.capabilities = inner.host, inner.capabilities
 
-    async def _count(self, coro):  # type: ignore[no-untyped-def]
+    async def _count(self, coro):
         self.box["now"] += 1
         self.box["max"] = max(self.box["max"], self.box["now"])
         try:
@@ -343,13 +343,13 @@ class Counting:
     async def read(self) -> RigReading:
         return await self._count(self.inner.read())
 
-    async def apply(self, target: Target):  # type: ignore[no-untyped-def]
+    async def apply(self, target: Target):
         return await self._count(self.inner.apply(target))
 
 
 async def test_fanout_bounds_reads_and_the_dispatcher_window_and_audits(
     site: Fleet, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     box = {"now": 0, "max": 0}
     drivers = [Counting(PyasicDriver(r.address, timeouts=FAST), box) for r in site.rigs]
     site.update_faults(site.rigs[0].index, unreachable="blackhole")
@@ -368,7 +368,7 @@ async def test_fanout_bounds_reads_and_the_dispatcher_window_and_audits(
     log = AuditLog(tmp_path / "audit.jsonl")
     answered: list[str] = []
 
-    def record(o: Order, res) -> None:  # type: ignore[no-untyped-def]
+    def record(o: Order, res) -> None:
         answered.append(res.host)
         log.command("test", res, sig, plan_id="shed-1")
 
@@ -421,7 +421,7 @@ class Broken(Counting):
     async def read(self) -> RigReading:
         raise RuntimeError("driver bug")
 
-    async def apply(self, target: Target):  # type: ignore[no-untyped-def]
+    async def apply(self, target: Target):
         raise RuntimeError("driver bug")
 
 

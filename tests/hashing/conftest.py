@@ -11,28 +11,28 @@ import pytest
 from hashing import choice
 
 
+def _steer(monkeypatch: pytest.MonkeyPatch, variable: str) -> Iterator[Callable[[str], None]]:
+    """A setter of the environment `variable` that makes the kernel choice look again;
+    after the test, the choice is made afresh from the untouched environment."""
+
+    def set_to(value: str) -> None:
+        monkeypatch.setenv(variable, value)
+        choice.reset()
+
+    yield set_to
+    choice.reset()
+
+
 @pytest.fixture
 def force(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """force("shani2") / force("batch=avx2"): SURPLUS_HASH_KERNEL for this test."""
-
-    def _force(spec: str) -> None:
-        monkeypatch.setenv("SURPLUS_HASH_KERNEL", spec)
-        choice.reset()
-
-    yield _force
-    choice.reset()
+    yield from _steer(monkeypatch, "SURPLUS_HASH_KERNEL")
 
 
 @pytest.fixture
 def hide(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     """hide("sha,avx512f"): the kernel choice sees a CPU without these features."""
-
-    def _hide(features: str) -> None:
-        monkeypatch.setenv("SURPLUS_HASH_HIDE", features)
-        choice.reset()
-
-    yield _hide
-    choice.reset()
+    yield from _steer(monkeypatch, "SURPLUS_HASH_HIDE")
 
 
 @pytest.fixture

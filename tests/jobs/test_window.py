@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -91,19 +91,9 @@ def test_clear() -> None:
 
 def test_job_ids_unique_short_hex_across_threads() -> None:
     ids = JobIdGenerator()
-    seen: list[str] = []
-    lock = threading.Lock()
-
-    def take() -> None:
-        got = [ids.next() for _ in range(2_000)]
-        with lock:
-            seen.extend(got)
-
-    threads = [threading.Thread(target=take) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(lambda _: [ids.next() for _ in range(2_000)], range(4)))
+    seen = [i for batch in batches for i in batch]
     assert len(set(seen)) == len(seen) == 8_000
     assert all(len(i) <= 8 and int(i, 16) >= 0 for i in seen)
     assert JobIdGenerator(start=255).next() == "ff"

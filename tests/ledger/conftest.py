@@ -45,7 +45,7 @@ def make_config(backend_name: str, tmp_path: Path, request: pytest.FixtureReques
         if dsn:
             values["dsn"] = dsn
         values.update(overrides)
-        return LedgerConfig(**values)  # type: ignore[arg-type]
+        return LedgerConfig(**values)
 
     return make
 

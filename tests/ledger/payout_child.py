@@ -28,7 +28,7 @@ def main() -> None:
     wallet = FileWalletDouble(Path(sys.argv[2]), crash if crash in CRASH_POINTS else None,
                               refuse=refuse, crash_call=crash_call)  # fmt: skip
 
-    def resolve(accounts):  # type: ignore[no-untyped-def]
+    def resolve(accounts):
         return {a: None if a.startswith("nowhere") else a for a in accounts}
 
     report = commands.payouts(config, wallet, dry_run=False, resolve=resolve)

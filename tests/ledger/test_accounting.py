@@ -23,7 +23,7 @@ def test_fee_rate_is_decimal_exact() -> None:
     assert accounting.fee_rate(0) == 0
     for bad in (-1, 100, "abc", True):
         with pytest.raises(InvalidAmount):
-            accounting.fee_rate(bad)  # type: ignore[arg-type]
+            accounting.fee_rate(bad)
 
 
 def test_block_subsidy_halvings() -> None:

@@ -62,7 +62,7 @@ async def test_callers_resolve_only_after_commit(make_config: MakeConfig) -> Non
         observer.close()
 
 
-def stored_ids(config) -> list[int]:  # type: ignore[no-untyped-def]
+def stored_ids(config) -> list[int]:
     backend = open_backend(config)
     try:
         with backend.read() as tx:
@@ -176,7 +176,7 @@ async def test_several_writers_take_turns() -> None:
     used: list[int] = []
     guard = threading.Lock()
 
-    def writer(tag: int):  # type: ignore[no-untyped-def]
+    def writer(tag: int):
         counter = itertools.count(tag * 1_000_000)
 
         def write(shares: list) -> list[int]:  # stands in for a slow commit
@@ -249,8 +249,8 @@ async def test_postgres_share_writers_use_the_configured_synchronous_commit(
     async with await Ledger.open(config) as ledger:
         await ledger.record_share(share("a", 1))
         writers = [
-            w.backend.connection().execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[attr-defined, index]
-            for w in ledger._writer_stores
+            w.backend.connection().execute("SHOW synchronous_commit").fetchone()[0]  # type: ignore[attr-defined]
+            for w in ledger.writers
         ]
         accounting = ledger.store.backend.connection().execute(  # type: ignore[attr-defined]
             "SHOW synchronous_commit"
@@ -265,7 +265,7 @@ async def test_sqlite_synchronous_setting_reaches_the_writer(tmp_path: Path) -> 
                               sqlite_synchronous=setting)
         async with await Ledger.open(config) as ledger:
             await ledger.record_share(share("a", 1))
-            writer = ledger._writer_stores[0].backend
+            writer = ledger.writers[0].backend
             assert writer.conn.execute("PRAGMA synchronous").fetchone()[0] == code  # type: ignore[attr-defined]
             assert writer.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from pool.ledger import SchemaTooNew, open_backend
-from pool.ledger.migrations import Migration, check_order
+from pool.ledger.migrations import Migration, check_order, postgres, sqlite
 
 from .conftest import MakeConfig
 
@@ -15,7 +17,7 @@ TABLES = {"shares", "network", "blocks", "rounds", "settlements", "credits", "ba
           "payout_batches", "payouts", "quarantine", "schema_version"}
 
 
-def table_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
+def table_names(backend) -> set[str]:
     with backend.read() as tx:
         if backend.name == "sqlite":
             rows = tx.all("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -83,25 +85,18 @@ def test_failed_migration_rolls_back(make_config: MakeConfig) -> None:
 
 def test_processes_starting_together_migrate_once(make_config: MakeConfig) -> None:
     config = make_config()
-    results: list[list[int]] = []
-    errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
-    def start() -> None:
+    def start(_: int) -> list[int]:
+        backend = open_backend(config, migrate=False)
         try:
-            backend = open_backend(config, migrate=False)
             barrier.wait()
-            results.append(backend.migrate())
+            return backend.migrate()
+        finally:
             backend.close()
-        except BaseException as exc:
-            errors.append(exc)
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    with ThreadPoolExecutor(4) as pool:  # a failure in any of them is raised here
+        results = list(pool.map(start, range(4)))
     applied = sorted(v for r in results for v in r)
     backend = open_backend(config, migrate=False)
     assert applied == [m.version for m in backend.migrations]  # each exactly once
@@ -111,3 +106,23 @@ def test_processes_starting_together_migrate_once(make_config: MakeConfig) -> No
 def test_check_order_rejects_gaps() -> None:
     with pytest.raises(ValueError, match="expected 2"):
         check_order((Migration(1, "a", ()), Migration(3, "c", ())))
+
+
+# The SHA-256 of each released migration's statements, as each backend runs them. Both
+# backends render one schema (pool/ledger/migrations/schema.py); a released migration is
+# never edited, so a change here is a mistake: add a migration instead.
+RELEASED = {
+    "sqlite": {1: "869f75271cbe805b", 2: "39197920905a368c", 3: "af54a9ca943089ae",
+               4: "562f18101753f5b1"},
+    "postgres": {1: "a1f93280bdef3b69", 2: "ea3dce463b893c26", 3: "37eb26a3ebc63af6",
+                 4: "562f18101753f5b1"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name, migrations", [("sqlite", sqlite.MIGRATIONS),
+                                              ("postgres", postgres.MIGRATIONS)])  # fmt: skip
+def test_released_migrations_are_unchanged(name: str, migrations: tuple[Migration, ...]) -> None:
+    for m in migrations:
+        if m.version in RELEASED[name]:
+            digest = hashlib.sha256("\n".join(m.statements).encode()).hexdigest()[:16]
+            assert digest == RELEASED[name][m.version], f"{name} migration {m.version} changed"

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from pool.ledger import BlockStatus, LedgerStore
 from pool.ledger.accounting import pplns_weights
-from pool.ledger.reader import LedgerReader, PplnsWindow, share_difficulty
+from pool.ledger.reader import LedgerReader, PplnsWindow, Row, share_difficulty
 
 from .conftest import OpenStore
 from .factories import FEE_ACCOUNT, found, share
@@ -68,10 +68,10 @@ def test_a_first_refresh_reads_back_from_the_newest_share(open_ledger_store: Ope
     store.insert_shares([share("new", 1) for _ in range(10)])
     reads: list[int] = []
     reader = reader_of(store)
-    after = reader.shares_after
+    real = reader.shares_after
 
-    def counted(a: int, upto: int, limit: int = 5000) -> list:
-        rows = after(a, upto, limit)
+    def counted(after: int, upto: int, limit: int = 5000) -> list[Row]:
+        rows = real(after, upto, limit)
         reads.append(len(rows))
         return rows
 

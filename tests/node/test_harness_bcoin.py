@@ -22,7 +22,7 @@ def test_fresh_node_starts_at_genesis_and_stop_leaves_nothing(bcoin_fresh: Bcoin
     assert bcoin_fresh.height == 0
     assert bcoin_fresh.wallet_address().startswith("R")
     assert len(bcoin_fresh.mine(3)) == 3 and bcoin_fresh.height == 3
-    prefix, proc, port = bcoin_fresh.prefix, bcoin_fresh.proc, bcoin_fresh.rpc_port
+    prefix, proc, port = bcoin_fresh.workdir, bcoin_fresh.proc, bcoin_fresh.rpc_port
     assert prefix is not None and prefix.is_dir() and proc is not None
     bcoin_fresh.stop()
     assert proc.poll() is not None and not prefix.exists()

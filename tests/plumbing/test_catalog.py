@@ -1,11 +1,12 @@
 """The rig catalog (plumbing/rigs.toml) against what the manufacturers publish, and the
 one catalog fleetd and rigsim both read.
 
-PUBLISHED is entered here once, from the makers' specification of each model at its
-nominal (stock) mode, not from the code: hashrate in TH/s, wall power in W and efficiency
-in J/TH. Bitmain states its figures as hashrate ±3 % and power/efficiency ±5 % (at 25 °C
-ambient); MicroBT gives a typical figure with a similar spread. The catalog may sit
-anywhere inside those tolerances (a single value stands for a batch), no further.
+PUBLISHED is entered once, in published_rigs.toml beside this file, from the makers'
+specification of each model at its nominal (stock) mode, not from the code: hashrate in
+TH/s, wall power in W and efficiency in J/TH, each with its source. Bitmain states its
+figures as hashrate ±3 % and power/efficiency ±5 % (at 25 °C ambient); MicroBT gives a
+typical figure with a similar spread. The catalog may sit anywhere inside those tolerances
+(a single value stands for a batch), no further.
 """
 
 from __future__ import annotations
@@ -20,24 +21,11 @@ from fleetd.models import DEFAULT_CATALOG
 from plumbing import catalog
 from rigsim.models import MODELS
 
-# model: (TH/s, W, J/TH, source). Bitmain publishes on its shop's product pages
-# (shop.bitmain.com, "Specifications"), MicroBT on its product pages (microbt.com); the
-# pages named beside them repeat the same figures.
+# model: (TH/s, W, J/TH, source), as published_rigs.toml beside this file gives them
 PUBLISHED: dict[str, tuple[float, float, float, str]] = {
-    "S19": (95.0, 3250.0, 34.2, "Bitmain Antminer S19 95T specifications; miningstore.com "
-            "'The Definitive Guide to Antminer S19 Series' (95 TH/s, 3250 W, 34 W/TH)"),
-    "S19jPro": (104.0, 3068.0, 29.5, "Bitmain Antminer S19j Pro 104T specifications "
-                "(104 TH/s, 3068 W, 29.5 J/TH); miningstore.com S19-series guide"),
-    "S19XP": (140.0, 3010.0, 21.5, "Bitmain Antminer S19 XP 140T specifications; "
-              "miningstore.com 'Is the Antminer S19 XP worth it?' (140 TH/s, 3010 W)"),
-    "S21": (200.0, 3500.0, 17.5, "Bitmain Antminer S21 200T specifications (200 TH/s, "
-            "17.5 J/T); hackernoon.com BTCWire 'Antminer S21 review' quoting them"),
-    "S21XP": (270.0, 3645.0, 13.5, "Bitmain Antminer S21 XP 270T specifications (270 TH/s "
-              "±3 %, 13.5 J/TH ±5 % on the wall at 25 °C); btcminermarketplace.com"),
-    "M50": (114.0, 3306.0, 29.0, "MicroBT WhatsMiner M50 specifications at launch "
-            "(114 TH/s at 29 J/T)"),
-    "M60": (172.0, 3422.0, 19.9, "MicroBT WhatsMiner M60 specifications at launch "
-            "(172 TH/s at 19.9 J/T)"),
+    model: (row["ths"], row["watts"], row["j_per_th"], row["source"])
+    for model, row in tomllib.loads(
+        (Path(__file__).parent / "published_rigs.toml").read_text()).items()
 }  # fmt: skip
 HASHRATE_TOLERANCE = 0.03
 POWER_TOLERANCE = 0.05

@@ -22,7 +22,7 @@ def test_printable_escapes_what_a_terminal_acts_on() -> None:
     assert printable("x" * 10, limit=4) == "xxx…" and printable(42) == "42"
 
 
-def _records(emit) -> str:  # type: ignore[no-untyped-def]
+def _records(emit) -> str:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(EscapingFormatter("%(levelname)s %(name)s: %(message)s"))

@@ -103,7 +103,7 @@ async def test_sigkill_loses_no_acknowledged_share(backend: str, tmp_path: Path)
         write_config(config, ledger)
         acked = await run_and_kill(config, tmp_path / "pool.log")
 
-        store = open_store(LedgerConfig(**ledger, fee_account=PAYOUT))  # type: ignore[arg-type]
+        store = open_store(LedgerConfig(**ledger, fee_account=PAYOUT))
         try:
             recorded = Counter(share.worker for _, share in store.shares())
         finally:

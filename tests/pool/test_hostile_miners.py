@@ -41,7 +41,7 @@ EVIL = f"evil\n{FORGED} \x1b[31mred\x1b[0m"
 SHARE_DIFFICULTY = 2.0**-22  # a share every ~1,000 hashes
 
 
-def devnet_pool(ledger: dict, *, block_difficulty: str = "1", **more: object):  # type: ignore[no-untyped-def]
+def devnet_pool(ledger: dict, *, block_difficulty: str = "1", **more: object):
     """Pool mode on the embedded devnet; difficulty 1: no share is a block."""
     return pool_config(
         mode="pool", network="regtest", payout_address=POOL_ADDRESS, ledger_interval=3600,
@@ -86,7 +86,7 @@ async def test_a_nul_in_a_worker_name_costs_the_honest_miner_nothing_on_postgres
             assert isinstance(answer, list) and answer[0] == 24, answer
             assert hostile.stats.accepted == 0
             accepted = honest.stats.accepted
-        store = open_store(config.ledger)  # type: ignore[arg-type]
+        store = open_store(config.ledger)
         try:
             workers = [share.worker for _, share in store.shares()]
         finally:
@@ -140,7 +140,7 @@ async def test_a_proxys_shares_are_credited_to_each_workers_own_account(tmp_path
         assert app.stats_url is not None
         url = f"{app.stats_url}/api/v1/workers/bob.rig2"
         api = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(url).read()))
-    store = open_store(config.ledger)  # type: ignore[arg-type]
+    store = open_store(config.ledger)
     try:
         credited = {(share.worker, share.account) for _, share in store.shares()}
         blocks = {(block.worker, block.account) for block in store.blocks()}
@@ -201,7 +201,7 @@ async def test_the_pool_exports_how_many_accounts_payouts_skip(tmp_path: Path) -
                          metrics={"listen": "127.0.0.1:0"})
 
     def quarantine(account: str, address: str) -> None:  # as `surplus ledger payouts` does
-        store = open_store(config.ledger)  # type: ignore[arg-type]
+        store = open_store(config.ledger)
         try:
             store.quarantine(account, address, "no payout address")
         finally:

@@ -10,12 +10,12 @@ import pyasic
 import pytest
 from pyasic.config.mining import MiningModeConfig
 from pyasic.device.firmware import MinerFirmware
-from pyasic.device.makes import MinerMake
 from pyasic.miners.backends.antminer import AntminerModern
 
 from rigsim.physics import RigState
 from rigsim.rig import MODE_LOW, MODE_NORMAL, MODE_SLEEP
 from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.identify import identified, read_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,8 @@ async def set_mode(miner: AntminerModern, mode: MiningModeConfig) -> None:
 
 
 async def test_get_miner_identifies_stock_antminers(stock: Site) -> None:
+    await identified(stock, AntminerModern, MinerFirmware.STOCK, ("BMMinerS19jPro", "BMMinerS21XP"))
     runner, _ = stock
-    for rig, cls in zip(runner.fleet.rigs, ("BMMinerS19jPro", "BMMinerS21XP"), strict=True):
-        miner = await pyasic.get_miner(rig.address)
-        assert isinstance(miner, AntminerModern) and type(miner).__name__ == cls
-        assert miner.firmware == MinerFirmware.STOCK and miner.make == MinerMake.ANTMINER
     async with httpx.AsyncClient() as client:  # the challenge pyasic's factory looks for
         reply = await client.get(f"http://{runner.fleet.rigs[0].address}/")
     assert reply.status_code == 401
@@ -48,15 +45,8 @@ async def test_get_miner_identifies_stock_antminers(stock: Site) -> None:
 async def test_get_data_reads_what_the_physics_says(stock: Site) -> None:
     runner, _ = stock
     rig, asleep = runner.fleet.rigs
-    data = await (await pyasic.get_miner(rig.address)).get_data()
-    r = rig.reading()
-    assert float(data.hashrate) == pytest.approx(r.ths, rel=1e-4) == pytest.approx(104.0)
-    assert float(data.expected_hashrate) == pytest.approx(104.0)
-    assert [hb.chips for hb in data.hashboards] == [126] * 3  # from the web's stats.cgi
-    assert sum(float(hb.hashrate) for hb in data.hashboards) == pytest.approx(104.0, rel=1e-4)
-    assert all(r.ambient_c < hb.temp < hb.chip_temp for hb in data.hashboards)
+    data, r = await read_healthy(rig, 104.0, 126)  # the chips from the web's stats.cgi
     assert [f.speed for f in data.fans] == [r.fan_rpm] * 4
-    assert data.uptime == pytest.approx(r.process_uptime_s, abs=2)
     assert (
         data.is_mining
         and data.mac

@@ -9,12 +9,12 @@ import pyasic
 import pytest
 from grpclib import GRPCError, Status
 from pyasic.device.firmware import MinerFirmware
-from pyasic.device.makes import MinerMake
 from pyasic.errors import APIError
 from pyasic.miners.backends.braiins_os import BOSer
 
 from rigsim.physics import RigState
 from tests.rigsim.firmware_fleet import Site, first_rig, refused, served, settle, wait_until
+from tests.rigsim.identify import identified, read_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -26,29 +26,20 @@ bos = served(
 
 
 async def test_get_miner_identifies_braiins_os_make_model_and_firmware(bos: Site) -> None:
+    classes = ("BOSMinerS19jPro", "BOSMinerS21")
+    await identified(bos, BOSer, MinerFirmware.BRAIINS_OS, classes)
     runner, _ = bos
-    for rig, cls in zip(runner.fleet.rigs, ("BOSMinerS19jPro", "BOSMinerS21"), strict=True):
-        miner = await pyasic.get_miner(rig.address)
-        assert isinstance(miner, BOSer) and type(miner).__name__ == cls
-        assert miner.firmware == MinerFirmware.BRAIINS_OS and miner.make == MinerMake.ANTMINER
-        assert cls == rig.model.pyasic_class_for("braiins")
+    assert [rig.model.pyasic_class_for("braiins") for rig in runner.fleet.rigs] == list(classes)
 
 
 async def test_get_data_reads_what_the_physics_says(bos: Site) -> None:
     runner, _ = bos
     rig, broken = runner.fleet.rigs
-    data = await (await pyasic.get_miner(rig.address)).get_data()
-    r = rig.reading()
-    assert float(data.hashrate) == pytest.approx(r.ths, rel=1e-4) == pytest.approx(104.0)
+    data, r = await read_healthy(rig, 104.0, 126)
     assert data.wattage == round(r.reported_w) == 3050
     assert data.wattage_limit == 3050  # the default power target: nameplate
-    assert float(data.expected_hashrate) == pytest.approx(104.0)
-    assert [hb.chips for hb in data.hashboards] == [126] * 3
-    assert sum(float(hb.hashrate) for hb in data.hashboards) == pytest.approx(104.0, rel=1e-4)
-    assert all(r.ambient_c < hb.temp < hb.chip_temp for hb in data.hashboards)
     assert [f.speed for f in data.fans] == [r.fan_rpm] * 4 and r.fan_rpm > 0
     assert data.fw_ver == "24.04" and data.api_ver == "3.7"
-    assert data.uptime == pytest.approx(r.process_uptime_s, abs=2)
     assert data.is_mining and not data.errors
     assert data.pools[0].user == runner.fleet.pool_status(rig.index).user
     data = await (await pyasic.get_miner(broken.address)).get_data()

@@ -136,7 +136,7 @@ class RefusingSink(MemorySink):
             super().__init__("invalid byte sequence for encoding \"UTF8\": 0x00 in 'mallory'")
             self.failed_rows = frozenset(rows)
 
-    async def record_shares(self, shares):  # type: ignore[no-untyped-def]
+    async def record_shares(self, shares):
         refused = {i for i, s in enumerate(shares) if s.worker.startswith("mallory.")}
         await super().record_shares([s for i, s in enumerate(shares) if i not in refused])
         if refused:

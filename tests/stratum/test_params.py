@@ -160,7 +160,7 @@ async def test_large_integer_ids_are_echoed_exactly(make_server, connect, req_id
         raw.append(data)
         original(data)
 
-    c.client.data_received = tap  # type: ignore[method-assign]
+    c.client.data_received = tap
     c.client.send_raw(b'{"id":%d,"method":"mining.ping","params":[]}\n' % req_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 3

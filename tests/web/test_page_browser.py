@@ -29,7 +29,8 @@ from pool import stats_schema as schema
 from pool.web_page import CSP
 from rigsim.miner import Miner
 from tests.components.browser import ARTIFACTS, browser, require_browser
-from tests.stratum.pool_process import PAYOUT, PoolProcess
+from tests.stratum.pool_process import PoolProcess
+from tests.web.page_pool import page_pool_config
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,38 +43,6 @@ HOSTILE = 'alice.<img src=x onerror="window.pwned=1">'
 SCRIPTED = "alice.</td><script>window.pwned=2</script>"
 WORKERS = ("alice.rig1", "alice.rig2", HOSTILE, SCRIPTED, "alice.quiet", "bob.rig1")
 UNKNOWN = "bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7"
-CONFIG = f"""
-mode = "pool"
-network = "regtest"
-payout_address = "{PAYOUT}"
-ledger_interval = 1
-
-[node]
-devnet = true
-difficulty = "0.00006103515625"   # 2^-14: a block every ~2^18 hashes (a few seconds here)
-
-[stratum]
-port = 0
-
-[stratum.vardiff]
-initial = 0.00000095367431640625  # 2^-20: a share every ~4,096 hashes
-minimum = 0.0000000001
-target_interval = 1.0
-
-[ledger]
-backend = "sqlite"
-path = "{{ledger}}"
-scheme = "pplns"
-maturity = 2
-
-[accounts]
-alice = "{PAYOUT}"
-bob = "{PAYOUT}"
-
-[stats_api]
-listen = "127.0.0.1:0"
-offline_after = 4
-"""
 
 
 @dataclass
@@ -103,7 +72,9 @@ async def until(check: Any, timeout: float, what: str) -> None:
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
     require_browser()
     tmp = Path(tmp_path_factory.mktemp("web"))
-    pool = PoolProcess(tmp, CONFIG.replace("{ledger}", str(tmp / "ledger.sqlite3")))
+    config = page_pool_config(tmp / "ledger.sqlite3", ("alice", "bob"),
+                              stats_api="offline_after = 4")
+    pool = PoolProcess(tmp, config)
     await asyncio.to_thread(pool.start)
     assert pool.stats_url is not None
     miners = {w: Miner("127.0.0.1", pool.port, w, hashrate=12_000) for w in WORKERS}
