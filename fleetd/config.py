@@ -169,7 +169,9 @@ class FeedSigning(_Strict):
     @field_validator("key_file")
     @classmethod
     def _key_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        return None if v is None or v.is_absolute() else (_base_dir(info) / v).resolve()
+        if v is None or v.is_absolute():
+            return v
+        return (_base_dir(info) / v).resolve()
 
     @model_validator(mode="after")
     def _one_key(self) -> FeedSigning:
