@@ -171,8 +171,7 @@ def split(portfolio_mw: float, sites: Sequence[SiteInput], policy: Policy) -> Sp
     lo_sum = math.fsum(s.lo_mw for s in sites)
     out = {s.name: s.lo_mw for s in sites}
     if lo_sum >= portfolio_mw:
-        return Split(out, shortfall_mw=lo_sum - portfolio_mw,
-                     bound={s.name: "lo" for s in sites})  # fmt: skip
+        return Split(out, shortfall_mw=lo_sum - portfolio_mw, bound={s.name: "lo" for s in sites})
     left = portfolio_mw - lo_sum
     for group in _groups(sites, policy):
         if left <= 0:

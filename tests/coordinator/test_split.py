@@ -102,9 +102,16 @@ def portfolios(draw: st.DrawFn) -> tuple[float, list[SiteInput]]:
     for k in range(n):
         hi = draw(st.floats(0, 100))
         lo = draw(st.floats(0, 1)) * hi
-        sites.append(SiteInput(f"s{k}", lo, hi, weight=draw(st.floats(0, 100)),
-                               priority=draw(st.integers(1, 3)),
-                               jth=draw(st.one_of(st.none(), st.floats(10, 40)))))  # fmt: skip
+        sites.append(
+            SiteInput(
+                f"s{k}",
+                lo,
+                hi,
+                weight=draw(st.floats(0, 100)),
+                priority=draw(st.integers(1, 3)),
+                jth=draw(st.one_of(st.none(), st.floats(10, 40))),
+            )
+        )
     return draw(st.floats(0, 1000)), sites
 
 
