@@ -3,6 +3,7 @@ the operator's actions over HTTP.
 
     GET    /feed/{site}              the site's signed allotment (its fleetd polls this)
     GET    /status                   portfolio, policy, every site: allotment, draw, J/TH
+    GET    /report?from=T&to=T[&format=csv]  the regulator's report across sites
     POST   /portfolio                {"mw", "reason"}   a new portfolio allotment
     POST   /emergency-stop           {"reason"}  every site to 0 MW and every fleetd's own
                                                  emergency stop (every rig asleep)
@@ -166,6 +167,7 @@ class ControlDaemon(Service):
         r = app.router
         r.add_get("/feed/{site}", self.feed)
         r.add_get("/status", self.status)
+        r.add_get("/report", self.report)
         r.add_post("/portfolio", self._auth(self.portfolio))
         r.add_post("/emergency-stop", self._auth(self.emergency_stop))
         r.add_post("/resume", self._auth(self.resume))
@@ -245,6 +247,24 @@ class ControlDaemon(Service):
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.core.status(self.clock()))
+
+    async def report(self, request: web.Request) -> web.Response:
+        """The regulator's report (coordinator.report): each fleetd's, with our commands."""
+        from coordinator.report import ReportError, to_csv, to_json
+        from coordinator.report_cli import parse_when, regulator_report
+
+        assert self.http is not None
+        try:
+            since = parse_when(request.query.get("from", ""), "from")
+            until = parse_when(request.query.get("to", ""), "to")
+            if not 0 < until - since <= 31 * 86_400:
+                raise ReportError("to - from: expected at most 31 days")
+            rep = await regulator_report(self.config, since, until, self.http)
+        except ReportError as exc:
+            return _error(400, str(exc))
+        if request.query.get("format") == "csv":
+            return web.Response(text=to_csv(rep), content_type="text/csv")
+        return web.Response(text=to_json(rep), content_type="application/json")
 
     async def portfolio(self, request: web.Request) -> web.Response:
         body = await self._body(request)

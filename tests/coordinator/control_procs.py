@@ -309,6 +309,11 @@ class ControlProcesses:
         async with self.http.get(url) as r:
             return await r.json()
 
+    async def get_text(self, url: str) -> tuple[int, str]:
+        assert self.http is not None
+        async with self.http.get(url) as r:
+            return r.status, await r.text()
+
     async def post(
         self, path: str, body: dict[str, Any], method: str = "POST", token: str = OPS_TOKEN
     ) -> tuple[int, Any]:

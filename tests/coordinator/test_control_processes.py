@@ -15,6 +15,8 @@ One run, in order:
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             )
             room.control_toml.write_text(toml)
             await room.start_control()
+            t_start = time.time()
             await room.start_fleetds()
 
             async def feeds_agree() -> bool:
@@ -178,6 +181,32 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             await until(feeds_agree, 30, "the sites back on the coordinator's figures")
             room.check_alive()
 
+            # ---- the regulator's report across the sites, by the real command line
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "surplus.cli",
+                "control",
+                "report",
+                "--config",
+                str(room.control_toml),
+                "--from",
+                repr(t_start),
+                "--to",
+                repr(time.time()),
+                "--json",
+                "--output",
+                str(tmp_path / "report.json"),
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()
+            report["doc"] = json.loads((tmp_path / "report.json").read_text())
+            code, csv_text = await room.get_text(
+                f"{room.control_url}/report?from={t_start!r}&to={time.time()!r}&format=csv"
+            )
+            assert code == 200 and csv_text.splitlines()[0].startswith("start,end,site,")
+
     asyncio.run(main())
     actions = list(read_audit(tmp_path / "control-audit.jsonl", ("action",)))
     assert [(a["action"], a["by"]) for a in actions] == [
@@ -191,4 +220,15 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
     print(
         f"control: cut landed in {report['cut_landed_s']:.2f} s (bound {land_bound_s():g} s); "
         f"cut {report['cut']}"
+    )
+    doc = report["doc"]
+    for s in SITES:
+        site = doc["sites"][s.name]
+        assert site["error"] is None and site["totals"]["energy_kwh"] > 0
+        assert site["totals"]["control_commands"] >= 3  # start, the cut, the stop at least
+    total = sum(doc["sites"][s.name]["totals"]["energy_kwh"] for s in SITES)
+    assert doc["totals"]["energy_kwh"] == pytest.approx(total, abs=1e-3)
+    print(
+        f"control: report energy_kwh={doc['totals']['energy_kwh']} "
+        f"above_s={doc['totals']['above_s']} above_kwh={doc['totals']['above_kwh']}"
     )
