@@ -19,6 +19,7 @@ from typing import Any
 
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
+from coordinator.grid import Window, boundaries, figure_at
 from coordinator.split import (
     SLEEP_W,
     SiteInput,
@@ -34,6 +35,7 @@ from plumbing.signing import sign
 
 log = logging.getLogger("coordinator")
 CHANGED_MW = 1e-6  # a smaller change of a site's figure is not a new command
+AHEAD_S = 3600.0  # announced steps (the grid's scheduled events) sent this far ahead
 MAX_REASON = 256
 
 
@@ -99,6 +101,39 @@ class Coordinator:
             )
         self.last_split: Split | None = None
         self.feeds_served: dict[str, int] = {n: 0 for n in self.sites}
+        self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
+        self.ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
+
+    # ------------------------------------------------------------------ the grid
+
+    def grid_windows(self) -> list[Window]:
+        return [w for ws in self.windows.values() for w in ws]
+
+    def portfolio_at(self, t: float) -> float:
+        """The operator's portfolio, cut by the grid's events in force at `t`."""
+        return figure_at(self.state.portfolio_mw, self.grid_windows(), t)
+
+    def set_event(self, event_id: str, windows: list[Window], now: float, detail: str) -> None:
+        """An event opted into (or updated): its windows apply from now on."""
+        self.windows[event_id] = windows
+        self.audit.write(
+            "openadr",
+            ts=now,
+            event_id=event_id,
+            opt="optIn",
+            detail=detail,
+            windows=[[w.start, w.end, w.kind, w.value] for w in windows],
+        )
+        self.resplit(now, f"openadr event {event_id}")
+
+    def drop_event(self, event_id: str, now: float, why: str) -> None:
+        if self.windows.pop(event_id, None) is not None:
+            self.audit.write("openadr", ts=now, event_id=event_id, opt="dropped", detail=why)
+            self.resplit(now, f"openadr event {event_id} {why}")
+
+    def next_boundary(self, now: float) -> float | None:
+        times = boundaries(self.grid_windows(), now, AHEAD_S)
+        return times[0] if times else None
 
     # ------------------------------------------------------------------ reports
 
@@ -124,39 +159,57 @@ class Coordinator:
 
     # ------------------------------------------------------------------ the split
 
+    def _split_at(
+        self, portfolio_mw: float, now: float, cut_within_s: float, since_s: float
+    ) -> Split:
+        st = self.state
+        inputs = []
+        for n, v in self.sites.items():
+            o = st.override(n, now)
+            lo, hi = bounds(
+                v.limits,
+                self.fresh_report(v, now),
+                st.allotments.get(n),
+                since_s,
+                cut_within_s,
+                None if o is None else o.mw,
+            )
+            inputs.append(
+                SiteInput(
+                    n, lo, hi, v.weight, v.priority, None if v.report is None else v.report.jth
+                )
+            )
+        return split(portfolio_mw, inputs, self.policy)
+
     def resplit(self, now: float, signal: str) -> dict[str, float]:
-        """Split the portfolio again; record and save what changed. Returns the figures."""
+        """Split the portfolio again (and the steps the grid announced); record and save
+        what changed. Returns the figures."""
         st, c = self.state, self.config.control
         since = now - st.split_at if st.split_at else 0.0
         if st.stop is not None:
             new = {n: 0.0 for n in self.sites}
             self.last_split = Split(dict(new), bound={n: "stop" for n in self.sites})
+            self.ahead = {n: [] for n in self.sites}
         else:
-            inputs = []
-            for n, v in self.sites.items():
-                o = st.override(n, now)
-                lo, hi = bounds(
-                    v.limits,
-                    self.fresh_report(v, now),
-                    st.allotments.get(n),
-                    since,
-                    c.cut_within_s,
-                    None if o is None else o.mw,
-                )
-                inputs.append(
-                    SiteInput(
-                        n, lo, hi, v.weight, v.priority, None if v.report is None else v.report.jth
-                    )
-                )
-            self.last_split = split(st.portfolio_mw, inputs, self.policy)
+            portfolio = self.portfolio_at(now)
+            self.last_split = self._split_at(portfolio, now, c.cut_within_s, since)
             new = dict(self.last_split.allotments)
             if self.last_split.shortfall_mw > 0:
                 log.warning(
                     "the sites cannot get under the portfolio of %g MW within %g s: %.3f MW short",
-                    st.portfolio_mw,
+                    portfolio,
                     c.cut_within_s,
                     self.last_split.shortfall_mw,
                 )
+            ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
+            for at in boundaries(self.grid_windows(), now, AHEAD_S):
+                # the sites have until `at` to shed for a step the grid announced
+                sp = self._split_at(
+                    self.portfolio_at(at), now, max(c.cut_within_s, at - now), at - now
+                )
+                for n, mw in sp.allotments.items():
+                    ahead[n].append((at, mw))
+            self.ahead = ahead
         changed = {
             n: mw for n, mw in new.items() if abs(mw - st.allotments.get(n, -1.0)) > CHANGED_MW
         }
@@ -199,7 +252,10 @@ class Coordinator:
         mw = st.allotments.get(site)
         if mw is None:  # no split yet: what the site may draw at most is unknown; hold it
             mw = 0.0
-        fields = {"mw": mw, "as_of": now, "id": self.change_id()}
+        fields: dict[str, Any] = {"mw": mw, "as_of": now, "id": self.change_id()}
+        steps = [{"at": at, "mw": m} for at, m in self.ahead.get(site, []) if at > now]
+        if steps:
+            fields["next"] = steps
         return sign(v.key, v.remote, seq, now, fields)
 
     # ------------------------------------------------------------------ actions
