@@ -346,6 +346,10 @@ class Coordinator:
             "at": now,
             "policy": self.policy,
             "portfolio_mw": st.portfolio_mw,
+            "portfolio_now_mw": self.portfolio_at(now),
+            "grid_events": {
+                e: [[w.start, w.end, w.kind, w.value] for w in ws] for e, ws in self.windows.items()
+            },
             "portfolio_by": st.portfolio_by,
             "revision": st.revision,
             "emergency": None

@@ -37,6 +37,7 @@ from coordinator.config import ControlConfig
 from coordinator.core import Coordinator
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.state import State
+from coordinator.ven import Ven
 from plumbing.escape import printable
 from plumbing.lifecycle import Service, cancel
 
@@ -72,6 +73,10 @@ class ControlDaemon(Service):
         self.address: tuple[str, int] | None = None
         self.http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.ven: Ven | None = None
+        if config.openadr is not None:
+            self.ven = Ven(config.openadr, self.core, self._wake.set, clock)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -89,8 +94,12 @@ class ControlDaemon(Service):
         self.address = (str(host), int(port))
         await self.metrics.start(self.config.metrics)
         self._task = asyncio.create_task(self._loop())
+        if self.ven is not None:
+            await self.ven.start()
 
     async def stop(self) -> None:
+        if self.ven is not None:
+            await self.ven.stop()
         await cancel(self._task)
         self._task = None
         await self.metrics.stop()
@@ -102,6 +111,8 @@ class ControlDaemon(Service):
             self.http = None
 
     async def _loop(self) -> None:
+        """Every interval_s, and at each moment a grid event starts or ends, read the
+        sites and split again."""
         every = self.config.control.interval_s
         while True:
             started = time.monotonic()
@@ -110,7 +121,14 @@ class ControlDaemon(Service):
                 self.core.resplit(self.clock(), "periodic")
             except Exception:  # one bad round must not end the coordinator
                 log.exception("the coordinator's round failed")
-            await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
+            wait = max(0.0, every - (time.monotonic() - started))
+            now = self.clock()
+            boundary = self.core.next_boundary(now)
+            if boundary is not None:
+                wait = min(wait, max(0.0, boundary - now))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     # ------------------------------------------------------------------ the sites
 

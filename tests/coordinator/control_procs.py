@@ -87,10 +87,17 @@ class MultiWitness:
 
 
 class ControlProcesses:
-    def __init__(self, sites: tuple[Site, ...], tmp: Path, control: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        sites: tuple[Site, ...],
+        tmp: Path,
+        control: dict[str, Any],
+        tables: dict[str, Any] | None = None,
+    ) -> None:
         self.sites = sites
         self.tmp = tmp
         self.control_extra = control
+        self.tables = dict(tables or {})  # more top-level tables ([openadr])
         self.ports: dict[str, int] = {
             "rigsim": free_port(),
             "control": free_port(),
@@ -208,7 +215,7 @@ class ControlProcesses:
             "state_file": str(self.tmp / "control-state.json"),
             "audit_path": str(self.tmp / "control-audit.jsonl"),
         } | self.control_extra
-        return {
+        doc = {
             "control": control,
             "api": {
                 "listen": f"127.0.0.1:{self.ports['control']}",
@@ -226,7 +233,8 @@ class ControlProcesses:
                 }
                 for s in self.sites
             },
-        }
+        } | self.tables
+        return doc
 
     async def _start(self) -> None:
         import os
