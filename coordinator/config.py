@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from plumbing.config import ConfigError, load_file
 from plumbing.config import StrictModel as _Strict
@@ -32,6 +32,16 @@ MAX_MW = 100_000.0
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 NAME = r"^[A-Za-z0-9_.@-]{1,64}$"
 MIN_TOKEN_CHARS = 16
+
+
+def _http_url(v: str) -> str:
+    u = urlparse(v)
+    if u.scheme not in ("http", "https") or not u.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+    return v.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -114,7 +124,7 @@ class MetricsTable(ListenTable):
 
 
 class SiteTable(_Strict):
-    api_url: str  # the site's fleetd API, e.g. http://10.0.4.2:8470
+    api_url: HttpUrl  # the site's fleetd API, e.g. http://10.0.4.2:8470
     site: str | None = Field(None, min_length=1, max_length=64)  # its name there (default: ours)
     token_env: str | None = Field(None, pattern=ENV_NAME)  # fleetd's token for actions
     key_env: str | None = Field(None, pattern=ENV_NAME)  # the feed's signing key, or
@@ -125,14 +135,6 @@ class SiteTable(_Strict):
     shed_s: float = Field(30.0, gt=0, le=3600)  # how long it takes to shed what it can
     ramp_up_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
     ramp_down_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
-
-    @field_validator("api_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        u = urlparse(v)
-        if u.scheme not in ("http", "https") or not u.netloc:
-            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
-        return v.rstrip("/")
 
     @field_validator("key_file")
     @classmethod
@@ -158,7 +160,7 @@ class SiteTable(_Strict):
 class OpenAdrTable(_Strict):
     """The coordinator as an OpenADR 2.0b VEN of the grid operator's VTN (openleadr)."""
 
-    vtn_url: str  # e.g. https://vtn.example/OpenADR2/Simple/2.0b
+    vtn_url: HttpUrl  # e.g. https://vtn.example/OpenADR2/Simple/2.0b
     ven_name: str = Field("surplus-control", min_length=1, max_length=64)
     ven_id: str | None = Field(None, min_length=1, max_length=64)  # or the VTN assigns one
     # SIMPLE levels 0..3 as fractions of the operator's portfolio
@@ -172,14 +174,6 @@ class OpenAdrTable(_Strict):
     key: Path | None = Field(None, strict=False)
     vtn_fingerprint: str | None = Field(None, max_length=128)  # check the VTN's signatures
     ca_file: Path | None = Field(None, strict=False)  # for an https VTN
-
-    @field_validator("vtn_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        u = urlparse(v)
-        if u.scheme not in ("http", "https") or not u.netloc:
-            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
-        return v.rstrip("/")
 
     @field_validator("simple_levels")
     @classmethod

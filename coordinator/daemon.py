@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import math
@@ -39,6 +38,14 @@ from coordinator.metrics import CoordinatorMetrics
 from coordinator.state import State
 from coordinator.ven import Ven
 from plumbing.escape import printable
+from plumbing.httpapi import (
+    bearer_guard,
+    error_response,
+    json_error,
+    json_errors,
+    json_object,
+    json_response,
+)
 from plumbing.lifecycle import Service, cancel
 
 log = logging.getLogger("coordinator")
@@ -47,12 +54,7 @@ BY = web.RequestKey("control_by", str)
 MAX_BODY = 64 * 1024
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+_json, _error = json_response, error_response
 
 
 class ControlDaemon(Service):
@@ -181,7 +183,7 @@ class ControlDaemon(Service):
     # ------------------------------------------------------------------ routes
 
     def _build(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors], client_max_size=MAX_BODY)
+        app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY)
         r = app.router
         r.add_get("/feed/{site}", self.feed)
         r.add_get("/status", self.status)
@@ -193,70 +195,25 @@ class ControlDaemon(Service):
         r.add_delete("/sites/{site}/override", self._auth(self.clear_override))
         return app
 
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.content_type == "application/json":
-                raise
-            return _error(exc.status, exc.reason)
-
     def _auth(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self.tokens:
-                return _error(403, "actions are disabled: no [[api.tokens]] configured")
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            by = None
-            if scheme.lower() == "bearer":
-                raw = given.strip().encode()
-                for name, token in self.tokens.items():  # constant time, every token
-                    if hmac.compare_digest(raw, token.encode()):
-                        by = name
-            if by is None:
-                resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
-                resp.headers["WWW-Authenticate"] = "Bearer"
-                return resp
-            request[BY] = by
-            return await handler(request)
-
-        return guarded
+        return bearer_guard(
+            handler, self.tokens, BY, "actions are disabled: no [[api.tokens]] configured"
+        )
 
     def _site(self, request: web.Request) -> str:
         name = request.match_info["site"]
         if name not in self.core.sites:
-            raise web.HTTPNotFound(
-                text=json.dumps({"error": f"no site {printable(name, 64)!r}"}),
-                content_type="application/json",
-            )
+            raise json_error(web.HTTPNotFound, f"no site {printable(name, 64)!r}")
         return name
 
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        if not request.can_read_body:
-            return {}
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "body is not JSON"}), content_type="application/json"
-            ) from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": "expected a JSON object"}),
-                content_type="application/json",
-            )
-        return body
+    _body = staticmethod(json_object)
 
     @staticmethod
     def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
         v = body.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise web.HTTPBadRequest(
-                text=json.dumps(
-                    {"error": f"{key}: expected a number, got {printable(repr(v), 40)}"}
-                ),
-                content_type="application/json",
+            raise json_error(
+                web.HTTPBadRequest, f"{key}: expected a number, got {printable(repr(v), 40)}"
             )
         return float(v)
 

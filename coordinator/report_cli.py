@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -14,6 +13,7 @@ import aiohttp
 from coordinator.audit import read_audit
 from coordinator.config import ControlConfig
 from coordinator.report import Report, ReportError, build, to_csv, to_json
+from plumbing import when
 from plumbing.escape import printable
 
 MAX_REPORT_BYTES = 16 << 20
@@ -22,16 +22,9 @@ MAX_REPORT_BYTES = 16 << 20
 def parse_when(text: str, what: str) -> float:
     """Epoch seconds, or ISO 8601 with a UTC offset."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ReportError(f"{what}: {text!r:.40} is neither epoch seconds nor ISO 8601") from None
-    if dt.tzinfo is None:
-        raise ReportError(f"{what}: {text!r:.40} has no UTC offset")
-    return dt.timestamp()
+        return when.parse_when(text, what)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
 
 
 async def fetch_site_reports(

@@ -23,7 +23,6 @@ non-loopback address without a token).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -37,6 +36,13 @@ from fleetd.allotment import AllotmentError
 from fleetd.api_schema import OPENAPI
 from fleetd.control.controller import SiteController
 from fleetd.report import INTERVAL_S, ReportError, build_report, parse_when, to_json
+from plumbing.httpapi import (
+    bearer_guard,
+    error_response,
+    json_errors,
+    json_object,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,12 +50,7 @@ BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came w
 MAX_REPORT_S = 31 * 86_400.0  # one request's report span (a month of 15-minute rows)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+_json, _error = json_response, error_response
 
 
 class FleetdApi:
@@ -98,7 +99,7 @@ class FleetdApi:
     # ------------------------------------------------------------------ routes
 
     def _build(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
+        app = web.Application(middlewares=[json_errors])
         r = app.router
         r.add_get("/openapi.json", self.openapi)
         r.add_get("/sites", self.sites)
@@ -114,39 +115,9 @@ class FleetdApi:
         r.add_post("/emergency-stop", self._auth(self.emergency_stop_all))
         return app
 
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.content_type == "application/json":
-                raise
-            return _error(exc.status, exc.reason)
-
     def _auth(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self.tokens:
-                return _error(403, "mutations are disabled: no api.token is configured")
-            header = request.headers.get("Authorization", "")
-            scheme, _, given = header.partition(" ")
-            by = self._token_name(given.strip()) if scheme.lower() == "bearer" else None
-            if by is None:
-                resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
-                resp.headers["WWW-Authenticate"] = "Bearer"
-                return resp
-            request[BY] = by
-            return await handler(request)
-
-        return guarded
-
-    def _token_name(self, given: str) -> str | None:
-        """The name of the token `given` is, comparing with every token in constant time."""
-        found = None
-        raw = given.encode()
-        for name, token in self.tokens.items():
-            if hmac.compare_digest(raw, token.encode()):
-                found = name
-        return found
+        return bearer_guard(handler, self.tokens, BY,
+                            "mutations are disabled: no api.token is configured")  # fmt: skip
 
     def _controller(self, request: web.Request) -> SiteController:
         name = request.match_info["site"]
@@ -159,21 +130,7 @@ class FleetdApi:
             )
         return ctl
 
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        if not request.can_read_body:
-            return {}
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as exc:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": f"body is not JSON: {exc}"}),
-                content_type="application/json",
-            ) from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text=json.dumps({"error": "body: expected a JSON object"}),
-                                     content_type="application/json")  # fmt: skip
-        return body
+    _body = staticmethod(json_object)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(OPENAPI)

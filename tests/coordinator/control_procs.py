@@ -340,6 +340,17 @@ class ControlProcesses:
     async def site_allotment(self, site: str) -> dict[str, Any]:
         return await self.get(f"{self.api(site)}/sites/{site}/allotment")
 
+    async def feeds_agree(self) -> bool:
+        """Every fleetd steers by the figure the coordinator gives its site, from a fresh
+        feed (its first source)."""
+        status = await self.status()
+        figures = {x["name"]: x["allotment_mw"] for x in status["sites"]}
+        for s in self.sites:
+            v = await self.site_allotment(s.name)
+            if v["sources"][0]["state"] != "ok" or abs(v["allotment_mw"] - figures[s.name]) > 1e-9:
+                return False
+        return True
+
     def full_draw_w(self, site: str) -> float:
         return sum(r.model.nameplate_w for r in self.fleet.rigs if r.site == site) * 1.1
 

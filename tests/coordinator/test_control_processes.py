@@ -26,6 +26,7 @@ import pytest
 from coordinator.audit import read_audit
 from tests.coordinator.control_procs import ControlProcesses, Site
 from tests.fleetd.site_procs import FAST_TIMINGS
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -41,14 +42,6 @@ def land_bound_s() -> float:
     """From the operator's POST to every meter under: the feed's poll, one control period,
     the rigs' shed time (rigsim's models), slack."""
     return FEED_S + PERIOD_S + FAST_TIMINGS["shed_s"] + SLACK_S
-
-
-async def until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def allotments(status: dict[str, Any]) -> dict[str, float]:
@@ -73,22 +66,13 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             t_start = time.time()
             await room.start_fleetds()
 
-            async def feeds_agree() -> bool:
-                st = allotments(await room.status())
-                for s in SITES:
-                    v = await room.site_allotment(s.name)
-                    if (
-                        v["sources"][0]["state"] != "ok"
-                        or abs(v["allotment_mw"] - st[s.name]) > 1e-9
-                    ):
-                        return False
-                return True
+            feeds_agree = room.feeds_agree
 
             async def merit_known() -> bool:
                 st = await room.status()
                 return all(x["jth"] is not None for x in st["sites"]) and await feeds_agree()
 
-            await until(merit_known, 60, "both sites' J/TH known, and on the signed figures")
+            await wait_until(merit_known, 60, "both sites' J/TH known, and on the signed figures")
             start = allotments(await room.status())
             assert start["b"] == pytest.approx(0.026)  # merit: the S21 XP site at its licence
             assert sum(start.values()) == pytest.approx(p0)
@@ -147,7 +131,7 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
                 assert not (await room.get(f"{room.api(s.name)}/sites/{s.name}"))["emergency"]
             before = allotments(await room.status())
             assert before == pytest.approx(over)
-            await until(feeds_agree, 10, "the sites on the figures after the resume")
+            await wait_until(feeds_agree, 10, "the sites on the figures after the resume")
 
             # ---- the coordinator is killed: each site falls back to its floor
             t_kill = time.time()
@@ -163,7 +147,7 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
                         return False
                 return True
 
-            await until(floors, STALE_S + 15, "both sites on their feed's floor")
+            await wait_until(floors, STALE_S + 15, "both sites on their feed's floor")
             report["stale_after_s"] = time.time() - t_kill
             await w.wait(
                 lambda w: all(w.last(s.name)[0] <= s.floor_mw * 1e6 for s in SITES),
@@ -178,7 +162,7 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             assert st["portfolio_mw"] == pytest.approx(p1) and st["portfolio_by"] == "ops"
             assert allotments(st) == pytest.approx(before)
             assert [x["override"]["mw"] for x in st["sites"] if x["name"] == "b"] == [0.01]
-            await until(feeds_agree, 30, "the sites back on the coordinator's figures")
+            await wait_until(feeds_agree, 30, "the sites back on the coordinator's figures")
             room.check_alive()
 
             # ---- the regulator's report across the sites, by the real command line

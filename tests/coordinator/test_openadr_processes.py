@@ -27,6 +27,7 @@ from surplus.demo.procs import Child
 from tests.components.process import free_port
 from tests.coordinator.control_procs import ControlProcesses, Site
 from tests.fleetd.site_procs import FAST_TIMINGS
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -46,14 +47,6 @@ def vtn_log(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
-async def until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
@@ -106,18 +99,13 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
 
                 async def settled() -> bool:
                     st = await room.status()
-                    figs = {x["name"]: x["allotment_mw"] for x in st["sites"]}
-                    for s in SITES:
-                        v = await room.site_allotment(s.name)
-                        if (
-                            v["sources"][0]["state"] != "ok"
-                            or abs(v["allotment_mw"] - figs[s.name]) > 1e-9
-                        ):
-                            return False
                     registered = any(x["kind"] == "registered" for x in vtn_log(log))
-                    return registered and all(x["draw_mw"] for x in st["sites"])
+                    ready = registered and all(x["draw_mw"] for x in st["sites"])
+                    return ready and await room.feeds_agree()
 
-                await until(settled, 60, "the VEN registered and the sites on the signed figures")
+                await wait_until(
+                    settled, 60, "the VEN registered and the sites on the signed figures"
+                )
 
                 # ---- an immediate SIMPLE level-2 event: a live cut to 40 %
                 t_cut = time.time()
@@ -133,7 +121,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 async def opted(event_id: str) -> bool:
                     return bool(opts(event_id))
 
-                await until(lambda: opted("e-now"), 20, "the VEN's answer to e-now")
+                await wait_until(lambda: opted("e-now"), 20, "the VEN's answer to e-now")
                 assert opts("e-now") == ["optIn"]
                 st = await room.status()
                 assert st["portfolio_now_mw"] == pytest.approx(0.4 * p0)
@@ -157,7 +145,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                     duration_s=60,
                     payload=0.12,
                 )
-                await until(lambda: opted("e-price"), 20, "the VEN's answer to e-price")
+                await wait_until(lambda: opted("e-price"), 20, "the VEN's answer to e-price")
                 assert opts("e-price") == ["optOut"]
                 assert (await room.status())["portfolio_now_mw"] == pytest.approx(0.4 * p0)
 
@@ -167,7 +155,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 async def restored() -> bool:
                     return (await room.status())["portfolio_now_mw"] == pytest.approx(p0)
 
-                await until(restored, 20, "the portfolio restored after the cancellation")
+                await wait_until(restored, 20, "the portfolio restored after the cancellation")
 
                 # ---- a scheduled LOAD_DISPATCH setpoint: announced, pre-shed, zero above
                 setpoint_mw = 0.5 * p0
@@ -180,7 +168,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                     duration_s=600,
                     payload=setpoint_mw * 1e3,
                 )
-                await until(lambda: opted("e-later"), 20, "the VEN's answer to e-later")
+                await wait_until(lambda: opted("e-later"), 20, "the VEN's answer to e-later")
                 assert opts("e-later") == ["optIn"]
                 assert time.time() < start - 5, "the announcement came too late to judge"
                 st = await room.status()
@@ -206,7 +194,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 async def reported() -> bool:
                     return any(x["kind"] == "report" and x["value"] > 0 for x in vtn_log(log))
 
-                await until(reported, 20, "telemetry at the VTN")
+                await wait_until(reported, 20, "telemetry at the VTN")
                 room.check_alive()
         finally:
             await vtn.stop(10.0)

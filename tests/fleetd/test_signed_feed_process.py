@@ -10,7 +10,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from plumbing.signing import sign
 from tests.components.process import free_port
 from tests.fleetd.site_procs import SITE, Group, SiteProcesses, SiteSpec
 from tests.loopback_http import JsonServer, Request
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -61,14 +62,6 @@ class SignedFeed:
         return 200, json.dumps(env).encode()
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 def test_fleetd_takes_only_signed_fresh_messages(tmp_path: Path) -> None:
     feed = SignedFeed()
     server = JsonServer(feed.answer, port=free_port()).start()
@@ -101,24 +94,28 @@ def test_fleetd_takes_only_signed_fresh_messages(tmp_path: Path) -> None:
                 v = await view()
                 return abs(v["allotment_mw"] - mw) < 1e-9 and v["sources"][0]["state"] == state
 
-            await until(lambda: is_mw(GOOD_MW, "ok"), 60, "the signed figure in force")
+            await wait_until(lambda: is_mw(GOOD_MW, "ok"), 60, "the signed figure in force")
             assert await refused("forged") == 0.0
 
             # forged: refused and counted; the figure held; then the floor by the stale rule
             feed.mode = "forged"
-            await until(lambda: _gt(refused("forged"), 1), 10, "forged messages counted")
+            await wait_until(lambda: _gt(refused("forged"), 1), 10, "forged messages counted")
             assert (await view())["allotment_mw"] == pytest.approx(GOOD_MW)
-            await until(lambda: is_mw(FLOOR_MW, "stale"), 3 * STALE_S, "the stale feed's floor")
+            await wait_until(
+                lambda: is_mw(FLOOR_MW, "stale"), 3 * STALE_S, "the stale feed's floor"
+            )
 
             feed.mode = "good"
-            await until(lambda: is_mw(GOOD_MW, "ok"), 10, "recovery on a good message")
+            await wait_until(lambda: is_mw(GOOD_MW, "ok"), 10, "recovery on a good message")
             for mode in ("replay", "unsigned", "stale"):
                 feed.mode = mode
                 reason = {"replay": "replayed"}.get(mode, mode)
-                await until(lambda r=reason: _gt(refused(r), 1), 10, f"{mode} messages counted")  # type: ignore[misc]
+                await wait_until(
+                    lambda r=reason: _gt(refused(r), 1), 10, f"{mode} messages counted"
+                )  # type: ignore[misc]
             # none of them moved the figure up: the site sits at the floor (stale) or holds
             assert (await view())["allotment_mw"] <= GOOD_MW
-            await until(lambda: is_mw(FLOOR_MW, "stale"), 3 * STALE_S, "the floor again")
+            await wait_until(lambda: is_mw(FLOOR_MW, "stale"), 3 * STALE_S, "the floor again")
             site.check_alive()
 
         log = (tmp_path / "fleetd.log").read_text()
