@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -96,6 +97,15 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
                 assert w.max_since(n, t_settled) <= cut[n] * 1e6, n
             assert landed_s <= land_bound_s()
             report["cut_landed_s"] = landed_s
+            code, metrics = await room.get_text(
+                f"http://127.0.0.1:{room.ports['control_metrics']}/metrics"
+            )
+            assert code == 200
+            scraped = dict(re.findall(r"^(surplus_control_\S+) (\S+)$", metrics, re.M))
+            assert float(scraped["surplus_control_portfolio_watts"]) == pytest.approx(p1 * 1e6)
+            for n, mw in cut.items():
+                key = f'surplus_control_site_allotment_watts{{site="{n}"}}'
+                assert float(scraped[key]) == pytest.approx(mw * 1e6)
             report["cut"] = cut
 
             # ---- an override on one site
