@@ -3,7 +3,7 @@ the operator's actions over HTTP.
 
     GET    /feed/{site}              the site's signed allotment (its fleetd polls this)
     GET    /status                   portfolio, policy, every site: allotment, draw, J/TH
-    GET    /report?from=T&to=T[&format=csv]  the regulator's report across sites
+    GET    /report?from=T&to=T[&format=csv]  the regulator's report across sites (token)
     POST   /portfolio                {"mw", "reason"}   a new portfolio allotment
     POST   /emergency-stop           {"reason"}  every site to 0 MW and every fleetd's own
                                                  emergency stop (every rig asleep)
@@ -11,7 +11,8 @@ the operator's actions over HTTP.
     POST   /sites/{site}/override    {"mw", "ttl_s", "reason"}  pin one site
     DELETE /sites/{site}/override    lift it
 
-Reads are open (the feeds are signed, the status holds no secret); actions need
+Reads are open (the feeds are signed, the status holds no secret), except the report
+(it asks every fleetd for a month of records: not for anyone to trigger); actions need
 `Authorization: Bearer <token>` with one of [[api.tokens]], and the audit log records
 them under that token's name. Every `interval_s` the coordinator reads each fleetd's
 GET /sites/{site} (concurrently, each with a timeout) and splits again.
@@ -187,7 +188,7 @@ class ControlDaemon(Service):
         r = app.router
         r.add_get("/feed/{site}", self.feed)
         r.add_get("/status", self.status)
-        r.add_get("/report", self.report)
+        r.add_get("/report", self._auth(self.report))
         r.add_post("/portfolio", self._auth(self.portfolio))
         r.add_post("/emergency-stop", self._auth(self.emergency_stop))
         r.add_post("/resume", self._auth(self.resume))

@@ -362,7 +362,7 @@ class FleetdCollector:
             refused = f.counter("surplus_fleetd_allotment_feed_refused",
                                 "Messages a signed feed refused, by reason (unsigned, forged, "
                                 "stale, replayed, ...)", [*labels, "reason"])  # fmt: skip
-            for src in allotment.sources:
+            for src in getattr(allotment, "sources", ()):
                 verifier = getattr(src, "verifier", None)
                 if verifier is not None:
                     for reason in REFUSALS:

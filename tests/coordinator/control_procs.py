@@ -317,9 +317,10 @@ class ControlProcesses:
         async with self.http.get(url) as r:
             return await r.json()
 
-    async def get_text(self, url: str) -> tuple[int, str]:
+    async def get_text(self, url: str, token: str | None = None) -> tuple[int, str]:
         assert self.http is not None
-        async with self.http.get(url) as r:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        async with self.http.get(url, headers=headers) as r:
             return r.status, await r.text()
 
     async def post(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from coordinator.audit import read_audit
-from tests.coordinator.control_procs import ControlProcesses, Site
+from tests.coordinator.control_procs import OPS_TOKEN, ControlProcesses, Site
 from tests.fleetd.site_procs import FAST_TIMINGS
 from tests.waiting import wait_until
 
@@ -196,10 +196,10 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             _, err = await proc.communicate()
             assert proc.returncode == 0, err.decode()
             report["doc"] = json.loads((tmp_path / "report.json").read_text())
-            code, csv_text = await room.get_text(
-                f"{room.control_url}/report?from={t_start!r}&to={time.time()!r}&format=csv"
-            )
+            url = f"{room.control_url}/report?from={t_start!r}&to={time.time()!r}&format=csv"
+            code, csv_text = await room.get_text(url, token=OPS_TOKEN)
             assert code == 200 and csv_text.splitlines()[0].startswith("start,end,site,")
+            assert (await room.get_text(url))[0] == 401  # the report needs a token
 
     asyncio.run(main())
     actions = list(read_audit(tmp_path / "control-audit.jsonl", ("action",)))
