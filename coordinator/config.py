@@ -135,6 +135,9 @@ class SiteTable(_Strict):
     shed_s: float = Field(30.0, gt=0, le=3600)  # how long it takes to shed what it can
     ramp_up_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
     ramp_down_mw_per_min: float | None = Field(None, gt=0, le=MAX_MW)
+    # the site's account at the licensed pool ([pool]): its credited hashrate makes the
+    # pool-verified J/TH that merit order uses (the rigs' own claim otherwise)
+    pool_account: str | None = Field(None, min_length=1, max_length=128)
 
     @field_validator("key_file")
     @classmethod
@@ -188,8 +191,15 @@ class OpenAdrTable(_Strict):
         return None if v is None else _path(v, info)
 
 
+class PoolTable(_Strict):
+    """The licensed pool's stats API (pool.stats_api): hashrate credited per account."""
+
+    stats_url: HttpUrl  # e.g. http://127.0.0.1:8081 (its /api/v1/accounts/{account})
+
+
 class ControlConfig(_Strict):
     control: ControlTable
+    pool: PoolTable | None = None  # absent: merit order by the rigs' own J/TH
     openadr: OpenAdrTable | None = None  # absent: no VTN
     api: ApiTable = Field(default_factory=ApiTable)
     metrics: MetricsTable = Field(default_factory=MetricsTable)
@@ -200,6 +210,8 @@ class ControlConfig(_Strict):
         bad = [n for n in self.sites if not n or len(n) > 64 or not n.isprintable()]
         if bad:
             raise ValueError(f"site names: expected 1 to 64 printable characters: {bad[:3]!r}")
+        if self.pool is None and any(s.pool_account for s in self.sites.values()):
+            raise ValueError("pool_account: expected a [pool] table with the pool's stats_url")
         shares = [s.share for s in self.sites.values()]
         if any(x is not None for x in shares):
             if any(x is None for x in shares):

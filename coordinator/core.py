@@ -53,6 +53,8 @@ class SiteView:
     report_at: float | None = None
     report_error: str = ""
     raw: dict[str, Any] | None = None  # fleetd's summary, as read
+    pool_hs: float | None = None  # hashrate the pool credits the site's account (H/s)
+    pool_at: float | None = None
 
 
 def report_from_summary(summary: dict[str, Any]) -> SiteReport:
@@ -151,6 +153,24 @@ class Coordinator:
             return
         v.raw, v.report_at, v.report_error = summary, now, ""
 
+    def set_pool(self, site: str, hashrate_hs: float | None, now: float) -> None:
+        """The hashrate the licensed pool credits the site's account (None: not read)."""
+        v = self.sites[site]
+        if hashrate_hs is not None and math.isfinite(hashrate_hs) and hashrate_hs >= 0:
+            v.pool_hs, v.pool_at = hashrate_hs, now
+
+    def jth(self, v: SiteView, now: float) -> tuple[float | None, str]:
+        """The site's J/TH for merit order, and where it is from: pool-verified (its
+        metered draw over the hashrate the pool credits, when fresh and > 0), else what
+        its rigs claim (its meter over their reported hashrate)."""
+        r = v.report
+        if r is None:
+            return None, ""
+        fresh = v.pool_at is not None and now - v.pool_at <= 3 * self.config.control.interval_s
+        if fresh and v.pool_hs and r.draw_mw > 0:
+            return r.draw_mw * 1e6 / (v.pool_hs / 1e12), "pool"
+        return r.jth, "rigs" if r.jth is not None else ""
+
     def fresh_report(self, v: SiteView, now: float) -> SiteReport | None:
         """A report no older than three intervals (an older one may mislead the bounds)."""
         if v.report is None or v.report_at is None:
@@ -174,11 +194,7 @@ class Coordinator:
                 cut_within_s,
                 None if o is None else o.mw,
             )
-            inputs.append(
-                SiteInput(
-                    n, lo, hi, v.weight, v.priority, None if v.report is None else v.report.jth
-                )
-            )
+            inputs.append(SiteInput(n, lo, hi, v.weight, v.priority, self.jth(v, now)[0]))
         return split(portfolio_mw, inputs, self.policy)
 
     def resplit(self, now: float, signal: str) -> dict[str, float]:
@@ -333,7 +349,10 @@ class Coordinator:
                     "allotment_mw": st.allotments.get(n),
                     "draw_mw": None if r is None else r.draw_mw,
                     "sheddable_mw": None if r is None else r.sheddable_mw,
-                    "jth": None if r is None else r.jth,
+                    "jth": self.jth(v, now)[0],
+                    "jth_source": self.jth(v, now)[1],
+                    "jth_rigs": None if r is None else r.jth,
+                    "pool_ths": None if v.pool_hs is None else v.pool_hs / 1e12,
                     "report_age_s": None if v.report_at is None else now - v.report_at,
                     "report_error": v.report_error,
                     "bound": None if sp is None else sp.bound.get(n),

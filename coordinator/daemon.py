@@ -159,8 +159,28 @@ class ControlDaemon(Service):
                 log.warning("site %r: cannot read its fleetd: %s", name, error)
             self.core.set_report(name, None, now, error)
 
+    async def _read_pool(self, name: str, account: str) -> None:
+        """The hashrate the licensed pool credits the site's account (pool.stats_api)."""
+        assert self.http is not None and self.config.pool is not None
+        from urllib.parse import quote
+
+        url = f"{self.config.pool.stats_url}/api/v1/accounts/{quote(account, safe='')}"
+        try:
+            async with self.http.get(url) as r:
+                body = await r.content.read(MAX_BODY + 1) if r.status == 200 else b""
+            data = json.loads(body) if 0 < len(body) <= MAX_BODY else {}
+            hs = data.get("hashrate_hs") if isinstance(data, dict) else None
+            if isinstance(hs, int | float) and not isinstance(hs, bool):
+                self.core.set_pool(name, float(hs), self.clock())
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("site %r: pool account unreadable: %s", name, printable(str(exc), 120))
+
     async def read_sites(self) -> None:
-        await asyncio.gather(*(self._read_site(n) for n in self.core.sites))
+        reads = [self._read_site(n) for n in self.core.sites]
+        if self.config.pool is not None:
+            reads += [self._read_pool(n, s.pool_account)
+                      for n, s in self.config.sites.items() if s.pool_account]  # fmt: skip
+        await asyncio.gather(*reads)
 
     async def _tell_site(self, name: str, path: str, body: dict[str, Any]) -> str:
         """POST to one fleetd; "ok" or what went wrong."""

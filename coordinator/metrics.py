@@ -48,8 +48,9 @@ class _Collector:
         )
         jth = GaugeMetricFamily(
             "surplus_control_site_joules_per_terahash",
-            "Each site's J/TH at the meter",
-            labels=["site"],
+            "Each site's J/TH at the meter: over the hashrate the pool credits (source=pool) "
+            "or the rigs report (source=rigs)",
+            labels=["site", "source"],
         )
         age = GaugeMetricFamily(
             "surplus_control_site_report_age_seconds",
@@ -69,7 +70,10 @@ class _Collector:
             if v.report is not None:
                 draw.add_metric([n], v.report.draw_mw * W_PER_MW)
                 if v.report.jth is not None:
-                    jth.add_metric([n], v.report.jth)
+                    jth.add_metric([n, "rigs"], v.report.jth)
+                verified, source = core.jth(v, now)
+                if verified is not None and source == "pool":
+                    jth.add_metric([n, "pool"], verified)
             if v.report_at is not None:
                 age.add_metric([n], max(0.0, now - v.report_at))
             feeds.add_metric([n], core.feeds_served.get(n, 0))

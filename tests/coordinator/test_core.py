@@ -21,14 +21,20 @@ T0 = 1_750_000_000.0
 
 
 def config(**control: Any) -> Any:
-    return parse_config({
-        "control": {"portfolio_mw": 10.0, "policy": "merit"} | control,
-        "sites": {
-            "a": {"api_url": "http://127.0.0.1:1", "key_env": "K_A", "licence_mw": 8.0},
-            "b": {"api_url": "http://127.0.0.1:2", "key_env": "K_B", "licence_mw": 6.0,
-                  "site": "fjord"},
-        },
-    })  # fmt: skip
+    return parse_config(
+        {
+            "control": {"portfolio_mw": 10.0, "policy": "merit"} | control,
+            "sites": {
+                "a": {"api_url": "http://127.0.0.1:1", "key_env": "K_A", "licence_mw": 8.0},
+                "b": {
+                    "api_url": "http://127.0.0.1:2",
+                    "key_env": "K_B",
+                    "licence_mw": 6.0,
+                    "site": "fjord",
+                },
+            },
+        }
+    )
 
 
 def summary(site_kw: float, ths: float, rigs: int = 10, firm_kw: float = 0.0) -> dict[str, Any]:
@@ -37,8 +43,13 @@ def summary(site_kw: float, ths: float, rigs: int = 10, firm_kw: float = 0.0) ->
 
 def core(tmp: Path, state: State | None = None) -> Coordinator:
     path = tmp / "state.json"
-    return Coordinator(config(), KEYS, state or State(10.0), AuditLog(tmp / "audit.jsonl"),
-                       save=lambda s: s.save(path))  # fmt: skip
+    return Coordinator(
+        config(),
+        KEYS,
+        state or State(10.0),
+        AuditLog(tmp / "audit.jsonl"),
+        save=lambda s: s.save(path),
+    )
 
 
 def test_the_example_config_loads() -> None:
@@ -52,10 +63,15 @@ def test_the_example_config_loads() -> None:
     [
         ({"a": {"api_url": "ftp://x", "key_env": "K", "licence_mw": 1.0}}, "http://"),
         ({"a": {"api_url": "http://x", "licence_mw": 1.0}}, "exactly one of key_env"),
-        ({"a": {"api_url": "http://x", "key_env": "K", "licence_mw": 1.0, "share": 0.5},
-          "b": {"api_url": "http://x", "key_env": "K", "licence_mw": 1.0}}, "every site a share"),
+        (
+            {
+                "a": {"api_url": "http://x", "key_env": "K", "licence_mw": 1.0, "share": 0.5},
+                "b": {"api_url": "http://x", "key_env": "K", "licence_mw": 1.0},
+            },
+            "every site a share",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_configs_name_the_key(sites: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         parse_config({"control": {"portfolio_mw": 1.0}, "sites": sites})
@@ -119,3 +135,34 @@ def test_the_feed_is_signed_for_the_site_name_fleetd_knows(tmp_path: Path) -> No
     assert v.open(c.feed("b", T0 + 1), T0 + 1)["seq"] > json.loads(first["signed"])["seq"]
     with pytest.raises(Refused):
         Verifier(KEYS["a"], "fjord").open(c.feed("b", T0 + 2), T0 + 2)
+
+
+def test_merit_order_by_the_pool_verified_jth(tmp_path: Path) -> None:
+    c = core(tmp_path)
+    c.set_report("a", summary(8000.0, 235_000.0), T0)  # claims 34 J/TH
+    c.set_report("b", summary(5000.0, 370_000.0), T0)  # claims 13.5 J/TH ...
+    c.set_pool("b", 100e15, T0)  # ... but the pool credits 100 PH/s: 50 J/TH
+    c.set_pool("a", 235e15, T0)  # a's claim holds: 34 J/TH
+    assert c.jth(c.sites["b"], T0) == (pytest.approx(50.0), "pool")
+    assert c.resplit(T0, "start") == pytest.approx({"a": 8.0, "b": 2.0})  # a is better now
+    st = {x["name"]: x for x in c.status(T0)["sites"]}
+    assert st["b"]["jth_source"] == "pool" and st["b"]["jth_rigs"] == pytest.approx(13.5, rel=0.01)
+    # a pool figure older than three intervals is not trusted: the rigs' claim again
+    assert c.jth(c.sites["b"], T0 + 16) == (pytest.approx(13.5, rel=0.01), "rigs")
+
+
+def test_pool_account_needs_a_pool_table() -> None:
+    with pytest.raises(ConfigError, match=r"\[pool\]"):
+        parse_config(
+            {
+                "control": {"portfolio_mw": 1.0},
+                "sites": {
+                    "a": {
+                        "api_url": "http://x",
+                        "key_env": "K",
+                        "licence_mw": 1.0,
+                        "pool_account": "north",
+                    }
+                },
+            }
+        )
