@@ -70,8 +70,12 @@ def test_portfolio_cut_override_stop_and_coordinator_loss(tmp_path: Path) -> Non
             feeds_agree = room.feeds_agree
 
             async def merit_known() -> bool:
+                # a split made since both J/TH were known puts the S21 XP site first (the
+                # status may show a report newer than the last split for a moment)
                 st = await room.status()
-                return all(x["jth"] is not None for x in st["sites"]) and await feeds_agree()
+                known = all(x["jth"] is not None for x in st["sites"])
+                b_first = allotments(st)["b"] == pytest.approx(0.026)
+                return known and b_first and await feeds_agree()
 
             await wait_until(merit_known, 60, "both sites' J/TH known, and on the signed figures")
             start = allotments(await room.status())
