@@ -185,6 +185,12 @@ class OpenAdrTable(_Strict):
             raise ValueError("expected four fractions in [0, 1], non-increasing")
         return v
 
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> OpenAdrTable:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key: expected both (to sign messages) or neither")
+        return self
+
     @field_validator("cert", "key", "ca_file")
     @classmethod
     def _paths(cls, v: Path | None, info: ValidationInfo) -> Path | None:

@@ -232,18 +232,22 @@ class Coordinator:
         st.split_at = now
         if changed:
             st.revision += 1
-            for n, mw in changed.items():
-                self.audit.write(
-                    "command",
-                    ts=now,
-                    site=n,
-                    mw=mw,
-                    previous_mw=st.allotments.get(n),
-                    signal=signal,
-                    change_id=self.change_id(),
-                    policy=self.policy,
-                    bound=self.last_split.bound.get(n, ""),
-                )
+            self.audit.write_all(
+                [
+                    {
+                        "ts": now,
+                        "kind": "command",
+                        "site": n,
+                        "mw": mw,
+                        "previous_mw": st.allotments.get(n),
+                        "signal": signal,
+                        "change_id": self.change_id(),
+                        "policy": self.policy,
+                        "bound": self.last_split.bound.get(n, ""),
+                    }
+                    for n, mw in changed.items()
+                ]
+            )
             st.allotments.update(new)
             self.save()
         return dict(st.allotments)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from typing import Any
 
@@ -44,8 +45,6 @@ async def fetch_site_reports(
                     raise ValueError(f"a report larger than {MAX_REPORT_BYTES} bytes")
                 if r.status != 200:
                     raise ValueError(f"HTTP {r.status}: {body[:200]!r}")
-            import json
-
             data = json.loads(body)
             reports[name] = data["report"]
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
