@@ -35,6 +35,8 @@ from plumbing.signing import sign
 
 log = logging.getLogger("coordinator")
 CHANGED_MW = 1e-6  # a smaller change of a site's figure is not a new command
+JTH_ALPHA = 0.3  # weight of a new J/TH figure in the smoothed one
+JTH_MIN_SHARE = 0.9  # learn J/TH only while the site hashes at this share of its peak
 AHEAD_S = 3600.0  # announced steps (the grid's scheduled events) sent this far ahead
 MAX_REASON = 256
 
@@ -55,6 +57,14 @@ class SiteView:
     raw: dict[str, Any] | None = None  # fleetd's summary, as read
     pool_hs: float | None = None  # hashrate the pool credits the site's account (H/s)
     pool_at: float | None = None
+    # the J/TH merit order uses: smoothed, and learnt only while the site hashes at 90 %
+    # of its peak or more (a site that sheds, or wakes rigs that draw while they boot,
+    # shows power without hashrate for a while; its live ratio would reorder the sites
+    # on every cut)
+    jth_rigs: float | None = None
+    jth_pool: float | None = None
+    peak_ths: float = 0.0
+    peak_pool_hs: float = 0.0
 
 
 def report_from_summary(summary: dict[str, Any]) -> SiteReport:
@@ -73,7 +83,11 @@ def report_from_summary(summary: dict[str, Any]) -> SiteReport:
     draw = max(0.0, site_kw / 1e3)
     sheddable = max(0.0, (site_kw - firm_kw) / 1e3 - rigs * SLEEP_W / 1e6)
     jth = site_kw * 1e3 / ths if ths > 0 and site_kw > 0 else None
-    return SiteReport(draw, min(sheddable, draw), jth)
+    return SiteReport(draw, min(sheddable, draw), jth, max(0.0, ths))
+
+
+def _smooth(old: float | None, new: float) -> float:
+    return new if old is None else (1 - JTH_ALPHA) * old + JTH_ALPHA * new
 
 
 class Coordinator:
@@ -152,24 +166,32 @@ class Coordinator:
             v.report_error = f"unusable report: {exc}"
             return
         v.raw, v.report_at, v.report_error = summary, now, ""
+        r = v.report
+        v.peak_ths = max(v.peak_ths, r.ths)
+        if r.jth is not None and r.ths >= JTH_MIN_SHARE * v.peak_ths:
+            v.jth_rigs = _smooth(v.jth_rigs, r.jth)
 
     def set_pool(self, site: str, hashrate_hs: float | None, now: float) -> None:
         """The hashrate the licensed pool credits the site's account (None: not read)."""
         v = self.sites[site]
-        if hashrate_hs is not None and math.isfinite(hashrate_hs) and hashrate_hs >= 0:
-            v.pool_hs, v.pool_at = hashrate_hs, now
+        if hashrate_hs is None or not math.isfinite(hashrate_hs) or hashrate_hs < 0:
+            return
+        v.pool_hs, v.pool_at = hashrate_hs, now
+        v.peak_pool_hs = max(v.peak_pool_hs, hashrate_hs)
+        r = v.report
+        hashing = hashrate_hs > 0 and hashrate_hs >= JTH_MIN_SHARE * v.peak_pool_hs
+        if r is not None and r.draw_mw > 0 and hashing:
+            v.jth_pool = _smooth(v.jth_pool, r.draw_mw * 1e6 / (hashrate_hs / 1e12))
 
     def jth(self, v: SiteView, now: float) -> tuple[float | None, str]:
         """The site's J/TH for merit order, and where it is from: pool-verified (its
-        metered draw over the hashrate the pool credits, when fresh and > 0), else what
-        its rigs claim (its meter over their reported hashrate)."""
-        r = v.report
-        if r is None:
-            return None, ""
+        metered draw over the hashrate the pool credits, while the pool's figure is
+        fresh), else what its rigs claim (its meter over their reported hashrate). Both
+        smoothed and learnt while the site hashes (see SiteView)."""
         fresh = v.pool_at is not None and now - v.pool_at <= 3 * self.config.control.interval_s
-        if fresh and v.pool_hs and r.draw_mw > 0:
-            return r.draw_mw * 1e6 / (v.pool_hs / 1e12), "pool"
-        return r.jth, "rigs" if r.jth is not None else ""
+        if fresh and v.jth_pool is not None:
+            return v.jth_pool, "pool"
+        return v.jth_rigs, "rigs" if v.jth_rigs is not None else ""
 
     def fresh_report(self, v: SiteView, now: float) -> SiteReport | None:
         """A report no older than three intervals (an older one may mislead the bounds)."""

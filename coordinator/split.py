@@ -56,6 +56,7 @@ class SiteReport:
     draw_mw: float
     sheddable_mw: float
     jth: float | None = None
+    ths: float = 0.0  # the hashrate its rigs report (TH/s)
 
 
 @dataclass(frozen=True, slots=True)

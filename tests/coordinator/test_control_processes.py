@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 
 from coordinator.audit import read_audit
-from tests.coordinator.control_procs import OPS_TOKEN, ControlProcesses, Site
-from tests.fleetd.site_procs import FAST_TIMINGS
+from surplus.demo.control_room import FAST_TIMINGS, OPS_TOKEN, ControlProcesses, Site
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]

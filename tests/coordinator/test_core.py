@@ -166,3 +166,17 @@ def test_pool_account_needs_a_pool_table() -> None:
                 },
             }
         )
+
+
+def test_jth_is_learnt_while_the_site_hashes_not_while_it_sheds(tmp_path: Path) -> None:
+    c = core(tmp_path)
+    c.set_report("b", summary(5000.0, 370_000.0), T0)  # 13.5 J/TH at full hashrate
+    # most rigs asleep: their sleep draw and the overhead over a tenth of the hashrate
+    c.set_report("b", summary(800.0, 37_000.0), T0 + 1)
+    # rigs booting: power, no hashrate yet
+    c.set_report("b", summary(3000.0, 0.0), T0 + 2)
+    assert c.jth(c.sites["b"], T0 + 2) == (pytest.approx(13.5, rel=0.01), "rigs")
+    c.set_report("b", summary(4700.0, 300_000.0), T0 + 3)  # 81 % of its peak: not learnt
+    assert c.jth(c.sites["b"], T0 + 3)[0] == pytest.approx(13.5, rel=0.01)
+    c.set_report("b", summary(5000.0, 340_000.0), T0 + 4)  # back at 92 %: 14.7 J/TH
+    assert c.jth(c.sites["b"], T0 + 4)[0] == pytest.approx(0.7 * 13.51 + 0.3 * 14.71, rel=0.01)

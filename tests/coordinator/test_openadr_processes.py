@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
+from surplus.demo.control_room import FAST_TIMINGS, ControlProcesses, Site
 from surplus.demo.procs import Child
 from tests.components.process import free_port
-from tests.coordinator.control_procs import ControlProcesses, Site
-from tests.fleetd.site_procs import FAST_TIMINGS
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -69,7 +68,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
         vtn.argv = [
             sys.executable,
             "-m",
-            "tests.coordinator.vtn",
+            "surplus.demo.vtn",
             "--port",
             str(port),
             "--events",

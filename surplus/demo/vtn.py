@@ -1,7 +1,7 @@
-"""A grid operator's OpenADR 2.0b VTN for the tests: openleadr's own OpenADRServer, run as
-a process of its own.
+"""A grid operator's OpenADR 2.0b VTN for the control-room demo and its tests: openleadr's
+own OpenADRServer, run as a process of its own.
 
-    python -m tests.coordinator.vtn --port P --events FILE --log FILE
+    python -m surplus.demo.vtn --port P --events FILE --log FILE
 
 It registers any VEN (ven_id "ven-<name>"), asks for every telemetry report it offers
 (every second), and sends the events the test appends to FILE, one JSON object a line:

@@ -1,13 +1,14 @@
-"""Several sites under one coordinator, all as processes: one `surplus rigsim` emulating
-every site's rigs and meter, one `surplus fleetd` per site reading its allotment from the
-coordinator's signed feed, and `surplus control`.
+"""Several sites under one coordinator, all as processes (`surplus demo --sites N` and the
+tests in tests/coordinator): one `surplus rigsim` emulating every site's rigs and meter,
+one `surplus fleetd` per site reading its allotment from the coordinator's signed feed,
+and `surplus control`.
 
     async with ControlProcesses(SPECS, tmp, control={...}) as room:
         await room.post("/portfolio", {"mw": 0.03})
         room.witness.meter_w["a"]             # rigsim's meter, the only truth about power
 
-Rig timings are compressed (tests.fleetd.site_procs.FAST_TIMINGS). Keys are written to
-files, one per site, shared by the coordinator and that site's fleetd.
+Rig timings are compressed (FAST_TIMINGS, as tests/fleetd/site_procs.py has them). Keys
+are written to files, one per site, shared by the coordinator and that site's fleetd.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +30,11 @@ from rigsim.addresses import free_loopback_base
 from rigsim.config import parse_fleet_config
 from rigsim.fleet import Fleet
 from surplus.demo.procs import Child, wait_ready
-from tests.components.process import free_port
-from tests.fleetd.site_procs import FAST_TIMINGS
 
+# rig timings (simulated = real seconds): boots and ramps of seconds, a shed of 1.5 s
+FAST_TIMINGS: dict[str, float] = {
+    "boot_s": 3.0, "ramp_up_s": 2.0, "shed_s": 1.5, "api_down_s": 0.5, "tau_s": 1.5,
+}  # fmt: skip
 OPS_TOKEN = "control-ops-token-0123456789"
 SITE_TOKEN = "control-site-token-0123456789"
 START_TIMEOUT_S = 60.0
@@ -84,6 +89,13 @@ class MultiWitness:
                     return
             await asyncio.sleep(self.every_s / 2)
         raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class ControlProcesses:
@@ -237,8 +249,6 @@ class ControlProcesses:
         return doc
 
     async def _start(self) -> None:
-        import os
-
         os.environ["CONTROL_TEST_OPS_TOKEN"] = OPS_TOKEN
         os.environ["CONTROL_TEST_SITE_TOKEN"] = SITE_TOKEN
         self.http = aiohttp.ClientSession()
