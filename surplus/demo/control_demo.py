@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from surplus.demo.control_room import ControlProcesses, Site, free_port
-from surplus.demo.procs import Child, DemoError
+from surplus.demo.procs import DemoError
+from surplus.demo.vtn import child as vtn_child
 
 MODELS = ("S21XP", "S19", "M60", "S19XP", "S21", "M50", "S19jPro")
 RIGS_PER_SITE = 8
@@ -83,18 +84,7 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
             "retry_s": 1.0,
         }
     }
-    vtn = Child("vtn", [], out / "vtn.log")
-    vtn.argv = [
-        sys.executable,
-        "-m",
-        "surplus.demo.vtn",
-        "--port",
-        str(vtn_port),
-        "--events",
-        str(events),
-        "--log",
-        str(vtn_log),
-    ]
+    vtn = vtn_child(vtn_port, events, vtn_log, out / "vtn.log")
     await vtn.start()
     tally = Tally()
     try:

@@ -138,6 +138,28 @@ class Vtn:
             await asyncio.sleep(0.1)
 
 
+def child(port: int, events: Path, log: Path, output: Path) -> Any:
+    """The VTN as a child process of the demo or a test (surplus.demo.procs.Child): not
+    started yet; `await child.start()`."""
+    import sys
+
+    from surplus.demo.procs import Child
+
+    vtn = Child("vtn", [], output)
+    vtn.argv = [
+        sys.executable,
+        "-m",
+        "surplus.demo.vtn",
+        "--port",
+        str(port),
+        "--events",
+        str(events),
+        "--log",
+        str(log),
+    ]
+    return vtn
+
+
 async def main(args: argparse.Namespace) -> None:
     vtn = Vtn(args.port, args.events, args.log)
     await vtn.server.run()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 
 from surplus.demo.control_room import FAST_TIMINGS, ControlProcesses, Site
-from surplus.demo.procs import Child
+from surplus.demo.vtn import child as vtn_child
 from tests.components.process import free_port
 from tests.waiting import wait_until
 
@@ -64,18 +63,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
         ]
 
     async def main() -> None:
-        vtn = Child("vtn", [], tmp_path / "vtn.out")
-        vtn.argv = [
-            sys.executable,
-            "-m",
-            "surplus.demo.vtn",
-            "--port",
-            str(port),
-            "--events",
-            str(events),
-            "--log",
-            str(log),
-        ]
+        vtn = vtn_child(port, events, log, tmp_path / "vtn.out")
         await vtn.start()
         openadr = {
             "openadr": {
