@@ -3,6 +3,7 @@ signed, fresh, unreplayed messages and falling back by its stale rule otherwise.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +95,15 @@ def test_a_signed_feed_logs_refusals_bounded_and_escaped(caplog: pytest.LogCaptu
     assert 1 <= len(lines) <= 2  # rate-limited: one line per kind of trouble per 30 s
     assert "unsigned message" in lines[0]
     assert all("\n" not in m and "\x1b" not in m for m in lines)
+
+
+def test_a_zmq_feed_checks_signatures_the_same_way() -> None:
+    from fleetd.allotment import ZmqFeed
+    from plumbing.signing import encode
+
+    feed = ZmqFeed("ctl", "tcp://127.0.0.1:9", stale_after_s=20.0, floor_mw=0.5,
+                   verifier=Verifier(KEY, "north"))  # fmt: skip
+    now = time.time()
+    assert feed.handle_bytes(encode(sign(KEY, "north", 1, now, {"mw": 2.0, "as_of": now})))
+    assert not feed.handle_bytes(b'{"mw": 9.0}')
+    assert feed.current(now).mw == 2.0 and feed.verifier.refused["unsigned"] == 1  # type: ignore[union-attr]
