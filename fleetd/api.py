@@ -6,6 +6,7 @@
     GET    /sites/{site}/rigs                   every rig: reading, intent, thermal cap
     GET    /sites/{site}/plan                   the last plan, per rig
     GET    /sites/{site}/allotment              the allotment, each source's state and why
+    GET    /sites/{site}/report?from=T&to=T     the compliance report (fleetd.report), JSON
     POST   /sites/{site}/allotment/override     {"mw", "ttl_s", "reason"}  cap by hand
     DELETE /sites/{site}/allotment/override     lift it
     POST   /sites/{site}/emergency-stop         {"reason"}  every rig to sleep, and keep them so
@@ -21,11 +22,12 @@ non-loopback address without a token).
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -33,18 +35,22 @@ from aiohttp import web
 from fleetd.allotment import AllotmentError
 from fleetd.api_schema import OPENAPI
 from fleetd.control.controller import SiteController
+from fleetd.report import INTERVAL_S, ReportError, build_report, parse_when, to_json
+from plumbing.httpapi import (
+    bearer_guard,
+    error_response,
+    json_errors,
+    json_object,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came with
+MAX_REPORT_S = 31 * 86_400.0  # one request's report span (a month of 15-minute rows)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message}, status)
+_json, _error = json_response, error_response
 
 
 class FleetdApi:
@@ -58,8 +64,10 @@ class FleetdApi:
         port: int = 8470,
         token: str | None = None,
         tokens: Mapping[str, str] | None = None,
+        audit_path: Path | None = None,
     ) -> None:
         self.controllers = controllers
+        self.audit_path = audit_path  # where the compliance report is read from (None: off)
         self.host = host
         self.port = port
         # name -> token; a lone `token` is named "api", as in the config
@@ -91,7 +99,7 @@ class FleetdApi:
     # ------------------------------------------------------------------ routes
 
     def _build(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
+        app = web.Application(middlewares=[json_errors])
         r = app.router
         r.add_get("/openapi.json", self.openapi)
         r.add_get("/sites", self.sites)
@@ -99,6 +107,7 @@ class FleetdApi:
         r.add_get("/sites/{site}/rigs", self.rigs)
         r.add_get("/sites/{site}/plan", self.plan)
         r.add_get("/sites/{site}/allotment", self.allotment)
+        r.add_get("/sites/{site}/report", self.report)
         r.add_post("/sites/{site}/allotment/override", self._auth(self.set_override))
         r.add_delete("/sites/{site}/allotment/override", self._auth(self.clear_override))
         r.add_post("/sites/{site}/emergency-stop", self._auth(self.emergency_stop))
@@ -106,39 +115,9 @@ class FleetdApi:
         r.add_post("/emergency-stop", self._auth(self.emergency_stop_all))
         return app
 
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPException as exc:
-            if exc.content_type == "application/json":
-                raise
-            return _error(exc.status, exc.reason)
-
     def _auth(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self.tokens:
-                return _error(403, "mutations are disabled: no api.token is configured")
-            header = request.headers.get("Authorization", "")
-            scheme, _, given = header.partition(" ")
-            by = self._token_name(given.strip()) if scheme.lower() == "bearer" else None
-            if by is None:
-                resp = _error(401, "missing or wrong bearer token (Authorization: Bearer ...)")
-                resp.headers["WWW-Authenticate"] = "Bearer"
-                return resp
-            request[BY] = by
-            return await handler(request)
-
-        return guarded
-
-    def _token_name(self, given: str) -> str | None:
-        """The name of the token `given` is, comparing with every token in constant time."""
-        found = None
-        raw = given.encode()
-        for name, token in self.tokens.items():
-            if hmac.compare_digest(raw, token.encode()):
-                found = name
-        return found
+        return bearer_guard(handler, self.tokens, BY,
+                            "mutations are disabled: no api.token is configured")  # fmt: skip
 
     def _controller(self, request: web.Request) -> SiteController:
         name = request.match_info["site"]
@@ -151,21 +130,7 @@ class FleetdApi:
             )
         return ctl
 
-    @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        if not request.can_read_body:
-            return {}
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as exc:
-            raise web.HTTPBadRequest(
-                text=json.dumps({"error": f"body is not JSON: {exc}"}),
-                content_type="application/json",
-            ) from None
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text=json.dumps({"error": "body: expected a JSON object"}),
-                                     content_type="application/json")  # fmt: skip
-        return body
+    _body = staticmethod(json_object)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return _json(OPENAPI)
@@ -185,6 +150,26 @@ class FleetdApi:
 
     async def plan(self, request: web.Request) -> web.Response:
         return _json(self._controller(request).plan_view())
+
+    async def report(self, request: web.Request) -> web.Response:
+        """The site's compliance report (what `surplus fleetd report --json` writes), for a
+        coordinator's report across sites; read in a thread, off the control loop."""
+        ctl = self._controller(request)
+        if self.audit_path is None:
+            return _error(404, "no audit log is configured: no compliance report")
+        try:
+            since = parse_when(request.query.get("from", ""), "from")
+            until = parse_when(request.query.get("to", ""), "to")
+            if not 0 < until - since <= MAX_REPORT_S:
+                raise ReportError(f"to - from: expected (0, {MAX_REPORT_S:g}] seconds")
+            rows = await asyncio.to_thread(
+                build_report, self.audit_path, site=ctl.name, since=since, until=until,
+                interval_s=INTERVAL_S,
+            )  # fmt: skip
+        except ReportError as exc:
+            return _error(400, str(exc))
+        report = json.loads(to_json(rows, site=ctl.name, since=since, until=until))
+        return _json({"site": ctl.name, "report": report})
 
     async def set_override(self, request: web.Request) -> web.Response:
         ctl = self._controller(request)

@@ -297,9 +297,19 @@ class ReasonRequest(BaseModel):
     reason: str = Field("", description="why, for the audit log")
 
 
+class ComplianceReport(Answer):
+    """The site's compliance report per 15 minutes: `report` is what `surplus fleetd
+    report --json` writes (fleetd.report), which a coordinator aggregates across sites."""
+
+    site: str = Field(description="the site's name")
+    report: dict[str, Any] = Field(
+        description="from, to, interval_s, source, totals and intervals (each with the "
+        "allotment, energy, time and energy above it, and commands)")
+
+
 MODELS: tuple[type[Answer], ...] = (
     SiteList, Site, RigList, Plan, NoPlan, Allotment, OverrideAnswer, OverrideCleared,
-    EmergencyState, EveryEmergency, Error,
+    EmergencyState, EveryEmergency, ComplianceReport, Error,
 )  # fmt: skip
 REQUESTS: tuple[type[BaseModel], ...] = (OverrideRequest, ReasonRequest)
 
@@ -308,6 +318,12 @@ REQUESTS: tuple[type[BaseModel], ...] = (OverrideRequest, ReasonRequest)
 _SEC: list[dict[str, list[str]]] = [{"bearer": []}]
 _SITE = path_param("site", "the site's name, as in the config")
 _NO_SITE = ok(Error, "no such site")
+
+
+def _when(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": True,
+            "description": "epoch seconds or ISO 8601 with a UTC offset",
+            "schema": {"type": "string"}}  # fmt: skip
 _REFUSED = {"401": ok(Error, "no or a wrong bearer token"),
             "403": ok(Error, "mutations are off: no token is configured")}  # fmt: skip
 
@@ -346,6 +362,12 @@ def openapi() -> dict[str, Any]:
         "/sites/{site}/allotment": _read(
             "The allotment in force, each source's state and what is wrong", Allotment,
             "its allotment"),
+        "/sites/{site}/report": {"get": {
+            "summary": "The compliance report per 15 minutes (as `surplus fleetd report --json`)",
+            "parameters": [_SITE, _when("from"), _when("to")],
+            "responses": {"200": ok(ComplianceReport, "the report"),
+                          "400": ok(Error, "a bad or too long span"),
+                          "404": ok(Error, "no such site, or no audit log")}}},
         "/sites/{site}/allotment/override": {
             "post": _act("Cap the site by hand (lapses after ttl_s)", OverrideAnswer,
                          OverrideRequest),

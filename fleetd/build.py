@@ -47,7 +47,7 @@ def build_site(
     """The site `name` as its config describes it: a driver per rig (`driver_factory`,
     pyasic by default), its allotment sources, its site meter and firm-load meters."""
     make = driver_factory or default_driver_factory(drivers)
-    allotment = build_site_allotment(config, start_at=start_at, clock=clock)
+    allotment = build_site_allotment(config, start_at=start_at, clock=clock, name=name)
     meter = Meter.from_config(f"{name}:site", config.meter, clock) if config.meter else None
     firm = {
         f.name: Meter.from_config(f"{name}:{f.name}", f.meter, clock)

@@ -154,11 +154,38 @@ class ScheduleAllotment(_Strict):
         return 86_400.0 if self.repeat == "daily" else None
 
 
+class FeedSigning(_Strict):
+    """A signed feed (plumbing.signing): every message must carry an HMAC-SHA256 of this
+    site's key, name the site, be signed within `max_age_s` and carry a sequence number
+    above the last accepted one; others are refused, counted and logged, and the feed
+    ages towards its floor as when it is silent."""
+
+    key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # variable
+    key_file: Path | None = Field(None, strict=False)  # or: a file holding the key
+    site: str | None = Field(None, min_length=1, max_length=64)  # the name the signer uses
+    max_age_s: float = Field(30.0, gt=0, le=MAX_AGE_S)  # a message signed longer ago: stale
+    max_skew_s: float = Field(5.0, ge=0, le=MAX_AGE_S)  # tolerated clock difference ahead
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None or v.is_absolute():
+            return v
+        return (_base_dir(info) / v).resolve()
+
+    @model_validator(mode="after")
+    def _one_key(self) -> FeedSigning:
+        if (self.key_env is None) == (self.key_file is None):
+            raise ValueError("expected exactly one of key_env or key_file")
+        return self
+
+
 class _FeedBase(_Strict):
     name: str = "feed"
     stale_after_s: float = Field(60.0, gt=0, le=MAX_AGE_S)
     floor_mw: float = Field(..., ge=0, le=MAX_MW)  # what the site may draw while the feed is silent
     fields: FeedFieldsConfig = Field(default_factory=FeedFieldsConfig)
+    signing: FeedSigning | None = None  # refuse messages not signed with the site's key
 
 
 class HttpAllotment(_Polled, _FeedBase):

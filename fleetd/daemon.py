@@ -77,6 +77,7 @@ class Fleetd(Service):
             self.api = FleetdApi(
                 self.controllers, host=api.host,
                 port=api.port if api_port is None else api_port, tokens=api.bearer_tokens(),
+                audit_path=config.audit.path,
             )  # fmt: skip
         # every site exported from the start, so each cycle is timed from the first
         self.metrics: FleetdMetrics | None = None

@@ -32,6 +32,7 @@ from prometheus_client.exposition import generate_latest
 
 from fleetd.allotment.base import SOURCE_STATES
 from plumbing.endpoint import MetricsEndpoint
+from plumbing.signing import REFUSALS
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +359,15 @@ class FleetdCollector:
                             [*labels, "state"])  # fmt: skip
             failing = f.gauge("surplus_fleetd_allotment_source_failing_seconds",
                               "How long each source has been in trouble (0 when ok)", labels)
+            refused = f.counter("surplus_fleetd_allotment_feed_refused",
+                                "Messages a signed feed refused, by reason (unsigned, forged, "
+                                "stale, replayed, ...)", [*labels, "reason"])  # fmt: skip
+            for src in getattr(allotment, "sources", ()):
+                verifier = getattr(src, "verifier", None)
+                if verifier is not None:
+                    for reason in REFUSALS:
+                        refused.add_metric([name, src.name, src.kind, reason],
+                                           verifier.refused.get(reason, 0))  # fmt: skip
             for s in allotment.status(now):
                 key = [name, s.source, s.kind]
                 stale.add_metric(key, 1.0 if s.stale else 0.0)

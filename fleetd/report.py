@@ -29,6 +29,7 @@ from pathlib import Path
 from fleetd.audit import read_audit
 from fleetd.compliance import source_name
 from fleetd.control.samples import read_samples, samples_path_for
+from plumbing import when
 
 INTERVAL_S = 900.0
 J_PER_KWH = 3.6e6
@@ -104,18 +105,9 @@ COLUMNS = (
 def parse_when(text: str, what: str) -> float:
     """Epoch seconds, or an ISO 8601 time with a UTC offset ("2025-06-01T00:00:00Z")."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ReportError(
-            f"{what}: {text!r} is neither epoch seconds nor an ISO 8601 time"
-        ) from None
-    if dt.tzinfo is None:
-        raise ReportError(f"{what}: {text!r} has no UTC offset; expected e.g. 2025-06-01T00:00Z")
-    return dt.timestamp()
+        return when.parse_when(text, what)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def build_report(

@@ -23,6 +23,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("pool", "surplus.commands.pool", "run the Stratum mining pool (solo or pool mode)"),
     ("ledger", "surplus.commands.ledger", "show balances and blocks, pay miners (pool mode)"),
     ("fleetd", "surplus.commands.fleetd", "keep each site inside its allotted megawatts"),
+    ("control", "surplus.commands.control",
+     "split a portfolio allotment among many fleetd sites; the operator's control room"),
     ("rigsim", "surplus.commands.rigsim", "run an emulated ASIC fleet (firmware APIs, Stratum)"),
     ("warm", "surplus.commands.warm", "compile and cache the SHA-256d kernels"),
     ("reference", "surplus.commands.reference", "print the configuration reference (Markdown)"),

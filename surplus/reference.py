@@ -39,6 +39,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from coordinator.config import ControlConfig
 from fleetd.config import FleetdConfig
 from pool.config import PoolConfig
 from rigsim.config import FleetConfig
@@ -80,6 +81,18 @@ FILE_KINDS: tuple[FileKind, ...] = (
         ),
     ),
     FileKind(
+        title="Coordinator configuration",
+        model=ControlConfig,
+        pattern="configs/control.toml",
+        intro=(
+            "Read by `surplus control --config FILE` (`coordinator/config.py`): the "
+            "portfolio policy, the operator's tokens, and each `[sites.<site>]` the "
+            "coordinator splits the portfolio among (its fleetd API, its feed's signing key, "
+            "licence, priority class, share, shed speed and ramp limits). Relative paths are "
+            "relative to the config file."
+        ),
+    ),
+    FileKind(
         title="rigsim fleet file",
         model=FleetConfig,
         pattern="configs/fleet-*.toml",
@@ -95,10 +108,10 @@ FILE_KINDS: tuple[FileKind, ...] = (
 HEADER = """\
 # Configuration reference
 
-Every key of the three TOML files Surplus reads, with its type, default and limits.
+Every key of the four TOML files Surplus reads, with its type, default and limits.
 This file is rendered from the configuration models by
 `surplus reference --output configs/REFERENCE.md`, and a test compares the two, so it
-says exactly what the loaders accept. Unknown keys are errors in all three files.
+says exactly what the loaders accept. Unknown keys are errors in all four files.
 
 Types: a float key accepts an integer (`30` for `30.0`); a decimal key accepts a number
 or a string (`"0.0005"` stays exact); a path is a string. A default of *unset* means the

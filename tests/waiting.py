@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 Described = str | Callable[[], str]  # what is awaited, or how to say it when it times out
 
@@ -34,3 +34,13 @@ def wait_for_sync(predicate: Callable[[], object], timeout: float = 10.0, what: 
         if time.monotonic() > deadline:
             raise _timed_out(timeout, what, predicate)
         time.sleep(interval)
+
+
+async def wait_until(check: Callable[[], Awaitable[object]], timeout: float = 10.0,
+                     what: Described = "", interval: float = 0.1) -> None:  # fmt: skip
+    """wait_for with an async `check` (one that asks a server over HTTP, say)."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise _timed_out(timeout, what, check)
+        await asyncio.sleep(interval)

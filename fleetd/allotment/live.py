@@ -4,7 +4,10 @@ Thin asyncio shells around FeedState (fleetd.allotment.feed): they fetch, decode
 over; the staleness rule and the fallback to the floor live in the pure core. A failed
 poll or a bad message is counted (metrics), logged with what was wrong (rate-limited,
 fleetd.allotment.health), and leaves the last good figure in place, which then ages
-towards the floor. A reply or message larger than MAX_MESSAGE_BYTES is refused unread.
+towards the floor. With a `verifier` (plumbing.signing: a per-site HMAC key), a message
+must be signed, fresh and not replayed; one that is not is refused the same way, and
+counted by reason for the metric. A reply or message larger than MAX_MESSAGE_BYTES is
+refused unread.
 
 HTTP uses httpx (installed with pyasic); ZMQ uses pyzmq's asyncio sockets.
 """
@@ -32,6 +35,7 @@ from fleetd.allotment.base import (
 )
 from fleetd.allotment.feed import FeedFields, FeedState, parse_message
 from fleetd.allotment.health import FeedLog
+from plumbing.signing import Refused, Verifier
 
 Clock = Callable[[], float]
 MAX_MESSAGE_BYTES = 1 << 20  # an allotment message is a few hundred bytes
@@ -73,10 +77,13 @@ class _LiveFeed:
         floor_mw: float,
         fields: FeedFields | None = None,
         clock: Clock = time.time,
+        verifier: Verifier | None = None,
     ) -> None:
         self.name = name
         self.fields = fields or FeedFields()
         self.clock = clock
+        # with a key configured, only signed, fresh, unreplayed messages are taken
+        self.verifier = verifier
         self.state = FeedState(name, self.kind, stale_after_s, floor_mw)
         self.log = FeedLog(self.state)
         self.updated = asyncio.Event()  # set on every good message (tests, the controller)
@@ -91,6 +98,12 @@ class _LiveFeed:
     def handle(self, payload: Any, received_at: float | None = None) -> bool:
         """Take one decoded message; False (counted and logged) when it is unusable."""
         now = self.clock() if received_at is None else received_at
+        if self.verifier is not None:
+            try:
+                payload = self.verifier.open(payload, now)
+            except Refused as exc:
+                self.fail(f"{self.name}: {exc}", now)
+                return False
         try:
             value = parse_message(payload, self.fields, now, self.name)
         except AllotmentError as exc:
@@ -154,9 +167,11 @@ class HttpJsonFeed(_LiveFeed):
         headers: Mapping[str, str] | None = None,
         clock: Clock = time.time,
         client: httpx.AsyncClient | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         super().__init__(
-            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock
+            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock,
+            verifier=verifier,
         )
         self.url = url
         self.interval_s = interval_s
@@ -225,9 +240,11 @@ class ZmqFeed(_LiveFeed):
         fields: FeedFields | None = None,
         clock: Clock = time.time,
         context: zmq.asyncio.Context | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         super().__init__(
-            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock
+            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock,
+            verifier=verifier,
         )
         self.endpoint = endpoint
         self.topic = topic.encode()

@@ -47,11 +47,21 @@ def register(parser: argparse.ArgumentParser) -> None:
                         "seconds after the start; one every 5 minutes after (default 150)")
     parser.add_argument("--cut-depth", type=float, default=0.2, metavar="SHARE",
                         help="how much of the south site's allotment a cut takes (default 0.2)")
+    parser.add_argument("--sites", type=int, metavar="N",
+                        help="instead: the control room, N sites (2 to 7) under one coordinator "
+                        "with a portfolio allotment and an OpenADR VTN (no pool)")  # fmt: skip
     parser.add_argument("--log-every", type=_positive, default=5.0, metavar="SECONDS",
                         help="--headless: seconds between status lines (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sites is not None:
+        if not 2 <= args.sites <= 7:
+            print(f"surplus demo: --sites {args.sites}: expected 2 to 7", file=sys.stderr)
+            return 2
+        from surplus.demo.control_demo import run as run_control
+
+        return run_control(args.sites, args.duration or 90.0, args.out.resolve() / "control")
     if not 0 < args.cut_depth < 1:
         print(f"surplus demo: --cut-depth {args.cut_depth}: expected a share between 0 and 1",
               file=sys.stderr)

@@ -291,7 +291,9 @@ def pool_config(
         "ledger_interval": 5.0,
         "node": node,
         "stratum": {
-            "host": "127.0.0.1", "port": ports.stratum, "vardiff": vardiff,
+            "host": "127.0.0.1",
+            "port": ports.stratum,
+            "vardiff": vardiff,
         },
         "ledger": {"backend": "sqlite", "path": str(ledger)},
         "accounts": {account: payout_address},

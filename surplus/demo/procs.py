@@ -49,9 +49,7 @@ class Child:
 
     def failure(self) -> DemoError:
         code = None if self.proc is None else self.proc.returncode
-        return DemoError(
-            f"{self.name} exited (code {code}); the end of {self.log}:\n{self.tail()}"
-        )
+        return DemoError(f"{self.name} exited (code {code}); the end of {self.log}:\n{self.tail()}")
 
     async def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (a clean shutdown: miners told to reconnect, ledger closed), then KILL."""

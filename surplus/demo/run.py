@@ -157,8 +157,12 @@ class Demo:
                         watch.add(s.name, snap.t, s.meter_kw * 1e3, s.cap_mw * 1e6, s.cut_since)
                 self._check_children()
                 if live is not None:
-                    screen = dashboard.render(snap, duration=self.opts.duration, urls=urls,
-                                              hashrate_scale=observer.layout.hashrate_scale)
+                    screen = dashboard.render(
+                        snap,
+                        duration=self.opts.duration,
+                        urls=urls,
+                        hashrate_scale=observer.layout.hashrate_scale,
+                    )
                     live.update(screen, refresh=True)
                 elif now - last_log >= self.opts.log_every_s:
                     last_log = now
@@ -197,8 +201,10 @@ class Demo:
         written = []
         for site in self.site_names:
             rows = build_report(layout.audit_file, site=site, since=since, until=until)
-            for ext, text in (("csv", to_csv(rows)),
-                              ("json", to_json(rows, site=site, since=since, until=until))):
+            for ext, text in (
+                ("csv", to_csv(rows)),
+                ("json", to_json(rows, site=site, since=since, until=until)),
+            ):
                 path = layout.out / f"report-{site}.{ext}"
                 path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
                 written.append(path)
@@ -220,8 +226,9 @@ class Demo:
             try:
                 payout = await asyncio.to_thread(node_payout_address, opts.node)
             except Exception as exc:
-                raise DemoError(f"--node {redact(opts.node)}: {type(exc).__name__}: "
-                                f"{redact(str(exc))}") from None
+                raise DemoError(
+                    f"--node {redact(opts.node)}: {type(exc).__name__}: {redact(str(exc))}"
+                ) from None
         start = time.time()
         layout = write_layout(opts.out, configs=find_configs(opts.configs), ports=ports,
                               start=start, rigs=opts.rigs,
@@ -229,8 +236,15 @@ class Demo:
                               block_time_s=opts.block_time_s,
                               payout_address=payout)  # fmt: skip
         self.site_names = list(layout.sites)
-        grid = {GRID_SITE: GridFeed(GRID_SITE, layout.grid_nominal_mw, start,
-                                    first_cut_s=opts.cut_at_s, depth=opts.cut_depth)}
+        grid = {
+            GRID_SITE: GridFeed(
+                GRID_SITE,
+                layout.grid_nominal_mw,
+                start,
+                first_cut_s=opts.cut_at_s,
+                depth=opts.cut_depth,
+            )
+        }
         self.say(f"{layout.rigs} emulated rigs over {len(self.site_names)} sites; allotment day "
                  f"x{layout.compress:g} (a day in {86400 / layout.compress / 60:.0f} min); "
                  f"configs in {layout.out}")  # fmt: skip
@@ -308,9 +322,14 @@ class Demo:
             facts[f"{s.name}_allotted_kwh"] = round(r.allotted_kwh, 3)
         pool = snap.pool
         if pool is not None:
-            rows += [("pool shares", f"{pool.accepted} accepted, {pool.rejected_total} rejected"),
-                     ("blocks", f"{pool.blocks_found} found, {pool.blocks_accepted} taken by "
-                      f"the node, {pool.blocks_confirmed} on the chain (height {pool.height})")]
+            rows += [
+                ("pool shares", f"{pool.accepted} accepted, {pool.rejected_total} rejected"),
+                (
+                    "blocks",
+                    f"{pool.blocks_found} found, {pool.blocks_accepted} taken by "
+                    f"the node, {pool.blocks_confirmed} on the chain (height {pool.height})",
+                ),
+            ]
             facts.update(shares_accepted=pool.accepted, shares_rejected=pool.rejected_total,
                          blocks_found=pool.blocks_found, blocks_accepted=pool.blocks_accepted,
                          blocks_confirmed=pool.blocks_confirmed)  # fmt: skip
@@ -342,8 +361,10 @@ def find_configs(given: Path | None) -> Path:
     for candidate in (given, Path.cwd() / "configs", CHECKOUT_CONFIGS):
         if candidate is not None and (candidate / "fleet-demo.toml").is_file():
             return candidate.resolve()
-    raise DemoError(f"no configs folder with fleet-demo.toml (looked in {given or ''} "
-                    f"./configs {CHECKOUT_CONFIGS}); run from the checkout or pass --configs")
+    raise DemoError(
+        f"no configs folder with fleet-demo.toml (looked in {given or ''} "
+        f"./configs {CHECKOUT_CONFIGS}); run from the checkout or pass --configs"
+    )
 
 
 def run(opts: DemoOptions) -> int:

@@ -1,0 +1,221 @@
+"""`surplus demo --sites N`: the control room on this machine. N sites of emulated rigs
+(`surplus rigsim`), one `surplus fleetd` per site, one coordinator (`surplus control`)
+splitting a portfolio allotment among them by merit order, and a grid operator's
+OpenADR 2.0b VTN (openleadr, `surplus.demo.vtn`) that sends an immediate event and a
+scheduled one. No pool: the sites' rigs do not mine here (the single-site demo shows
+that part).
+
+Timeline, as fractions of --duration (default 90 s) after the sites settle:
+    0.15  an immediate SIMPLE level-1 event (the portfolio x 0.7) for 0.25 of the run
+    0.45  a scheduled LOAD_DISPATCH setpoint (half the portfolio), announced now, from
+          0.60 to 0.85 of the run: fleetd pre-sheds for it
+
+Rigsim's meters are the witness: every half second each site's meter is set against the
+figure the coordinator gives it, and the whole against the portfolio in force. The
+summary ends with one machine-readable line:
+
+    demo-control: sites=3 seconds=... portfolio_mw=... above_site_s=... above_kwh=...
+                  portfolio_above_s=... events_opted_in=2 commands=...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from surplus.demo.control_room import ControlProcesses, Site, free_port
+from surplus.demo.procs import DemoError
+from surplus.demo.vtn import child as vtn_child
+
+MODELS = ("S21XP", "S19", "M60", "S19XP", "S21", "M50", "S19jPro")
+RIGS_PER_SITE = 8
+SAMPLE_S = 0.5
+
+
+@dataclass
+class Tally:
+    """Meter against figure, per sample (rigsim's clock and meters; the coordinator's
+    figures as it reports them)."""
+
+    samples: int = 0
+    site_above_s: float = 0.0  # site-seconds above the site's figure
+    above_j: float = 0.0
+    portfolio_above_s: float = 0.0  # seconds the sum was above the portfolio in force
+    worst_w: float = 0.0
+    per_site_kwh: dict[str, float] = field(default_factory=dict)
+
+
+def sites_for(n: int) -> tuple[Site, ...]:
+    return tuple(
+        Site(f"site{k + 1}", MODELS[k % len(MODELS)], RIGS_PER_SITE, licence_mw=0.0)
+        for k in range(n)
+    )
+
+
+async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    vtn_port = free_port()
+    events, vtn_log = out / "vtn-events.jsonl", out / "vtn-log.jsonl"
+    for path in (events, vtn_log):
+        path.write_text("")
+    draft = sites_for(n)
+    probe = ControlProcesses(draft, out, {})
+    full = {s.name: probe.full_draw_w(s.name) for s in draft}
+    sites = tuple(
+        Site(
+            s.name,
+            s.model,
+            s.count,
+            licence_mw=round(1.1 * full[s.name] / 1e6, 6),
+            floor_mw=round(0.2 * full[s.name] / 1e6, 6),
+        )
+        for s in draft
+    )
+    portfolio = round(0.9 * sum(full.values()) / 1e6, 6)
+    openadr = {
+        "openadr": {
+            "vtn_url": f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
+            "report_every_s": 5.0,
+            "retry_s": 1.0,
+        }
+    }
+    vtn = vtn_child(vtn_port, events, vtn_log, out / "vtn.log")
+    await vtn.start()
+    tally = Tally()
+    try:
+        async with ControlProcesses(
+            sites, out, {"policy": "merit", "portfolio_mw": portfolio}, openadr
+        ) as room:
+            print(
+                f"demo: {n} sites, {n * RIGS_PER_SITE} rigs, portfolio {portfolio * 1e3:.1f} kW "
+                f"(merit order), coordinator {room.control_url}",
+                flush=True,
+            )
+            await room.start_control()
+            await room.start_fleetds()
+            deadline = time.monotonic() + 60
+            while not await room.feeds_agree():
+                if time.monotonic() > deadline:
+                    raise DemoError("the sites did not take the coordinator's figures in 60 s")
+                await asyncio.sleep(0.2)
+            t0 = time.time()
+            plan = [
+                (
+                    0.15,
+                    {
+                        "id": "now",
+                        "signal": "SIMPLE",
+                        "type": "level",
+                        "start_in_s": 0,
+                        "duration_s": 0.25 * duration_s,
+                        "payload": 1,
+                    },
+                ),
+                (
+                    0.45,
+                    {
+                        "id": "later",
+                        "signal": "LOAD_DISPATCH",
+                        "type": "setpoint",
+                        "start_at": t0 + 0.6 * duration_s,
+                        "duration_s": 0.25 * duration_s,
+                        "payload": 0.5 * portfolio * 1e3,
+                    },
+                ),
+            ]
+            last_line = 0.0
+            while (now := time.time()) < t0 + duration_s:
+                room.check_alive()
+                while plan and now >= t0 + plan[0][0] * duration_s:
+                    _, spec = plan.pop(0)
+                    with events.open("a") as f:
+                        f.write(json.dumps(spec) + "\n")
+                    print(f"demo: the VTN sends {spec['signal']} event {spec['id']!r}", flush=True)
+                status = await room.status()
+                _sample(tally, room, status)
+                if now - last_line >= 5.0:
+                    last_line = now
+                    figs = " ".join(_figure(room, x) for x in status["sites"])
+                    print(
+                        f"demo: t={now - t0:5.1f}s portfolio "
+                        f"{status['portfolio_now_mw'] * 1e3:.1f} kW  allotment/meter {figs}",
+                        flush=True,
+                    )
+                await asyncio.sleep(SAMPLE_S)
+            status = await room.status()
+    finally:
+        await vtn.stop(10.0)
+    audit = [json.loads(x) for x in (out / "control-audit.jsonl").read_text().splitlines()]
+    opted = {r["event_id"]: r["opt"] for r in audit if r["kind"] == "openadr"}
+    return {
+        "sites": n,
+        "seconds": duration_s,
+        "portfolio_mw": portfolio,
+        "tally": tally,
+        "commands": sum(1 for r in audit if r["kind"] == "command"),
+        "events_opted_in": sum(1 for v in opted.values() if v == "optIn"),
+        "reports_at_vtn": sum(1 for x in vtn_log.read_text().splitlines() if '"report"' in x),
+        "status": status,
+    }
+
+
+def _figure(room: ControlProcesses, x: dict[str, Any]) -> str:
+    """name=allotment/meter in kW."""
+    last = room.witness.last(x["name"])
+    meter_kw = last[0] / 1e3 if last else 0.0
+    return f"{x['name']}={(x['allotment_mw'] or 0) * 1e3:.1f}/{meter_kw:.1f}kW"
+
+
+def _sample(tally: Tally, room: ControlProcesses, status: dict[str, Any]) -> None:
+    tally.samples += 1
+    total_w = 0.0
+    for x in status["sites"]:
+        last = room.witness.last(x["name"])
+        if not last or x["allotment_mw"] is None:
+            continue
+        w = last[0]
+        total_w += w
+        cap = x["allotment_mw"] * 1e6
+        tally.per_site_kwh[x["name"]] = (
+            tally.per_site_kwh.get(x["name"], 0.0) + w * SAMPLE_S / 3.6e6
+        )
+        if w > cap:
+            tally.site_above_s += SAMPLE_S
+            tally.above_j += (w - cap) * SAMPLE_S
+            tally.worst_w = max(tally.worst_w, w - cap)
+    if total_w > status["portfolio_now_mw"] * 1e6:
+        tally.portfolio_above_s += SAMPLE_S
+
+
+def run(sites: int, duration_s: float, out: Path) -> int:
+    try:
+        result = asyncio.run(_run(sites, duration_s, out))
+    except DemoError as exc:
+        print(f"surplus demo: {exc}", file=sys.stderr)
+        return 1
+    t: Tally = result["tally"]
+    print(
+        f"demo: {result['events_opted_in']} OpenADR events opted into, "
+        f"{result['commands']} allotment changes sent, {result['reports_at_vtn']} telemetry "
+        f"values at the VTN"
+    )
+    for name, kwh in sorted(t.per_site_kwh.items()):
+        print(f"demo: {name}: {kwh * 1e3:.1f} Wh drawn")
+    print(
+        f"demo: above a site's figure {t.site_above_s:.1f} site-seconds "
+        f"({t.above_j / 3.6e3:.2f} Wh, worst {t.worst_w:.0f} W); the sum above the "
+        f"portfolio {t.portfolio_above_s:.1f} s (sampled every {SAMPLE_S:g} s)"
+    )
+    print(
+        f"demo-control: sites={result['sites']} seconds={result['seconds']:g} "
+        f"portfolio_mw={result['portfolio_mw']:g} above_site_s={t.site_above_s:.1f} "
+        f"above_kwh={t.above_j / 3.6e6:.6f} portfolio_above_s={t.portfolio_above_s:.1f} "
+        f"events_opted_in={result['events_opted_in']} commands={result['commands']}",
+        flush=True,
+    )
+    return 0
