@@ -46,6 +46,7 @@ from pool.app_node import (
     wait_until_ready,
 )
 from pool.app_observe import PoolObservers
+from pool.app_slot import single_slot, slot_config, slot_labels
 from pool.app_stats import BlockOutcome, Counters, PoolStats
 from pool.bitcoin.target import target_to_difficulty
 from pool.config import DevnetSection, PoolConfig
@@ -63,6 +64,7 @@ from pool.stratum.extranonce import EXTRANONCE1_SIZE
 from pool.stratum.identity import account_of
 from pool.stratum.jobfeed import JobFeed
 from pool.stratum.server import BlockFound, StratumServer
+from pool.stratum.slots import ProcessSlot
 
 __all__ = ["PoolApp", "PoolStartupError", "PoolStats"]
 
@@ -82,7 +84,13 @@ class PoolApp(Service):
     app then leaves closing it to the caller (with `[metrics]` its calls are timed while
     the app runs)."""
 
-    def __init__(self, config: PoolConfig, *, node: Node | None = None) -> None:
+    def __init__(
+        self, config: PoolConfig, *, node: Node | None = None, slot: ProcessSlot | None = None
+    ) -> None:
+        slot = slot if slot is not None else single_slot(config)
+        if slot is not None:
+            config = slot_config(config, slot)
+        self.slot = slot  # which process of which host (pool.app_slot); None: stand-alone
         self.config = config
         self.node: Node | None = node
         self._owns_node = node is None
@@ -92,7 +100,7 @@ class PoolApp(Service):
         self.server: StratumServer | None = None
         self.watcher: BlockWatcher | None = None
         self.counters = Counters()
-        self._observers = PoolObservers(config)
+        self._observers = PoolObservers(config, None if slot is None else slot_labels(slot))
         self.blocks: deque[BlockOutcome] = deque(maxlen=KEEP_BLOCKS)  # newest last
         self.pool_script = b""
         self._jobs: OrderedDict[str, tuple[Job, TemplateWork]] = OrderedDict()
@@ -156,6 +164,7 @@ class PoolApp(Service):
         self.server = StratumServer(
             stratum, self.feed, node, observers.sink(self.sink),
             account_problem=config.account_book().problem if config.mode == "pool" else None,
+            reuse_port=self.slot is not None and self.slot.count > 1,
         )
         observers.attach(self.server)
         self.server.block_listeners.append(self._on_block_found)

@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from pool.serve import serve
 
     try:
-        eventloop.run(serve(config))  # uvloop where installed
+        if config.process_count > 1:  # a supervisor and its workers (pool.cluster)
+            from pool.cluster.supervisor import supervise
+
+            eventloop.run(supervise(args.config.resolve(), config, args.log_level))
+        else:
+            eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
         print(f"surplus pool: {args.config}: cannot start: {redact(str(exc))}", file=sys.stderr)
         return 1

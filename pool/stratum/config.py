@@ -7,7 +7,7 @@ Unknown keys are errors, so a typo in a config file is reported instead of ignor
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -62,7 +62,12 @@ class StratumConfig(_Strict):
     port: int = Field(3333, ge=0, le=65535)
     mode: Literal["solo", "pool"] = "pool"
     extranonce1_prefix: str = Field(
-        "", description="hex, 0-2 bytes; tells several pool processes' extranonce1 apart"
+        "", description="hex, 0-2 bytes; tells several pool processes' extranonce1 apart "
+        "(a cluster derives it from node_id and the process index instead)"
+    )
+    processes: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = Field(
+        1, description="worker processes sharing the Stratum port (SO_REUSEPORT) under one "
+        "supervisor; \"auto\": one per core. Above 1 needs node_id and a PostgreSQL ledger",
     )
     extranonce2_size: int = Field(8, ge=2, le=8)
     version_mask: int = Field(DEFAULT_VERSION_MASK, ge=0, le=0xFFFFFFFF)

@@ -93,8 +93,12 @@ class StratumServer:
         *,
         clock: Callable[[], float] = time.time,
         account_problem: AccountProblem | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
+        # several processes share the port (SO_REUSEPORT; pool.cluster): the kernel
+        # spreads new connections over their listening sockets
+        self.reuse_port = reuse_port
         # pool mode: why an account may not mine here (pool.accounts.AccountBook.problem)
         self.account_problem = account_problem
         self.jobs = jobs
@@ -180,6 +184,7 @@ class StratumServer:
             self.config.port,
             backlog=self.config.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
         )
         self._unsubscribe_jobs = self.jobs.subscribe(self.on_job)
         if self.jobs.current is not None:

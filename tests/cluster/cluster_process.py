@@ -1,0 +1,155 @@
+"""A real `surplus pool` cluster for tests: the supervisor as a process of its own, its
+stdout read on a thread (worker ready lines, metrics URLs, the listening line), its log
+in a file; stopped with SIGTERM, or killed with its workers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tests.components.bcoin import ROOT
+from tests.waiting import wait_for_sync
+
+LISTENING = re.compile(r"^surplus pool: stratum listening on ([\d.]+):(\d+)")
+READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+), "
+                   r"extranonce1 prefix ([0-9a-f]+)")  # fmt: skip
+METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
+
+
+def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
+                   node_id: int = 7, processes: int = 2, stratum: str = "",
+                   extra: str = "") -> str:  # fmt: skip
+    """A pool-mode cluster on a real node and PostgreSQL; every hash is a share."""
+    account_lines = "".join(f'{name} = "{address}"\n' for name, address in accounts.items())
+    return f"""
+mode = "pool"
+network = "regtest"
+payout_address = "{payout}"
+node_id = {node_id}
+startup_timeout = 30
+
+[node]
+urls = ["{url}"]
+poll_interval = 0.05
+
+[stratum]
+port = 0
+processes = {processes}
+{stratum}
+
+[stratum.vardiff]
+enabled = false
+initial = 1e-10
+minimum = 1e-12
+
+[ledger]
+backend = "postgres"
+dsn = "{dsn}"
+scheme = "pplns"
+
+[accounts]
+{account_lines}
+
+[metrics]
+listen = "127.0.0.1:0"
+{extra}
+"""
+
+
+class ClusterProcess:
+    def __init__(self, tmp: Path, config_text: str, name: str = "cluster") -> None:
+        self.config = tmp / f"{name}.toml"
+        self.config.write_text(config_text)
+        self.log_path = tmp / f"{name}.log"
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self.port = 0
+        self._reader: threading.Thread | None = None
+
+    def start(self, timeout: float = 120.0) -> ClusterProcess:
+        """Start; return once the supervisor says the cluster listens (blocking)."""
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "surplus.cli", "pool", "--config", str(self.config)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log_path.open("w"), text=True,
+            start_new_session=True, env=env,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        try:
+            wait_for_sync(lambda: self.port or not self.alive(), timeout, "the listening line")
+        except AssertionError:
+            self.kill()
+            raise
+        if not self.port:
+            raise AssertionError(f"the cluster did not start:\n{self.log()[-3000:]}")
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            match = LISTENING.search(line)
+            if match:
+                self.port = int(match.group(2))
+
+    def workers(self) -> dict[int, tuple[int, str]]:
+        """process index -> (pid, extranonce1 prefix hex), the latest ready line of each."""
+        out: dict[int, tuple[int, str]] = {}
+        for line in list(self.lines):
+            match = READY.search(line)
+            if match:
+                out[int(match.group(1))] = (int(match.group(2)), match.group(3))
+        return out
+
+    def metrics_urls(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for line in list(self.lines):
+            match = METRICS.search(line)
+            if match:
+                out[int(match.group(1))] = match.group(2)
+        return out
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM to the supervisor and wait (blocking); its exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"the cluster did not stop within {timeout} s") from None
+
+    def kill(self) -> None:
+        """SIGKILL the supervisor and its workers (one process group)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def __enter__(self) -> ClusterProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.kill()
+        if self._reader is not None:
+            self._reader.join(5)

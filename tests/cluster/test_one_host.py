@@ -1,0 +1,118 @@
+"""One host, N processes: real `surplus pool` clusters (a supervisor and two workers on
+one port through SO_REUSEPORT) on bcoin regtest and PostgreSQL.
+
+Miners mine through the shared port; each worker hands out extranonce1 values under its
+own prefix (node_id, index); a block from the node reaches the miners of every worker
+(each follows the node itself); metrics carry `node` and `process`. Then one worker is
+killed with SIGKILL while the miners submit: its miners reconnect to the cluster, the
+supervisor says what happened and starts the worker again, and every share answered
+`true` is in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pool.ledger import LedgerConfig, open_store
+from rigsim.miner import Miner
+from tests.components.bcoin import BcoinNode
+from tests.components.postgres import postgres_database
+from tests.stratum.stratum_harness import counting_miner
+from tests.waiting import wait_for
+
+from .cluster_process import ClusterProcess, cluster_config
+
+pytestmark = [pytest.mark.integration]
+
+NODE_ID = 7
+MINERS = 8
+HASHRATE = 3.0  # hashes/s per miner: every hash is a share, about every other a block
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+async def test_two_processes_share_the_port_and_lose_no_answered_share(
+    bcoin: BcoinNode, tmp_path: Path
+) -> None:
+    payout = await asyncio.to_thread(bcoin.new_address)
+    accounts = {"alice": payout, "bob": payout}
+    with postgres_database() as dsn:
+        text = cluster_config(url=bcoin.rpc_url, dsn=dsn, payout=payout, accounts=accounts,
+                              node_id=NODE_ID)  # fmt: skip
+        with ClusterProcess(tmp_path, text) as cluster:
+            await asyncio.wait_for(asyncio.to_thread(cluster.start), 150)
+            workers = cluster.workers()
+            assert sorted(workers) == [0, 1]
+            assert {prefix for _, prefix in workers.values()} == {"0700", "0701"}
+
+            acked: Counter[str] = Counter()
+            names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
+            miners: list[Miner] = [
+                counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=HASHRATE,
+                               reconnect_delay=0.2)  # fmt: skip
+                for name in names
+            ]
+            try:
+                await wait_for(lambda: all(m.job is not None for m in miners), 30,
+                               "every miner working")  # fmt: skip
+                by_process = Counter(m.extranonce1[:2].hex() for m in miners)
+                assert set(by_process) <= {"0700", "0701"}, by_process
+                if len(by_process) < 2:
+                    pytest.fail(f"the kernel gave every connection to one process: {by_process}")
+
+                # A block from the node reaches the miners of both processes.
+                tip = (await asyncio.to_thread(bcoin.mine, 1, payout))[-1]
+                prev = bytes.fromhex(tip)[::-1]
+                await wait_for(
+                    lambda: {m.extranonce1[:2].hex() for m in miners
+                             if m.job is not None and m.job.prevhash == prev} == set(by_process),
+                    30, "the node's new block on the miners of both processes")
+
+                # Metrics: one target per process, labelled.
+                urls = cluster.metrics_urls()
+                assert sorted(urls) == [0, 1]
+                for index, url in urls.items():
+                    text = await asyncio.to_thread(scrape, url)
+                    assert f'node="{NODE_ID}"' in text and f'process="{index}"' in text
+                    assert "surplus_pool_connections" in text
+
+                await wait_for(lambda: sum(acked.values()) >= 40, 60, "40 answered shares")
+                victim = max(by_process, key=lambda p: by_process[p])
+                index = int(victim[2:], 16)
+                pid = workers[index][0]
+                os.kill(pid, signal.SIGKILL)
+                at_kill = sum(acked.values())
+                # Its miners come back (to the other process or the restarted one).
+                await wait_for(lambda: all(m.job is not None and m.stats.reconnects >= 1
+                                           for m in miners if m.extranonce1[:2].hex() == victim)
+                               or all(m.extranonce1[:2].hex() != victim for m in miners),
+                               30, "the dead process's miners reconnected")  # fmt: skip
+                await wait_for(lambda: sum(acked.values()) >= at_kill + 40, 60,
+                               "40 more answered shares after the kill")  # fmt: skip
+                await wait_for(lambda: f"pool process {index} is back" in cluster.log(), 90,
+                               lambda: f"the restart in the log:\n{cluster.log()[-2000:]}")
+                log = cluster.log()
+                assert (f"pool process {index} (pid {pid}) was killed by SIGKILL" in log), log
+                assert cluster.workers()[index][0] != pid
+            finally:
+                for miner in miners:
+                    await miner.stop()
+            assert await asyncio.to_thread(cluster.terminate) == 0, cluster.log()[-3000:]
+
+        store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=payout))
+        try:
+            recorded = Counter(share.worker for _, share in store.shares())
+        finally:
+            store.close()
+    for name in names:
+        assert recorded[name] >= acked[name], (name, recorded[name], acked[name])
+    assert "Traceback" not in cluster.log()
