@@ -51,7 +51,6 @@ from pool.accounts import AccountBook, name_problem
 from pool.bitcoin.address import address_to_script
 from pool.bitcoin.networks import NETWORKS
 from pool.bitcoin.target import as_fraction
-from pool.stratum.slots import MAX_NODE_ID, process_count
 from pool.jobs.coinbase import Payout, build_coinbase
 from pool.ledger.config import LedgerConfig
 from pool.ledger.records import Scheme
@@ -60,6 +59,7 @@ from pool.node.config import NodeConfig
 from pool.node.transport import Endpoint
 from pool.stratum.config import StratumConfig
 from pool.stratum.extranonce import EXTRANONCE1_SIZE
+from pool.stratum.slots import MAX_NODE_ID, process_count
 
 NETWORK_NAMES = tuple(sorted(NETWORKS))
 # A height whose BIP34 push is as long as any real chain will need: the tag must fit

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from plumbing.escape import printable
 from pool.app_node import PoolStartupError
@@ -89,7 +90,7 @@ class Worker:
 class Supervisor:
     def __init__(
         self, config_path: Path, config: PoolConfig, *, log_level: str = "INFO",
-        out: object = None,
+        out: TextIO | None = None,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -133,7 +134,7 @@ class Supervisor:
             if not line:
                 return
             text = printable(line.decode("utf-8", "replace").rstrip("\n"), MAX_LINE)
-            print(text, file=self.out, flush=True)  # type: ignore[call-overload]
+            print(text, file=self.out, flush=True)
             if READY_WORD in text:
                 worker.ready.set()
 
@@ -142,7 +143,7 @@ class Supervisor:
         ready = asyncio.ensure_future(worker.ready.wait())
         ended = asyncio.ensure_future(worker.proc.wait())
         try:
-            done, _ = await asyncio.wait({ready, ended}, timeout=timeout,
+            await asyncio.wait({ready, ended}, timeout=timeout,
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             ready.cancel()
@@ -248,7 +249,7 @@ class Supervisor:
         stratum = self.config.stratum
         grace = stratum.answer_timeout + stratum.drain_timeout + STOP_MARGIN
         if procs:
-            _, late = await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs],
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs],
                                          timeout=grace)  # fmt: skip
             for proc in procs:
                 if proc.returncode is None:

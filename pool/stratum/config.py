@@ -7,10 +7,11 @@ Unknown keys are errors, so a typo in a config file is reported instead of ignor
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plumbing.redact import shown
 from pool.protocol import DEFAULT_VERSION_MASK
 from pool.stratum.limits import parse_networks
 
@@ -65,7 +66,7 @@ class StratumConfig(_Strict):
         "", description="hex, 0-2 bytes; tells several pool processes' extranonce1 apart "
         "(a cluster derives it from node_id and the process index instead)"
     )
-    processes: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = Field(
+    processes: int | Literal["auto"] = Field(
         1, description="worker processes sharing the Stratum port (SO_REUSEPORT) under one "
         "supervisor; \"auto\": one per core. Above 1 needs node_id and a PostgreSQL ledger",
     )
@@ -114,6 +115,15 @@ class StratumConfig(_Strict):
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return [str(net) for net in parse_networks(value)]
+
+    @field_validator("processes", mode="plain")
+    @classmethod
+    def _processes(cls, value: Any) -> int | Literal["auto"]:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 256:
+            return value
+        raise ValueError(f'expected an integer 1-256 or "auto", got {shown(value)}')
 
     @field_validator("extranonce1_prefix")
     @classmethod

@@ -11,6 +11,7 @@ would be the same work: a duplicate the ledger cannot tell apart.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -41,7 +42,7 @@ def process_prefix(node_id: int, index: int) -> bytes:
 def overlap(prefixes: list[bytes]) -> tuple[bytes, bytes] | None:
     """Two prefixes whose extranonce1 spaces overlap (one starts the other), else None."""
     ordered = sorted(prefixes)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if b.startswith(a):
             return a, b
     return None

@@ -58,7 +58,7 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
             names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
             miners: list[Miner] = [
                 counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=HASHRATE,
-                               reconnect_delay=0.2)  # fmt: skip
+                               reconnect_delay=0.2)
                 for name in names
             ]
             try:
