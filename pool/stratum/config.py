@@ -84,6 +84,15 @@ class StratumConfig(_Strict):
         default_factory=list,
         description="CIDRs exempt from the per-address cap and bans (a farm's NAT)",
     )
+    proxy_protocol: bool = Field(
+        False, description="accept a PROXY protocol header (v2, or v1) from proxy_networks: "
+        "bans, the per-address cap and stats then see the miner's address, not the proxy's",
+    )
+    proxy_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of the load balancers (HAProxy send-proxy-v2) whose connections must "
+        "start with a PROXY header; from any other peer a PROXY header closes the connection",
+    )
     subscribe_timeout: float = Field(30.0, gt=0, description="seconds to send mining.subscribe")
     authorize_timeout: float = Field(
         60.0, gt=0, description="seconds from mining.subscribe to a successful authorize"
@@ -111,7 +120,7 @@ class StratumConfig(_Strict):
     vardiff: VardiffConfig = VardiffConfig()
     ban: BanConfig = BanConfig()
 
-    @field_validator("trusted_networks")
+    @field_validator("trusted_networks", "proxy_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return [str(net) for net in parse_networks(value)]
@@ -135,6 +144,14 @@ class StratumConfig(_Strict):
         if len(raw) > 2:
             raise ValueError(f"extranonce1_prefix is at most 2 bytes, got {len(raw)}")
         return raw.hex()
+
+    @model_validator(mode="after")
+    def _proxies(self) -> StratumConfig:
+        if self.proxy_protocol and not self.proxy_networks:
+            raise ValueError("proxy_protocol = true needs proxy_networks: the load balancers "
+                             "allowed to name the client (a PROXY header from anyone else "
+                             "could forge any address)")  # fmt: skip
+        return self
 
     @property
     def prefix_bytes(self) -> bytes:

@@ -56,6 +56,7 @@ from pool.stratum.limits import (
     parse_networks,
     raise_fd_limit,
 )
+from pool.stratum.proxied import ProxiedSession
 from pool.stratum.session import JobRecord, StratumSession
 
 log = logging.getLogger(__name__)
@@ -178,8 +179,12 @@ class StratumServer:
                         "raise LimitNOFILE", fd_limit, self.max_connections,
                         self.config.max_connections)
         loop = asyncio.get_running_loop()
+        factory: Callable[[], StratumSession] = lambda: StratumSession(self)  # noqa: E731
+        if self.config.proxy_protocol:
+            proxies = parse_networks(self.config.proxy_networks)
+            factory = lambda: ProxiedSession(self, proxies)  # noqa: E731
         self._server = await loop.create_server(
-            lambda: StratumSession(self),
+            factory,
             self.config.host,
             self.config.port,
             backlog=self.config.backlog,
