@@ -91,3 +91,26 @@ def test_labelled_registry_adds_node_and_process_to_every_sample() -> None:
     counter.labels("a").inc()
     text = generate_latest(registry).decode()
     assert 'surplus_test_things_total{kind="a",node="3",process="1"} 1.0' in text
+
+
+def test_the_shipped_cluster_host_config() -> None:
+    from pool.config import load
+    from tests.components.bcoin import ROOT
+
+    config = load(ROOT / "configs" / "pool-cluster.toml")
+    assert config.node_id == 1 and config.stratum.processes == "auto"
+    assert config.ledger is not None and config.ledger.backend == "postgres"
+    assert config.stratum.proxy_protocol and config.stratum.proxy_networks == ["10.0.0.2/32"]
+
+
+@pytest.mark.integration
+def test_the_shipped_haproxy_config_is_valid() -> None:
+    import subprocess
+
+    from tests.components.haproxy import SHIPPED, haproxy_binary
+
+    check = subprocess.run([haproxy_binary(), "-c", "-f", str(SHIPPED)], capture_output=True,
+                           text=True)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = SHIPPED.read_text()
+    assert "mode tcp" in text and "send-proxy-v2" in text
