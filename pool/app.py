@@ -65,6 +65,7 @@ from pool.stratum.identity import account_of
 from pool.stratum.jobfeed import JobFeed
 from pool.stratum.server import BlockFound, StratumServer
 from pool.stratum.slots import ProcessSlot
+from pool.stratum.tls import TlsSetupError
 
 __all__ = ["PoolApp", "PoolStartupError", "PoolStats"]
 
@@ -180,7 +181,15 @@ class PoolApp(Service):
         await self._group_ready.wait()
         await observers.start(self.server, confirmed=lambda: self.counters.blocks_confirmed,
                               facts=self)
-        await self.server.start()
+        try:
+            await self.server.start()
+        except TlsSetupError as exc:
+            raise PoolStartupError(str(exc)) from None
+        except OSError as exc:
+            if stratum.tls_listen is None:
+                raise
+            raise PoolStartupError(f"stratum.port or stratum.tls_listen: cannot listen: "
+                                   f"{exc.strerror or exc}") from None  # fmt: skip
         self._server_started = True
         log.info(
             "pool up: %s mode on %s, node height %d, stratum %s:%d",

@@ -25,9 +25,13 @@ def single_slot(config: PoolConfig) -> ProcessSlot | None:
 def slot_config(config: PoolConfig, slot: ProcessSlot) -> PoolConfig:
     """`config` as process `slot` runs it (no revalidation: every value is derived from
     validated ones)."""
-    stratum = config.stratum.model_copy(
-        update={"port": slot.port, "extranonce1_prefix": slot.prefix.hex(), "processes": 1}
-    )
+    changes: dict[str, object] = {
+        "port": slot.port, "extranonce1_prefix": slot.prefix.hex(), "processes": 1
+    }
+    tls = config.stratum.tls_address
+    if tls is not None and slot.tls_port is not None:
+        changes["tls_listen"] = join_host_port(tls[0], slot.tls_port)
+    stratum = config.stratum.model_copy(update=changes)
     update: dict[str, object] = {"stratum": stratum}
     metrics = config.metrics
     if metrics is not None and slot.count > 1:

@@ -148,7 +148,10 @@ class Connect(Answer):
         description="Stratum URL as the operator publishes it; null: the page's own host name "
         "with stratum_port")
     stratum_port: int = Field(description="the port the pool's Stratum server listens on")
-    tls_url: str | None = Field(description="Stratum over TLS URL; null when not offered")
+    tls_url: str | None = Field(description="Stratum over TLS URL as the operator publishes "
+                                "it; null: the page's own host name with tls_port, if any")
+    tls_port: int | None = Field(description="the port of the pool's Stratum over TLS "
+                                 "listener; null when it has none")
     username: str = Field(description="the username format (worker name) miners authorize as")
     password: str = Field(description="a password that asks for a starting difficulty")
     suggested_difficulty: float = Field(description="the difficulty a connection starts at")

@@ -99,17 +99,21 @@ class Supervisor:
         self.out = out if out is not None else sys.stdout
         self.workers = [Worker(i) for i in range(self.count)]
         self.port = 0
-        self._socket: socket.socket | None = None
+        self.tls_port: int | None = None
+        self._sockets: list[socket.socket] = []
         self._stopping = False
 
     # ------------------------------------------------------------------ workers
 
     def _command(self, index: int) -> list[str]:
-        return [
+        command = [
             sys.executable, "-m", "pool.cluster.worker", "--config", str(self.config_path),
             "--index", str(index), "--count", str(self.count), "--port", str(self.port),
             "--log-level", self.log_level,
         ]
+        if self.tls_port is not None:
+            command += ["--tls-port", str(self.tls_port)]
+        return command
 
     async def _spawn(self, worker: Worker) -> None:
         worker.ready = asyncio.Event()
@@ -159,17 +163,24 @@ class Supervisor:
 
     # ------------------------------------------------------------------ running
 
+    def _reserve(self, key: str, host: str, port: int) -> int:
+        try:
+            sock = reserve_port(host, port)
+        except OSError as exc:
+            for held in self._sockets:
+                held.close()
+            raise PoolStartupError(
+                f"{key}: cannot bind {host}:{port}: {exc.strerror or exc}"
+            ) from None
+        self._sockets.append(sock)
+        return int(sock.getsockname()[1])
+
     async def start(self) -> tuple[str, int]:
         """Reserve the port, start every worker, wait until each listens."""
         stratum = self.config.stratum
-        try:
-            self._socket = reserve_port(stratum.host, stratum.port)
-        except OSError as exc:
-            raise PoolStartupError(
-                f"stratum.port: cannot bind {stratum.host}:{stratum.port}: "
-                f"{exc.strerror or exc}"
-            ) from None
-        self.port = int(self._socket.getsockname()[1])
+        self.port = self._reserve("stratum.port", stratum.host, stratum.port)
+        if stratum.tls_address is not None:
+            self.tls_port = self._reserve("stratum.tls_listen", *stratum.tls_address)
         timeout = self.config.startup_timeout + 60.0  # a worker warms its kernels too
         try:
             for worker in self.workers:
@@ -262,9 +273,9 @@ class Supervisor:
             if worker.reader is not None:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(worker.reader, 1.0)
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]
@@ -281,6 +292,8 @@ async def supervise(config_path: Path, config: PoolConfig, log_level: str = "INF
             loop.add_signal_handler(sig, stop.set)
     supervisor = Supervisor(config_path, config, log_level=log_level)
     host, port = await supervisor.start()
+    if supervisor.tls_port is not None:
+        print(f"surplus pool: stratum over TLS on {host}:{supervisor.tls_port}", flush=True)
     print(f"surplus pool: stratum listening on {host}:{port} ({config.mode} mode, "
           f"{config.network}, node, {supervisor.count} processes of node {config.node_id}, "
           f"pids {' '.join(map(str, supervisor.pids()))}, supervisor pid {os.getpid()})",

@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", required=True, type=int)
     parser.add_argument("--count", required=True, type=int)
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"surplus pool process {args.index}: not a process of this cluster",
               file=sys.stderr)  # fmt: skip
         return 2
-    slot = ProcessSlot(config.node_id, args.index, args.count, args.port)
+    slot = ProcessSlot(config.node_id, args.index, args.count, args.port, args.tls_port)
     try:
         eventloop.run(serve(config, slot=slot))
     except (PoolStartupError, KernelError) as exc:

@@ -7,10 +7,12 @@ Unknown keys are errors, so a typo in a config file is reported instead of ignor
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plumbing.netaddr import split_host_port
 from plumbing.redact import shown
 from pool.protocol import DEFAULT_VERSION_MASK
 from pool.stratum.limits import parse_networks
@@ -93,6 +95,12 @@ class StratumConfig(_Strict):
         description="CIDRs of the load balancers (HAProxy send-proxy-v2) whose connections must "
         "start with a PROXY header; from any other peer a PROXY header closes the connection",
     )
+    tls_listen: str | None = Field(
+        None, description="HOST:PORT of a Stratum over TLS listener (stratum+ssl; customarily "
+        "port 3334 or 443) beside the plain one; needs tls_cert and tls_key",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain of tls_listen")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_listen")
     subscribe_timeout: float = Field(30.0, gt=0, description="seconds to send mining.subscribe")
     authorize_timeout: float = Field(
         60.0, gt=0, description="seconds from mining.subscribe to a successful authorize"
@@ -144,6 +152,24 @@ class StratumConfig(_Strict):
         if len(raw) > 2:
             raise ValueError(f"extranonce1_prefix is at most 2 bytes, got {len(raw)}")
         return raw.hex()
+
+    @field_validator("tls_listen")
+    @classmethod
+    def _tls_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value, allow_zero=True)
+        return value
+
+    @property
+    def tls_address(self) -> tuple[str, int] | None:
+        return None if self.tls_listen is None else split_host_port(self.tls_listen,
+                                                                    allow_zero=True)
+
+    @model_validator(mode="after")
+    def _tls(self) -> StratumConfig:
+        if self.tls_listen is not None and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("tls_listen needs tls_cert and tls_key (PEM files)")
+        return self
 
     @model_validator(mode="after")
     def _proxies(self) -> StratumConfig:

@@ -57,6 +57,7 @@ class ProcessSlot:
     index: int
     count: int
     port: int
+    tls_port: int | None = None  # the shared TLS port, when the config has tls_listen
 
     @property
     def prefix(self) -> bytes:
