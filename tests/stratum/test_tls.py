@@ -10,6 +10,7 @@ import ssl
 from pathlib import Path
 
 import pytest
+
 from pool.stratum.config import StratumConfig
 from pool.stratum.tls import TlsSetupError
 
@@ -70,9 +71,9 @@ async def test_a_key_that_does_not_load_is_named(make_server, tmp_path: Path) ->
     cert, _ = self_signed(tmp_path)
     wrong = tmp_path / "wrong.key"
     wrong.write_text("not a key")
-    with pytest.raises(TlsSetupError, match="stratum.tls_cert/stratum.tls_key"):
+    with pytest.raises(TlsSetupError, match=r"stratum\.tls_cert/stratum\.tls_key"):
         await make_server(tls_listen="127.0.0.1:0", tls_cert=cert, tls_key=wrong)
-    with pytest.raises(TlsSetupError, match="stratum.tls_key: no such file"):
+    with pytest.raises(TlsSetupError, match=r"stratum\.tls_key: no such file"):
         await make_server(tls_listen="127.0.0.1:0", tls_cert=cert, tls_key=tmp_path / "none")
 
 
