@@ -76,6 +76,7 @@ KEEP_BLOCKS = 4096  # block outcomes kept for stats and tests
 SHARE_ID_WAIT = 10.0  # seconds to wait for the block-solving share's commit
 CONFIRM_TRIES = 20
 BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
+LEADER_CHECK = 2.0  # seconds between asks for the ledger's leadership
 
 
 class PoolApp(Service):
@@ -116,6 +117,7 @@ class PoolApp(Service):
         self._started_at = 0.0
         self._closing = False
         self._frozen = False
+        self.leader = False  # this process leads the ledger (pool.ledger.leader)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,6 +164,7 @@ class PoolApp(Service):
                 ) from None
             self.sink = LedgerSink(self.ledger)
             observers.quarantined(await self.ledger.quarantined())  # payouts run elsewhere
+            await self._lead()
         self.server = StratumServer(
             stratum, self.feed, node, observers.sink(self.sink),
             account_problem=config.account_book().problem if config.mode == "pool" else None,
@@ -356,13 +359,45 @@ class PoolApp(Service):
         task.add_done_callback(self._followups.discard)
 
     async def _ledger_loop(self) -> None:
+        """Every few seconds: keep or take the ledger's leadership (pool.ledger.leader);
+        the leader alone follows blocks and settles, every `ledger_interval` seconds.
+        A process that was not leading takes over within LEADER_CHECK seconds of the
+        leader's death."""
+        interval = self.config.ledger_interval
+        tick = min(LEADER_CHECK, interval)
+        due = time.monotonic() + interval
         while True:
-            await asyncio.sleep(self.config.ledger_interval)
+            await asyncio.sleep(tick)
+            if not await self._lead():
+                continue
+            if time.monotonic() < due:
+                continue
+            due = time.monotonic() + interval
             try:
                 await self.maintain_ledger()
             except Exception:  # a database or node hiccup: try again next round
                 self.counters.ledger_errors += 1
                 log.exception("ledger maintenance failed")
+
+    async def _lead(self) -> bool:
+        assert self.ledger is not None
+        try:
+            leading = await self.ledger.lead()
+        except Exception:
+            log.exception("cannot tell who leads the ledger")
+            leading = False
+        if leading != self.leader and self.config.ledger is not None and (
+            self.config.ledger.backend == "postgres"
+        ):
+            where = "" if self.slot is None else f" (node {self.slot.node_id}, {self.slot.label})"
+            if leading:
+                log.warning("this process now leads the ledger%s: it follows blocks and "
+                            "settles for the cluster", where)  # fmt: skip
+            else:
+                log.warning("this process no longer leads the ledger%s", where)
+        self.leader = leading
+        self._observers.leader(leading)
+        return leading
 
     async def maintain_ledger(self) -> list[tuple[BlockRow, BlockStatus]]:
         """Follow pending blocks to maturity or orphanhood, then settle PPS/FPPS shares.

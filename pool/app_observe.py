@@ -98,6 +98,11 @@ class PoolObservers:
         if self.metrics is not None:
             self.metrics.block_detected()
 
+    def leader(self, leading: bool) -> None:
+        """Whether this process leads the ledger now."""
+        if self.metrics is not None:
+            self.metrics.ledger_leader = leading
+
     def quarantined(self, accounts: int) -> None:
         """How many accounts payouts skip now (read from the ledger)."""
         if self.metrics is not None:

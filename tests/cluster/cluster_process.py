@@ -25,7 +25,7 @@ METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
 
 def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
                    node_id: int = 7, processes: int = 2, stratum: str = "",
-                   extra: str = "") -> str:  # fmt: skip
+                   ledger: str = "", top: str = "", extra: str = "") -> str:  # fmt: skip
     """A pool-mode cluster on a real node and PostgreSQL; every hash is a share."""
     account_lines = "".join(f'{name} = "{address}"\n' for name, address in accounts.items())
     return f"""
@@ -34,6 +34,7 @@ network = "regtest"
 payout_address = "{payout}"
 node_id = {node_id}
 startup_timeout = 30
+{top}
 
 [node]
 urls = ["{url}"]
@@ -53,6 +54,7 @@ minimum = 1e-12
 backend = "postgres"
 dsn = "{dsn}"
 scheme = "pplns"
+{ledger}
 
 [accounts]
 {account_lines}
