@@ -29,8 +29,6 @@ from pool.ledger.postgres_backend import ACCOUNTING_LOCK
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = ACCOUNTING_LOCK + 1
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-              "keepalives_count": 3}  # fmt: skip
 
 
 class Leadership:
@@ -70,8 +68,10 @@ class Leadership:
             self._drop()
             self.leader = False  # a new session holds no lock
             conn = self._conn = psycopg.connect(
-                self.config.dsn, autocommit=True, connect_timeout=self.connect_timeout,
-                application_name="surplus-pool-leader", **KEEPALIVES,
+                self.config.dsn,
+                autocommit=True, connect_timeout=self.connect_timeout,
+                application_name="surplus-pool-leader", keepalives=1, keepalives_idle=5,
+                keepalives_interval=2, keepalives_count=3,
             )
         return conn
 
