@@ -17,7 +17,8 @@ On a 2-core machine the generators need cores too: the report says how many core
 pools and the generators used, so a ratio below N reads against the cores there were.
 Loopback only; every phase is bounded in time.
 The last line is `cluster: shares_per_s_1p=<n> shares_per_s_<N>p=<n> scaling=<ratio>
-kib_per_conn=<n>`.
+per_core_1p=<n> per_core_<N>p=<n> kib_per_conn=<n>` (per_core: shares per second of
+pool CPU, which says whether the processes scale where the cores are there to use).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import stratum_load as load  # noqa: E402  (benchmarks/ is not a package)
+import stratum_load as load  # benchmarks/ is not a package: found through sys.path
 
 NODE_ID = 7
 
@@ -178,14 +179,19 @@ def main() -> int:
     one = run(ctx, 1, args)
     many = run(ctx, args.processes, args)
     for r in (one, many):
-        print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s, "
-              f"rejected {int(r['rejected'])}; cores used: pools {r['pool_cores']:.2f}, "
+        r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
+        print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s "
+              f"({r['per_core']:.0f} per pool core-second), rejected {int(r['rejected'])}; "
+              f"cores used: pools {r['pool_cores']:.2f}, "
               f"generators {r['gen_cores']:.2f}; connections per process "
               f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes
     scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other "
+          "jobs on the machine take cores the processes would use)")
     print(f"\ncluster: shares_per_s_1p={one['shares_per_s']:.0f} "
           f"shares_per_s_{n}p={many['shares_per_s']:.0f} scaling={scaling:.2f} "
+          f"per_core_1p={one['per_core']:.0f} per_core_{n}p={many['per_core']:.0f} "
           f"kib_per_conn={many['kib_per_conn']:.2f}")
     return 0
 
