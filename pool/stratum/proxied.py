@@ -48,7 +48,11 @@ class ProxiedSession(StratumSession):
         sock = transport.get_extra_info("socket")
         self.fd = sock.fileno() if sock is not None else -1
         peer = transport.get_extra_info("peername")
-        self._peer = self.remote = peer[0] if peer else ""
+        if not peer:  # gone before it was accepted (a load balancer's quick health check)
+            self.closed = True
+            transport.abort()
+            return
+        self._peer = self.remote = peer[0]
         if not is_trusted(self._peer, self._proxies):
             self.enter(self._peer)
             return

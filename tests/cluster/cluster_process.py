@@ -25,7 +25,8 @@ METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
 
 def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
                    node_id: int = 7, processes: int = 2, stratum: str = "",
-                   ledger: str = "", top: str = "", extra: str = "") -> str:  # fmt: skip
+                   ledger: str = "", top: str = "", extra: str = "", host: str = "127.0.0.1",
+                   port: int = 0) -> str:  # fmt: skip
     """A pool-mode cluster on a real node and PostgreSQL; every hash is a share."""
     account_lines = "".join(f'{name} = "{address}"\n' for name, address in accounts.items())
     return f"""
@@ -41,7 +42,8 @@ urls = ["{url}"]
 poll_interval = 0.05
 
 [stratum]
-port = 0
+host = "{host}"
+port = {port}
 processes = {processes}
 {stratum}
 
@@ -66,7 +68,10 @@ listen = "127.0.0.1:0"
 
 
 class ClusterProcess:
-    def __init__(self, tmp: Path, config_text: str, name: str = "cluster") -> None:
+    def __init__(self, tmp: Path, config_text: str, name: str = "cluster",
+                 prefix: list[str] | None = None) -> None:  # fmt: skip
+        """`prefix`: what runs the command (`ip netns exec NS` for a host of its own)."""
+        self.prefix = prefix or []
         self.config = tmp / f"{name}.toml"
         self.config.write_text(config_text)
         self.log_path = tmp / f"{name}.log"
@@ -79,7 +84,8 @@ class ClusterProcess:
         """Start; return once the supervisor says the cluster listens (blocking)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "surplus.cli", "pool", "--config", str(self.config)],
+            [*self.prefix, sys.executable, "-m", "surplus.cli", "pool", "--config",
+             str(self.config)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log_path.open("w"), text=True,
             start_new_session=True, env=env,
         )

@@ -49,11 +49,13 @@ def loopback_config(port: int, backends: list[tuple[str, int]], *, check: bool =
 
 
 class HaproxyServer:
-    def __init__(self, backends: list[tuple[str, int]], *, check: bool = True) -> None:
+    def __init__(self, backends: list[tuple[str, int]], *, check: bool = True,
+                 extra: str = "") -> None:  # fmt: skip
+        """`extra`: more sections (the multi-host test's TCP forwarders)."""
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="surplus-haproxy-"))
         self.config = self.dir / "haproxy.cfg"
-        self.config.write_text(loopback_config(self.port, backends, check=check))
+        self.config.write_text(loopback_config(self.port, backends, check=check) + extra)
         self.log_path = self.dir / "haproxy.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
