@@ -4,7 +4,8 @@ A host's file describes the whole host (`node_id`, `[stratum] processes = N`); p
 `index` of it listens on the port every worker shares (the supervisor reserved it), with
 the extranonce1 prefix (node_id, index), and serves /metrics on the configured port +
 index (each process is a Prometheus target of its own; `node` and `process` labels tell
-their series apart).
+their series apart), and its stats API on a free loopback port, which the supervisor
+asks and merges into the cluster's (pool.cluster.stats).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def slot_config(config: PoolConfig, slot: ProcessSlot) -> PoolConfig:
     if metrics is not None and slot.count > 1:
         listen = join_host_port(metrics.host, slot.shifted(metrics.port))
         update["metrics"] = metrics.model_copy(update={"listen": listen})
+    stats = config.stats_api
+    if stats is not None and slot.count > 1:  # the supervisor serves the configured one
+        listen = join_host_port(stats.host, 0)
+        update["stats_api"] = stats.model_copy(update={"listen": listen, "page": False})
     return config.model_copy(update=update)
 
 

@@ -297,11 +297,6 @@ class PoolConfig(_Strict):
                              "1: a share is answered true only once it is durable, and one "
                              "SQLite file has one writer at a time; several processes would "
                              "queue behind each other's commits or fail them as busy"))  # fmt: skip
-        if self.stats_api is not None and self.stats_api.enabled:
-            problems.append(("stats_api", "expected enabled = false with stratum.processes > 1: "
-                             "the stats API answers from one process's live connections, which "
-                             "would be a fraction of the cluster's (use [metrics], scraped per "
-                             "process)"))  # fmt: skip
         if self.metrics is not None and self.metrics.enabled and self.metrics.port != 0 and (
             self.metrics.port + count - 1 > 65535
         ):

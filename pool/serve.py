@@ -18,6 +18,7 @@ from pool.config import PoolConfig
 from pool.stratum.slots import ProcessSlot
 
 WORKER_READY = "ready"  # the word pool.cluster.supervisor waits for in a worker's line
+WORKER_STATS = "stats API at"  # ... and what precedes its stats API's base URL
 
 
 async def serve(
@@ -39,6 +40,9 @@ async def serve(
                   f"{app.stats.height}", flush=True)  # fmt: skip
             if app.metrics_url is not None:
                 print(f"surplus pool process {slot.index}: metrics on {app.metrics_url}",
+                      flush=True)  # fmt: skip
+            if app.stats_url is not None:
+                print(f"surplus pool process {slot.index}: {WORKER_STATS} {app.stats_url}",
                       flush=True)  # fmt: skip
             await _until_stopped(app, stop)
             return

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -33,13 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from plumbing.endpoint import http_url
 from plumbing.escape import printable
 from pool.app_node import PoolStartupError
+from pool.cluster.stats import ClusterStats
 from pool.config import PoolConfig
 
 log = logging.getLogger("pool.cluster")
 
 READY_WORD = ": ready on "  # pool.serve prints "surplus pool process I: ready on HOST:PORT"
+STATS_LINE = re.compile(r": stats API at (http://127\.0\.0\.1:\d+)$")
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a worker up this long starts the next restart's backoff afresh
@@ -85,6 +89,7 @@ class Worker:
     backoff: float = FIRST_BACKOFF
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
+    stats_url: str | None = None  # its own stats API (loopback), asked by the cluster's
 
 
 class Supervisor:
@@ -117,6 +122,7 @@ class Supervisor:
 
     async def _spawn(self, worker: Worker) -> None:
         worker.ready = asyncio.Event()
+        worker.stats_url = None
         worker.proc = await asyncio.create_subprocess_exec(
             *self._command(worker.index), stdout=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL, limit=MAX_LINE,
@@ -139,6 +145,9 @@ class Supervisor:
                 return
             text = printable(line.decode("utf-8", "replace").rstrip("\n"), MAX_LINE)
             print(text, file=self.out, flush=True)
+            stats = STATS_LINE.search(text)
+            if stats:
+                worker.stats_url = stats.group(1)
             if READY_WORD in text:
                 worker.ready.set()
 
@@ -277,6 +286,11 @@ class Supervisor:
             sock.close()
         self._sockets.clear()
 
+    def stats_urls(self) -> list[str]:
+        """The stats APIs of the workers that are up now."""
+        return [w.stats_url for w in self.workers if w.stats_url and w.proc is not None
+                and w.proc.returncode is None and w.ready.is_set()]  # fmt: skip
+
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers if w.proc is not None]
 
@@ -292,14 +306,29 @@ async def supervise(config_path: Path, config: PoolConfig, log_level: str = "INF
             loop.add_signal_handler(sig, stop.set)
     supervisor = Supervisor(config_path, config, log_level=log_level)
     host, port = await supervisor.start()
+    stats: ClusterStats | None = None
+    if config.stats_api is not None and config.stats_api.enabled:
+        stats = ClusterStats(config.stats_api, supervisor.stats_urls)
+        try:
+            await stats.start()
+        except OSError as exc:
+            await supervisor.stop()
+            raise PoolStartupError(f"stats_api.listen: cannot listen on "
+                                   f"{config.stats_api.listen}: {exc.strerror or exc}") from None
     if supervisor.tls_port is not None:
         print(f"surplus pool: stratum over TLS on {host}:{supervisor.tls_port}", flush=True)
     print(f"surplus pool: stratum listening on {host}:{port} ({config.mode} mode, "
           f"{config.network}, node, {supervisor.count} processes of node {config.node_id}, "
           f"pids {' '.join(map(str, supervisor.pids()))}, supervisor pid {os.getpid()})",
           flush=True)  # fmt: skip
+    if stats is not None and stats.address is not None:
+        url = http_url(stats.address)
+        print(f"surplus pool: stats API on {url}/api/v1/pool (OpenAPI: {url}/openapi.json; "
+              f"the cluster's: {supervisor.count} processes)", flush=True)  # fmt: skip
     try:
         await supervisor.watch(stop)
     finally:
         print("surplus pool: shutting down (miners are told to reconnect)", flush=True)
+        if stats is not None:
+            await stats.close()
         await supervisor.stop()

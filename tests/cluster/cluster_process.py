@@ -20,6 +20,7 @@ from tests.waiting import wait_for_sync
 LISTENING = re.compile(r"^surplus pool: stratum listening on ([\d.]+):(\d+)")
 READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+), "
                    r"extranonce1 prefix ([0-9a-f]+)")  # fmt: skip
+STATS_API = re.compile(r"^surplus pool: stats API on (http://[\d.]+:\d+)/api")
 METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
 
 
@@ -78,6 +79,7 @@ class ClusterProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self.port = 0
+        self.stats_url: str | None = None
         self._reader: threading.Thread | None = None
 
     def start(self, timeout: float = 120.0) -> ClusterProcess:
@@ -92,7 +94,9 @@ class ClusterProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         try:
-            wait_for_sync(lambda: self.port or not self.alive(), timeout, "the listening line")
+            wants_stats = "[stats_api]" in self.config.read_text()
+            wait_for_sync(lambda: (self.port and (self.stats_url or not wants_stats))
+                          or not self.alive(), timeout, "the listening lines")  # fmt: skip
         except AssertionError:
             self.kill()
             raise
@@ -107,6 +111,9 @@ class ClusterProcess:
             match = LISTENING.search(line)
             if match:
                 self.port = int(match.group(2))
+            stats = STATS_API.search(line)
+            if stats:
+                self.stats_url = stats.group(1)
 
     def workers(self) -> dict[int, tuple[int, str]]:
         """process index -> (pid, extranonce1 prefix hex), the latest ready line of each."""

@@ -73,7 +73,6 @@ def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None
     (cluster(node="[node]\ndevnet = true\n"), "node.devnet", "chain of its own"),
     (cluster(ledger='[ledger]\nbackend = "sqlite"\nscheme = "pplns"\n'), "ledger.backend",
      "one SQLite file has one writer"),
-    (cluster(extra="[stats_api]\n"), "stats_api", "a fraction of the cluster"),
     (cluster(stratum="processes = 300\n"), "stratum.processes", "256"),
     (cluster(stratum='processes = "many"\n'), "stratum.processes", "auto"),
     (cluster(top="node_id = 256\n"), "node_id", "255"),

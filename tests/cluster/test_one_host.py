@@ -11,14 +11,17 @@ supervisor says what happened and starts the worker again, and every share answe
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pool import stats_schema as schema
 from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode
@@ -40,6 +43,45 @@ def scrape(url: str) -> str:
         return response.read().decode()
 
 
+def get(url: str) -> Any:
+    return json.loads(scrape(url))
+
+
+async def check_stats(cluster: ClusterProcess, names: list[str],
+                      by_process: Counter[str]) -> None:  # fmt: skip
+    """The supervisor's stats API: the sum of the processes' connections, every worker
+    of both processes on one page, the miners' page's answers for an account."""
+    api = f"{cluster.stats_url}/api/v1"
+
+    async def read(path: str) -> Any:
+        return await asyncio.to_thread(get, api + path)
+
+    def every_worker_has_a_share() -> bool:
+        page = get(api + "/workers?limit=100")
+        return {r["worker"] for r in page["workers"] if r["accepted_shares"]} == set(names)
+
+    await wait_for(every_worker_has_a_share, 30, "every worker's shares in the cluster's page",
+                   interval=0.2)  # fmt: skip
+    summary = schema.PoolSummary.model_validate(await read("/pool"))
+    assert summary.connections == sum(by_process.values()) == len(names)
+    assert summary.authorized_workers == len(names)
+    assert summary.shares.accepted >= len(names)
+    page = schema.WorkerList.model_validate(await read("/workers?limit=3"))
+    assert len(page.workers) == 3 and page.next_offset == 3
+    rates = [w.hashrate_hs for w in page.workers]
+    assert rates == sorted(rates, reverse=True)
+    overview = schema.PoolOverview.model_validate(await read("/pool/overview"))
+    assert overview.workers_online == len(names)
+    alice = [n for n in names if n.startswith("alice.")]
+    miner = schema.Miner.model_validate(await read("/miner?account=alice"))
+    assert miner.workers_online == len(alice)
+    rows = schema.MinerWorkerList.model_validate(await read("/miner/workers?account=alice"))
+    assert sorted(w.worker for w in rows.workers) == sorted(alice)
+    schema.HashrateChart.model_validate(await read("/pool/hashrate?range=1h"))
+    with urllib.request.urlopen(f"{cluster.stats_url}/", timeout=10) as response:
+        assert response.status == 200 and "text/html" in response.headers["Content-Type"]
+
+
 async def test_two_processes_share_the_port_and_lose_no_answered_share(
     bcoin: BcoinNode, tmp_path: Path
 ) -> None:
@@ -47,7 +89,7 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
     accounts = {"alice": payout, "bob": payout}
     with postgres_database() as dsn:
         text = cluster_config(url=bcoin.rpc_url, dsn=dsn, payout=payout, accounts=accounts,
-                              node_id=NODE_ID)  # fmt: skip
+                              node_id=NODE_ID, extra='[stats_api]\nlisten = "127.0.0.1:0"')
         with ClusterProcess(tmp_path, text) as cluster:
             await asyncio.wait_for(asyncio.to_thread(cluster.start), 150)
             workers = cluster.workers()
@@ -76,6 +118,9 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                     lambda: {m.extranonce1[:2].hex() for m in miners
                              if m.job is not None and m.job.prevhash == prev} == set(by_process),
                     30, "the node's new block on the miners of both processes")
+
+                # The stats API answers for the whole cluster.
+                await check_stats(cluster, names, by_process)
 
                 # Metrics: one target per process, labelled.
                 urls = cluster.metrics_urls()
