@@ -52,6 +52,7 @@ from pool.bitcoin.target import target_to_difficulty
 from pool.config import DevnetSection, PoolConfig
 from pool.jobs.factory import JobFactory, TemplateWork
 from pool.jobs.job import Job
+from pool.ledger.bans import SharedBans
 from pool.ledger.ledger import Ledger
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
 from pool.ledger.sink import LedgerSink
@@ -118,6 +119,7 @@ class PoolApp(Service):
         self._closing = False
         self._frozen = False
         self.leader = False  # this process leads the ledger (pool.ledger.leader)
+        self._shared_bans: SharedBans | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -171,6 +173,7 @@ class PoolApp(Service):
             reuse_port=self.slot is not None and self.slot.count > 1,
         )
         observers.attach(self.server)
+        self._share_bans()
         self.server.block_listeners.append(self._on_block_found)
         self.watcher = self._make_watcher(node)
         # The watcher learns the tip first (without announcing it), then the first job is
@@ -204,6 +207,26 @@ class PoolApp(Service):
         gc.freeze()
         self._frozen = True
 
+    def _share_bans(self) -> None:
+        """In a cluster on PostgreSQL, bans reach every process and host (pool.ledger.bans)."""
+        ledger, server = self.config.ledger, self.server
+        if (self.slot is None or ledger is None or ledger.backend != "postgres"
+                or server is None or not self.config.stratum.ban.enabled):  # fmt: skip
+            return
+        bans = server.bans
+
+        def on_ban(key: str, until: float) -> None:
+            if not bans.is_banned(key):  # not our own ban coming back
+                log.warning("refusing %s for %.0f s: banned by another process of the "
+                            "cluster", key, until - time.time())  # fmt: skip
+            bans.extend(key, until - time.time())
+
+        self._shared_bans = SharedBans(ledger.dsn, on_ban,
+                                       f"node {self.slot.node_id} {self.slot.label}",
+                                       asyncio.get_running_loop())  # fmt: skip
+        server.ban_listener = self._shared_bans.publish
+        self._shared_bans.start()
+
     def _make_watcher(self, node: Node) -> BlockWatcher:
         section = self.config.node
         if isinstance(section, DevnetSection):
@@ -233,6 +256,8 @@ class PoolApp(Service):
         if pending:
             await asyncio.wait(pending, timeout=BLOCK_DRAIN)
         await cancel(self._supervisor)
+        if self._shared_bans is not None:
+            await asyncio.to_thread(self._shared_bans.close)
         if self.ledger is not None:
             await self.ledger.close()
         await self._observers.close()

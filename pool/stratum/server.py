@@ -118,6 +118,8 @@ class StratumServer:
         self.block_listeners: list[Callable[[BlockFound], None]] = []
         # (worker, Stratum error code) of each rejected share of an authorized worker
         self.reject_listener: Callable[[str, int], None] | None = None
+        # (address key, seconds, reason) of each ban: shared with the cluster (pool.app)
+        self.ban_listener: Callable[[str, float, str], None] | None = None
         self.epoch = 0
         self._prevhash: bytes | None = None
         self._working: dict[StratumSession, None] = {}
@@ -407,6 +409,8 @@ class StratumServer:
         else:
             log.warning("banning %s for %g s: %s", session.ip_key, ban.ban_seconds, reason)
             self.bans.ban(session.ip_key)
+            if self.ban_listener is not None:
+                self.ban_listener(session.ip_key, ban.ban_seconds, reason)
         session.abort()
 
     # ------------------------------------------------------------ jobs and fan-out

@@ -11,6 +11,7 @@ supervisor says what happened and starts the worker again, and every share answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -45,6 +46,45 @@ def scrape(url: str) -> str:
 
 def get(url: str) -> Any:
     return json.loads(scrape(url))
+
+
+async def until_closed(reader: asyncio.StreamReader) -> bytes:
+    """What the pool sent before it closed the connection (a reset counts as closed)."""
+    data = b""
+    with contextlib.suppress(ConnectionError):
+        while chunk := await asyncio.wait_for(reader.read(4096), 10):
+            data += chunk
+    return data
+
+
+async def check_shared_ban(cluster: ClusterProcess) -> None:
+    """127.0.0.77 sends bad requests until its process bans it; then connections from it
+    are refused by both processes (the kernel spreads them by source port)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", cluster.port,
+                                                   local_addr=("127.0.0.77", 0))  # fmt: skip
+    writer.write(b'{"id":1,"method":"mining.nothing","params":[]}\n' * 6)
+    await writer.drain()
+    await until_closed(reader)  # by the ban
+    writer.close()
+    await wait_for(lambda: "banning 127.0.0.77" in cluster.log(), 10, "the ban")
+    await wait_for(lambda: "refusing 127.0.0.77 for" in cluster.log(), 10,
+                   "the ban at the other process (LISTEN/NOTIFY)")  # fmt: skip
+
+    async def refused_by_both() -> bool:
+        for _ in range(40):
+            r, w = await asyncio.open_connection("127.0.0.1", cluster.port,
+                                                 local_addr=("127.0.0.77", 0))  # fmt: skip
+            with contextlib.suppress(ConnectionError):
+                w.write(b'{"id":1,"method":"mining.subscribe","params":[]}\n')
+            assert await until_closed(r) == b"", "a banned address was served"
+            w.close()
+            log = cluster.log()
+            if all(f"[process {i}] pool.stratum.server: refusing 127.0.0.77: the address is "
+                   "banned" in log for i in (0, 1)):
+                return True
+        return False
+
+    assert await refused_by_both(), cluster.log()[-3000:]
 
 
 async def check_stats(cluster: ClusterProcess, names: list[str],
@@ -89,7 +129,8 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
     accounts = {"alice": payout, "bob": payout}
     with postgres_database() as dsn:
         text = cluster_config(url=bcoin.rpc_url, dsn=dsn, payout=payout, accounts=accounts,
-                              node_id=NODE_ID, extra='[stats_api]\nlisten = "127.0.0.1:0"')
+                              node_id=NODE_ID, extra='[stats_api]\nlisten = "127.0.0.1:0"',
+                              stratum="[stratum.ban]\nmax_invalid = 3")  # fmt: skip
         with ClusterProcess(tmp_path, text) as cluster:
             await asyncio.wait_for(asyncio.to_thread(cluster.start), 150)
             workers = cluster.workers()
@@ -122,6 +163,9 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                 # The stats API answers for the whole cluster.
                 await check_stats(cluster, names, by_process)
 
+                # A ban made by one process: every process refuses the address.
+                await check_shared_ban(cluster)
+
                 # Metrics: one target per process, labelled.
                 urls = cluster.metrics_urls()
                 assert sorted(urls) == [0, 1]
@@ -147,7 +191,8 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                                lambda: f"the restart in the log:\n{cluster.log()[-2000:]}")
                 log = cluster.log()
                 assert (f"pool process {index} (pid {pid}) was killed by SIGKILL" in log), log
-                assert cluster.workers()[index][0] != pid
+                await wait_for(lambda: cluster.workers()[index][0] != pid, 10,
+                               "the new process's ready line")  # fmt: skip
             finally:
                 for miner in miners:
                     await miner.stop()

@@ -12,7 +12,7 @@ from pool.ledger.migrations import Migration, check_order
 from .conftest import MakeConfig
 
 TABLES = {"shares", "network", "blocks", "rounds", "settlements", "credits", "balances",
-          "payout_batches", "payouts", "quarantine", "schema_version"}
+          "payout_batches", "payouts", "quarantine", "schema_version", "bans"}
 
 
 def table_names(backend) -> set[str]:  # type: ignore[no-untyped-def]
