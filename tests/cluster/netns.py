@@ -1,12 +1,13 @@
 """Pool hosts as Linux network namespaces on one machine (`ip netns`, veth pairs).
 
 Each host is a namespace with its own loopback and one veth link to the machine's own
-namespace: the host is 10.201.<n>.2, the machine's side of its link 10.201.<n>.1. The
-machine's side binds nothing but HAProxy, which is the only way in and out of a host:
-its Stratum frontend on the machine's loopback forwards to the hosts (send-proxy-v2), and
-two plain TCP frontends on 10.201.<n>.1 forward the hosts' PostgreSQL and node RPC
-connections to the machine's loopback, where PostgreSQL and bcoin listen. So the hosts
-share nothing but what real hosts would: the network to HAProxy, PostgreSQL and the node.
+namespace: the host is 10.X.<n>.2, the machine's side of its link 10.X.<n>.1 (X picked
+at random per test, so two runs side by side do not meet). The machine's side binds
+nothing but HAProxy, which is the only way in and out of a host: its Stratum frontend
+on the machine's loopback forwards to the hosts (send-proxy-v2), and two plain TCP
+frontends on 10.X.<n>.1 forward the hosts' PostgreSQL and node RPC connections to the
+machine's loopback, where PostgreSQL and bcoin listen. So the hosts share nothing but
+what real hosts would: the network to HAProxy, PostgreSQL and the node.
 
 Creating namespaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN); where it is refused the
 test fails saying so, it never skips.
@@ -31,14 +32,15 @@ def ip(*args: str) -> None:
 class Host:
     name: str  # the namespace
     index: int
+    octet: int = 201  # 10.<octet>.0.0/16: the test's own network (runs side by side)
 
     @property
     def address(self) -> str:
-        return f"10.201.{self.index}.2"
+        return f"10.{self.octet}.{self.index}.2"
 
     @property
     def gateway(self) -> str:
-        return f"10.201.{self.index}.1"
+        return f"10.{self.octet}.{self.index}.1"
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` run inside this host's namespace."""
@@ -49,12 +51,17 @@ class Host:
 class Hosts:
     count: int
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
+    octet: int = field(default_factory=lambda: 200 + secrets.randbelow(50))
     hosts: list[Host] = field(default_factory=list)
+
+    @property
+    def network(self) -> str:
+        return f"10.{self.octet}.0.0/16"
 
     def __enter__(self) -> Hosts:
         try:
             for n in range(1, self.count + 1):
-                host = Host(f"surplus-{self.tag}-{n}", n)
+                host = Host(f"surplus-{self.tag}-{n}", n, self.octet)
                 outside, inside = f"sv{self.tag}{n}a", f"sv{self.tag}{n}b"
                 ip("netns", "add", host.name)
                 self.hosts.append(host)

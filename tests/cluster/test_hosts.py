@@ -70,7 +70,7 @@ async def test_a_host_dies_and_its_miners_move_to_the_other(
                     url=url, dsn=host_dsn, payout=payout, accounts=accounts,
                     node_id=host.index, processes=1, host=host.address, port=3333,
                     top="ledger_interval = 0.5",
-                    stratum='proxy_protocol = true\nproxy_networks = ["10.201.0.0/16"]\n'
+                    stratum=f'proxy_protocol = true\nproxy_networks = ["{hosts.network}"]\n'
                             "max_connections_per_ip = 1",
                 )
                 pool = ClusterProcess(tmp_path, text, name=f"host{host.index}",
