@@ -22,7 +22,14 @@ import orjson
 from aiohttp import web
 
 from pool.cluster import merge
-from pool.stats_api import BadRequest, parse_limit, parse_name, parse_offset
+from pool.stats_api import (
+    Answered,
+    BadRequest,
+    error_middleware,
+    parse_limit,
+    parse_name,
+    parse_offset,
+)
 from pool.stats_schema import API_PREFIX, DEFAULT_PAGE, MAX_LIMIT, MINER_PAGE
 from pool.web_page import WebPage
 
@@ -67,7 +74,7 @@ class ClusterStats:
             raise web.HTTPServiceUnavailable(reason="no pool process answers now; try again")
         for status, body in answered:  # a refused query: every worker says the same
             if status == 400:
-                raise _Answer(_json(body, 400))
+                raise Answered(_json(body, 400))
         return answered
 
     async def ok(self, path: str, params: dict[str, str]) -> list[Any]:
@@ -76,7 +83,7 @@ class ClusterStats:
         good = [body for status, body in replies if status == 200]
         if not good:
             status, body = replies[0]
-            raise _Answer(_json(body, status))
+            raise Answered(_json(body, status))
         return good
 
     async def rows(self, path: str, key: str, params: dict[str, str], need: int) -> list[list[Any]]:
@@ -90,7 +97,7 @@ class ClusterStats:
                     **params, "offset": str(at), "limit": str(min(MAX_LIMIT, need - len(rows)))})
                 if reply is None or reply[0] != 200:
                     if reply is not None and reply[0] == 400:
-                        raise _Answer(_json(reply[1], 400))
+                        raise Answered(_json(reply[1], 400))
                     break
                 rows += reply[1][key]
                 at = reply[1].get("next_offset")
@@ -163,7 +170,7 @@ class ClusterStats:
     # ------------------------------------------------------------------ serving
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
+        app = web.Application(middlewares=[error_middleware(self.config.cors_origin)])
         r = app.router
         r.add_get(f"{API_PREFIX}/pool", self.pool)
         r.add_get(f"{API_PREFIX}/workers", self.worker_list)
@@ -182,20 +189,6 @@ class ClusterStats:
         if self.config.page:
             WebPage().install(app)
         return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except _Answer as answer:
-            response = answer.response
-        except BadRequest as exc:
-            response = _json({"error": str(exc)}, 400)
-        except web.HTTPException as exc:
-            response = _json({"error": exc.reason}, exc.status)
-        if self.config.cors_origin:
-            response.headers["Access-Control-Allow-Origin"] = self.config.cors_origin
-        return response
 
     async def start(self) -> tuple[str, int]:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT))
@@ -218,11 +211,3 @@ class ClusterStats:
         if self._http is not None:
             await self._http.close()
             self._http = None
-
-
-class _Answer(Exception):
-    """Not an error: an answer (a worker's refusal) to send as it is."""
-
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response

@@ -1,20 +1,22 @@
 """A real `surplus pool` cluster for tests: the supervisor as a process of its own, its
 stdout read on a thread (worker ready lines, metrics URLs, the listening line), its log
-in a file; stopped with SIGTERM, or killed with its workers."""
+in a file; stopped with SIGTERM, or killed with its workers (pool_process.PoolProcess
+kills the whole process group)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pool.ledger import LedgerConfig, open_store
 from tests.components.bcoin import ROOT
+from tests.stratum.pool_process import PoolProcess
 from tests.waiting import wait_for_sync
 
 LISTENING = re.compile(r"^surplus pool: stratum listening on ([\d.]+):(\d+)")
@@ -68,18 +70,16 @@ listen = "127.0.0.1:0"
 """
 
 
-class ClusterProcess:
+class ClusterProcess(PoolProcess):
+    """PoolProcess for a cluster's supervisor: its stdout read on a thread for as long as
+    it runs (restarted workers print again), and the command run through `prefix`
+    (`ip netns exec NS` for a host of its own)."""
+
     def __init__(self, tmp: Path, config_text: str, name: str = "cluster",
                  prefix: list[str] | None = None) -> None:  # fmt: skip
-        """`prefix`: what runs the command (`ip netns exec NS` for a host of its own)."""
+        super().__init__(tmp, config_text, name=name)
         self.prefix = prefix or []
-        self.config = tmp / f"{name}.toml"
-        self.config.write_text(config_text)
-        self.log_path = tmp / f"{name}.log"
-        self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
-        self.port = 0
-        self.stats_url: str | None = None
         self._reader: threading.Thread | None = None
 
     def start(self, timeout: float = 120.0) -> ClusterProcess:
@@ -132,35 +132,6 @@ class ClusterProcess:
                 out[int(match.group(1))] = match.group(2)
         return out
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM to the supervisor and wait (blocking); its exit code."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"the cluster did not stop within {timeout} s") from None
-
-    def kill(self) -> None:
-        """SIGKILL the supervisor and its workers (one process group)."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
     def __enter__(self) -> ClusterProcess:
         return self
 
@@ -168,3 +139,12 @@ class ClusterProcess:
         self.kill()
         if self._reader is not None:
             self._reader.join(5)
+
+
+def recorded_shares(dsn: str, fee_account: str) -> Counter[str]:
+    """Shares in the cluster's ledger, by worker (each `true` must be among them)."""
+    store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee_account))
+    try:
+        return Counter(share.worker for _, share in store.shares())
+    finally:
+        store.close()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode
 from tests.components.haproxy import HaproxyServer
@@ -26,7 +25,7 @@ from tests.components.postgres import postgres_database
 from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config
+from .cluster_process import ClusterProcess, cluster_config, recorded_shares
 from .netns import Hosts
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -119,10 +118,6 @@ async def test_a_host_dies_and_its_miners_move_to_the_other(
                     await asyncio.to_thread(pool.terminate)
                 pool.kill()
             await asyncio.to_thread(proxy.stop)
-        store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=payout))
-        try:
-            recorded = Counter(share.worker for _, share in store.shares())
-        finally:
-            store.close()
+        recorded = recorded_shares(dsn, payout)
     for name in names:
         assert recorded[name] >= acked[name], (name, recorded[name], acked[name])

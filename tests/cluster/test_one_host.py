@@ -23,14 +23,13 @@ from typing import Any
 import pytest
 
 from pool import stats_schema as schema
-from pool.ledger import LedgerConfig, open_store
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode
 from tests.components.postgres import postgres_database
 from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config
+from .cluster_process import ClusterProcess, cluster_config, recorded_shares
 
 pytestmark = [pytest.mark.integration]
 
@@ -198,11 +197,7 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                     await miner.stop()
             assert await asyncio.to_thread(cluster.terminate) == 0, cluster.log()[-3000:]
 
-        store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=payout))
-        try:
-            recorded = Counter(share.worker for _, share in store.shares())
-        finally:
-            store.close()
+        recorded = recorded_shares(dsn, payout)
     for name in names:
         assert recorded[name] >= acked[name], (name, recorded[name], acked[name])
     assert "Traceback" not in cluster.log()
