@@ -248,10 +248,15 @@ class Supervisor:
         if stop.is_set():
             return
         await self._spawn(worker)
-        try:
-            await self._wait_ready(worker, self.config.startup_timeout + 60.0)
-        except PoolStartupError as exc:
-            log.error("%s", exc)  # the next round of watch() sees it ended and retries
+        ready = asyncio.ensure_future(self._wait_ready(worker, self.config.startup_timeout + 60))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not ready.done():  # shutting down: stop() takes care of the new process
+            ready.cancel()
+            return
+        if ready.exception() is not None:
+            log.error("%s", ready.exception())  # watch() sees it ended, and starts it again
             return
         assert worker.proc is not None
         log.warning("pool process %d is back (pid %d)", worker.index, worker.proc.pid)

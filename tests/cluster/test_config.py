@@ -113,3 +113,25 @@ def test_the_shipped_haproxy_config_is_valid() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     text = SHIPPED.read_text()
     assert "mode tcp" in text and "send-proxy-v2" in text
+
+
+@pytest.mark.integration
+def test_a_cluster_that_cannot_start_says_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.components.bcoin import ROOT
+    from tests.components.process import free_port
+
+    config = tmp_path / "host.toml"
+    config.write_text(cluster(
+        top="node_id = 3\nstartup_timeout = 1\n",
+        node=f'[node]\nurls = ["http://u:p@127.0.0.1:{free_port()}/"]\nretry_rounds = 1\n',
+        ledger='[ledger]\nbackend = "postgres"\nscheme = "pplns"\n'
+               f'fee_account = "{CORE_REGTEST}"\n',
+    ))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "surplus.cli", "pool", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "pool process" in done.stderr and "before it was ready" in done.stderr
+    assert "node.urls" in done.stderr  # the worker's own reason, in the same log
