@@ -54,6 +54,7 @@ from pool.jobs.factory import JobFactory, TemplateWork
 from pool.jobs.job import Job
 from pool.ledger.bans import SharedBans
 from pool.ledger.ledger import Ledger
+from pool.ledger.payouts import PayoutReport
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
 from pool.ledger.sink import LedgerSink
 from pool.metrics.registry import PoolMetrics
@@ -120,6 +121,7 @@ class PoolApp(Service):
         self._frozen = False
         self.leader = False  # this process leads the ledger (pool.ledger.leader)
         self._shared_bans: SharedBans | None = None
+        self._wallet: Any = None  # the leader's payouts (pool.node.wallet.WalletClient)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -260,6 +262,8 @@ class PoolApp(Service):
             await asyncio.to_thread(self._shared_bans.close)
         if self.ledger is not None:
             await self.ledger.close()
+        if self._wallet is not None:
+            await self._wallet.close()
         await self._observers.close()
         if self._owns_node and isinstance(self.node, RpcNode):
             await self.node.close()
@@ -389,20 +393,52 @@ class PoolApp(Service):
         A process that was not leading takes over within LEADER_CHECK seconds of the
         leader's death."""
         interval = self.config.ledger_interval
-        tick = min(LEADER_CHECK, interval)
+        pay_every = self.config.payout_interval
+        tick = min(LEADER_CHECK, interval, pay_every or interval)
         due = time.monotonic() + interval
+        pay_due = time.monotonic() + pay_every
         while True:
             await asyncio.sleep(tick)
             if not await self._lead():
                 continue
-            if time.monotonic() < due:
-                continue
-            due = time.monotonic() + interval
-            try:
-                await self.maintain_ledger()
-            except Exception:  # a database or node hiccup: try again next round
-                self.counters.ledger_errors += 1
-                log.exception("ledger maintenance failed")
+            now = time.monotonic()
+            if now >= due:
+                due = now + interval
+                try:
+                    await self.maintain_ledger()
+                except Exception:  # a database or node hiccup: try again next round
+                    self.counters.ledger_errors += 1
+                    log.exception("ledger maintenance failed")
+            if pay_every and now >= pay_due:
+                pay_due = now + pay_every
+                try:
+                    await self.pay()
+                except Exception:  # the wallet or the database: the next round reconciles
+                    self.counters.ledger_errors += 1
+                    log.exception("payouts failed")
+
+    async def pay(self) -> PayoutReport | None:
+        """Pay what is due through `[wallet]` (the leader, every `payout_interval`): the
+        ledger's exactly-once payouts, as `surplus ledger payouts` runs them; a batch a
+        killed leader left in doubt is reconciled with the wallet by the next run."""
+        wallet = self.config.wallet
+        if self.ledger is None or wallet is None:
+            return None
+        if self._wallet is None:
+            from pool.node.wallet import WalletClient
+
+            self._wallet = WalletClient(wallet.url, flavor=wallet.flavor,
+                                        wallet_id=wallet.wallet_id, timeout=wallet.timeout)
+        report = await self.ledger.payouts(self._wallet,
+                                           resolve=self.config.account_book().payout_addresses)
+        for batch, txid in report.sent:
+            log.warning("paid batch %d: %d sat to %d accounts in %s", batch.id, batch.total,
+                        len(batch.outputs), txid)  # fmt: skip
+        for item in report.reconciled:
+            log.warning("payout batch %d reconciled (%s): %s", item.batch_id, item.how,
+                        item.txid)  # fmt: skip
+        self._observers.quarantined(len(report.quarantined))
+        return report
 
     async def _lead(self) -> bool:
         assert self.ledger is not None

@@ -177,6 +177,10 @@ class PoolConfig(_Strict):
     ledger_interval: float = Field(
         30.0, gt=0, description="seconds between block-maturity checks and settlements"
     )
+    payout_interval: float = Field(
+        0.0, ge=0, description="seconds between payouts run by the ledger's leader through "
+        "[wallet] (exactly once, as `surplus ledger payouts`); 0: only that command pays",
+    )
     node: NodeSection
     stratum: StratumConfig = StratumConfig()
     ledger: LedgerConfig | None = None
@@ -268,6 +272,9 @@ class PoolConfig(_Strict):
                     "ledger.scheme",
                     "expected pplns, pps, fpps or prop in pool mode, got 'solo'",
                 ))
+        if self.payout_interval > 0 and (self.wallet is None or self.mode != "pool"):
+            problems.append(("payout_interval", "expected 0 without a [wallet] in pool mode: "
+                             "the leader pays through the wallet"))  # fmt: skip
         problems += self._cluster_problems()
         if problems:
             raise Problems(problems)

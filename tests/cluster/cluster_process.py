@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,23 @@ class ClusterProcess(PoolProcess):
         self.kill()
         if self._reader is not None:
             self._reader.join(5)
+
+
+LEADER = re.compile(r"^surplus_pool_ledger_leader\{[^}]*\} (\S+)$", re.M)
+
+
+def leaders(cluster: ClusterProcess) -> dict[int, float]:
+    """process index -> its surplus_pool_ledger_leader (absent while it restarts)."""
+    out: dict[int, float] = {}
+    for index, url in cluster.metrics_urls().items():
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                match = LEADER.search(response.read().decode())
+        except OSError:
+            continue
+        if match:
+            out[index] = float(match.group(1))
+    return out
 
 
 def recorded_shares(dsn: str, fee_account: str) -> Counter[str]:

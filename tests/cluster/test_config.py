@@ -76,6 +76,7 @@ def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None
     (cluster(stratum="processes = 300\n"), "stratum.processes", "256"),
     (cluster(stratum='processes = "many"\n'), "stratum.processes", "auto"),
     (cluster(top="node_id = 256\n"), "node_id", "255"),
+    (cluster(top="node_id = 3\npayout_interval = 60\n"), "payout_interval", "[wallet]"),
     (cluster(stratum="processes = 2\n", extra='[metrics]\nlisten = "127.0.0.1:65535"\n'),
      "metrics.listen", "room for 2 ports"),
 ])  # fmt: skip

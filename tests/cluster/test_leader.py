@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -20,26 +18,9 @@ from tests.components.postgres import postgres_database
 from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config
+from .cluster_process import ClusterProcess, cluster_config, leaders
 
 pytestmark = [pytest.mark.integration]
-
-LEADER = re.compile(r"^surplus_pool_ledger_leader\{[^}]*\} (\S+)$", re.M)
-
-
-def leaders(cluster: ClusterProcess) -> dict[int, float]:
-    """process index -> its surplus_pool_ledger_leader (absent while it restarts)."""
-    out: dict[int, float] = {}
-    for index, url in cluster.metrics_urls().items():
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                match = LEADER.search(response.read().decode())
-        except OSError:
-            continue
-        if match:
-            out[index] = float(match.group(1))
-    return out
-
 
 def pending_blocks(dsn: str, fee: str) -> int:
     store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee))
