@@ -136,3 +136,21 @@ def test_a_cluster_that_cannot_start_says_why(tmp_path) -> None:  # type: ignore
     assert done.returncode == 1, done.stderr[-2000:]
     assert "pool process" in done.stderr and "before it was ready" in done.stderr
     assert "node.urls" in done.stderr  # the worker's own reason, in the same log
+
+
+def test_the_payout_command_refuses_to_pay_beside_the_leader(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from tests.components.bcoin import ROOT
+
+    config = tmp_path / "pool.toml"
+    config.write_text(cluster(
+        top="payout_interval = 60\n", stratum="",
+        ledger=f'[ledger]\npath = "{tmp_path / "l.sqlite3"}"\nscheme = "pplns"\n',
+        extra='[wallet]\nurl = "http://u:p@127.0.0.1:1/"\n',
+    ))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "surplus.cli", "ledger", "payouts", "--config",
+                           str(config)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "payout_interval: the pool's ledger leader pays every 60 s" in done.stderr
