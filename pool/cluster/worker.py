@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -46,7 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    supervisor = os.getppid()
     parent_death_signal()
+    if os.getppid() != supervisor:  # it died before the kernel was asked to tell us
+        return 1
     logs.configure(args.log_level, sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(logs.EscapingFormatter(
