@@ -404,18 +404,19 @@ class PoolApp(Service):
             now = time.monotonic()
             if now >= due:
                 due = now + interval
-                try:
-                    await self.maintain_ledger()
-                except Exception:  # a database or node hiccup: try again next round
-                    self.counters.ledger_errors += 1
-                    log.exception("ledger maintenance failed")
+                await self._ledger_round("ledger maintenance", self.maintain_ledger)
             if pay_every and now >= pay_due:
                 pay_due = now + pay_every
-                try:
-                    await self.pay()
-                except Exception:  # the wallet or the database: the next round reconciles
-                    self.counters.ledger_errors += 1
-                    log.exception("payouts failed")
+                await self._ledger_round("payouts", self.pay)
+
+    async def _ledger_round(self, what: str, run: Callable[[], Awaitable[Any]]) -> None:
+        """One round of the leader's work; a database, node or wallet hiccup is logged and
+        counted, and the next round tries again (payouts reconcile what was in doubt)."""
+        try:
+            await run()
+        except Exception:
+            self.counters.ledger_errors += 1
+            log.exception("%s failed", what)
 
     async def pay(self) -> PayoutReport | None:
         """Pay what is due through `[wallet]` (the leader, every `payout_interval`): the
