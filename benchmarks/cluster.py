@@ -15,10 +15,20 @@ source addresses) over the listening processes.
 
 On a 2-core machine the generators need cores too: the report says how many cores the
 pools and the generators used, so a ratio below N reads against the cores there were.
+
+Then (unless --no-notify) the real thing end to end: `surplus pool` with `processes = N`
+on bcoin regtest and PostgreSQL (tests/components: a bcoin of its own, a database of its
+own), `--notify-connections` (10,000) connections spread over the processes by the
+kernel, and the time from `generatetoaddress` on the node to the last `mining.notify`
+received by the generators (the workers follow the node by longpoll and poll, fetch the
+template, build the job and fan it out; the clock is CLOCK_MONOTONIC, shared by the
+processes), best and worst of a few blocks; and the workers' RSS per connection.
+
 Loopback only; every phase is bounded in time.
 The last line is `cluster: shares_per_s_1p=<n> shares_per_s_<N>p=<n> scaling=<ratio>
-per_core_1p=<n> per_core_<N>p=<n> kib_per_conn=<n>` (per_core: shares per second of
-pool CPU, which says whether the processes scale where the cores are there to use).
+per_core_1p=<n> per_core_<N>p=<n> notify_10k_ms=<n> kib_per_conn=<n>` (per_core: shares
+per second of pool CPU, which says whether the processes scale where the cores are
+there to use; kib_per_conn from the real cluster when it ran).
 """
 
 from __future__ import annotations
@@ -161,6 +171,112 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     }
 
 
+def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
+    """New block on bcoin -> last mining.notify received, through a real cluster."""
+    import re
+    import subprocess
+    import tempfile
+
+    from tests.components.bcoin import ROOT, BcoinNode
+    from tests.components.postgres import postgres_database
+
+    node = BcoinNode()
+    node.start()
+    supervisor: subprocess.Popen[str] | None = None
+    gens: list[tuple[Any, Any]] = []
+    try:
+        payout = node.new_address()
+        with postgres_database("surplus_bench") as dsn, tempfile.TemporaryDirectory() as tmp:
+            accounts = "".join(f'load{i} = "{payout}"\n' for i in range(args.generators))
+            config = Path(tmp) / "cluster.toml"
+            config.write_text(f"""
+mode = "pool"
+network = "regtest"
+payout_address = "{payout}"
+node_id = {NODE_ID}
+[node]
+urls = ["{node.rpc_url}"]
+poll_interval = 0.05
+[stratum]
+port = 0
+processes = {args.processes}
+max_connections_per_ip = 100000
+subscribe_timeout = 300
+authorize_timeout = 300
+[stratum.vardiff]
+enabled = false
+initial = 1e-10
+minimum = 1e-12
+[stratum.ban]
+enabled = false
+[ledger]
+backend = "postgres"
+dsn = "{dsn}"
+scheme = "pplns"
+[accounts]
+{accounts}""")
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "surplus.cli", "pool", "--config", str(config),
+                 "--log-level", "ERROR"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True,
+            )
+            assert supervisor.stdout is not None
+            pids, port = [], 0
+            for line in supervisor.stdout:
+                ready = re.search(r"process \d+: ready on [\d.]+:\d+, pid (\d+)", line)
+                if ready:
+                    pids.append(int(ready.group(1)))
+                listening = re.search(r"stratum listening on [\d.]+:(\d+)", line)
+                if listening:
+                    port = int(listening.group(1))
+                    break
+            assert port and len(pids) == args.processes, "the cluster did not start"
+            base = sum(load.rss_bytes(pid) for pid in pids)
+            count = args.notify_connections
+            per = [count // args.generators + (1 if i < count % args.generators else 0)
+                   for i in range(args.generators)]  # fmt: skip
+            for i, n in enumerate(per):
+                a, b = ctx.Pipe()
+                p = ctx.Process(target=load.loadgen_main, daemon=True,
+                                args=(b, ("127.0.0.1", port), n, 1, i, args.loop))
+                p.start()
+                gens.append((p, a))
+            ready_counts = [load.recv(a, "load generator")["ready"] for _, a in gens]
+            assert sum(ready_counts) == count, ready_counts
+            time.sleep(1.0)  # the last subscriptions' jobs written
+            kib = (sum(load.rss_bytes(pid) for pid in pids) - base) / count / 1024
+            rounds = []
+            for _ in range(args.fanout_rounds):
+                for _, a in gens:
+                    a.send(("fanout", 10.0))
+                for _, a in gens:
+                    assert load.recv(a, "load generator") == "armed"
+                started = time.monotonic()
+                node.rpc("generatetoaddress", 1, payout)
+                arrivals = [load.recv(a, "load generator") for _, a in gens]
+                received = sum(r["received"] for r in arrivals)
+                last = max(r["last"] for r in arrivals)
+                rounds.append(((last - started) * 1000 if last else float("nan"), received))
+                time.sleep(0.5)
+            for p, a in gens:
+                a.send(("stop", None))
+                load.recv(a, "load generator")
+                p.join(5)
+            gens.clear()
+            supervisor.terminate()
+            supervisor.wait(60)
+    finally:
+        for p, _ in gens:
+            p.kill()
+        if supervisor is not None and supervisor.poll() is None:
+            os.killpg(supervisor.pid, 9)
+            supervisor.wait(10)
+        node.stop()
+    times = [ms for ms, _ in rounds]
+    return {"notify_ms": min(times), "notify_worst_ms": max(times),
+            "received": min(n for _, n in rounds), "kib_per_conn": kib}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=2, help="N, compared with 1")
@@ -171,6 +287,10 @@ def main() -> int:
     parser.add_argument("--expected-rate", type=float, default=40_000,
                         help="shares/s to pre-compute for")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
+    parser.add_argument("--no-notify", action="store_true",
+                        help="skip the end-to-end new block -> notify phase (bcoin, PostgreSQL)")
+    parser.add_argument("--notify-connections", type=int, default=10_000)
+    parser.add_argument("--fanout-rounds", type=int, default=3)
     args = parser.parse_args()
     if args.connections + 200 > load.raise_nofile():
         print("RLIMIT_NOFILE is too low for that many connections")
@@ -187,12 +307,22 @@ def main() -> int:
               f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes
     scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
+    fan = ""
+    kib = many["kib_per_conn"]
+    if not args.no_notify:
+        r = notify(ctx, args)
+        kib = r["kib_per_conn"]
+        print(f"new block on bcoin -> last mining.notify received, {args.notify_connections} "
+              f"connections over {n} processes: {r['notify_ms']:.1f} ms (worst "
+              f"{r['notify_worst_ms']:.1f}; {int(r['received'])} received); "
+              f"{kib:.2f} KiB/conn in the workers")  # fmt: skip
+        fan = f"notify_10k_ms={r['notify_ms']:.1f} "
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other "
           "jobs on the machine take cores the processes would use)")
     print(f"\ncluster: shares_per_s_1p={one['shares_per_s']:.0f} "
           f"shares_per_s_{n}p={many['shares_per_s']:.0f} scaling={scaling:.2f} "
           f"per_core_1p={one['per_core']:.0f} per_core_{n}p={many['per_core']:.0f} "
-          f"kib_per_conn={many['kib_per_conn']:.2f}")
+          f"{fan}kib_per_conn={kib:.2f}")
     return 0
 
 
