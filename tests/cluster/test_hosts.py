@@ -1,6 +1,7 @@
 """Several pool hosts behind HAProxy, as network namespaces on this machine (see
 tests/cluster/netns.py): each host runs `surplus pool` with its own node_id against one
-PostgreSQL and one bcoin node, HAProxy sends the miners to them with PROXY v2.
+PostgreSQL and one bcoin node, HAProxy sends the miners to them with PROXY v2. Host 1
+runs two processes (a supervisor and its workers), host 2 one.
 
 The hosts see each miner's own address (the per-address cap refuses a second connection
 from one miner, by its address); exactly one host leads the ledger. SIGKILL one host
@@ -11,8 +12,6 @@ one did, and every share answered `true` is in the ledger."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections import Counter
 from pathlib import Path
 
@@ -67,7 +66,8 @@ async def test_a_host_dies_and_its_miners_move_to_the_other(
                 url = bcoin.rpc_url.replace("127.0.0.1", host.gateway)
                 text = cluster_config(
                     url=url, dsn=host_dsn, payout=payout, accounts=accounts,
-                    node_id=host.index, processes=1, host=host.address, port=3333,
+                    node_id=host.index, processes=2 if host.index == 1 else 1,
+                    host=host.address, port=3333,
                     top="ledger_interval = 0.5",
                     stratum=f'proxy_protocol = true\nproxy_networks = ["{hosts.network}"]\n'
                             "max_connections_per_ip = 1",
@@ -101,8 +101,7 @@ async def test_a_host_dies_and_its_miners_move_to_the_other(
             await wait_for(lambda: sum(acked.values()) >= 30, 60, "30 answered shares")
             victim = max(by_host, key=lambda h: by_host[h])  # the host with more miners
             dead, alive = pools[victim - 1], pools[2 - victim]
-            os.kill(dead.pid, signal.SIGKILL)
-            await asyncio.to_thread(dead.proc.wait, 10)  # type: ignore[union-attr]
+            await asyncio.to_thread(dead.kill)  # the host's every process, SIGKILL
             at_kill = sum(acked.values())
             await wait_for(lambda: all(m.job is not None and m.extranonce1[0] != victim
                                        for m in miners), 30,
