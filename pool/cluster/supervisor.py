@@ -157,7 +157,7 @@ class Supervisor:
         ended = asyncio.ensure_future(worker.proc.wait())
         try:
             await asyncio.wait({ready, ended}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             ready.cancel()
             ended.cancel()
@@ -204,28 +204,23 @@ class Supervisor:
         return stratum.host, self.port
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Restart workers that end, until `stop` is set."""
-        stopper = asyncio.ensure_future(stop.wait())
+        """Restart workers that end, until `stop` is set: one keeper per worker, so a
+        worker starting again never holds up the restart of another."""
+        keepers = [asyncio.ensure_future(self._keep(worker, stop)) for worker in self.workers]
         try:
-            while not stop.is_set():
-                waits = {
-                    asyncio.ensure_future(w.proc.wait()): w
-                    for w in self.workers if w.proc is not None
-                }
-                done, pending = await asyncio.wait(
-                    {stopper, *waits}, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in pending:
-                    if task is not stopper:
-                        task.cancel()
-                if stop.is_set():
-                    return
-                for task in done:
-                    worker = waits.get(task)
-                    if worker is not None:
-                        await self._restart(worker, stop)
+            await stop.wait()
         finally:
-            stopper.cancel()
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
+
+    async def _keep(self, worker: Worker, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            assert worker.proc is not None
+            await worker.proc.wait()
+            if stop.is_set():
+                return
+            await self._restart(worker, stop)
 
     async def _restart(self, worker: Worker, stop: asyncio.Event) -> None:
         assert worker.proc is not None
@@ -275,7 +270,7 @@ class Supervisor:
         grace = stratum.answer_timeout + stratum.drain_timeout + STOP_MARGIN
         if procs:
             await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs],
-                                         timeout=grace)  # fmt: skip
+                               timeout=grace)  # fmt: skip
             for proc in procs:
                 if proc.returncode is None:
                     log.error("pool process (pid %d) did not stop within %.0f s; killing it",

@@ -80,7 +80,8 @@ class StratumConfig(_Strict):
         description="open connections, at most (lowered to what the fd limit allows)",
     )
     max_connections_per_ip: int = Field(
-        256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt)"
+        256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt); per "
+        "process: a cluster host with N processes lets an address hold up to N times this"
     )
     trusted_networks: list[str] = Field(
         default_factory=list,
