@@ -151,13 +151,22 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                 if len(by_process) < 2:
                     pytest.fail(f"the kernel gave every connection to one process: {by_process}")
 
-                # A block from the node reaches the miners of both processes.
+                # A block from the node reaches the miners of both processes. The miners
+                # pause first: on regtest every other hash of theirs is a block too.
+                for miner in miners:
+                    miner.pause()
+                await wait_for(lambda: all(m.idle for m in miners), 10, "the miners idle")
                 tip = (await asyncio.to_thread(bcoin.mine, 1, payout))[-1]
-                prev = bytes.fromhex(tip)[::-1]
-                await wait_for(
-                    lambda: {m.extranonce1[:2].hex() for m in miners
-                             if m.job is not None and m.job.prevhash == prev} == set(by_process),
-                    30, "the node's new block on the miners of both processes")
+
+                def on_the_tip() -> bool:  # the node's tip: ours, or a block landing after
+                    best = bytes.fromhex(bcoin.rpc("getbestblockhash"))[::-1]
+                    return {m.extranonce1[:2].hex() for m in miners
+                            if m.job is not None and m.job.prevhash == best} == set(by_process)
+
+                await wait_for(on_the_tip, 30, "the node's new block on the miners of both "
+                               f"processes ({tip})", interval=0.1)  # fmt: skip
+                for miner in miners:
+                    miner.resume()
 
                 # The stats API answers for the whole cluster.
                 await check_stats(cluster, names, by_process)
