@@ -38,6 +38,13 @@ def batches(dsn: str) -> list[tuple[int, str, str | None, int]]:
             "SELECT id, status, txid, total FROM payout_batches ORDER BY id").fetchall()]
 
 
+async def funded(node: BcoinNode, *names: str) -> tuple[str, dict[str, str]]:
+    """The wallet funded; the pool's address and each account's, all the wallet's."""
+    await asyncio.to_thread(node.fund_wallet)
+    payout = await asyncio.to_thread(node.new_address)
+    return payout, {name: await asyncio.to_thread(node.new_address) for name in names}
+
+
 def sent_after(dsn: str, after: int) -> bool:
     return any(i > after and status == "sent" for i, status, _, _ in batches(dsn))
 
@@ -46,10 +53,7 @@ async def test_the_leader_pays_and_the_next_leader_goes_on(
     bcoin_module: BcoinNode, tmp_path: Path
 ) -> None:
     node = bcoin_module
-    await asyncio.to_thread(node.fund_wallet)
-    payout = await asyncio.to_thread(node.new_address)
-    accounts = {"alice": await asyncio.to_thread(node.new_address),
-                "bob": await asyncio.to_thread(node.new_address)}  # fmt: skip
+    payout, accounts = await funded(node, "alice", "bob")
     with postgres_database() as dsn:
         text = cluster_config(
             url=node.rpc_url, dsn=dsn, payout=payout, accounts=accounts,
@@ -162,10 +166,7 @@ async def test_a_leader_killed_at_each_payout_step_pays_once(
     bcoin_module: BcoinNode, tmp_path: Path
 ) -> None:
     node = bcoin_module
-    await asyncio.to_thread(node.fund_wallet)
-    payout = await asyncio.to_thread(node.new_address)
-    accounts = {"carol": await asyncio.to_thread(node.new_address),
-                "dave": await asyncio.to_thread(node.new_address)}  # fmt: skip
+    payout, accounts = await funded(node, "carol", "dave")
     key = node.wallet_url.split("//", 1)[1].split("@", 1)[0]
     with postgres_database() as dsn:
         cluster = ClusterProcess(tmp_path, "")
