@@ -74,6 +74,10 @@ class Site(Answer):
     commands: dict[str, dict[str, int]] = Field(
         description="commands sent since fleetd started, by kind, then ok or failed")
     meter_factor: float = Field(description="the site meter over the rigs' own figures")
+    rigs_credentials_refused: int = Field(
+        description="rigs that refuse the configured credentials (counted at nameplate)")
+    credentials_refused: list[str] = Field(
+        description="the hosts of such rigs (the first 100)")
     allotment_sources: list[SourceView]
 
 

@@ -4,6 +4,8 @@ key and what was expected.
     [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
     [[api.tokens]]             name = "ops", token_env = "FLEETD_OPS_TOKEN" (several named)
     [drivers]                  timeouts, retries, concurrency
+    [drivers.<family>]         luxos | braiins | stock | whatsminer: username,
+                               password_env, response_s (whatsminer: control)
     [audit]                    path of the JSON-lines audit log, fsync batching
     [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics), enabled
     [sites.<name>]             control_period_s, margin, ramp limits, holds, batch size
@@ -24,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -36,8 +38,10 @@ from pydantic import (
 )
 
 from fleetd.allotment.base import MAX_ALLOTMENT_MW
+from fleetd.drivers.backend import Credentials
 from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
+from fleetd.drivers.control import Control, Granularity
 from fleetd.models import DEFAULT_CATALOG
 from fleetd.planner.config import PlannerConfig
 from plumbing.config import ConfigError, Problem, load_file, validate
@@ -492,6 +496,49 @@ class ApiConfig(Listening, _Strict):
         return next(iter(self.bearer_tokens().values()), None)
 
 
+class FamilyDriverConfig(_Strict):
+    """One firmware family's login and response time (`[drivers.<family>]`).
+
+    The password is never written in the file: `password_env` names the environment
+    variable holding it (unset: the firmware's factory default, which pyasic uses).
+    `response_s` is how long after a command's answer a rig of the family may still draw
+    above the lower target (fleetd.drivers.control): the planner counts no reduction
+    before it has passed, and sheds the fastest families first on an unannounced cut."""
+
+    username: str | None = Field(None, min_length=1, max_length=64,
+                                 pattern=r"^[\x21-\x7e]+$")  # fmt: skip
+    password_env: str | None = Field(None, pattern=ENV_NAME)
+    response_s: float | None = Field(None, ge=0, le=MAX_TIMEOUT_S)
+
+    def credentials(self, where: str) -> Credentials:
+        """The login, the secret read from the environment (ConfigError when unset)."""
+        password = None
+        if self.password_env is not None:
+            password = os.environ.get(self.password_env)
+            if not password:
+                raise ConfigError(f"{where}.password_env: environment variable "
+                                  f"{self.password_env} is not set")  # fmt: skip
+            if len(password) > 256:
+                raise ConfigError(f"{where}.password_env: at most 256 characters")
+        return Credentials(self.username, password)
+
+
+class LuxosDriverConfig(FamilyDriverConfig):
+    """LuxOS: sessions without a password in pyasic 0.79; only the response time."""
+
+    username: None = None
+    password_env: None = None
+
+
+class WhatsminerDriverConfig(FamilyDriverConfig):
+    """Whatsminer: the admin password (API v2) or the super account's (API v3), and
+    whether a watt target is a percentage of the power limit (at once) or a new limit
+    (btminer restarts)."""
+
+    username: None = None
+    control: Literal["percent", "limit"] = "percent"
+
+
 class DriverConfig(_Strict):
     read_timeout_s: float = Field(5.0, gt=0, le=MAX_TIMEOUT_S)
     command_timeout_s: float = Field(15.0, gt=0, le=MAX_TIMEOUT_S)
@@ -501,6 +548,28 @@ class DriverConfig(_Strict):
     probe_timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S)
     concurrency: int = Field(256, ge=1, le=65_536)
     read_deadline_s: float | None = Field(None, gt=0, le=MAX_INTERVAL_S)  # whole read cycle
+    luxos: LuxosDriverConfig = Field(default_factory=LuxosDriverConfig)
+    braiins: FamilyDriverConfig = Field(default_factory=FamilyDriverConfig)
+    stock: FamilyDriverConfig = Field(default_factory=FamilyDriverConfig)
+    whatsminer: WhatsminerDriverConfig = Field(default_factory=WhatsminerDriverConfig)
+
+    def family(self, kind: FirmwareKind) -> FamilyDriverConfig:
+        return cast(FamilyDriverConfig, getattr(self, kind.value))
+
+    def control(self, kind: FirmwareKind) -> Control:
+        """The family's granularity and response time (the config's, else the default)."""
+        base = Control.default(kind)
+        fam = self.family(kind)
+        granularity = base.granularity
+        if isinstance(fam, WhatsminerDriverConfig):
+            granularity = Granularity(fam.control)
+        response = base.response_s if fam.response_s is None else fam.response_s
+        return Control(granularity, response)
+
+    def settings(self) -> dict[FirmwareKind, tuple[Credentials, Control]]:
+        """Every family's credentials and control (ConfigError when a secret is unset)."""
+        return {k: (self.family(k).credentials(f"drivers.{k.value}"), self.control(k))
+                for k in FirmwareKind}  # fmt: skip
 
     def timeouts(self) -> DriverTimeouts:
         return DriverTimeouts(

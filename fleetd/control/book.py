@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleetd.drivers.backend import CREDENTIALS_REFUSED
 from fleetd.drivers.base import ApplyResult, RigReading, Target, TargetKind
 from fleetd.models import Firmware, ModelCatalog
 from fleetd.planner import Command, FleetState, Plan, RigState
@@ -176,6 +177,11 @@ class RigBook:
             shows = (self.intent[i] == ASLEEP and not awake) or (self.intent[i] == AWAKE and awake)
             if shows and not self.confirmed[i]:
                 self.confirmed[i] = True
+
+    def credentials_refused(self) -> list[int]:
+        """Rigs whose last reading failed because they refuse the configured credentials
+        (fleetd.drivers.backend): counted at nameplate, reported by name."""
+        return sorted(i for i, e in self.errors.items() if CREDENTIALS_REFUSED in e)
 
     def newly_slow(self, now: float, slow_s: float) -> int:
         """Sheds on their way for longer than `slow_s` to rigs not yet known as slow: a

@@ -58,6 +58,8 @@ from fleetd.models import Firmware
 from fleetd.planner import Plan, emergency_plan, plan
 from fleetd.planner.fleet import FleetState
 
+CREDENTIALS_LISTED = 100  # hosts named in the /sites view (the count is complete)
+
 log = logging.getLogger(__name__)
 
 
@@ -453,6 +455,9 @@ class SiteController:
         st.hashrate_ths = float(np.nansum(np.where(view.fresh, book.ths, 0.0)))
         st.rigs_by_state = book.counts(now, self.site.config.max_reading_age_s)
         st.rigs_unreachable = st.rigs_by_state.get("unreachable", 0)
+        refused = book.credentials_refused()
+        st.rigs_credentials_refused = len(refused)
+        st.credentials_refused = [book.hosts[i] for i in refused[:CREDENTIALS_LISTED]]
 
     # ------------------------------------------------------------------ power accounting
 
@@ -552,6 +557,8 @@ class SiteController:
             "above_cap_source": self.caps.source_text(),
             "cycles": st.cycles, "last_cycle_s": st.last_cycle_s,
             "commands": st.commands_by_kind(), "meter_factor": st.meter_factor,
+            "rigs_credentials_refused": st.rigs_credentials_refused,
+            "credentials_refused": list(st.credentials_refused),
         }  # fmt: skip
 
     def rigs(self) -> list[dict[str, Any]]:

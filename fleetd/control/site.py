@@ -41,7 +41,7 @@ from fleetd.config import RigSpec, SiteConfig
 from fleetd.control.book import RigBook
 from fleetd.control.meter import Meter
 from fleetd.control.thermal import ThermalCaps, ThermalPolicy
-from fleetd.drivers import Driver, capabilities
+from fleetd.drivers import Control, Driver
 from fleetd.models import DEFAULT_CATALOG, ModelCatalog
 from fleetd.planner import PlannerConfig, RigState
 
@@ -103,6 +103,12 @@ class SiteBudget:
     lead_s: float
 
 
+def _control_of(driver: Driver, spec: RigSpec) -> Control:
+    """The rig's control as its driver declares it (the family's default otherwise)."""
+    control = getattr(driver, "control", None)
+    return control if isinstance(control, Control) else Control.default(spec.firmware)
+
+
 class Site:
     """Everything one site's control loop needs, without the loop itself."""
 
@@ -134,7 +140,11 @@ class Site:
         self.clock = clock
         self.planner_config: PlannerConfig = config.planner_config()
         model_ids = [catalog.model_id(s.model) for s in self.specs]
-        fw = [int(capabilities(s.firmware).control) for s in self.specs]
+        controls = [_control_of(d, s) for d, s in zip(self.drivers, self.specs, strict=True)]
+        fw = [int(c.granularity.planner) for c in controls]
+        # each rig's response time (fleetd.drivers.control): how long after a command's
+        # answer its draw may still be above the lower target
+        self.response_s = np.array([c.response_s for c in controls], dtype=np.float64)
         self.book = RigBook([s.host for s in self.specs], model_ids, fw, catalog)
         mid = np.asarray(model_ids, dtype=np.intp)
         self.thermal = ThermalCaps(

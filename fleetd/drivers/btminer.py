@@ -1,0 +1,175 @@
+"""Whatsminer rigs (pyasic's btminer backends: API v2 on 4028 with encrypted writes,
+BTMinerRPCAPI; API v3 on 4433 for newer firmware, BTMinerV3RPCAPI): a power percentage
+or a power limit in watts.
+
+    read           pyasic get_data() (summary, devs), plus the percentage in force:
+                   rpc.status() `power_pct` (v2) / rpc.get_miner_setting() (v3)
+    percent (default granularity)  W as 1 % steps of the power limit, floored:
+                   v2 set_power_pct (send_privileged_command), v3 set.miner.power_percent;
+                   it acts at once, btminer keeps running
+    limit          W as the power limit: v2 rpc.adjust_power_limit(W), v3
+                   rpc.set_miner_power_limit(W); btminer restarts to take it (hashing
+                   stops at once, 4028 refuses for a while)
+    sleep / wake   v2 rpc.power_off() / rpc.power_on(); v3 set.miner.service stop / start
+
+A reading's `power_limit_w` is what the rig runs at under both: limit x percentage.
+
+pyasic 0.79 quirks handled here: its set_power_limit reports success for an empty reply
+(a refused connection) and, on v3, without reading the answer; it refuses percentages of
+100 (the way back to full power) and has no v3 percentage call. The driver sends the
+commands through pyasic's RPC clients itself and checks every answer: v2 Code 135 "check
+token err" and v3 code -4 are refusals of the credentials.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from fleetd.drivers.backend import PyasicBackend, Refused
+from fleetd.drivers.base import DriverError, RigReading, Target, TargetKind
+from fleetd.drivers.capabilities import FirmwareKind
+from fleetd.drivers.control import Granularity
+from fleetd.drivers.telemetry import GENERIC_READ, reading_from_miner_data
+
+V3_NO_PERMISSION = -4
+
+
+def _is_v3(miner: Any) -> bool:
+    from pyasic.rpc.btminer import BTMinerV3RPCAPI
+
+    return isinstance(miner.rpc, BTMinerV3RPCAPI)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip().strip("'"))
+    except (TypeError, ValueError):
+        return None
+
+
+class WhatsminerDriver(PyasicBackend):
+    """One Whatsminer rig, API v2 or v3 as pyasic picks it."""
+
+    family = FirmwareKind.WHATSMINER
+
+    def __init__(self, host: str, **kw: Any) -> None:
+        super().__init__(host, **kw)
+        if self.control.granularity not in (Granularity.PERCENT, Granularity.LIMIT):
+            raise DriverError(f"{host}: a Whatsminer takes a percentage or a power limit, "
+                              f"not {self.control.granularity.value}")  # fmt: skip
+        self.limit_w: float | None = None  # the power limit, as last read
+        self.pct: int | None = None  # the percentage in force, as last read or set
+
+    def _prepare(self, miner: Any) -> None:
+        c = self.credentials
+        if c.password is not None:
+            miner.rpc.pwd = c.password
+
+    # ------------------------------------------------------------------ telemetry
+
+    async def _read_once(self, started: float, attempts: int) -> RigReading:
+        miner = await self.miner()
+        data = await miner.get_data(include=list(GENERIC_READ), allow_warning=False)
+        r = reading_from_miner_data(self.host, data, self.clock())
+        if not r.ok:
+            return replace(r, latency_s=time.monotonic() - started, attempts=attempts)
+        if r.power_limit_w is not None:
+            self.limit_w = r.power_limit_w
+        pct = await self._read_pct(miner)
+        if pct is not None:
+            self.pct = pct
+        limit = self.limit_w
+        if limit is not None and self.pct is not None:
+            limit = limit * self.pct / 100.0
+        return replace(r, power_limit_w=limit, latency_s=time.monotonic() - started,
+                       attempts=attempts)  # fmt: skip
+
+    async def _read_pct(self, miner: Any) -> int | None:
+        try:
+            if _is_v3(miner):
+                reply = await miner.rpc.get_miner_setting()
+                return _int(reply["msg"]["power-percent"])
+            reply = await miner.rpc.status()
+            return _int(reply["Msg"]["power_pct"])
+        except Exception:  # an old firmware without the figure: the last one set stands
+            return None
+
+    # ------------------------------------------------------------------ commands
+
+    async def _v2(self, miner: Any, what: str, command: str, **params: Any) -> None:
+        from pyasic.errors import APIError
+
+        try:
+            reply = await miner.rpc.send_privileged_command(command, **params)
+        except APIError as exc:
+            text = str(exc)
+            if "check token" in text or "Code 135" in text:
+                raise self.refused_credentials(f"API v2: {what}") from None
+            raise Refused(f"{self.host}: {what}: {text[:200]}") from None
+        if not isinstance(reply, dict) or not reply:
+            raise Refused(f"{self.host}: {what}: no answer (btminer restarting?)")
+        if str(reply.get("STATUS", "S")) not in ("S", "I"):
+            raise Refused(f"{self.host}: {what}: {str(reply.get('Msg', reply))[:200]}")
+
+    async def _v3(self, miner: Any, what: str, command: str, param: Any) -> None:
+        reply = await miner.rpc.send_command(command, parameters=param)
+        if not isinstance(reply, dict) or not reply:
+            raise Refused(f"{self.host}: {what}: no answer (btminer restarting?)")
+        code = _int(reply.get("code"))
+        if code == V3_NO_PERMISSION:
+            raise self.refused_credentials(f"API v3: {what}")
+        if code != 0:
+            raise Refused(f"{self.host}: {what}: {str(reply.get('msg', reply))[:200]}")
+
+    async def _limit(self, miner: Any) -> float:
+        if self.limit_w is None:
+            data = await miner.get_data(include=["wattage_limit"], allow_warning=False)
+            if data.wattage_limit is None:
+                raise Refused(f"{self.host}: power limit unknown (no reading)")
+            self.limit_w = float(data.wattage_limit)
+        return self.limit_w
+
+    async def _set_watts(self, miner: Any, watts: float) -> str:
+        v3 = _is_v3(miner)
+        if self.control.granularity == Granularity.LIMIT:
+            w = math.floor(watts)
+            if v3:
+                await self._v3(miner, f"power limit {w} W", "set.miner.power_limit", w)
+            else:
+                await self._v2(miner, f"power limit {w} W", "adjust_power_limit",
+                               power_limit=str(w))  # fmt: skip
+            self.limit_w = float(w)
+            return f"limit {w} W"
+        limit = await self._limit(miner)
+        pct = max(1, min(100, math.floor(100.0 * watts / limit + 1e-9)))
+        if v3:
+            await self._v3(miner, f"power percent {pct}", "set.miner.power_percent", pct)
+        else:
+            await self._v2(miner, f"power percent {pct}", "set_power_pct", percent=str(pct))
+        self.pct = pct
+        return f"{pct} % of {limit:g} W"
+
+    async def _service(self, miner: Any, on: bool) -> None:
+        if _is_v3(miner):
+            await self._v3(miner, "start" if on else "stop", "set.miner.service",
+                           "start" if on else "stop")  # fmt: skip
+        elif on:
+            await self._v2(miner, "power on", "power_on")
+        else:
+            await self._v2(miner, "power off", "power_off", respbefore="true")
+
+    async def _apply_once(self, target: Target) -> str:
+        miner = await self.miner()
+        if target.kind == TargetKind.SLEEP:
+            await self._service(miner, False)
+            return "power off"
+        detail = ""
+        if target.watts is not None:
+            detail = await self._set_watts(miner, target.watts)
+        if target.kind == TargetKind.WAKE:
+            await self._service(miner, True)
+            detail = f"power on {detail}".strip()
+        return detail
