@@ -10,6 +10,7 @@ luxminer (LuxOS), braiins_os (Braiins OS+), antminer (stock), btminer (Whatsmine
     capabilities("braiins")           what a firmware family accepts
 """
 
+from fleetd.drivers.antminer import AntminerDriver
 from fleetd.drivers.backend import CREDENTIALS_REFUSED, Credentials, PyasicBackend
 from fleetd.drivers.base import (
     ApplyResult,
@@ -20,6 +21,8 @@ from fleetd.drivers.base import (
     Target,
     TargetKind,
 )
+from fleetd.drivers.braiins_os import BraiinsDriver
+from fleetd.drivers.btminer import WhatsminerDriver
 from fleetd.drivers.capabilities import (
     CAPABILITIES,
     Capabilities,
@@ -29,6 +32,7 @@ from fleetd.drivers.capabilities import (
 )
 from fleetd.drivers.control import Control, Granularity
 from fleetd.drivers.fanout import Fanout
+from fleetd.drivers.luxminer import LuxosDriver
 from fleetd.drivers.luxos import Profile, parse_profiles, parse_telemetry, pick_profile
 from fleetd.drivers.pyasic_driver import BACKENDS, IdentifyingDriver, PyasicDriver
 from fleetd.drivers.telemetry import reading_from_miner_data
@@ -37,7 +41,9 @@ __all__ = [
     "BACKENDS",
     "CAPABILITIES",
     "CREDENTIALS_REFUSED",
+    "AntminerDriver",
     "ApplyResult",
+    "BraiinsDriver",
     "Capabilities",
     "Control",
     "Credentials",
@@ -48,12 +54,14 @@ __all__ = [
     "FirmwareKind",
     "Granularity",
     "IdentifyingDriver",
+    "LuxosDriver",
     "Profile",
     "PyasicBackend",
     "PyasicDriver",
     "RigReading",
     "Target",
     "TargetKind",
+    "WhatsminerDriver",
     "capabilities",
     "firmware_of",
     "parse_profiles",

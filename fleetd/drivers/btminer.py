@@ -33,6 +33,7 @@ from fleetd.drivers.base import DriverError, RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.drivers.control import Granularity
 from fleetd.drivers.telemetry import GENERIC_READ, reading_from_miner_data
+from fleetd.planner.fleet import RigState
 
 V3_NO_PERMISSION = -4
 
@@ -78,24 +79,36 @@ class WhatsminerDriver(PyasicBackend):
             return replace(r, latency_s=time.monotonic() - started, attempts=attempts)
         if r.power_limit_w is not None:
             self.limit_w = r.power_limit_w
-        pct = await self._read_pct(miner)
+        pct, off = await self._read_status(miner)
         if pct is not None:
             self.pct = pct
         limit = self.limit_w
         if limit is not None and self.pct is not None:
             limit = limit * self.pct / 100.0
+        if off:
+            r = replace(r, state=RigState.SLEEPING, status="Sleeping")
         return replace(r, power_limit_w=limit, latency_s=time.monotonic() - started,
                        attempts=attempts)  # fmt: skip
 
-    async def _read_pct(self, miner: Any) -> int | None:
+    async def _read_status(self, miner: Any) -> tuple[int | None, bool]:
+        """The percentage in force and whether mining is off (powered off by a command):
+        v2 status() `power_pct` and `mineroff`; v3 get_miner_setting() `power-percent`
+        and get_device_info() miner `working`."""
+        pct: int | None = None
+        off = False
         try:
             if _is_v3(miner):
                 reply = await miner.rpc.get_miner_setting()
-                return _int(reply["msg"]["power-percent"])
-            reply = await miner.rpc.status()
-            return _int(reply["Msg"]["power_pct"])
-        except Exception:  # an old firmware without the figure: the last one set stands
-            return None
+                pct = _int(reply["msg"]["power-percent"])
+                info = await miner.rpc.get_device_info()
+                off = str(info["msg"]["miner"]["working"]).lower() == "false"
+            else:
+                msg = (await miner.rpc.status())["Msg"]
+                pct = _int(msg.get("power_pct"))
+                off = str(msg.get("mineroff", "")).lower() == "true"
+        except Exception:  # an old firmware without the figures: the last ones stand
+            return None, False
+        return pct, off
 
     # ------------------------------------------------------------------ commands
 
