@@ -503,7 +503,8 @@ class FamilyDriverConfig(_Strict):
     variable holding it (unset: the firmware's factory default, which pyasic uses).
     `response_s` is how long after a command's answer a rig of the family may still draw
     above the lower target (fleetd.drivers.control): the planner counts no reduction
-    before it has passed, and sheds the fastest families first on an unannounced cut."""
+    before it has passed, and sheds the fastest families first on an unannounced cut
+    (unset: the site's `response_s`)."""
 
     username: str | None = Field(None, min_length=1, max_length=64,
                                  pattern=r"^[\x21-\x7e]+$")  # fmt: skip
@@ -563,8 +564,7 @@ class DriverConfig(_Strict):
         granularity = base.granularity
         if isinstance(fam, WhatsminerDriverConfig):
             granularity = Granularity(fam.control)
-        response = base.response_s if fam.response_s is None else fam.response_s
-        return Control(granularity, response)
+        return Control(granularity, fam.response_s)
 
     def settings(self) -> dict[FirmwareKind, tuple[Credentials, Control]]:
         """Every family's credentials and control (ConfigError when a secret is unset)."""

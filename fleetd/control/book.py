@@ -208,6 +208,7 @@ class RigBook:
         grace_s: float,
         boot_s: np.ndarray | None = None,
         slow_s: float = math.inf,
+        response_s: np.ndarray | None = None,
     ) -> StateView:
         """The FleetState to plan with at `now`.
 
@@ -277,6 +278,7 @@ class RigBook:
             self.model, firmware=self.firmware, state=state, target_w=target,
             reported_w=np.where(fresh, watts, np.nan), stale=~fresh | held, cap_w=cap,
             since_s=since, boot_s=np.nan if boot_s is None else boot_s, counted_w=counted,
+            response_s=0.0 if response_s is None else response_s,
         )  # fmt: skip
         transitional = going | pending_wake | pending_sleep | lost_sleep | drifted | lost_wake
         transitional |= fresh & (seen == RigState.BOOTING)

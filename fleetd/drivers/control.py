@@ -10,9 +10,12 @@ response time (pure data, no I/O).
 
 `response_s` is how long after a command's answer the rig's draw may still be above the
 lower target (a shed: a lower profile, target, mode or percentage, or sleep). It is the
-site's figure for the family, from the config (`[drivers.<family>] response_s`): the
-planner never counts a rig's reduction before it has passed. Defaults are the firmware's
-usual figures; a site measures its own (the draw against the meter after a cut).
+site's figure for the family, from the config (`[drivers.<family>] response_s`; unset:
+the site's `response_s`): the planner never counts a rig's reduction before it has
+passed, and on an unannounced cut sheds the fastest families first. Typical figures: a
+LuxOS profile step or curtail, seconds; Braiins OS' autotuner, tens of seconds; a stock
+Antminer's or a Whatsminer's restart drops the draw at once (hashing stops), as does a
+Whatsminer percentage. A site measures its own (the meter after a cut).
 """
 
 from __future__ import annotations
@@ -54,16 +57,6 @@ _DESCRIBE = {
     Granularity.LIMIT: "power limit in watts (restarts btminer)",
 }
 
-# the firmware's usual shed times (s): LuxOS steps its clock down in seconds; Braiins OS'
-# autotuner takes tens of seconds to settle on a lower target; a stock Antminer's or a
-# Whatsminer's restart drops the draw at once (hashing stops), as does a percentage
-DEFAULT_RESPONSE_S: dict[FirmwareKind, float] = {
-    FirmwareKind.LUXOS: 10.0,
-    FirmwareKind.BRAIINS: 30.0,
-    FirmwareKind.STOCK: 10.0,
-    FirmwareKind.WHATSMINER: 10.0,
-}
-
 DEFAULT_GRANULARITY: dict[FirmwareKind, Granularity] = {
     FirmwareKind.LUXOS: Granularity.PROFILES,
     FirmwareKind.BRAIINS: Granularity.WATTS,
@@ -77,16 +70,21 @@ class Control:
     """One rig's control: how it is commanded and how long a shed takes to show."""
 
     granularity: Granularity
-    response_s: float
+    response_s: float | None = None  # None: the site's response_s
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.response_s) and self.response_s >= 0):
+        r = self.response_s
+        if r is not None and not (math.isfinite(r) and r >= 0):
             raise ValueError(f"response_s must be finite seconds >= 0, got {self.response_s!r}")
 
     @classmethod
     def default(cls, firmware: FirmwareKind | str) -> Control:
         kind = FirmwareKind(firmware)
-        return cls(DEFAULT_GRANULARITY[kind], DEFAULT_RESPONSE_S[kind])
+        return cls(DEFAULT_GRANULARITY[kind])
+
+    def response_or(self, site_s: float) -> float:
+        return site_s if self.response_s is None else self.response_s
 
     def __str__(self) -> str:
-        return f"{self.granularity.describe}, response {self.response_s:g} s"
+        r = "the site's" if self.response_s is None else f"{self.response_s:g} s"
+        return f"{self.granularity.describe}, response {r}"
