@@ -496,8 +496,31 @@ class ApiConfig(Listening, _Strict):
         return next(iter(self.bearer_tokens().values()), None)
 
 
-class FamilyDriverConfig(_Strict):
-    """One firmware family's login and response time (`[drivers.<family>]`).
+class LuxosDriverConfig(_Strict):
+    """LuxOS (`[drivers.luxos]`): sessions without a password in pyasic 0.79; its response
+    time: how long after a command's answer a rig may still draw above the lower target
+    (fleetd.drivers.control; unset: the site's `response_s`)."""
+
+    response_s: float | None = Field(None, ge=0, le=MAX_TIMEOUT_S)
+
+    def credentials(self, where: str) -> Credentials:
+        return Credentials()
+
+
+def _password(where: str, env: str | None) -> str | None:
+    """A secret read from the environment variable `env` (ConfigError when unset)."""
+    if env is None:
+        return None
+    password = os.environ.get(env)
+    if not password:
+        raise ConfigError(f"{where}.password_env: environment variable {env} is not set")
+    if len(password) > 256:
+        raise ConfigError(f"{where}.password_env: at most 256 characters")
+    return password
+
+
+class FamilyDriverConfig(LuxosDriverConfig):
+    """A firmware family's login and response time (`[drivers.braiins]`, `[drivers.stock]`).
 
     The password is never written in the file: `password_env` names the environment
     variable holding it (unset: the firmware's factory default, which pyasic uses).
@@ -509,35 +532,23 @@ class FamilyDriverConfig(_Strict):
     username: str | None = Field(None, min_length=1, max_length=64,
                                  pattern=r"^[\x21-\x7e]+$")  # fmt: skip
     password_env: str | None = Field(None, pattern=ENV_NAME)
-    response_s: float | None = Field(None, ge=0, le=MAX_TIMEOUT_S)
 
     def credentials(self, where: str) -> Credentials:
         """The login, the secret read from the environment (ConfigError when unset)."""
-        password = None
-        if self.password_env is not None:
-            password = os.environ.get(self.password_env)
-            if not password:
-                raise ConfigError(f"{where}.password_env: environment variable "
-                                  f"{self.password_env} is not set")  # fmt: skip
-            if len(password) > 256:
-                raise ConfigError(f"{where}.password_env: at most 256 characters")
-        return Credentials(self.username, password)
+        return Credentials(self.username, _password(where, self.password_env))
 
 
-class LuxosDriverConfig(FamilyDriverConfig):
-    """LuxOS: sessions without a password in pyasic 0.79; only the response time."""
+class WhatsminerDriverConfig(LuxosDriverConfig):
+    """Whatsminer (`[drivers.whatsminer]`): the admin password (API v2) or the super
+    account's (API v3) from the environment variable `password_env`, and whether a watt
+    target is a percentage of the power limit (at once) or a new limit (btminer
+    restarts to take it)."""
 
-    username: None = None
-    password_env: None = None
-
-
-class WhatsminerDriverConfig(FamilyDriverConfig):
-    """Whatsminer: the admin password (API v2) or the super account's (API v3), and
-    whether a watt target is a percentage of the power limit (at once) or a new limit
-    (btminer restarts)."""
-
-    username: None = None
+    password_env: str | None = Field(None, pattern=ENV_NAME)
     control: Literal["percent", "limit"] = "percent"
+
+    def credentials(self, where: str) -> Credentials:
+        return Credentials(None, _password(where, self.password_env))
 
 
 class DriverConfig(_Strict):
@@ -554,8 +565,8 @@ class DriverConfig(_Strict):
     stock: FamilyDriverConfig = Field(default_factory=FamilyDriverConfig)
     whatsminer: WhatsminerDriverConfig = Field(default_factory=WhatsminerDriverConfig)
 
-    def family(self, kind: FirmwareKind) -> FamilyDriverConfig:
-        return cast(FamilyDriverConfig, getattr(self, kind.value))
+    def family(self, kind: FirmwareKind) -> LuxosDriverConfig:
+        return cast(LuxosDriverConfig, getattr(self, kind.value))
 
     def control(self, kind: FirmwareKind) -> Control:
         """The family's granularity and response time (the config's, else the default)."""
