@@ -539,16 +539,19 @@ class FamilyDriverConfig(LuxosDriverConfig):
 
 
 class WhatsminerDriverConfig(LuxosDriverConfig):
-    """Whatsminer (`[drivers.whatsminer]`): the admin password (API v2) or the super
-    account's (API v3) from the environment variable `password_env`, and whether a watt
+    """Whatsminer (`[drivers.whatsminer]`): the admin password (API v2) from the
+    environment variable `password_env`, the super account's (API v3, newer firmware)
+    from `v3_password_env`, and whether a watt
     target is a percentage of the power limit (at once) or a new limit (btminer
     restarts to take it)."""
 
-    password_env: str | None = Field(None, pattern=ENV_NAME)
+    password_env: str | None = Field(None, pattern=ENV_NAME)  # API v2: the admin password
+    v3_password_env: str | None = Field(None, pattern=ENV_NAME)  # API v3: the super account's
     control: Literal["percent", "limit"] = "percent"
 
     def credentials(self, where: str) -> Credentials:
-        return Credentials(None, _password(where, self.password_env))
+        return Credentials(None, _password(where, self.password_env),
+                           _password(where, self.v3_password_env))  # fmt: skip
 
 
 class DriverConfig(_Strict):

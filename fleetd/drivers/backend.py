@@ -48,10 +48,12 @@ class Credentials:
 
     username: str | None = None
     password: str | None = None
+    password_v3: str | None = None  # Whatsminer API v3's account (v2 uses `password`)
 
-    def __repr__(self) -> str:  # the secret never reaches a log line
+    def __repr__(self) -> str:  # the secrets never reach a log line
         secret = "***" if self.password else None
-        return f"Credentials(username={self.username!r}, password={secret})"
+        v3 = "***" if self.password_v3 else None
+        return f"Credentials(username={self.username!r}, password={secret}, password_v3={v3})"
 
 
 class PyasicBackend:

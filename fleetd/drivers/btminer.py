@@ -13,6 +13,8 @@ or a power limit in watts.
     sleep / wake   v2 rpc.power_off() / rpc.power_on(); v3 set.miner.service stop / start
 
 A reading's `power_limit_w` is what the rig runs at under both: limit x percentage.
+Credentials: API v2 writes are encrypted with the admin password, API v3 writes signed
+with the super account's password (two secrets of the family's config).
 
 pyasic 0.79 quirks handled here: its set_power_limit reports success for an empty reply
 (a refused connection) and, on v3, without reading the answer; it refuses percentages of
@@ -66,8 +68,9 @@ class WhatsminerDriver(PyasicBackend):
 
     def _prepare(self, miner: Any) -> None:
         c = self.credentials
-        if c.password is not None:
-            miner.rpc.pwd = c.password
+        password = c.password_v3 if _is_v3(miner) else c.password
+        if password is not None:
+            miner.rpc.pwd = password
 
     # ------------------------------------------------------------------ telemetry
 

@@ -177,6 +177,7 @@ class GridFeed:
         self.change = 0
         self.published_at = time.time()
         self.polls = 0
+        self.ahead: list[tuple[float, float]] = []  # announced changes (at, mw)
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -186,9 +187,19 @@ class GridFeed:
         self.published_at = time.time()
         return self.published_at
 
+    def announce(self, at: float, mw: float) -> None:
+        """A scheduled change: announced in the feed's `next` from now, in force at `at`."""
+        self.ahead = sorted([*self.ahead, (at, mw)])
+
     async def _handler(self, request: web.Request) -> web.Response:
         self.polls += 1
-        body = {"mw": self.mw, "as_of": time.time(), "id": f"grid-{self.change}"}
+        now = time.time()
+        while self.ahead and self.ahead[0][0] <= now:
+            at, mw = self.ahead.pop(0)
+            self.mw, self.change, self.published_at = mw, self.change + 1, at
+        body: dict[str, Any] = {"mw": self.mw, "as_of": now, "id": f"grid-{self.change}"}
+        if self.ahead:
+            body["next"] = [{"at": at, "mw": mw} for at, mw in self.ahead]
         return web.Response(text=json.dumps(body), content_type="application/json")
 
     async def start(self) -> None:

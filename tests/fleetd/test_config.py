@@ -60,13 +60,15 @@ def test_mixed_config_matches_the_mixed_fleet_family_by_family(
     with pytest.raises(ConfigError, match="FLEETD_BRAIINS_PASSWORD is not set"):
         cfg.drivers.settings()
     for var, value in (("FLEETD_BRAIINS_PASSWORD", "root"), ("FLEETD_ANTMINER_PASSWORD",
-                       "root"), ("FLEETD_WHATSMINER_PASSWORD", "admin")):  # fmt: skip
+                       "root"), ("FLEETD_WHATSMINER_PASSWORD", "admin"),
+                       ("FLEETD_WHATSMINER_V3_PASSWORD", "super")):  # fmt: skip
         monkeypatch.setenv(var, value)
     settings = cfg.drivers.settings()
     creds, control = settings[FirmwareKind.BRAIINS]
     assert (creds.username, creds.password) == ("root", "root") and "password=***" in repr(creds)
     assert control.response_s == 16 and control.granularity == "watts"
     assert settings[FirmwareKind.WHATSMINER][1].granularity == "percent"
+    assert settings[FirmwareKind.WHATSMINER][0].password_v3 == "super"
     assert settings[FirmwareKind.STOCK][1].granularity == "modes"
     # every family's response covers the fleet's compressed shed timings
     tune_down = {fleet.model_for(m).tune_down_s for m in ("S19", "S19XP", "S21")}

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 # generous per-call bounds (the machine is shared); no retries, so a refusal is one attempt
 T = DriverTimeouts(read_s=10.0, command_s=15.0, read_retries=0, command_retries=0,
                    probe_s=15.0, retry_backoff_s=0.05)  # fmt: skip
-WRONG = Credentials(username=None, password="not-the-password")
+WRONG = Credentials(username=None, password="not-the-password", password_v3="not-it")
 
 BOS = [{"model": "S19jPro", "count": 1, "firmware": "braiins"}]
 STOCK = [{"model": "S19jPro", "count": 1, "firmware": "antminer"}]
