@@ -21,8 +21,10 @@ import asyncio
 import itertools
 import os
 import time
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -221,3 +223,60 @@ def test_a_scheduled_drop_has_no_energy_above_the_cap(mixed: Run) -> None:
 
 
 _ = asyncio  # the scenario runs its own loop (tests.fleetd.test_site_processes.scenario)
+
+
+# ---------------------------------------------------------------------- wrong credentials
+
+REFUSED = SiteSpec(
+    groups=(Group("S19", 6, firmware="luxos"), Group("S19jPro", 3, firmware="antminer"),
+            Group("M50", 3, firmware="whatsminer")),
+    allotment_mw=0.0, pue=PUE, aux_kw=AUX_KW, timings=TIMINGS,
+    site={"control_period_s": PERIOD_S, "response_s": RESPONSE_S["luxos"],
+          "min_awake_s": 20.0, "min_asleep_s": 10.0},
+    drivers={"read_timeout_s": 2.0, "command_timeout_s": 5.0,
+             "stock": {"password_env": "SURPLUS_TEST_WRONG_PW"},
+             "whatsminer": {"password_env": "SURPLUS_TEST_WRONG_PW"}},
+)  # fmt: skip
+
+
+def test_rigs_refusing_the_credentials_are_reported_and_counted_at_nameplate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stock Antminers and Whatsminers refuse the configured password: fleetd says so
+    in its log, its /sites view and its metrics, counts them at nameplate, and keeps the
+    site under the cap with the rigs it can drive."""
+    monkeypatch.setenv("SURPLUS_TEST_WRONG_PW", "not-the-password")
+    refusing: set[str] = set()
+
+    async def body(site: SiteProcesses, run: Run) -> None:
+        refusing.update(r.address for r in site.fleet.rigs if r.firmware != "luxos")
+        cap = await start_at(site, run, 0.75)  # fleetd must command every family
+
+        def reported(summary: dict[str, Any]) -> bool:
+            return bool(summary["rigs_credentials_refused"] == len(refusing))
+
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            summary = await site.summary()
+            if reported(summary):
+                break
+            await gather_for(site, PERIOD_S)
+        run.views["summary"] = summary
+        run.views["plan"] = await site.plan()
+        async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{site.ports['metrics']}/metrics"
+        ) as r:
+            run.views["metrics"] = await r.text()
+        run.caps["cap"] = cap
+        run.marks["end"] = time.time()
+
+    run = scenario(body, REFUSED, tmp_path)
+    summary = run.views["summary"]
+    assert summary["rigs_credentials_refused"] == len(refusing) == 6, summary
+    assert set(summary["credentials_refused"]) == refusing
+    assert 'surplus_fleetd_rigs_credentials_refused{site="s"} 6.0' in run.views["metrics"]
+    log = (tmp_path / "fleetd.log").read_text()
+    assert "credentials refused" in log and "not-the-password" not in log
+    idx = [i for i, r in enumerate(run.site.fleet.rigs) if r.address in refusing]
+    plate = sum(run.site.fleet.rigs[i].model.nameplate_w for i in idx)
+    assert run.views["plan"]["unplanned_kw"] * 1e3 >= plate - 1.0  # counted at nameplate
