@@ -2,9 +2,9 @@
 4028, the web CGI on 80 behind HTTP digest auth): work modes only.
 
     read          web.get_miner_conf() (the work mode: `bitmain-work-mode` 0 normal,
-                  1 sleep, 3 low power), then pyasic get_data() for hashrate, boards,
-                  fans and uptime (stock firmware reports no power: the mode's watts
-                  from the catalog stand for it)
+                  1 sleep, 3 low power), then one bmminer multicommand on 4028,
+                  summary+stats, for hashrate, boards, fans and uptime (stock firmware
+                  reports no power: the mode's watts from the catalog stand for it)
     low / normal  the config pyasic's send_config writes: MinerConfig.from_am_modern of
                   the rig's own config with the new mining mode, web.set_miner_conf()
     sleep / wake  the same with the sleep mode / the mode to wake into (normal if none)
@@ -22,17 +22,15 @@ with the same digest login to tell a refusal of the credentials (401) from other
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from fleetd.drivers import replies
 from fleetd.drivers.backend import PyasicBackend, Refused
 from fleetd.drivers.base import RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind
-from fleetd.drivers.telemetry import reading_from_miner_data
 from fleetd.planner.fleet import RigState
 
 WORK_MODES = {"0": "normal", "1": "sleep", "3": "low"}
-STOCK_READ = ("hashrate", "hashboards", "fans", "uptime")
 
 
 class AntminerDriver(PyasicBackend):
@@ -75,22 +73,19 @@ class AntminerDriver(PyasicBackend):
         miner = await self.miner()
         conf = await self._conf(miner)
         mode = WORK_MODES.get(str(conf.get("bitmain-work-mode")), "normal")
-        data = await miner.get_data(include=list(STOCK_READ), allow_warning=False)
-        base = reading_from_miner_data(self.host, data, self.clock())
-        ths = base.hashrate_ths
+        try:
+            self.requests += 1
+            tel = replies.bmminer(await miner.rpc.multicommand("summary", "stats"))
+        except Exception:  # bmminer restarting (4028 refuses): the web still says the mode
+            tel = replies.Telemetry(ths=0.0)
         if mode == "sleep":
             state, status = RigState.SLEEPING, "Sleeping"
-        elif ths is not None and ths > 0:
+        elif tel.ths > 0:
             state, status = RigState.HASHING, "Hashing"
         else:
             state, status = RigState.BOOTING, "Restarting"  # bmminer restarting
-        return RigReading(
-            host=self.host, ok=True, state=state, read_at=self.clock(),
-            hashrate_ths=ths if ths is not None else 0.0, watts=None,
-            profile=None if mode == "sleep" else mode, temps_c=base.temps_c,
-            fans_rpm=base.fans_rpm, status=status, model=getattr(data, "model", None),
-            uptime_s=base.uptime_s, latency_s=time.monotonic() - started, attempts=attempts,
-        )  # fmt: skip
+        return self._reading(tel, state, started, attempts, status=status,
+                             profile=None if mode == "sleep" else mode)  # fmt: skip
 
     async def _set_mode(self, miner: Any, mode: str) -> str:
         from pyasic.config import MinerConfig

@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 from fleetd.drivers.base import ApplyResult, DriverError, DriverTimeouts, RigReading, Target
 from fleetd.drivers.capabilities import Capabilities, FirmwareKind, capabilities, firmware_of
 from fleetd.drivers.control import Control
+from fleetd.drivers.replies import Telemetry
+from fleetd.planner.fleet import RigState
 
 Clock = Callable[[], float]
 log = logging.getLogger("fleetd.drivers")
@@ -173,6 +175,20 @@ class PyasicBackend:
 
     async def _read_once(self, started: float, attempts: int) -> RigReading:
         raise NotImplementedError
+
+    def _reading(
+        self, tel: Telemetry, state: RigState, started: float, attempts: int, *,
+        limit_w: float | None = None, profile: str | None = None, status: str = "",
+    ) -> RigReading:
+        """A reading from a family's parsed reply."""
+        words = {RigState.SLEEPING: "Sleeping", RigState.HASHING: "Hashing"}
+        return RigReading(
+            host=self.host, ok=True, state=state, read_at=self.clock(), hashrate_ths=tel.ths,
+            watts=tel.watts, power_limit_w=tel.limit_w if limit_w is None else limit_w,
+            profile=profile, temps_c=tel.temps_c, fans_rpm=tel.fans_rpm,
+            status=status or words.get(state, "Booting"), model=tel.model,
+            uptime_s=tel.uptime_s, latency_s=time.monotonic() - started, attempts=attempts,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ commands
 

@@ -1,7 +1,9 @@
 """Braiins OS+ rigs (pyasic's BOSer backend: the gRPC public API on 50051, bosminer's
 cgminer API on 4028): a continuous power target in watts, with the tuner's minimum.
 
-    read          pyasic get_data() (gRPC stats, power target, hashboards, fans)
+    read          one bosminer multicommand on 4028 through pyasic's RPC client:
+                  summary+devs+tunerstatus+fans+temps (hashrate, the draw, the power
+                  target; fleetd.drivers.replies), instead of get_data()'s gRPC calls
     watts W       web.set_power_target(W, SAVE_AND_FORCE_APPLY); the autotuner settles
                   on it over tens of seconds (the family's response_s)
     sleep / wake  web.pause_mining() / web.resume_mining() (a wake into W sets it first)
@@ -13,21 +15,27 @@ one a watt or two under it (fleetd's catalog rounds to whole watts) is raised to
 pyasic 0.79 quirks handled here: its set_power_limit / stop_mining turn every refusal into
 False, and a wrong password into an uncaught grpclib error from its login; the driver calls
 the web API itself and names the refusal ("credentials refused" for UNAUTHENTICATED).
+bosminer's 4028 needs no login: a rig refusing the credentials is known by its first
+command, and read as failed from then on (counted at nameplate).
+
+A paused rig and a booting one both read no hashrate and no running tuner on 4028: the
+driver tells them apart by its own last command (pause: asleep; resume: booting); a rig
+it has not commanded reads asleep.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import replace
 from typing import Any
 
+from fleetd.drivers import replies
 from fleetd.drivers.backend import PyasicBackend, Refused
 from fleetd.drivers.base import DriverError, RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind
-from fleetd.drivers.telemetry import GENERIC_READ, reading_from_miner_data
+from fleetd.planner.fleet import RigState
 
 MIN_SLACK_W = 2.0  # a target this close under the tuner's minimum is raised to it
+READ = "summary+devs+tunerstatus+fans+temps"  # one bosminer request per reading
 
 
 def _unauthenticated(exc: BaseException) -> bool:
@@ -52,6 +60,7 @@ class BraiinsDriver(PyasicBackend):
     def __init__(self, host: str, **kw: Any) -> None:
         super().__init__(host, **kw)
         self.limits: tuple[float, float] | None = None  # the tuner's (min, max) watts
+        self.paused: bool | None = None  # our last command paused (True) or resumed it
 
     def _prepare(self, miner: Any) -> None:
         c = self.credentials
@@ -73,17 +82,18 @@ class BraiinsDriver(PyasicBackend):
 
     async def _read_once(self, started: float, attempts: int) -> RigReading:
         miner = await self.miner()
-        try:
-            data = await miner.get_data(include=list(GENERIC_READ), allow_warning=False)
-        except Exception as exc:
-            if _unauthenticated(exc):
-                raise self.refused_credentials("gRPC login on read") from None
-            raise
-        r = reading_from_miner_data(self.host, data, self.clock())
-        if not r.ok and not self.auth_error:
-            # get_data swallows the login's refusal: ask once what it was
-            await self._call("login", miner.web.auth())
-        return replace(r, latency_s=time.monotonic() - started, attempts=attempts)
+        self.requests += 1
+        reply = await miner.rpc.send_command(READ, ignore_errors=True, allow_warning=False)
+        if not reply:
+            raise Refused(f"{self.host}: bosminer: no answer (stopped or restarting)")
+        tel = replies.bosminer(reply)
+        if tel.ths > 0:
+            state = RigState.HASHING
+        elif tel.running is False and self.paused is not False:
+            state = RigState.SLEEPING
+        else:
+            state = RigState.BOOTING
+        return self._reading(tel, state, started, attempts)
 
     async def _limits(self, miner: Any) -> tuple[float, float]:
         if self.limits is None:
@@ -117,12 +127,14 @@ class BraiinsDriver(PyasicBackend):
         miner = await self.miner()
         if target.kind == TargetKind.SLEEP:
             await self._call("pause_mining", miner.web.pause_mining())
+            self.paused = True
             return "pause mining"
         detail = ""
         if target.watts is not None:
             detail = await self._set_watts(miner, target.watts)
         if target.kind == TargetKind.WAKE:
             await self._call("resume_mining", miner.web.resume_mining())
+            self.paused = False
             detail = f"resume {detail}".strip()
         return detail
 

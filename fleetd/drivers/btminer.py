@@ -2,8 +2,9 @@
 BTMinerRPCAPI; API v3 on 4433 for newer firmware, BTMinerV3RPCAPI): a power percentage
 or a power limit in watts.
 
-    read           pyasic get_data() (summary, devs), plus the percentage in force:
-                   rpc.status() `power_pct` (v2) / rpc.get_miner_setting() (v3)
+    read           v2: rpc.multicommand(summary, devs, status) (two requests); v3:
+                   get.miner.status summary+edevs, get.miner.setting (the percentage)
+                   and get.device.info (whether it mines) (fleetd.drivers.replies)
     percent (default granularity)  W as 1 % steps of the power limit, floored:
                    v2 set_power_pct (send_privileged_command), v3 set.miner.power_percent;
                    it acts at once, btminer keeps running
@@ -26,15 +27,13 @@ token err" and v3 code -4 are refusals of the credentials.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import replace
 from typing import Any
 
+from fleetd.drivers import replies
 from fleetd.drivers.backend import PyasicBackend, Refused
 from fleetd.drivers.base import DriverError, RigReading, Target, TargetKind
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.drivers.control import Granularity
-from fleetd.drivers.telemetry import GENERIC_READ, reading_from_miner_data
 from fleetd.planner.fleet import RigState
 
 V3_NO_PERMISSION = -4
@@ -76,42 +75,33 @@ class WhatsminerDriver(PyasicBackend):
 
     async def _read_once(self, started: float, attempts: int) -> RigReading:
         miner = await self.miner()
-        data = await miner.get_data(include=list(GENERIC_READ), allow_warning=False)
-        r = reading_from_miner_data(self.host, data, self.clock())
-        if not r.ok:
-            return replace(r, latency_s=time.monotonic() - started, attempts=attempts)
-        if r.power_limit_w is not None:
-            self.limit_w = r.power_limit_w
-        pct, off = await self._read_status(miner)
-        if pct is not None:
-            self.pct = pct
+        rpc = miner.rpc
+        if _is_v3(miner):
+            self.requests += 3
+            tel = replies.btminer_v3(
+                await rpc.send_command("get.miner.status", parameters="summary+edevs"),
+                await rpc.get_miner_setting(), await rpc.get_device_info(),
+            )  # fmt: skip
+        else:
+            self.requests += 2
+            reply = await rpc.multicommand("summary", "devs", "status")
+            if not reply or set(reply) <= {"multicommand"}:
+                raise Refused(f"{self.host}: btminer: no answer (restarting?)")
+            tel = replies.btminer_v2(reply)
+        if tel.limit_w is not None:
+            self.limit_w = tel.limit_w
+        if tel.pct is not None:
+            self.pct = tel.pct
         limit = self.limit_w
         if limit is not None and self.pct is not None:
             limit = limit * self.pct / 100.0
-        if off:
-            r = replace(r, state=RigState.SLEEPING, status="Sleeping")
-        return replace(r, power_limit_w=limit, latency_s=time.monotonic() - started,
-                       attempts=attempts)  # fmt: skip
-
-    async def _read_status(self, miner: Any) -> tuple[int | None, bool]:
-        """The percentage in force and whether mining is off (powered off by a command):
-        v2 status() `power_pct` and `mineroff`; v3 get_miner_setting() `power-percent`
-        and get_device_info() miner `working`."""
-        pct: int | None = None
-        off = False
-        try:
-            if _is_v3(miner):
-                reply = await miner.rpc.get_miner_setting()
-                pct = _int(reply["msg"]["power-percent"])
-                info = await miner.rpc.get_device_info()
-                off = str(info["msg"]["miner"]["working"]).lower() == "false"
-            else:
-                msg = (await miner.rpc.status())["Msg"]
-                pct = _int(msg.get("power_pct"))
-                off = str(msg.get("mineroff", "")).lower() == "true"
-        except Exception:  # an old firmware without the figures: the last ones stand
-            return None, False
-        return pct, off
+        if tel.ths > 0:
+            state = RigState.HASHING
+        elif tel.running is False:
+            state = RigState.SLEEPING
+        else:
+            state = RigState.BOOTING
+        return self._reading(tel, state, started, attempts, limit_w=limit)
 
     # ------------------------------------------------------------------ commands
 
