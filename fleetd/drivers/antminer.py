@@ -9,6 +9,12 @@
                   the rig's own config with the new mining mode, web.set_miner_conf()
     sleep / wake  the same with the sleep mode / the mode to wake into (normal if none)
 
+The web interface answers each request only after a digest challenge (two HTTP requests,
+and pyasic opens a client for each), so the config is asked at most every
+`seen_max_age_s` (DriverTimeouts): in between, a reading takes the work mode from the
+config last read or written by the driver, and a mode change writes the config last read
+with the new mode. A mode changed by someone else shows within `seen_max_age_s`.
+
 Every mode change restarts bmminer: hashing stops at once (the draw falls to the control
 board's), comes back in the new mode after the restart, and 4028 refuses meanwhile (its
 readings then carry the mode from the web interface, with no hashrate).
@@ -22,6 +28,8 @@ with the same digest login to tell a refusal of the credentials (401) from other
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from fleetd.drivers import replies
@@ -37,6 +45,11 @@ class AntminerDriver(PyasicBackend):
     """One stock Antminer rig."""
 
     family = FirmwareKind.STOCK
+
+    def __init__(self, host: str, **kw: Any) -> None:
+        super().__init__(host, **kw)
+        self._conf_seen: dict[str, Any] | None = None  # the rig's config, as last known
+        self._conf_at = -math.inf  # monotonic time it was read or written
 
     def _prepare(self, miner: Any) -> None:
         c = self.credentials
@@ -64,10 +77,19 @@ class AntminerDriver(PyasicBackend):
         return Refused(f"{self.host}: {what}: {message} (HTTP {probe.status_code})")
 
     async def _conf(self, miner: Any) -> dict[str, Any]:
+        """The rig's config: as last known while at most `seen_max_age_s` old, else asked."""
+        if (self._conf_seen is not None and not self.auth_error
+                and time.monotonic() - self._conf_at <= self.timeouts.seen_max_age_s):
+            return self._conf_seen
+        self.requests += 1
         reply = await miner.web.get_miner_conf()
         if not isinstance(reply, dict) or "bitmain-work-mode" not in reply:
             raise await self._classify(miner, "get_miner_conf", reply or {})
+        self._conf_seen, self._conf_at = reply, time.monotonic()
         return reply
+
+    def _after_failure(self) -> None:
+        self._conf_seen = None  # the rig's state is uncertain now: ask it next time
 
     async def _read_once(self, started: float, attempts: int) -> RigReading:
         miner = await self.miner()
@@ -99,11 +121,16 @@ class AntminerDriver(PyasicBackend):
             "sleep": MiningModeConfig.sleep, "low": MiningModeConfig.low,
             "normal": MiningModeConfig.normal,
         }[mode]()  # fmt: skip
+        self.requests += 1
         reply = await miner.web.set_miner_conf(cfg.as_am_modern())
         if not isinstance(reply, dict) or "stats" not in reply:
+            self._conf_seen = None
             raise await self._classify(miner, f"set_miner_conf {mode}", reply or {})
         if reply.get("stats") != "success":
+            self._conf_seen = None
             raise Refused(f"{self.host}: work mode {mode} refused: {str(reply)[:200]}")
+        code = {v: k for k, v in WORK_MODES.items()}[mode]
+        self._conf_seen, self._conf_at = conf | {"bitmain-work-mode": code}, time.monotonic()
         return mode
 
     async def _apply_once(self, target: Target) -> str:
