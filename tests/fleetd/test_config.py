@@ -17,6 +17,8 @@ from fleetd.sources import build_site_allotment
 from rigsim.config import load_fleet_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RIGSIM_FAMILY = {"luxos": FirmwareKind.LUXOS, "braiins": FirmwareKind.BRAIINS,
+                 "antminer": FirmwareKind.STOCK, "whatsminer": FirmwareKind.WHATSMINER}
 
 
 def test_demo_config_matches_the_demo_fleet() -> None:
@@ -27,10 +29,12 @@ def test_demo_config_matches_the_demo_fleet() -> None:
     for g in fleet.rigs:
         first, _ = g.address_range()
         for k in range(g.count):
-            emulated[str(ipaddress.IPv4Address(first + k))] = (g.site, g.model)
-    ours = {r.host: (r.site, r.model) for r in cfg.rigs()}
-    assert ours == emulated  # every emulated rig, at its site, as its model
-    assert all(r.firmware == FirmwareKind.LUXOS for r in cfg.rigs())
+            emulated[str(ipaddress.IPv4Address(first + k))] = (g.site, g.model,
+                                                               RIGSIM_FAMILY[g.firmware])
+    ours = {r.host: (r.site, r.model, r.firmware) for r in cfg.rigs()}
+    assert ours == emulated  # every emulated rig, at its site, as its model and family
+    assert {r.firmware for r in cfg.rigs("north")} == {FirmwareKind.LUXOS}
+    assert {r.firmware for r in cfg.rigs("south")} == set(FirmwareKind)  # a mixed site
     assert cfg.api.loopback and cfg.api.bearer_token()
     assert cfg.audit.path.is_absolute()
     north = cfg.sites["north"]
@@ -38,10 +42,6 @@ def test_demo_config_matches_the_demo_fleet() -> None:
     assert (pc.period_s, pc.min_awake_s, pc.ramp_up_mw_per_min) == (5, 90, 0.3)
     assert north.declared_firm_kw() == 12 and north.overhead.pue == 1.08
     assert cfg.drivers.timeouts().session_ttl_s < 60
-
-
-RIGSIM_FAMILY = {"luxos": FirmwareKind.LUXOS, "braiins": FirmwareKind.BRAIINS,
-                 "antminer": FirmwareKind.STOCK, "whatsminer": FirmwareKind.WHATSMINER}
 
 
 def test_mixed_config_matches_the_mixed_fleet_family_by_family(
