@@ -35,7 +35,6 @@ from fleetd.drivers.fanout import Fanout
 from fleetd.drivers.luxminer import LuxosDriver
 from fleetd.drivers.luxos import Profile, parse_profiles, parse_telemetry, pick_profile
 from fleetd.drivers.pyasic_driver import BACKENDS, IdentifyingDriver, PyasicDriver
-from fleetd.drivers.telemetry import reading_from_miner_data
 
 __all__ = [
     "BACKENDS",
@@ -67,5 +66,4 @@ __all__ = [
     "parse_profiles",
     "parse_telemetry",
     "pick_profile",
-    "reading_from_miner_data",
 ]
