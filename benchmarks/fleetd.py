@@ -53,6 +53,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 # this file is named like the fleetd package: keep its folder off the import path
 _HERE = Path(__file__).resolve().parent
@@ -204,6 +205,20 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _figures(ctl: SiteController, steady: list[float], cut: Any, cpu_fleetd: float,
+             cpu_rigsim: float, pid: int) -> dict[str, float]:  # fmt: skip
+    """A TCP scenario's figures: its cycles, the cut's phases and the CPU it took (the
+    CPU counters as read before the cut); closes the controller's audit log."""
+    st = ctl.stats
+    ctl.audit.close()  # type: ignore[union-attr]
+    return {
+        "steady": statistics.median(steady), "steady_max": max(steady),
+        "cut": cut.duration_s, "read": st.last_read_s, "plan": st.last_plan_s,
+        "send": st.last_send_s, "commands": float(cut.orders), "failed": float(cut.failed),
+        "cpu_fleetd": time.process_time() - cpu_fleetd, "cpu_rigsim": _cpu_s(pid) - cpu_rigsim,
+    }  # fmt: skip
+
+
 async def tcp_cycle(n: int, tmp: Path) -> dict[str, float]:
     """A steady cycle (median and worst of 3) and the worst cycle: a 30 % cut once every
     LuxOS session has expired, with its phases, CPU and LuxOS requests."""
@@ -222,17 +237,8 @@ async def tcp_cycle(n: int, tmp: Path) -> dict[str, float]:
         requests = sum(d.requests for d in drivers)
         cpu_rigsim, cpu_fleetd = _cpu_s(pid), time.process_time()
         cut = await ctl.cycle("cut")
-        cpu_fleetd = time.process_time() - cpu_fleetd
-        cpu_rigsim = _cpu_s(pid) - cpu_rigsim
-        requests = sum(d.requests for d in drivers) - requests
-        st = ctl.stats
-        ctl.audit.close()  # type: ignore[union-attr]
-        return {
-            "steady": statistics.median(steady), "steady_max": max(steady),
-            "cut": cut.duration_s, "read": st.last_read_s, "plan": st.last_plan_s,
-            "send": st.last_send_s, "commands": float(cut.orders), "failed": float(cut.failed),
-            "requests": float(requests), "cpu_fleetd": cpu_fleetd, "cpu_rigsim": cpu_rigsim,
-        }  # fmt: skip
+        figures = _figures(ctl, steady, cut, cpu_fleetd, cpu_rigsim, pid)
+        return figures | {"requests": float(sum(d.requests for d in drivers) - requests)}
 
 
 def mixed_spec(n: int) -> SiteSpec:
@@ -299,17 +305,8 @@ async def mixed_cycle(n: int, tmp: Path) -> dict[str, float]:
         src.mw *= 0.7
         cpu_rigsim, cpu_fleetd = _cpu_s(pid), time.process_time()
         cut = await ctl.cycle("cut")
-        cpu_fleetd = time.process_time() - cpu_fleetd
-        cpu_rigsim = _cpu_s(pid) - cpu_rigsim
-        st = ctl.stats
-        unread = st.rigs_by_state.get("unreachable", 0)
-        ctl.audit.close()  # type: ignore[union-attr]
-        return {
-            "steady": statistics.median(steady), "steady_max": max(steady),
-            "cut": cut.duration_s, "read": st.last_read_s, "plan": st.last_plan_s,
-            "send": st.last_send_s, "commands": float(cut.orders), "failed": float(cut.failed),
-            "unreachable": float(unread), "cpu_fleetd": cpu_fleetd, "cpu_rigsim": cpu_rigsim,
-        }  # fmt: skip
+        figures = _figures(ctl, steady, cut, cpu_fleetd, cpu_rigsim, pid)
+        return figures | {"unreachable": float(ctl.stats.rigs_by_state.get("unreachable", 0))}
 
 
 def mixed_line(args: argparse.Namespace) -> str:

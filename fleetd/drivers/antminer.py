@@ -52,11 +52,7 @@ class AntminerDriver(PyasicBackend):
         self._conf_at = -math.inf  # monotonic time it was read or written
 
     def _prepare(self, miner: Any) -> None:
-        c = self.credentials
-        if c.username is not None:
-            miner.web.username = c.username
-        if c.password is not None:
-            miner.web.pwd = c.password
+        self._web_login(miner)
 
     async def _classify(self, miner: Any, what: str, reply: dict[str, Any]) -> Refused:
         """Why the web interface did not answer `what` with JSON: credentials or other."""

@@ -103,6 +103,15 @@ class PyasicBackend:
     def _prepare(self, miner: Any) -> None:
         """Put the family's credentials on a new pyasic miner object (a family hook)."""
 
+    def _web_login(self, miner: Any) -> None:
+        """The credentials on pyasic's web client (Braiins' gRPC, the Antminer web CGI);
+        unset ones keep pyasic's defaults."""
+        c = self.credentials
+        if c.username is not None:
+            miner.web.username = c.username
+        if c.password is not None:
+            miner.web.pwd = c.password
+
     async def _build(self) -> Any:
         """The pyasic object, identified by pyasic's factory (a family may build its own)."""
         import pyasic

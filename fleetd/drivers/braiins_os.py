@@ -63,11 +63,7 @@ class BraiinsDriver(PyasicBackend):
         self.paused: bool | None = None  # our last command paused (True) or resumed it
 
     def _prepare(self, miner: Any) -> None:
-        c = self.credentials
-        if c.username is not None:
-            miner.web.username = c.username
-        if c.password is not None:
-            miner.web.pwd = c.password
+        self._web_login(miner)
 
     async def _call(self, what: str, coro: Any) -> dict[str, Any]:
         """One gRPC call; refusals named (credentials, or the firmware's own error)."""

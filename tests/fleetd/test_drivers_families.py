@@ -50,6 +50,13 @@ LUXOS = [{"model": "S21", "count": 1, "firmware": "luxos"}]
 bos, stock, whatsminers, luxos = (served(*g) for g in (BOS, STOCK, WHATSMINERS, LUXOS))
 
 
+def first(running: Site, family: str) -> tuple[Any, Any, Any, Any, Any]:
+    """The served fleet's first rig, its model, and fleetd's driver for it."""
+    runner, clock = running
+    rig = runner.fleet.rigs[0]
+    return runner, clock, rig, rig.model, PyasicDriver(rig.address, family, timeouts=T)
+
+
 # ---------------------------------------------------------------------- identification
 
 
@@ -85,10 +92,7 @@ async def test_identify_picks_the_familys_backend(
 
 
 async def test_braiins_watt_target_settles_over_the_tuner_time(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "braiins", timeouts=T)
+    runner, clock, rig, m, d = first(bos, "braiins")
     r = await d.read()
     assert r.ok and r.state == RigState.HASHING and r.watts == 3050 and r.power_limit_w == 3050
     res = await d.apply(Target.limit_watts(2000.7))
@@ -106,10 +110,7 @@ async def test_braiins_watt_target_settles_over_the_tuner_time(bos: Site) -> Non
 
 
 async def test_braiins_sleep_and_wake_into_a_target(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "braiins", timeouts=T)
+    runner, clock, rig, m, d = first(bos, "braiins")
     assert (await d.apply(Target.sleep())).ok
     settle(runner, clock, rig, m.shed_s + 0.01)
     r = await d.read()
@@ -137,10 +138,7 @@ async def test_braiins_wrong_credentials_are_named_and_read_as_failed(bos: Site)
 
 
 async def test_braiins_target_during_a_bosminer_restart(bos: Site) -> None:
-    runner, clock = bos
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "braiins", timeouts=T)
+    runner, clock, rig, m, d = first(bos, "braiins")
     miner = await d.miner()
     await miner.web.restart()
     assert refused(rig.address, 4028)
@@ -162,10 +160,7 @@ async def test_braiins_target_during_a_bosminer_restart(bos: Site) -> None:
 async def test_stock_low_power_mode_restarts_then_settles_at_the_catalogs_figure(
     stock: Site,
 ) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "stock", timeouts=T)
+    runner, clock, rig, m, d = first(stock, "stock")
     r = await d.read()
     assert r.ok and r.state == RigState.HASHING and r.profile == "normal" and r.watts is None
     assert r.hashrate_ths == pytest.approx(104.0, rel=1e-3)
@@ -187,10 +182,7 @@ async def test_stock_low_power_mode_restarts_then_settles_at_the_catalogs_figure
 
 
 async def test_stock_sleep_and_wake_into_a_mode(stock: Site) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "stock", timeouts=T)
+    runner, clock, rig, m, d = first(stock, "stock")
     assert (await d.apply(Target.sleep())).ok
     settle(runner, clock, rig, max(m.shed_s, m.restart_api_s) + 0.01)
     await wait_until(lambda: not refused(rig.address, 4028), "bmminer answers again")
@@ -217,10 +209,7 @@ async def test_stock_wrong_credentials_are_named_and_read_as_failed(stock: Site)
 
 
 async def test_stock_mode_sent_mid_restart_is_taken_and_restarts_again(stock: Site) -> None:
-    runner, clock = stock
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "stock", timeouts=T)
+    runner, clock, rig, m, d = first(stock, "stock")
     assert (await d.apply(Target.use_profile("low"))).ok
     settle(runner, clock, rig, m.restart_s / 2)
     assert rig.state == SimState.BOOTING  # mid-restart: 4028 may refuse, the web is up
@@ -312,10 +301,7 @@ async def test_whatsminer_wrong_credentials_are_named_on_v2_and_v3(whatsminers: 
 
 
 async def test_luxos_profiles_sleep_and_wake(luxos: Site) -> None:
-    runner, clock = luxos
-    rig = runner.fleet.rigs[0]
-    m = rig.model
-    d = PyasicDriver(rig.address, "luxos", timeouts=T)
+    runner, clock, rig, m, d = first(luxos, "luxos")
     r = await d.read()
     assert r.ok and d.profiles is not None
     low = d.profiles[0]

@@ -18,7 +18,6 @@ One run, judged on four points:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 
 from fleetd.audit import AuditRecord
 from rigsim.fleet import Fleet
+from tests.fleetd.fleetd_rigsim import lp_optimum
 from tests.fleetd.site_procs import FAST_TIMINGS, Group, SiteProcesses, SiteSpec, gather_for
 from tests.fleetd.test_site_processes import Run, cut_to, scenario, start_at
 
@@ -99,34 +99,8 @@ def _points(fleet: Fleet, i: int) -> list[tuple[float, float]]:
 
 
 def optimum_ths(fleet: Fleet, rig_budget_w: float) -> float:
-    """The LP relaxation's optimum over every rig's granular points: segments of each
-    rig's upper concave hull, best TH/s per W first, until the budget is spent."""
-    slopes, widths = [], []
-    budget = rig_budget_w
-    for i in range(len(fleet.rigs)):
-        pts = sorted(_points(fleet, i))
-        budget -= pts[0][0]
-        hull = [pts[0]]
-        for p in pts[1:]:
-            while len(hull) >= 2:
-                (w0, h0), (w1, h1) = hull[-2], hull[-1]
-                if (h1 - h0) * (p[0] - w0) <= (p[1] - h0) * (w1 - w0):
-                    hull.pop()
-                else:
-                    break
-            hull.append(p)
-        for (w0, h0), (w1, h1) in itertools.pairwise(hull):
-            if w1 > w0:
-                slopes.append((h1 - h0) / (w1 - w0))
-                widths.append(w1 - w0)
-    got = 0.0
-    for k in np.argsort(-np.array(slopes)):
-        if budget <= 0:
-            break
-        take = min(widths[k], budget)
-        got += take * slopes[k]
-        budget -= take
-    return got
+    """The LP relaxation's optimum over every rig's granular points."""
+    return lp_optimum([_points(fleet, i) for i in range(len(fleet.rigs))], rig_budget_w)
 
 
 # ---------------------------------------------------------------------- the run
