@@ -82,7 +82,11 @@ class AntminerDriver(PyasicBackend):
         if not isinstance(reply, dict) or "bitmain-work-mode" not in reply:
             raise await self._classify(miner, "get_miner_conf", reply or {})
         self._conf_seen, self._conf_at = reply, time.monotonic()
+        self.credentials_ok()  # the web interface took them
         return reply
+
+    async def _recheck_credentials(self, miner: Any) -> None:
+        """Every reading asks the config while the credentials are refused: nothing more."""
 
     def _after_failure(self) -> None:
         self._conf_seen = None  # the rig's state is uncertain now: ask it next time

@@ -6,9 +6,11 @@ factory, or built directly where the family is known), the family's credentials 
 bounded calls (pyasic's own socket reads wait up to 100 s: every call runs under
 asyncio.wait_for) with a bounded number of retries, the target check before any I/O, and
 the credentials rule: a rig that refuses the configured credentials is reported by name
-("credentials refused: ...") and, until a command with them succeeds again, every reading
-of it is a failed one, so the controller counts it at nameplate and says so (log, the
-/sites view and the `fleetd_rigs_credentials_refused` metric).
+("credentials refused: ...") and, until it takes them again, every reading of it is a
+failed one, so the controller counts it at nameplate and says so (log, the /sites view
+and the `surplus_fleetd_rigs_credentials_refused` metric). Every `AUTH_RECHECK_S` the
+family asks again (`_recheck_credentials`: a Braiins login, a stock Antminer's config
+read; a Whatsminer has no harmless privileged call, so its next command tells).
 
 A family module implements `_read_once` and `_apply_once`, and may override `_prepare`
 (credentials on a new miner object) and `check`.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ Clock = Callable[[], float]
 log = logging.getLogger("fleetd.drivers")
 
 CREDENTIALS_REFUSED = "credentials refused"
+AUTH_RECHECK_S = 300.0  # a rig refusing the credentials is asked again this often
 
 
 class Refused(Exception):
@@ -82,6 +86,7 @@ class PyasicBackend:
         self.control = control or Control.default(self.family)
         self._miner: Any = None
         self.auth_error = ""  # set while the rig refuses our credentials
+        self._refused_at = -math.inf  # monotonic time of the latest refusal
         self.requests = 0  # API requests sent (where a family counts them)
         self.logons = 0
         if miner is not None:
@@ -140,9 +145,16 @@ class PyasicBackend:
         """Note that the rig refused our credentials; the exception to raise."""
         msg = f"{self.host}: {CREDENTIALS_REFUSED} ({why})"
         if not self.auth_error:
-            log.warning("%s; counted at nameplate until a command with them succeeds", msg)
+            log.warning("%s; counted at nameplate until it takes them", msg)
         self.auth_error = msg
+        self._refused_at = time.monotonic()
         return CredentialsRefused(msg)
+
+    async def _recheck_credentials(self, miner: Any) -> None:
+        """Ask whether the rig takes the credentials now (a family hook; raise
+        CredentialsRefused if not). Without a harmless privileged call the next command
+        tells: the rig is planned again meanwhile."""
+        self.credentials_ok()
 
     def credentials_ok(self) -> None:
         if self.auth_error:
@@ -171,6 +183,14 @@ class PyasicBackend:
             except Exception as exc:  # pyasic raises its own APIError and odd parse errors
                 error = f"{type(exc).__name__}: {exc}"
             else:
+                if self.auth_error and time.monotonic() - self._refused_at > AUTH_RECHECK_S:
+                    try:
+                        await asyncio.wait_for(self._recheck_credentials(self._miner),
+                                               t.read_s)  # fmt: skip
+                    except CredentialsRefused:
+                        pass
+                    except Exception:  # no answer now: asked again at the next reading
+                        pass
                 if not self.auth_error or not reading.ok:
                     return reading
                 error = self.auth_error  # it answers, but will not take our commands

@@ -76,6 +76,11 @@ class BraiinsDriver(PyasicBackend):
             raise Refused(f"{self.host}: {what}: {type(cause).__name__}: {cause}") from None
         return reply if isinstance(reply, dict) else {}
 
+    async def _recheck_credentials(self, miner: Any) -> None:
+        """A login with the credentials (nothing else is asked)."""
+        await self._call("login", miner.web.auth())
+        self.credentials_ok()
+
     async def _read_once(self, started: float, attempts: int) -> RigReading:
         miner = await self.miner()
         self.requests += 1

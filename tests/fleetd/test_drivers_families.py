@@ -26,6 +26,7 @@ from fleetd.drivers import (
     PyasicDriver,
     Target,
     WhatsminerDriver,
+    backend,
 )
 from fleetd.drivers.capabilities import FirmwareKind
 from fleetd.models import DEFAULT_CATALOG
@@ -135,6 +136,20 @@ async def test_braiins_wrong_credentials_are_named_and_read_as_failed(bos: Site)
     good = PyasicDriver(rig.address, "braiins", timeouts=T,
                         credentials=Credentials("root", "root"))  # fmt: skip
     assert (await good.apply(Target.limit_watts(2900))).ok
+
+
+async def test_a_rig_refusing_the_credentials_is_asked_again_and_taken_back(
+    bos: Site, stock: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend, "AUTH_RECHECK_S", 0.0)  # ask again at every reading
+    for running, family in ((bos, "braiins"), (stock, "stock")):
+        rig = running[0].fleet.rigs[0]
+        d = PyasicDriver(rig.address, family, timeouts=T, credentials=WRONG)
+        assert not (await d.apply(Target.sleep())).ok
+        assert "credentials refused" in (await d.read()).error  # asked again: still refused
+        (await d.miner()).web.pwd = "root"  # the rig's password is what fleetd is told now
+        r = await d.read()
+        assert r.ok and not d.auth_error, r.error
 
 
 async def test_braiins_target_during_a_bosminer_restart(bos: Site) -> None:
