@@ -94,6 +94,12 @@ class Rig(Answer):
     name: str = Field(description="its name in the config")
     model: str = Field(description="its model (a key of the rig catalog)")
     firmware: str = Field(description="its firmware family")
+    control: Literal["profiles", "watts", "modes", "percent", "limit"] = Field(
+        description="how fleetd commands it: LuxOS profiles, a Braiins watt target, stock "
+        "modes, a Whatsminer percentage or power limit")
+    response_s: float = Field(
+        description="how long after a command's answer its draw may still be above the "
+        "lower target (s): no reduction is counted before")
     fresh: bool = Field(description="its last reading is recent enough to trust")
     state: str = Field(description="its state as last read (unreachable when never read)")
     watts: float | None = Field(description="what it reported drawing (W)")

@@ -568,7 +568,8 @@ class SiteController:
         for i, spec in enumerate(self.site.specs):
             out.append({
                 "host": spec.host, "name": spec.name, "model": spec.model,
-                "firmware": spec.firmware.value, "fresh": bool(fresh[i]),
+                "firmware": spec.firmware.value, "control": self.site.granularity[i],
+                "response_s": float(self.site.response_s[i]), "fresh": bool(fresh[i]),
                 "state": _state_name(int(book.state[i])),
                 "watts": _num(book.watts[i]), "ths": _num(book.ths[i]),
                 "temp_c": _num(book.temp_c[i]), "target_w": _num(book.profile_w[i]),

@@ -141,6 +141,7 @@ class Site:
         self.planner_config: PlannerConfig = config.planner_config()
         model_ids = [catalog.model_id(s.model) for s in self.specs]
         controls = [_control_of(d, s) for d, s in zip(self.drivers, self.specs, strict=True)]
+        self.granularity = [c.granularity.value for c in controls]
         fw = [int(c.granularity.planner) for c in controls]
         # each rig's response time (fleetd.drivers.control): how long after a command's
         # answer its draw may still be above the lower target
