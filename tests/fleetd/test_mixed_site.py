@@ -130,6 +130,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Run:
         await gather_for(site, 8.0)
         run.marks["settled"] = time.time()
         run.views["summary"] = await site.summary()
+        assert site._http is not None
+        async with site._http.get(f"{site.api}/sites/s/rigs") as r:
+            run.views["rigs"] = await r.json()
         await cut_to(site, run, 0.7 * cap0, FEED_S + PERIOD_S + max(RESPONSE_S.values())
                      + SLACK_S + 6.0)  # fmt: skip
         run.caps["drop"] = 0.8 * run.caps["cut"]
@@ -161,6 +164,14 @@ def test_settled_hashrate_is_near_the_granular_optimum(mixed: Run) -> None:
     assert mixed.witness.over(cap, t0, t1)[0] == 0.0
     summary: dict[str, Any] = mixed.views["summary"]
     assert summary["rigs_credentials_refused"] == 0 and summary["credentials_refused"] == []
+    # each rig as fleetd declares it: its family's granularity and response time
+    control = {"luxos": "profiles", "braiins": "watts", "stock": "modes",
+               "whatsminer": "percent"}  # fmt: skip
+    rigs = mixed.views["rigs"]["rigs"]
+    assert len(rigs) == len(mixed.site.fleet.rigs)
+    for row in rigs:
+        assert row["control"] == control[row["firmware"]], row
+        assert row["response_s"] == RESPONSE_S[row["firmware"]], row
 
 
 def test_unannounced_cut_is_under_the_cap_within_a_period_and_the_slowest_response(
