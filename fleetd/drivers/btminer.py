@@ -13,7 +13,8 @@ or a power limit in watts.
                    stops at once, 4028 refuses for a while)
     sleep / wake   v2 rpc.power_off() / rpc.power_on(); v3 set.miner.service stop / start
 
-A reading's `power_limit_w` is what the rig runs at under both: limit x percentage.
+A reading's `power_limit_w` is what the rig runs at under both: limit x percentage (the
+watt target itself when the percentage is the one the driver set for it).
 Credentials: API v2 writes are encrypted with the admin password, API v3 writes signed
 with the super account's password (two secrets of the family's config).
 
@@ -64,6 +65,10 @@ class WhatsminerDriver(PyasicBackend):
                               f"not {self.control.granularity.value}")  # fmt: skip
         self.limit_w: float | None = None  # the power limit, as last read
         self.pct: int | None = None  # the percentage in force, as last read or set
+        # the watt target the driver last carried out as a percentage, and that percentage:
+        # a reading at that percentage reports the target (not the 1 % step under it), so
+        # the plan does not ask for the same target again
+        self._asked: tuple[float, int] | None = None
 
     def _prepare(self, miner: Any) -> None:
         c = self.credentials
@@ -95,6 +100,8 @@ class WhatsminerDriver(PyasicBackend):
         limit = self.limit_w
         if limit is not None and self.pct is not None:
             limit = limit * self.pct / 100.0
+            if self._asked is not None and self._asked[1] == self.pct:
+                limit = self._asked[0]
         if tel.ths > 0:
             state = RigState.HASHING
         elif tel.running is False:
@@ -148,6 +155,7 @@ class WhatsminerDriver(PyasicBackend):
                 await self._v2(miner, f"power limit {w} W", "adjust_power_limit",
                                power_limit=str(w))  # fmt: skip
             self.limit_w = float(w)
+            self._asked = None
             return f"limit {w} W"
         limit = await self._limit(miner)
         pct = max(1, min(100, math.floor(100.0 * watts / limit + 1e-9)))
@@ -156,6 +164,7 @@ class WhatsminerDriver(PyasicBackend):
         else:
             await self._v2(miner, f"power percent {pct}", "set_power_pct", percent=str(pct))
         self.pct = pct
+        self._asked = (float(math.floor(watts)), pct)
         return f"{pct} % of {limit:g} W"
 
     async def _service(self, miner: Any, on: bool) -> None:

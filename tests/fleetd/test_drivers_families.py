@@ -11,6 +11,7 @@ except a listener reopening, which is a condition with a deadline.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -251,9 +252,12 @@ async def test_whatsminer_percentage_acts_at_once_on_v2_and_v3(whatsminers: Site
         assert not refused(rig.address, 4028)  # btminer keeps running
         settle(runner, clock, rig, m.shed_s + 0.01)
         assert rig.true_w == pytest.approx(0.8 * m.nameplate_w, rel=1e-3)
-        r = await d.read()
-        assert r.power_limit_w == pytest.approx(0.8 * round(m.nameplate_w), abs=1)
+        r = await d.read()  # the target asked for stands (the 1 % step is under it) ...
+        assert r.power_limit_w == math.floor(0.8 * m.nameplate_w + 5)
         assert r.watts == pytest.approx(0.8 * m.nameplate_w, abs=1)
+        fresh = await PyasicDriver(rig.address, "whatsminer", timeouts=T).read()
+        assert fresh.power_limit_w == pytest.approx(0.8 * round(m.nameplate_w), abs=1)  # ...
+        # and a driver that did not ask reads the limit times the percentage
         assert (await d.apply(Target.limit_watts(m.nameplate_w))).ok  # back to 100 %
         settle(runner, clock, rig, m.ramp_up_s + 0.01)
         assert rig.true_w == pytest.approx(m.nameplate_w, rel=1e-3)
