@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Self
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
 
 
 async def cancel(task: asyncio.Future[Any] | None) -> None:
@@ -22,6 +25,19 @@ async def cancel(task: asyncio.Future[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def closed(resource: T | None, close: Callable[[T], Awaitable[object]]) -> T | None:
+    """Close `resource` (if there is one) with `close` and return None, so that
+
+        self.runner = await closed(self.runner, web.AppRunner.cleanup)
+
+    closes and forgets it in one step, and a second call does nothing (idempotent shutdown).
+    Always None; typed `T | None` so that it can be assigned back to the attribute.
+    """
+    if resource is not None:
+        await close(resource)
+    return None
 
 
 class Service:
