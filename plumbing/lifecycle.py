@@ -43,6 +43,10 @@ async def closed(resource: T | None, close: Callable[[T], Awaitable[object]]) ->
 class Service:
     """Runs `start()` on entering `async with` and `stop()` on leaving it."""
 
+    # True where stop() can tidy up after a start() that failed part way (it stops only
+    # what exists): then a failed start() is followed by stop() before the error goes on
+    stop_after_failed_start = False
+
     async def start(self) -> None:
         raise NotImplementedError
 
@@ -50,7 +54,12 @@ class Service:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            if self.stop_after_failed_start:
+                await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
