@@ -20,6 +20,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
+from plumbing.lifecycle import closed
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,7 +74,5 @@ class MetricsEndpoint:
         return None if self.address is None else http_url(self.address, "/metrics")
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        self.runner = await closed(self.runner, web.AppRunner.cleanup)
         self.address = None

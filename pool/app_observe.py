@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from plumbing.endpoint import MetricsEndpoint, http_url
+from plumbing.lifecycle import closed
 from pool.app_node import PoolStartupError
 from pool.config import PoolConfig
 from pool.hashrate_history import HashrateHistory
@@ -163,12 +164,8 @@ class PoolObservers:
 
     async def close(self) -> None:
         """Stop serving and unhook (idempotent)."""
-        if self.stats_api is not None:
-            await self.stats_api.close()
-            self.stats_api = None
-        if self.endpoint is not None:
-            await self.endpoint.close()
-            self.endpoint = None
+        self.stats_api = await closed(self.stats_api, StatsApi.close)
+        self.endpoint = await closed(self.endpoint, MetricsEndpoint.close)
         if self.metrics is not None:
             self.metrics.detach()
             await self.metrics.workers.close()

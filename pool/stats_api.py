@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from aiohttp import web
 
+from plumbing.httpapi import Handler
+from plumbing.lifecycle import closed
 from pool.bitcoin.target import DIFF1_TARGET
 from pool.metrics.collector import REJECT_REASONS
 from pool.stats_schema import API_PREFIX, DEFAULT_PAGE, MAX_LIMIT, MAX_NAME, MAX_OFFSET, openapi
@@ -305,6 +307,20 @@ def error_middleware(cors_origin: str | None) -> Any:
     return errors
 
 
+
+def add_core_routes(
+    router: web.UrlDispatcher, *, pool: Handler, workers: Handler, worker: Handler,
+    account: Handler, blocks: Handler, openapi: Handler,
+) -> None:
+    """The classic API's routes, in one place because two servers answer them: one pool
+    process (StatsApi) and a cluster's front (pool.cluster.stats), which must not drift."""
+    router.add_get(f"{API_PREFIX}/pool", pool)
+    router.add_get(f"{API_PREFIX}/workers", workers)
+    router.add_get(f"{API_PREFIX}/workers/{{worker}}", worker)
+    router.add_get(f"{API_PREFIX}/accounts/{{account}}", account)
+    router.add_get(f"{API_PREFIX}/blocks", blocks)
+    router.add_get("/openapi.json", openapi)
+
 class StatsApi:
     """Serves a PoolView over HTTP on the event loop."""
 
@@ -324,13 +340,8 @@ class StatsApi:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[error_middleware(self.config.cors_origin)])
-        r = app.router
-        r.add_get(f"{API_PREFIX}/pool", self.pool)
-        r.add_get(f"{API_PREFIX}/workers", self.workers)
-        r.add_get(f"{API_PREFIX}/workers/{{worker}}", self.worker)
-        r.add_get(f"{API_PREFIX}/accounts/{{account}}", self.account)
-        r.add_get(f"{API_PREFIX}/blocks", self.blocks)
-        r.add_get("/openapi.json", self.openapi)
+        add_core_routes(app.router, pool=self.pool, workers=self.workers, worker=self.worker,
+                        account=self.account, blocks=self.blocks, openapi=self.openapi)  # fmt: skip
         for extension in self.extensions:
             extension.install(app)
         return app
@@ -389,8 +400,6 @@ class StatsApi:
         return self.address
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        self.runner = await closed(self.runner, web.AppRunner.cleanup)
         for extension in self.extensions:
             await extension.close()

@@ -5,6 +5,8 @@ answered by a function of the request, as JSON.
     server = JsonServer(lambda req: (200, b'{"mw": 3.0}')).start()
     ... server.url ...
     server.close()
+
+For an aiohttp application the test builds itself, `serve_app(app)` serves it on loopback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aiohttp import web
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,12 @@ class JsonServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve `app` on 127.0.0.1 at a free port: (its runner, "http://127.0.0.1:PORT").
+    The caller cleans the runner up."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"

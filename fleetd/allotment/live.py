@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import zmq
@@ -66,6 +66,17 @@ def _os_reason(exc: BaseException) -> str:
     return ""
 
 
+class FeedOptions(TypedDict, total=False):
+    """What every live feed takes besides where it listens: the keyword arguments of
+    _LiveFeed, passed on unchanged by HttpJsonFeed and ZmqFeed."""
+
+    stale_after_s: float
+    floor_mw: float
+    fields: FeedFields | None
+    clock: Clock
+    verifier: Verifier | None
+
+
 class _LiveFeed:
     kind = "feed"
 
@@ -73,8 +84,8 @@ class _LiveFeed:
         self,
         name: str,
         *,
-        stale_after_s: float,
-        floor_mw: float,
+        stale_after_s: float = 60.0,
+        floor_mw: float = 0.0,
         fields: FeedFields | None = None,
         clock: Clock = time.time,
         verifier: Verifier | None = None,
@@ -161,18 +172,11 @@ class HttpJsonFeed(_LiveFeed):
         *,
         interval_s: float = 5.0,
         timeout_s: float = 3.0,
-        stale_after_s: float = 60.0,
-        floor_mw: float = 0.0,
-        fields: FeedFields | None = None,
         headers: Mapping[str, str] | None = None,
-        clock: Clock = time.time,
         client: httpx.AsyncClient | None = None,
-        verifier: Verifier | None = None,
+        **options: Unpack[FeedOptions],
     ) -> None:
-        super().__init__(
-            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock,
-            verifier=verifier,
-        )
+        super().__init__(name, **options)
         self.url = url
         self.interval_s = interval_s
         self.timeout_s = timeout_s
@@ -235,17 +239,10 @@ class ZmqFeed(_LiveFeed):
         endpoint: str,
         *,
         topic: str = "",
-        stale_after_s: float = 60.0,
-        floor_mw: float = 0.0,
-        fields: FeedFields | None = None,
-        clock: Clock = time.time,
         context: zmq.asyncio.Context | None = None,
-        verifier: Verifier | None = None,
+        **options: Unpack[FeedOptions],
     ) -> None:
-        super().__init__(
-            name, stale_after_s=stale_after_s, floor_mw=floor_mw, fields=fields, clock=clock,
-            verifier=verifier,
-        )
+        super().__init__(name, **options)
         self.endpoint = endpoint
         self.topic = topic.encode()
         self._context = context

@@ -209,32 +209,19 @@ def _plan_now(
     ready = np.where(~aw & awake, boot, np.where(booting & awake, np.maximum(boot - age, 0.0), 0.0))
     hold_broken = in_awake_hold & ~awake
 
-    out_cmd = np.zeros(n, dtype=np.int8)
-    out_awake = was_awake.copy()
-    out_target = np.full(n, np.nan)
-    out_profile = np.full(n, -1, dtype=np.int16)
-    out_power = np.where(planned, 0.0, counted)
-    out_ths = np.zeros(n)
-    out_ready = np.zeros(n)
-    out_broken = np.zeros(n, dtype=bool)
-    out_cmd[idx] = cmd
-    out_awake[idx] = awake
-    out_target[idx] = power
-    out_profile[idx] = profile
-    out_power[idx] = power
-    out_ths[idx] = ths
-    out_ready[idx] = ready
-    out_broken[idx] = hold_broken
+    # the planned rows' values over what the other rows keep
+    out_power = _scatter(np.where(planned, 0.0, counted), idx, power)
+    out_ths = _scatter(np.zeros(n), idx, ths)
     return Plan(
-        command=out_cmd,
-        awake=out_awake,
-        target_w=out_target,
-        profile=out_profile,
+        command=_scatter(np.zeros(n, dtype=np.int8), idx, cmd),
+        awake=_scatter(was_awake.copy(), idx, awake),
+        target_w=_scatter(np.full(n, np.nan), idx, power),
+        profile=_scatter(np.full(n, -1, dtype=np.int16), idx, profile),
         power_w=out_power,
         hashrate_ths=out_ths,
         planned=planned,
-        ready_in_s=out_ready,
-        hold_broken=out_broken,
+        ready_in_s=_scatter(np.zeros(n), idx, ready),
+        hold_broken=_scatter(np.zeros(n, dtype=bool), idx, hold_broken),
         budget_w=budget,
         limit_w=limit,
         current_w=current_w,
@@ -245,6 +232,13 @@ def _plan_now(
         ramp_limited=limit < budget,
         ramp_overridden=bool(ramp_overridden),
     )
+
+
+def _scatter(out: np.ndarray, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`out` (one entry per rig of the fleet) with `values` written at the planned rows
+    `idx`; the other rows keep what `out` held."""
+    out[idx] = values
+    return out
 
 
 def _spend_leftover(

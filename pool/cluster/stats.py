@@ -21,10 +21,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from plumbing.lifecycle import closed
 from pool.cluster import merge
 from pool.stats_api import (
     Answered,
     BadRequest,
+    add_core_routes,
     error_middleware,
     parse_limit,
     parse_name,
@@ -171,13 +173,11 @@ class ClusterStats:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[error_middleware(self.config.cors_origin)])
+        add_core_routes(
+            app.router, pool=self.pool, workers=self.worker_list, worker=self.worker,
+            account=self.account, blocks=self.blocks, openapi=self.from_any,
+        )  # fmt: skip
         r = app.router
-        r.add_get(f"{API_PREFIX}/pool", self.pool)
-        r.add_get(f"{API_PREFIX}/workers", self.worker_list)
-        r.add_get(f"{API_PREFIX}/workers/{{worker}}", self.worker)
-        r.add_get(f"{API_PREFIX}/accounts/{{account}}", self.account)
-        r.add_get(f"{API_PREFIX}/blocks", self.blocks)
-        r.add_get("/openapi.json", self.from_any)
         r.add_get(f"{API_PREFIX}/pool/overview", self.overview)
         r.add_get(f"{API_PREFIX}/pool/hashrate", self.chart)
         r.add_get(f"{API_PREFIX}/pool/blocks", self.from_any)
@@ -205,9 +205,5 @@ class ClusterStats:
         return self.address
 
     async def close(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        self.runner = await closed(self.runner, web.AppRunner.cleanup)
+        self._http = await closed(self._http, aiohttp.ClientSession.close)

@@ -76,6 +76,9 @@ class ClusterProcess(PoolProcess):
     it runs (restarted workers print again), and the command run through `prefix`
     (`ip netns exec NS` for a host of its own)."""
 
+    listening = LISTENING  # the supervisor's lines, not its workers'
+    stats_api = STATS_API
+
     def __init__(self, tmp: Path, config_text: str, name: str = "cluster",
                  prefix: list[str] | None = None) -> None:  # fmt: skip
         super().__init__(tmp, config_text, name=name)
@@ -109,12 +112,7 @@ class ClusterProcess(PoolProcess):
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            match = LISTENING.search(line)
-            if match:
-                self.port = int(match.group(2))
-            stats = STATS_API.search(line)
-            if stats:
-                self.stats_url = stats.group(1)
+            self.note(line)
 
     def workers(self) -> dict[int, tuple[int, str]]:
         """process index -> (pid, extranonce1 prefix hex), the latest ready line of each."""

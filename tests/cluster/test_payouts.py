@@ -24,6 +24,7 @@ from aiohttp import web
 
 from tests.components.bcoin import BcoinNode
 from tests.components.postgres import postgres_database
+from tests.loopback_http import serve_app
 from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
@@ -121,12 +122,8 @@ class WalletProxy:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self.forward)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/"
+        self.runner, base = await serve_app(app)
+        self.url = f"{base}/"
         return self.url
 
     async def close(self) -> None:

@@ -37,11 +37,13 @@ from aiohttp import web
 
 from fleetd.audit import AuditRecord, read_audit
 from fleetd.config import SiteConfig
+from plumbing.lifecycle import Service
 from rigsim.addresses import free_loopback_base
 from rigsim.config import FleetConfig, parse_fleet_config
 from rigsim.fleet import Fleet
 from surplus.demo.procs import Child, wait_ready
 from tests.components.process import free_port
+from tests.loopback_http import serve_app
 
 SITE = "s"
 HALL = "hall"
@@ -205,12 +207,8 @@ class GridFeed:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/allotment", self._handler)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = self.runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}/allotment"
+        self.runner, base = await serve_app(app)
+        self.url = f"{base}/allotment"
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -295,24 +293,14 @@ class Witness:
         _, w = self.arrays()
         return float(np.mean(w[self.window(t0, t1)]))
 
-    async def wait(self, until: Callable[[Witness], bool], timeout_s: float) -> bool:
-        """Poll `until(self)` on every new sample; False when `timeout_s` passed."""
-        deadline = time.monotonic() + timeout_s
-        seen = len(self.t)
-        while time.monotonic() < deadline:
-            if len(self.t) != seen:
-                seen = len(self.t)
-                if until(self):
-                    return True
-            await asyncio.sleep(self.every_s / 2)
-        return False
-
 
 # ---------------------------------------------------------------------- the processes
 
 
-class SiteProcesses:
+class SiteProcesses(Service):
     """rigsim and fleetd as processes for one SiteSpec (an async context manager)."""
+
+    stop_after_failed_start = True
 
     def __init__(self, spec: SiteSpec, tmp: Path, *, start_fleetd: bool = True) -> None:
         self.spec = spec
@@ -336,18 +324,7 @@ class SiteProcesses:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.ports['api']}"
 
-    async def __aenter__(self) -> SiteProcesses:
-        try:
-            await self._start()
-        except BaseException:
-            await self._stop()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stop()
-
-    async def _start(self) -> None:
+    async def start(self) -> None:
         self._http = aiohttp.ClientSession()
         await self.feed.start()
         fleet_file = self.tmp / "fleet.toml"
@@ -376,7 +353,7 @@ class SiteProcesses:
         await wait_ready(self.fleetd, f"{self.api}/sites", self._http, START_TIMEOUT_S)
         return self.fleetd_started_at
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -22,6 +22,7 @@ from fleetd.allotment import ConstantSource, HttpJsonFeed, SiteAllotment
 from fleetd.allotment.health import Throttle
 from fleetd.api import allotment_view
 from tests.components.process import free_port, stop_process
+from tests.loopback_http import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_750_000_000.0
@@ -156,17 +157,14 @@ async def test_http_failures_say_what_went_wrong(caplog: pytest.LogCaptureFixtur
 
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
+    runner, base = await serve_app(app)
     try:
-        f = HttpJsonFeed("tso", f"http://127.0.0.1:{port}/", stale_after_s=10.0, floor_mw=1.0)
+        f = HttpJsonFeed("tso", f"{base}/", stale_after_s=10.0, floor_mw=1.0)
         assert not await f.poll_once()
         assert f.state.last_error == "tso: HTTP 503 'Service Unavailable'"
     finally:
         await runner.cleanup()
-    refused = HttpJsonFeed("gone", f"http://127.0.0.1:{port}/", timeout_s=1.0, floor_mw=1.0)
+    refused = HttpJsonFeed("gone", f"{base}/", timeout_s=1.0, floor_mw=1.0)
     assert not await refused.poll_once()
     assert "cannot connect (Connection refused)" in refused.state.last_error
     assert any("allotment feed 'tso': HTTP 503" in ln for ln in lines(caplog))

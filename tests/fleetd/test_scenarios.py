@@ -35,6 +35,7 @@ from tests.fleetd.fleetd_rigsim import (
     optimum_ths,
     run_site,
 )
+from tests.loopback_http import serve_app
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -140,12 +141,8 @@ async def serve_json(payload: dict) -> tuple[str, web.AppRunner]:
 
     app = web.Application()
     app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return f"http://127.0.0.1:{port}/", runner
+    runner, base = await serve_app(app)
+    return f"{base}/", runner
 
 
 async def test_scheduled_drop_is_pre_shed(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from tests.fleetd.site_procs import (
     gather_for,
     nameplate_w,
 )
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -83,7 +84,7 @@ class Run:
 
 async def full_draw_w(site: SiteProcesses) -> float:
     """The meter with every rig up as rigsim started them (before fleetd runs)."""
-    await site.witness.wait(lambda w: len(w.t) >= 5, 10.0)
+    await wait_for(lambda: len(site.witness.t) >= 5, 10.0, "five meter samples", interval=0.05)
     return float(np.mean(site.witness.meter_w[-5:]))
 
 

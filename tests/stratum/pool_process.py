@@ -66,6 +66,9 @@ minimum = {min(share_difficulty, 1e-10)!r}
 class PoolProcess:
     """`surplus pool --config FILE` in its own session (process group)."""
 
+    listening = LISTENING  # the output lines that say where it listens
+    stats_api = STATS_API
+
     def __init__(self, tmp: Path, config_text: str, *, nofile: int | None = None,
                  name: str = "pool") -> None:
         self.config = tmp / f"{name}.toml"
@@ -75,6 +78,15 @@ class PoolProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.stats_url: str | None = None
+
+    def note(self, line: str) -> None:
+        """Take the stratum port and the stats API's URL from an output line that says them."""
+        match = self.listening.search(line)
+        if match:
+            self.port = int(match.group(2))
+        api = self.stats_api.search(line)
+        if api:
+            self.stats_url = api.group(1)
 
     def _limits(self) -> None:
         if self.nofile is not None:
@@ -91,12 +103,7 @@ class PoolProcess:
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         for line in self.proc.stdout:
-            match = LISTENING.search(line)
-            if match:
-                self.port = int(match.group(2))
-            api = STATS_API.search(line)
-            if api:
-                self.stats_url = api.group(1)
+            self.note(line)
             if self.port and ("[stats_api]" not in self.config.read_text() or self.stats_url):
                 return self
             if time.monotonic() > deadline:

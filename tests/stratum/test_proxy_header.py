@@ -31,16 +31,23 @@ def v2(src: str = "203.0.113.7", dst: str = "10.0.0.1", sport: int = 40000, dpor
 STRATUM = b'{"id":1,"method":"mining.subscribe","params":[]}\n'
 
 
-@pytest.mark.parametrize("header", [
-    v2(), v2(tlv=b"\x04\x00\x01\x00"),  # with a NOOP TLV (skipped)
-])  # fmt: skip
-def test_v2_ipv4_at_every_split(header: bytes) -> None:
+def parse_at_every_split(header: bytes) -> ProxyHeader:
+    """`header` then a stratum line, cut at every byte of the header: undecided (None) until
+    the header is whole, then parsed, its length where the stratum line begins."""
     data = header + STRATUM
     for cut in range(len(header)):
         assert parse(data[:cut]) is None, cut
     parsed = parse(data)
+    assert parsed is not None and data[parsed.length:] == STRATUM
+    return parsed
+
+
+@pytest.mark.parametrize("header", [
+    v2(), v2(tlv=b"\x04\x00\x01\x00"),  # with a NOOP TLV (skipped)
+])  # fmt: skip
+def test_v2_ipv4_at_every_split(header: bytes) -> None:
+    parsed = parse_at_every_split(header)
     assert parsed == ProxyHeader(2, len(header), ("203.0.113.7", 40000), ("10.0.0.1", 3333))
-    assert data[parsed.length:] == STRATUM
 
 
 def test_v2_ipv6_local_and_unspec() -> None:
@@ -57,11 +64,8 @@ def test_v2_ipv6_local_and_unspec() -> None:
     b"PROXY TCP6 2001:db8::5 2001:db8::1 51000 3333\r\n",
 ])  # fmt: skip
 def test_v1_at_every_split(line: bytes) -> None:
-    data = line + STRATUM
-    for cut in range(len(line)):
-        assert parse(data[:cut]) is None, cut
-    parsed = parse(data)
-    assert parsed is not None and parsed.version == 1 and parsed.length == len(line)
+    parsed = parse_at_every_split(line)
+    assert parsed.version == 1 and parsed.length == len(line)
     assert parsed.source is not None and parsed.source[1] == 51000
     assert parse(b"PROXY UNKNOWN\r\n") == ProxyHeader(1, 15, None)
 
