@@ -20,6 +20,7 @@ from typing import Any
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
 from coordinator.grid import Window, boundaries, figure_at
+from coordinator.history import History
 from coordinator.split import (
     SLEEP_W,
     SiteInput,
@@ -65,6 +66,8 @@ class SiteView:
     jth_pool: float | None = None
     peak_ths: float = 0.0
     peak_pool_hs: float = 0.0
+    rigs: dict[str, Any] | None = None  # its rigs by family and state (coordinator.rigs_view)
+    rigs_at: float | None = None
 
 
 def report_from_summary(summary: dict[str, Any]) -> SiteReport:
@@ -119,6 +122,7 @@ class Coordinator:
         self.feeds_served: dict[str, int] = {n: 0 for n in self.sites}
         self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
         self.ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
+        self.history = History()
 
     # ------------------------------------------------------------------ the grid
 
@@ -192,6 +196,12 @@ class Coordinator:
         if fresh and v.jth_pool is not None:
             return v.jth_pool, "pool"
         return v.jth_rigs, "rigs" if v.jth_rigs is not None else ""
+
+    def sample(self, now: float) -> None:
+        """One point of every site's chart: its allotment against its metered draw."""
+        for n, v in self.sites.items():
+            r = self.fresh_report(v, now)
+            self.history.add(n, now, self.state.allotments.get(n), None if r is None else r.draw_mw)
 
     def fresh_report(self, v: SiteView, now: float) -> SiteReport | None:
         """A report no older than three intervals (an older one may mislead the bounds)."""
@@ -385,6 +395,9 @@ class Coordinator:
                     "override": None
                     if o is None
                     else {"mw": o.mw, "by": o.by, "expires_at": o.expires_at},
+                    "emergency": None if v.raw is None else v.raw.get("emergency") is True,
+                    "rigs": v.rigs,
+                    "rigs_age_s": None if v.rigs_at is None else now - v.rigs_at,
                 }
             )
         return {

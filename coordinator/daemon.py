@@ -2,7 +2,11 @@
 the operator's actions over HTTP.
 
     GET    /feed/{site}              the site's signed allotment (its fleetd polls this)
-    GET    /status                   portfolio, policy, every site: allotment, draw, J/TH
+    GET    /                         the operator's console (coordinator.console)
+    GET    /status                   portfolio, policy, every site: allotment, draw, J/TH,
+                                     rigs by family and state
+    GET    /history[?since=T]        every site's allotment and metered draw, last hour
+    GET    /commands[?limit=N]       the last commands, actions and grid events, newest first
     GET    /report?from=T&to=T[&format=csv]  the regulator's report across sites (token)
     POST   /portfolio                {"mw", "reason"}   a new portfolio allotment
     POST   /emergency-stop           {"reason"}  every site to 0 MW and every fleetd's own
@@ -34,8 +38,10 @@ from aiohttp import web
 
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
+from coordinator.console import console
 from coordinator.core import Coordinator
 from coordinator.metrics import CoordinatorMetrics
+from coordinator.rigs_view import count_rigs
 from coordinator.state import State
 from coordinator.ven import Ven
 from plumbing.escape import printable
@@ -53,6 +59,9 @@ log = logging.getLogger("coordinator")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BY = web.RequestKey("control_by", str)
 MAX_BODY = 64 * 1024
+MAX_RIGS_BODY = 8 * 1024 * 1024  # a site's GET /sites/{site}/rigs (10,000 rigs fit)
+RIGS_EVERY_S = 10.0  # how often each site's rigs are counted (for the console)
+COMMAND_KINDS = ("command", "action", "action-result", "openadr")
 
 
 _json, _error = json_response, error_response
@@ -77,6 +86,7 @@ class ControlDaemon(Service):
         self.http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._rigs_read_at = -math.inf
         self.ven: Ven | None = None
         if config.openadr is not None:
             self.ven = Ven(config.openadr, self.core, self._wake.set, clock)
@@ -122,6 +132,10 @@ class ControlDaemon(Service):
             try:
                 await self.read_sites()
                 self.core.resplit(self.clock(), "periodic")
+                self.core.sample(self.clock())
+                if time.monotonic() - self._rigs_read_at >= RIGS_EVERY_S:
+                    self._rigs_read_at = time.monotonic()
+                    await asyncio.gather(*(self._read_rigs(n) for n in self.core.sites))
             except Exception:  # one bad round must not end the coordinator
                 log.exception("the coordinator's round failed")
             wait = max(0.0, every - (time.monotonic() - started))
@@ -158,6 +172,19 @@ class ControlDaemon(Service):
             if self.core.sites[name].report_error != error:
                 log.warning("site %r: cannot read its fleetd: %s", name, error)
             self.core.set_report(name, None, now, error)
+
+    async def _read_rigs(self, name: str) -> None:
+        """The site's rigs counted by family and state (coordinator.rigs_view)."""
+        assert self.http is not None
+        try:
+            async with self.http.get(self._site_url(name, "/rigs")) as r:
+                body = await r.content.read(MAX_RIGS_BODY + 1) if r.status == 200 else b""
+            if not 0 < len(body) <= MAX_RIGS_BODY:
+                raise ValueError(f"no answer of at most {MAX_RIGS_BODY} bytes")
+            v = self.core.sites[name]
+            v.rigs, v.rigs_at = count_rigs(json.loads(body)), self.clock()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("site %r: its rigs unreadable: %s", name, printable(str(exc), 120))
 
     async def _read_pool(self, name: str, account: str) -> None:
         """The hashrate the licensed pool credits the site's account (pool.stats_api)."""
@@ -208,12 +235,15 @@ class ControlDaemon(Service):
         r = app.router
         r.add_get("/feed/{site}", self.feed)
         r.add_get("/status", self.status)
+        r.add_get("/history", self.history)
+        r.add_get("/commands", self.commands)
         r.add_get("/report", self._auth(self.report))
         r.add_post("/portfolio", self._auth(self.portfolio))
         r.add_post("/emergency-stop", self._auth(self.emergency_stop))
         r.add_post("/resume", self._auth(self.resume))
         r.add_post("/sites/{site}/override", self._auth(self.set_override))
         r.add_delete("/sites/{site}/override", self._auth(self.clear_override))
+        console().install(app)
         return app
 
     def _auth(self, handler: Handler) -> Handler:
@@ -243,6 +273,25 @@ class ControlDaemon(Service):
 
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.core.status(self.clock()))
+
+    async def history(self, request: web.Request) -> web.Response:
+        since = None
+        if "since" in request.query:
+            try:
+                since = float(request.query["since"])
+            except ValueError:
+                return _error(400, "since: expected epoch seconds")
+        now = self.clock()
+        return _json({"at": now, "span_s": self.core.history.span_s,
+                      "sites": self.core.history.series(now, since)})  # fmt: skip
+
+    async def commands(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit: expected a whole number")
+        recent = [r for r in self.core.audit.recent if r.get("kind") in COMMAND_KINDS]
+        return _json({"records": recent[::-1][: max(0, min(limit, 200))]})
 
     async def report(self, request: web.Request) -> web.Response:
         """The regulator's report (coordinator.report): each fleetd's, with our commands."""
