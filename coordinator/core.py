@@ -31,6 +31,7 @@ from coordinator.split import (
     split,
 )
 from coordinator.state import Override, State, Stop
+from coordinator.verify import Rules, SiteVerify
 from plumbing.escape import printable
 from plumbing.signing import sign
 
@@ -68,6 +69,7 @@ class SiteView:
     peak_pool_hs: float = 0.0
     rigs: dict[str, Any] | None = None  # its rigs by family and state (coordinator.rigs_view)
     rigs_at: float | None = None
+    verify: SiteVerify | None = None  # its rigs against the pool's workers ([pool])
 
 
 def report_from_summary(summary: dict[str, Any]) -> SiteReport:
@@ -118,6 +120,12 @@ class Coordinator:
             self.sites[name] = SiteView(
                 name, s.site or name, limits, s.priority, weight, keys[name]
             )
+            p = config.pool
+            if p is not None and s.pool_account:
+                self.sites[name].verify = SiteVerify(
+                    Rules(p.alpha, p.min_window_s, p.max_window_s, p.min_expected_shares,
+                          p.max_ratio, p.hashes_per_th)
+                )  # fmt: skip
         self.last_split: Split | None = None
         self.feeds_served: dict[str, int] = {n: 0 for n in self.sites}
         self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
@@ -398,6 +406,9 @@ class Coordinator:
                     "emergency": None if v.raw is None else v.raw.get("emergency") is True,
                     "rigs": v.rigs,
                     "rigs_age_s": None if v.rigs_at is None else now - v.rigs_at,
+                    "pool_verified": None
+                    if v.verify is None
+                    else v.verify.figures(None if r is None else r.draw_mw * 1e6),
                 }
             )
         return {
@@ -416,4 +427,13 @@ class Coordinator:
             "shortfall_mw": 0.0 if sp is None else sp.shortfall_mw,
             "unallocated_mw": 0.0 if sp is None else sp.unallocated_mw,
             "sites": sites,
+            "flagged": self.flagged(),
         }
+
+    def flagged(self) -> list[dict[str, Any]] | None:
+        """Rigs drawing power but credited far less than they claim (coordinator.verify);
+        None when no site is checked against the pool."""
+        checked = [v for v in self.sites.values() if v.verify is not None]
+        if not checked:
+            return None
+        return [{"site": v.name} | f for v in checked for f in v.verify.flagged()]  # type: ignore[union-attr]

@@ -61,6 +61,7 @@ BY = web.RequestKey("control_by", str)
 MAX_BODY = 64 * 1024
 MAX_RIGS_BODY = 8 * 1024 * 1024  # a site's GET /sites/{site}/rigs (10,000 rigs fit)
 RIGS_EVERY_S = 10.0  # how often each site's rigs are counted (for the console)
+PAGE = 10_000  # workers per request to the pool (its MAX_LIMIT)
 COMMAND_KINDS = ("command", "action", "action-result", "openadr")
 
 
@@ -133,7 +134,8 @@ class ControlDaemon(Service):
                 await self.read_sites()
                 self.core.resplit(self.clock(), "periodic")
                 self.core.sample(self.clock())
-                if time.monotonic() - self._rigs_read_at >= RIGS_EVERY_S:
+                rigs_every = RIGS_EVERY_S if self.config.pool is None else self.config.pool.every_s
+                if time.monotonic() - self._rigs_read_at >= rigs_every:
                     self._rigs_read_at = time.monotonic()
                     await asyncio.gather(*(self._read_rigs(n) for n in self.core.sites))
             except Exception:  # one bad round must not end the coordinator
@@ -173,18 +175,59 @@ class ControlDaemon(Service):
                 log.warning("site %r: cannot read its fleetd: %s", name, error)
             self.core.set_report(name, None, now, error)
 
-    async def _read_rigs(self, name: str) -> None:
-        """The site's rigs counted by family and state (coordinator.rigs_view)."""
+    async def _get_json(
+        self, url: str, max_bytes: int, params: dict[str, str] | None = None
+    ) -> Any:
+        """A GET's JSON answer, at most `max_bytes`; ValueError otherwise."""
         assert self.http is not None
+        async with self.http.get(url, params=params) as r:
+            body = await r.content.read(max_bytes + 1) if r.status == 200 else b""
+        if not 0 < len(body) <= max_bytes:
+            raise ValueError(f"no answer of at most {max_bytes} bytes (HTTP {r.status})")
+        return json.loads(body)
+
+    async def _read_rigs(self, name: str) -> None:
+        """The site's rigs counted by family and state (coordinator.rigs_view), and, with
+        a [pool], each against its worker at the pool (coordinator.verify)."""
+        v = self.core.sites[name]
         try:
-            async with self.http.get(self._site_url(name, "/rigs")) as r:
-                body = await r.content.read(MAX_RIGS_BODY + 1) if r.status == 200 else b""
-            if not 0 < len(body) <= MAX_RIGS_BODY:
-                raise ValueError(f"no answer of at most {MAX_RIGS_BODY} bytes")
-            v = self.core.sites[name]
-            v.rigs, v.rigs_at = count_rigs(json.loads(body)), self.clock()
+            answer = await self._get_json(self._site_url(name, "/rigs"), MAX_RIGS_BODY)
+            v.rigs, v.rigs_at = count_rigs(answer), self.clock()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.debug("site %r: its rigs unreadable: %s", name, printable(str(exc), 120))
+            return
+        site = self.config.sites[name]
+        account = site.pool_account
+        if v.verify is None or account is None:
+            return
+        workers = await self._read_workers(account)
+        rigs = answer.get("rigs") if isinstance(answer, dict) else None
+        if workers is not None and isinstance(rigs, list):
+            v.verify.observe(
+                self.clock(), rigs, workers, lambda rig: site.workers.get(rig, f"{account}.{rig}")
+            )
+
+    async def _read_workers(self, account: str) -> dict[str, dict[str, Any]] | None:
+        """The account's workers at the pool (pool.stats_api GET /api/v1/workers), by
+        name, a page of 10,000 at a time; None when the pool cannot be read."""
+        assert self.config.pool is not None
+        url = f"{self.config.pool.stats_url}/api/v1/workers"
+        out: dict[str, dict[str, Any]] = {}
+        offset: int | None = 0
+        try:
+            while offset is not None and len(out) < 1_000_000:
+                query = {"account": account, "limit": str(PAGE), "offset": str(offset)}
+                page = await self._get_json(url, MAX_RIGS_BODY, query)
+                rows = page.get("workers") if isinstance(page, dict) else None
+                for row in rows if isinstance(rows, list) else []:
+                    if isinstance(row, dict) and isinstance(row.get("worker"), str):
+                        out[row["worker"]] = row
+                nxt = page.get("next_offset") if isinstance(page, dict) else None
+                offset = nxt if isinstance(nxt, int) and nxt > offset else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("pool workers of %r unreadable: %s", account, printable(str(exc), 120))
+            return None
+        return out
 
     async def _read_pool(self, name: str, account: str) -> None:
         """The hashrate the licensed pool credits the site's account (pool.stats_api)."""

@@ -105,6 +105,7 @@
       $('override-site').replaceChildren(...names.map((n) => el('option', { value: n }, n)));
     }
     renderRigs(st.sites);
+    renderVerified(st.sites);
     renderFlagged(st);
   }
 
@@ -139,7 +140,7 @@
     const box = $('flagged');
     if (!Array.isArray(st.flagged)) {
       box.replaceChildren(el('p', { class: 'empty', 'data-field': 'flagged-none' },
-        'None tracked: this coordinator does not yet check rigs against the hashrate the pool credits.'));
+        'None tracked: no site is checked against the licensed pool ([pool] and a site\'s pool_account).'));
       return;
     }
     if (!st.flagged.length) {
@@ -152,6 +153,36 @@
       el('td', {}, String(f.shares)), el('td', {}, num(f.expected_shares, 1))));
     box.replaceChildren(el('table', { 'data-table': 'flagged' },
       el('thead', {}, el('tr', {}, ...['Site', 'Rig', 'Model', 'Claimed TH/s', 'Credited TH/s', 'Shares', 'Expected']
+        .map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
+  }
+
+  function renderVerified(sites) {
+    const rows = [];
+    for (const s of sites) {
+      const pv = s.pool_verified;
+      if (!pv) continue;
+      rows.push(el('tr', { 'data-site': s.name, 'data-model': '' },
+        el('td', { class: 'name' }, s.name), el('td', {}, 'site (meter)'),
+        valued('td', 'credited_ths', pv.credited_ths, num(pv.credited_ths, 2)),
+        valued('td', 'claimed_ths', pv.claimed_ths, num(pv.claimed_ths, 2)),
+        valued('td', 'jth_pool', pv.jth_pool, num(pv.jth_pool, 1)),
+        valued('td', 'jth_claimed', pv.jth_claimed, num(pv.jth_claimed, 1))));
+      for (const [model, m] of Object.entries(pv.by_model).sort()) {
+        rows.push(el('tr', { 'data-site': s.name, 'data-model': model },
+          el('td', {}, ''), el('td', { class: 'name' }, model),
+          valued('td', 'credited_ths', m.credited_ths, num(m.credited_ths, 2)),
+          valued('td', 'claimed_ths', m.claimed_ths, num(m.claimed_ths, 2)),
+          valued('td', 'jth_pool', m.jth_pool, num(m.jth_pool, 1)),
+          valued('td', 'jth_claimed', m.jth_claimed, num(m.jth_claimed, 1))));
+      }
+    }
+    const box = $('verified');
+    if (!rows.length) {
+      box.replaceChildren(el('p', { class: 'empty' }, 'No site is checked against the licensed pool.'));
+      return;
+    }
+    box.replaceChildren(el('table', { 'data-table': 'verified' },
+      el('thead', {}, el('tr', {}, ...['Site', 'Model', 'Credited TH/s', 'Claimed TH/s', 'J/TH (pool)', 'J/TH (claimed)']
         .map((h) => el('th', {}, h)))), el('tbody', {}, ...rows)));
   }
 

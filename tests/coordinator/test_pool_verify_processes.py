@@ -1,0 +1,138 @@
+"""Energy the pool can vouch for, as processes: two real `surplus pool` processes on the
+embedded devnet (the licensed pool and another one), `surplus rigsim` whose rigs mine
+real SHA-256d shares, one of them at the other pool, two `surplus fleetd` sites and
+`surplus control` reading the licensed pool's workers (coordinator.verify).
+
+- the rig that mines at the other pool draws power and claims its hashrate, is credited
+  nothing at the licensed pool, and is flagged once its observation window has passed
+  (the first reading with the window and the expected share count the test needs);
+- the honest rigs are not flagged;
+- the status has the pool-verified J/TH per site and per model beside the claimed one;
+- the regulator's report has each site's energy, the work the licensed pool credited it
+  and their ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from surplus.demo.control_room import OPS_TOKEN, ControlProcesses, Mining, Site
+from tests.stratum.pool_process import PoolProcess
+from tests.waiting import wait_until
+from tests.web.page_pool import page_pool_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+SITES = (
+    Site("a", "S19", 3, licence_mw=0.02),
+    Site("b", "S21XP", 3, licence_mw=0.02),
+)
+EVERY_S, WINDOW_S = 2.0, 30.0
+SCALE = 100.0  # rigsim's real H/s per simulated TH/s
+
+
+def pool_table(stats_url: str) -> dict[str, Any]:
+    return {
+        "stats_url": stats_url,
+        "every_s": EVERY_S,
+        "alpha": 1e-6,
+        "min_window_s": WINDOW_S,
+        "max_window_s": 4 * WINDOW_S,
+        "min_expected_shares": 20.0,
+        "max_ratio": 0.5,
+        "hashes_per_th": SCALE,
+    }
+
+
+async def workers(stats_url: str) -> dict[str, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{stats_url}/api/v1/workers", params={"account": "surplus", "limit": "1000"}
+    ) as r:
+        return {w["worker"]: w for w in (await r.json())["workers"]}
+
+
+def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
+    licensed = PoolProcess(tmp_path, page_pool_config(tmp_path / "l.sqlite3", ("surplus",)),
+                           name="licensed")  # fmt: skip
+    other = PoolProcess(tmp_path, page_pool_config(tmp_path / "o.sqlite3", ("surplus",)),
+                        name="other")  # fmt: skip
+    found: dict[str, Any] = {}
+
+    async def main() -> None:
+        await asyncio.gather(asyncio.to_thread(licensed.start), asyncio.to_thread(other.start))
+        assert licensed.stats_url is not None and other.stats_url is not None
+        mining = Mining(
+            f"stratum+tcp://127.0.0.1:{licensed.port}",
+            elsewhere={"a": (1, f"stratum+tcp://127.0.0.1:{other.port}")},
+            hashrate_scale=SCALE,
+        )
+        async with ControlProcesses(
+            SITES, tmp_path, {"portfolio_mw": 0.04, "policy": "pro_rata"},
+            tables={"pool": pool_table(licensed.stats_url)}, mining=mining,
+        ) as room:  # fmt: skip
+            moved = next(r for r in room.fleet.rigs if r.pool_url is not None)
+            found["moved"] = room.fleetd_rig_name(moved)
+            await room.start_control()
+            await room.start_fleetds()
+            t0 = time.time()
+
+            async def flagged() -> bool:
+                st = await room.status()
+                found["status"] = st
+                return bool(st["flagged"])
+
+            await wait_until(flagged, WINDOW_S + 60, "a rig flagged")
+            found["after_s"] = time.time() - t0
+            # it mines at the other pool, under the same worker name
+            elsewhere = await workers(other.stats_url)
+            assert elsewhere[f"surplus.{moved.name}"]["accepted_shares"] > 0
+            assert f"surplus.{moved.name}" not in await workers(licensed.stats_url)
+            # a while later, still only that rig, and the sites' figures
+            await asyncio.sleep(0)  # let the last status settle (no timing assumed)
+            st = await room.status()
+            found["later"] = st
+            code, text = await room.get_text(
+                f"{room.control_url}/report?from={t0 - 60!r}&to={time.time()!r}",
+                token=OPS_TOKEN,
+            )
+            assert code == 200, text
+            found["report"] = json.loads(text)
+            room.check_alive()
+
+    try:
+        asyncio.run(main())
+    finally:
+        licensed.terminate()
+        other.terminate()
+    st = found["status"]
+    [flag] = st["flagged"]
+    assert flag["site"] == "a" and flag["rig"] == found["moved"]
+    assert flag["shares"] == 0 and flag["known_at_pool"] is False
+    assert flag["expected_shares"] >= 20 and flag["p_value"] < 1e-6
+    # flagged at the first reading that had the window: within it plus two readings
+    assert WINDOW_S <= flag["window_s"] <= WINDOW_S + 2 * EVERY_S + 2.0
+    print(f"pool-verify: flagged after {found['after_s']:.1f} s of the sites' run, "
+          f"window {flag['window_s']:.1f} s, expected {flag['expected_shares']:.1f} shares, "
+          f"p={flag['p_value']:.2e}")  # fmt: skip
+    later = found["later"]
+    assert [f["rig"] for f in later["flagged"]] == [flag["rig"]]
+    for s in later["sites"]:
+        pv = s["pool_verified"]
+        model = "S19" if s["name"] == "a" else "S21XP"
+        m = pv["by_model"][model]
+        assert m["credited_ths"] > 0 and m["jth_pool"] > m["jth_claimed"] > 0
+        # the honest site is credited about what it claims (the machine may hash slower)
+        if s["name"] == "b":
+            assert 0.5 < m["credited_ths"] / m["claimed_ths"] < 1.5, m
+        else:  # a third of site a hashes for someone else
+            assert m["credited_ths"] / m["claimed_ths"] < 0.9, m
+        assert pv["jth_pool"] is not None
+        print(f"pool-verify: site {s['name']} J/TH pool {pv['jth_pool']:.1f} "
+              f"claimed {pv['jth_claimed']:.1f}")  # fmt: skip
