@@ -41,6 +41,7 @@ JTH_ALPHA = 0.3  # weight of a new J/TH figure in the smoothed one
 JTH_MIN_SHARE = 0.9  # learn J/TH only while the site hashes at this share of its peak
 AHEAD_S = 3600.0  # announced steps (the grid's scheduled events) sent this far ahead
 MAX_REASON = 256
+CREDIT_INTERVAL_S = 900.0  # the regulator's report's intervals
 
 
 @dataclass
@@ -131,6 +132,8 @@ class Coordinator:
         self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
         self.ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
         self.history = History()
+        # per site: [15-minute interval's start, TH credited in it so far, the running total]
+        self.credited: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ the grid
 
@@ -210,6 +213,43 @@ class Coordinator:
         for n, v in self.sites.items():
             r = self.fresh_report(v, now)
             self.history.add(n, now, self.state.allotments.get(n), None if r is None else r.draw_mw)
+
+    def note_credited(self, site: str, now: float) -> None:
+        """Add what the pool credited the site since the last call to the 15-minute
+        interval of `now` (a round's work lands in the interval it was read in: off by
+        at most one [pool] every_s at a boundary), and write the interval that ended as a
+        `credited` audit record (coordinator.report reads them back)."""
+        v = self.sites[site]
+        if v.verify is None:
+            return
+        total = v.verify.credited_th()
+        start = math.floor(now / CREDIT_INTERVAL_S) * CREDIT_INTERVAL_S
+        acc = self.credited.get(site)
+        if acc is None:
+            self.credited[site] = [start, 0.0, total]
+            return
+        if start != acc[0]:
+            self.flush_credited(site, now)
+            acc[0], acc[1] = start, 0.0
+        acc[1] += max(0.0, total - acc[2])
+        acc[2] = total
+
+    def pending_credited(self) -> list[dict[str, Any]]:
+        """The open intervals' credited work, as the records flush_credited writes."""
+        return [
+            {"site": n, "start": a[0], "end": a[0] + CREDIT_INTERVAL_S, "credited_th": a[1]}
+            for n, a in self.credited.items()
+            if a[1] > 0
+        ]
+
+    def flush_credited(self, site: str, now: float) -> None:
+        """Write the site's open interval's credited work (at its end, or on stopping:
+        the report adds records of one interval together)."""
+        acc = self.credited.get(site)
+        if acc is not None and acc[1] > 0:
+            self.audit.write("credited", ts=now, site=site, start=acc[0],
+                             end=acc[0] + CREDIT_INTERVAL_S, credited_th=acc[1])  # fmt: skip
+            acc[1] = 0.0
 
     def fresh_report(self, v: SiteView, now: float) -> SiteReport | None:
         """A report no older than three intervals (an older one may mislead the bounds)."""

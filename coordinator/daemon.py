@@ -116,6 +116,8 @@ class ControlDaemon(Service):
             await self.ven.stop()
         await cancel(self._task)
         self._task = None
+        for name in self.core.sites:
+            self.core.flush_credited(name, self.clock())
         await self.metrics.stop()
         if self.runner is not None:
             await self.runner.cleanup()
@@ -206,6 +208,7 @@ class ControlDaemon(Service):
             v.verify.observe(
                 self.clock(), rigs, workers, lambda rig: site.workers.get(rig, f"{account}.{rig}")
             )
+            self.core.note_credited(name, self.clock())
 
     async def _read_workers(self, account: str) -> dict[str, dict[str, Any]] | None:
         """The account's workers at the pool (pool.stats_api GET /api/v1/workers), by
@@ -347,7 +350,9 @@ class ControlDaemon(Service):
             until = parse_when(request.query.get("to", ""), "to")
             if not 0 < until - since <= 31 * 86_400:
                 raise ReportError("to - from: expected at most 31 days")
-            rep = await regulator_report(self.config, since, until, self.http)
+            rep = await regulator_report(
+                self.config, since, until, self.http, self.core.pending_credited()
+            )
         except ReportError as exc:
             return _error(400, str(exc))
         if request.query.get("format") == "csv":

@@ -221,6 +221,11 @@ class SiteVerify:
         for gone in set(self.rigs) - set(seen):
             del self.rigs[gone]
 
+    def credited_th(self) -> float:
+        """The work the pool credited the site's rigs since they were first watched (TH:
+        summed share difficulty * 2^32 over hashes_per_th), for the regulator's report."""
+        return sum(w.base_diff for w in self.rigs.values()) * TWO_32 / self.rules.hashes_per_th
+
     def flagged(self) -> list[dict[str, Any]]:
         return [w.verdict for w in self.rigs.values() if w.verdict.get("flagged")]
 

@@ -134,5 +134,10 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
         else:  # a third of site a hashes for someone else
             assert m["credited_ths"] / m["claimed_ths"] < 0.9, m
         assert pv["jth_pool"] is not None
+        # the regulator's report: the site's energy, the work credited, their ratio
+        rep = found["report"]["sites"][s["name"]]["totals"]
+        assert rep["energy_kwh"] > 0 and rep["credited_th"] > 0
+        assert rep["jth_pool"] == pytest.approx(rep["energy_kwh"] * 3.6e6 / rep["credited_th"],
+                                                rel=1e-3)  # fmt: skip
         print(f"pool-verify: site {s['name']} J/TH pool {pv['jth_pool']:.1f} "
               f"claimed {pv['jth_claimed']:.1f}")  # fmt: skip
