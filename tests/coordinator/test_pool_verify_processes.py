@@ -9,7 +9,8 @@ real SHA-256d shares, one of them at the other pool, two `surplus fleetd` sites 
 - the honest rigs are not flagged;
 - the status has the pool-verified J/TH per site and per model beside the claimed one;
 - the regulator's report has each site's energy, the work the licensed pool credited it
-  and their ratio.
+  and their ratio;
+- the console (in Debian's chromium) lists the flagged rig and the pool-verified figures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import aiohttp
 import pytest
 
 from surplus.demo.control_room import OPS_TOKEN, ControlProcesses, Mining, Site
+from tests.components.browser import ARTIFACTS, browser, require_browser
 from tests.stratum.pool_process import PoolProcess
 from tests.waiting import wait_until
 from tests.web.page_pool import page_pool_config
@@ -52,13 +54,17 @@ def pool_table(stats_url: str) -> dict[str, Any]:
 
 
 async def workers(stats_url: str) -> dict[str, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.get(
-        f"{stats_url}/api/v1/workers", params={"account": "surplus", "limit": "1000"}
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{stats_url}/api/v1/workers", params={"account": "surplus", "limit": "1000"}
+        ) as r,
+    ):
         return {w["worker"]: w for w in (await r.json())["workers"]}
 
 
 def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
+    require_browser()
     licensed = PoolProcess(tmp_path, page_pool_config(tmp_path / "l.sqlite3", ("surplus",)),
                            name="licensed")  # fmt: skip
     other = PoolProcess(tmp_path, page_pool_config(tmp_path / "o.sqlite3", ("surplus",)),
@@ -94,8 +100,7 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
             elsewhere = await workers(other.stats_url)
             assert elsewhere[f"surplus.{moved.name}"]["accepted_shares"] > 0
             assert f"surplus.{moved.name}" not in await workers(licensed.stats_url)
-            # a while later, still only that rig, and the sites' figures
-            await asyncio.sleep(0)  # let the last status settle (no timing assumed)
+            # still only that rig, and the sites' figures
             st = await room.status()
             found["later"] = st
             code, text = await room.get_text(
@@ -104,6 +109,16 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
             )
             assert code == 200, text
             found["report"] = json.loads(text)
+            # the console lists it, and the pool-verified figures per site and model
+            async with browser(tmp_path / "chromium-profile",
+                               viewport={"width": 1280, "height": 1000}) as ctx:  # fmt: skip
+                page = await ctx.new_page()
+                await page.goto(room.control_url + "/")
+                flagged_row = f"[data-table=flagged] tr[data-rig='{found['moved']}']"
+                await page.wait_for_selector(flagged_row)
+                await page.wait_for_selector("[data-table=verified] tr[data-model=S21XP]")
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "console-flagged.png"), full_page=True)
             room.check_alive()
 
     try:
