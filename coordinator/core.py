@@ -59,6 +59,7 @@ class SiteView:
     report_error: str = ""
     raw: dict[str, Any] | None = None  # fleetd's summary, as read
     pool_hs: float | None = None  # hashrate the pool credits the site's account (H/s)
+    pool_from_workers: bool = False  # pool_hs is its own rigs' workers' (coordinator.verify)
     pool_at: float | None = None
     # the J/TH merit order uses: smoothed, and learnt only while the site hashes at 90 %
     # of its peak or more (a site that sheds, or wakes rigs that draw while they boot,
@@ -132,6 +133,8 @@ class Coordinator:
         self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
         self.ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
         self.history = History()
+        # H/s the pool sees per TH/s (an emulated fleet hashes fewer; [pool] hashes_per_th)
+        self.hashes_per_th = 1e12 if config.pool is None else config.pool.hashes_per_th
         # per site: [15-minute interval's start, TH credited in it so far, the running total]
         self.credited: dict[str, list[float]] = {}
 
@@ -196,7 +199,7 @@ class Coordinator:
         r = v.report
         hashing = hashrate_hs > 0 and hashrate_hs >= JTH_MIN_SHARE * v.peak_pool_hs
         if r is not None and r.draw_mw > 0 and hashing:
-            v.jth_pool = _smooth(v.jth_pool, r.draw_mw * 1e6 / (hashrate_hs / 1e12))
+            v.jth_pool = _smooth(v.jth_pool, r.draw_mw * 1e6 / (hashrate_hs / self.hashes_per_th))
 
     def jth(self, v: SiteView, now: float) -> tuple[float | None, str]:
         """The site's J/TH for merit order, and where it is from: pool-verified (its
@@ -436,7 +439,7 @@ class Coordinator:
                     "jth": self.jth(v, now)[0],
                     "jth_source": self.jth(v, now)[1],
                     "jth_rigs": None if r is None else r.jth,
-                    "pool_ths": None if v.pool_hs is None else v.pool_hs / 1e12,
+                    "pool_ths": None if v.pool_hs is None else v.pool_hs / self.hashes_per_th,
                     "report_age_s": None if v.report_at is None else now - v.report_at,
                     "report_error": v.report_error,
                     "bound": None if sp is None else sp.bound.get(n),

@@ -209,6 +209,12 @@ class ControlDaemon(Service):
                 self.clock(), rigs, workers, lambda rig: site.workers.get(rig, f"{account}.{rig}")
             )
             self.core.note_credited(name, self.clock())
+            # the site's own rigs' workers: a better figure for merit order than its
+            # account's (several sites may share one account)
+            credited = v.verify.figures(None)["credited_ths"]
+            if credited > 0:
+                v.pool_from_workers = True
+                self.core.set_pool(name, credited * self.core.hashes_per_th, self.clock())
 
     async def _read_workers(self, account: str) -> dict[str, dict[str, Any]] | None:
         """The account's workers at the pool (pool.stats_api GET /api/v1/workers), by
@@ -252,7 +258,8 @@ class ControlDaemon(Service):
         reads = [self._read_site(n) for n in self.core.sites]
         if self.config.pool is not None:
             reads += [self._read_pool(n, s.pool_account)
-                      for n, s in self.config.sites.items() if s.pool_account]  # fmt: skip
+                      for n, s in self.config.sites.items()
+                      if s.pool_account and not self.core.sites[n].pool_from_workers]  # fmt: skip
         await asyncio.gather(*reads)
 
     async def _tell_site(self, name: str, path: str, body: dict[str, Any]) -> str:

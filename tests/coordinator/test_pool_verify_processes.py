@@ -149,6 +149,9 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
         else:  # a third of site a hashes for someone else
             assert m["credited_ths"] / m["claimed_ths"] < 0.9, m
         assert pv["jth_pool"] is not None
+        # merit order's pool figure is the site's own rigs' workers (the sites share an account)
+        assert s["jth_source"] == "pool"
+        assert s["pool_ths"] == pytest.approx(pv["credited_ths"], rel=1e-6)
         # the regulator's report: the site's energy, the work credited, their ratio
         rep = found["report"]["sites"][s["name"]]["totals"]
         assert rep["energy_kwh"] > 0 and rep["credited_th"] > 0
