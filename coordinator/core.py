@@ -19,7 +19,6 @@ from typing import Any
 
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
-from coordinator.grid import Window, boundaries, figure_at
 from coordinator.history import History
 from coordinator.split import (
     SLEEP_W,
@@ -33,6 +32,7 @@ from coordinator.split import (
 from coordinator.state import Override, State, Stop
 from coordinator.verify import Rules, SiteVerify
 from plumbing.escape import printable
+from plumbing.openadr import Window, boundaries, figure_at
 from plumbing.signing import sign
 
 log = logging.getLogger("coordinator")
