@@ -142,7 +142,8 @@ class RigWatch:
     def _judge(self, r: Reading, rules: Rules) -> dict[str, Any]:
         s = self.span()
         out: dict[str, Any] = {
-            "rig": self.name, "model": self.model, "worker": self.worker,
+            "rig": printable(self.name, 128), "model": self.model,
+            "worker": printable(self.worker, 160),
             "watts": r.watts, "claimed_ths": r.claimed_ths, "flagged": False,
             "window_s": 0.0, "shares": 0, "expected_shares": None, "credited_ths": None,
             "p_value": None, "known_at_pool": r.shares is not None,
