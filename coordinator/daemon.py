@@ -333,6 +333,8 @@ class ControlDaemon(Service):
             try:
                 since = float(request.query["since"])
             except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
                 return _error(400, "since: expected epoch seconds")
         now = self.clock()
         return _json({"at": now, "span_s": self.core.history.span_s,

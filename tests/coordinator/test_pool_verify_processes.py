@@ -109,6 +109,12 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
             )
             assert code == 200, text
             found["report"] = json.loads(text)
+            code, metrics = await room.get_text(
+                f"http://127.0.0.1:{room.ports['control_metrics']}/metrics"
+            )
+            assert code == 200
+            assert 'surplus_control_site_flagged_rigs{site="a"} 1.0' in metrics
+            assert 'surplus_control_site_flagged_rigs{site="b"} 0.0' in metrics
             # the console lists it, and the pool-verified figures per site and model
             async with browser(tmp_path / "chromium-profile",
                                viewport={"width": 1280, "height": 1000}) as ctx:  # fmt: skip
