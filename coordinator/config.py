@@ -215,6 +215,9 @@ class PoolTable(_Strict):
     # H/s the pool sees for each TH/s a rig claims: 1e12 for real rigs; an emulated fleet
     # (rigsim's hashrate_scale) hashes fewer
     hashes_per_th: float = Field(1e12, gt=0, le=1e12)
+    # tell each site's fleetd to shed its flagged rigs before any other (PUT
+    # /sites/{site}/shed-first, with the site's token_env)
+    shed_flagged: bool = False
 
     @model_validator(mode="after")
     def _window(self) -> PoolTable:

@@ -62,7 +62,8 @@ MAX_BODY = 64 * 1024
 MAX_RIGS_BODY = 8 * 1024 * 1024  # a site's GET /sites/{site}/rigs (10,000 rigs fit)
 RIGS_EVERY_S = 10.0  # how often each site's rigs are counted (for the console)
 PAGE = 10_000  # workers per request to the pool (its MAX_LIMIT)
-COMMAND_KINDS = ("command", "action", "action-result", "openadr")
+SHED_RETELL_S = 60.0  # a non-empty shed-first list is told again this often
+COMMAND_KINDS = ("command", "action", "action-result", "openadr", "shed-first")
 
 
 _json, _error = json_response, error_response
@@ -88,6 +89,8 @@ class ControlDaemon(Service):
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._rigs_read_at = -math.inf
+        # the last shed-first list each fleetd took, and when (monotonic)
+        self._shed_told: dict[str, tuple[list[str], float]] = {}
         self.ven: Ven | None = None
         if config.openadr is not None:
             self.ven = Ven(config.openadr, self.core, self._wake.set, clock)
@@ -209,12 +212,41 @@ class ControlDaemon(Service):
                 self.clock(), rigs, workers, lambda rig: site.workers.get(rig, f"{account}.{rig}")
             )
             self.core.note_credited(name, self.clock())
+            if self.config.pool is not None and self.config.pool.shed_flagged:
+                await self._tell_shed_first(name, v.verify.flagged_names())
             # the site's own rigs' workers: a better figure for merit order than its
             # account's (several sites may share one account)
             credited = v.verify.figures(None)["credited_ths"]
             if credited > 0:
                 v.pool_from_workers = True
                 self.core.set_pool(name, credited * self.core.hashes_per_th, self.clock())
+
+    async def _tell_shed_first(self, name: str, rigs: list[str]) -> None:
+        """fleetd sheds these rigs before any other (fleetd.control.shed_first); told
+        when the list changes, when the last telling failed, and again every
+        SHED_RETELL_S while it is not empty (a restarted fleetd starts with none)."""
+        told, at = self._shed_told.get(name, ([], -math.inf))
+        if told == rigs and (not rigs or time.monotonic() - at < SHED_RETELL_S):
+            return
+        assert self.http is not None
+        token = self.site_tokens.get(name)
+        if token is None:
+            return
+        try:
+            async with self.http.put(
+                self._site_url(name, "/shed-first"),
+                json={"rigs": rigs, "reason": "credited far less than claimed at the pool"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                ok = r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if ok:
+            self._shed_told[name] = (rigs, time.monotonic())
+            if rigs != told:
+                self.core.audit.write("shed-first", site=name, rigs=rigs[:1000])
+        else:
+            log.warning("site %r: its fleetd did not take the shed-first list", name)
 
     async def _read_workers(self, account: str) -> dict[str, dict[str, Any]] | None:
         """The account's workers at the pool (pool.stats_api GET /api/v1/workers), by

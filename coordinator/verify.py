@@ -18,8 +18,10 @@ shares. With k shares credited, the rig is flagged when all of these hold:
 - k < `max_ratio` * lambda (credited far less: a rig 10 % slow is not flagged however
   long it is watched);
 - P(X <= k | lambda) < `alpha` (the Poisson lower tail, in logs: no overflow at any k).
-The window is the longest run of drawing readings up to `max_window_s`, so a rig that
-recovers clears within that time. The difficulty d is the worker's own connection
+The window is the longest run of drawing readings up to `max_window_s`. A verdict
+comes from a conclusive window only (long enough, enough expected shares): a flagged rig
+stays flagged while it sleeps (fleetd may shed it first), and a rig that recovers is
+cleared by its next conclusive window. The difficulty d is the worker's own connection
 difficulty at the pool; for a worker the pool does not see (mining elsewhere), the
 highest of its site's workers' difficulties of the same model (else of any model): the
 largest d gives the smallest lambda, so the unknown is resolved against flagging. A
@@ -146,15 +148,21 @@ class RigWatch:
             "worker": printable(self.worker, 160),
             "watts": r.watts, "claimed_ths": r.claimed_ths, "flagged": False,
             "window_s": 0.0, "shares": 0, "expected_shares": None, "credited_ths": None,
-            "p_value": None, "known_at_pool": r.shares is not None,
+            "p_value": None, "known_at_pool": r.shares is not None, "earlier_window": False,
         }  # fmt: skip
-        if s is None:
+        if s is not None:
+            secs, k, diff, lam, _, _ = s
+            credited = diff * TWO_32 / secs / rules.hashes_per_th if secs > 0 else None
+            out.update(window_s=secs, shares=k, credited_ths=credited, expected_shares=lam)
+        if s is None or s[0] < rules.min_window_s or s[3] < rules.min_expected_shares:
+            # not conclusive: a flag stands until a later conclusive window clears it (a
+            # flagged rig shed asleep is not cleared by sleeping)
+            if self.verdict.get("flagged"):
+                kept = dict(self.verdict)
+                kept.update(watts=r.watts, claimed_ths=r.claimed_ths, earlier_window=True)
+                return kept
             return out
-        secs, k, diff, lam, _, _ = s
-        credited = diff * TWO_32 / secs / rules.hashes_per_th if secs > 0 else None
-        out.update(window_s=secs, shares=k, credited_ths=credited, expected_shares=lam)
-        if secs < rules.min_window_s or lam < rules.min_expected_shares:
-            return out
+        secs, k, _, lam, _, _ = s
         if k >= rules.max_ratio * lam:
             return out
         p = poisson_cdf(k, lam)
@@ -226,6 +234,10 @@ class SiteVerify:
         """The work the pool credited the site's rigs since they were first watched (TH:
         summed share difficulty * 2^32 over hashes_per_th), for the regulator's report."""
         return sum(w.base_diff for w in self.rigs.values()) * TWO_32 / self.rules.hashes_per_th
+
+    def flagged_names(self) -> list[str]:
+        """The flagged rigs by their name in fleetd (as read, for fleetd's shed-first)."""
+        return sorted(w.name for w in self.rigs.values() if w.verdict.get("flagged"))
 
     def flagged(self) -> list[dict[str, Any]]:
         return [w.verdict for w in self.rigs.values() if w.verdict.get("flagged")]

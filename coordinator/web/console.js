@@ -239,8 +239,12 @@
 
   function renderCommands(c) {
     const rows = c.records.slice(0, 50).map((r) => {
-      const what = r.kind === 'command' ? r.signal : r.kind === 'openadr'
-        ? 'OpenADR ' + (r.opt || '') + ' ' + (r.event_id || '') : r.action;
+      let what = r.action;
+      if (r.kind === 'command') what = r.signal;
+      else if (r.kind === 'openadr') what = 'OpenADR ' + (r.opt || '') + ' ' + (r.event_id || '');
+      else if (r.kind === 'shed-first') {
+        what = 'shed first: ' + (Array.isArray(r.rigs) && r.rigs.length ? r.rigs.join(', ') : 'none');
+      }
       const value = r.mw;
       return el('tr', { 'data-kind': r.kind },
         el('td', {}, clock(r.ts)), el('td', {}, r.kind), el('td', { class: 'name' }, r.site || ''),

@@ -10,6 +10,8 @@ real SHA-256d shares, one of them at the other pool, two `surplus fleetd` sites 
 - the status has the pool-verified J/TH per site and per model beside the claimed one;
 - the regulator's report has each site's energy, the work the licensed pool credited it
   and their ratio;
+- fleetd, told by the coordinator (PUT /sites/{site}/shed-first), sheds the flagged rig
+  before the honest ones when its site's allotment has room for two of its three rigs;
 - the console (in Debian's chromium) lists the flagged rig and the pool-verified figures.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from coordinator.audit import read_audit
 from surplus.demo.control_room import OPS_TOKEN, ControlProcesses, Mining, Site
 from tests.components.browser import ARTIFACTS, browser, require_browser
 from tests.stratum.pool_process import PoolProcess
@@ -50,6 +53,7 @@ def pool_table(stats_url: str) -> dict[str, Any]:
         "min_expected_shares": 20.0,
         "max_ratio": 0.5,
         "hashes_per_th": SCALE,
+        "shed_flagged": True,
     }
 
 
@@ -115,6 +119,32 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
             assert code == 200
             assert 'surplus_control_site_flagged_rigs{site="a"} 1.0' in metrics
             assert 'surplus_control_site_flagged_rigs{site="b"} 0.0' in metrics
+            # fleetd was told to shed it first: with room for two of site a's three rigs,
+            # the flagged one sleeps and the two honest ones run
+            rig_w = moved.model.nameplate_w * 1.1
+            code, _ = await room.post(
+                "/sites/a/override", {"mw": 2.4 * rig_w / 1e6, "reason": "two rigs' worth"}
+            )
+            assert code == 200
+
+            async def flagged_asleep() -> bool:
+                rigs = (await room.get(f"{room.api('a')}/sites/a/rigs"))["rigs"]
+                state = {r["name"]: r["intent"] for r in rigs}
+                honest = [n for n in state if n != found["moved"]]
+                return state[found["moved"]] == "asleep" and all(
+                    state[n] == "awake" for n in honest
+                )
+
+            await wait_until(flagged_asleep, 40, "the flagged rig shed first")
+            # asleep, it stays flagged (no window clears it), so fleetd keeps it shed
+            async def still_flagged() -> bool:
+                fl = (await room.status())["flagged"]
+                return bool(fl) and fl[0]["earlier_window"] and fl[0]["rig"] == found["moved"]
+
+            await wait_until(still_flagged, 20, "the sleeping rig still flagged")
+            shed = list(read_audit(room.tmp / "control-audit.jsonl", ("shed-first",)))
+            assert [(r["site"], r["rigs"]) for r in shed] == [("a", [found["moved"]])]
+
             # the console lists it, and the pool-verified figures per site and model
             async with browser(tmp_path / "chromium-profile",
                                viewport={"width": 1280, "height": 1000}) as ctx:  # fmt: skip
@@ -148,12 +178,13 @@ def test_a_rig_mining_at_another_pool_is_flagged(tmp_path: Path) -> None:
         pv = s["pool_verified"]
         model = "S19" if s["name"] == "a" else "S21XP"
         m = pv["by_model"][model]
-        assert m["credited_ths"] > 0 and m["jth_pool"] > m["jth_claimed"] > 0
+        assert m["credited_ths"] > 0 and m["jth_pool"] > 0 and m["jth_claimed"] > 0
         # the honest site is credited about what it claims (the machine may hash slower)
         if s["name"] == "b":
             assert 0.5 < m["credited_ths"] / m["claimed_ths"] < 1.5, m
         else:  # a third of site a hashes for someone else
             assert m["credited_ths"] / m["claimed_ths"] < 0.9, m
+            assert m["jth_pool"] > m["jth_claimed"]
         assert pv["jth_pool"] is not None
         # merit order's pool figure is the site's own rigs' workers (the sites share an account)
         assert s["jth_source"] == "pool"

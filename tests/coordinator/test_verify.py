@@ -86,3 +86,27 @@ def test_a_pool_counter_restart_is_not_negative_work() -> None:
                                               "accepted_difficulty": n * D,
                                               "difficulty": D}}, lambda n: "a." + n)  # fmt: skip
     assert site.rigs["r1"].span()[1] == 10 + 3 + 5  # type: ignore[index]
+
+
+def test_a_flag_stands_while_the_rig_sleeps_and_a_conclusive_window_clears_it() -> None:
+    site = run(0.0, 100.0, 65, known=False)
+    assert [v["rig"] for v in site.flagged()] == ["r1"]
+    asleep = [{"name": "r1", "model": "S19", "watts": 25.0, "ths": 0.0},
+              {"name": "r2", "model": "S19", "watts": 25.0, "ths": 0.0}]  # fmt: skip
+    workers = {"acct.r2": {"accepted_shares": 0, "accepted_difficulty": 0.0, "difficulty": D}}
+    for t in range(70, 200, 5):
+        site.observe(float(t), asleep, workers, lambda n: f"acct.{n}")
+    [v] = site.flagged()
+    assert v["earlier_window"] and v["watts"] == 25.0  # shed, still flagged
+    # it runs again, credited what it claims: cleared at its first conclusive window
+    shares = 0
+    rate = 100.0 * RULES.hashes_per_th / (D * TWO_32)
+    for t in range(200, 300, 5):
+        shares += int(rate * 5)
+        workers["acct.r1"] = {"accepted_shares": shares, "accepted_difficulty": shares * D,
+                              "difficulty": D}  # fmt: skip
+        rig = [{"name": "r1", "model": "S19", "watts": 3000.0, "ths": 100.0}]
+        site.observe(float(t), rig + asleep[1:], workers, lambda n: f"acct.{n}")
+        if t < 255:
+            assert site.flagged(), t  # not conclusive yet
+    assert site.flagged() == []
