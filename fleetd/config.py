@@ -231,6 +231,7 @@ class OpenAdrAllotment(_Strict):
     )
     dispatch_unit: Literal["W", "kW", "MW"] = "kW"  # LOAD_DISPATCH payloads
     retry_s: float = Field(10.0, gt=0, le=3600)  # after a failed registration
+    report_every_s: float = Field(10.0, ge=1, le=3600)  # the site's draw as telemetry
     cert: Path | None = Field(None, strict=False)  # PEM: sign our messages (with key)
     key: Path | None = Field(None, strict=False)
     vtn_fingerprint: str | None = Field(None, max_length=128)  # check the VTN's signatures

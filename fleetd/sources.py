@@ -83,7 +83,8 @@ def build_site_allotment(
             sources.append(OpenAdrSource(
                 a.base_mw,
                 VenSettings(a.vtn_url, a.ven_name, a.ven_id, _text(a.cert), _text(a.key),
-                            a.vtn_fingerprint, _text(a.ca_file), a.retry_s),
+                            a.vtn_fingerprint, _text(a.ca_file), a.retry_s,
+                            a.report_every_s),
                 name=a.name, levels=tuple(a.simple_levels), dispatch_unit=a.dispatch_unit,
                 clock=clock,
             ))  # fmt: skip

@@ -10,6 +10,8 @@ lowest of the site's; outside any window the source does not apply (current() is
 so the site's other sources decide. An event that starts later is announced through
 next_changes, so the controller pre-sheds for it, as for a schedule. Events with a
 signal it does not apply are opted out of; cancelled and completed ones are dropped.
+The site's draw (the meter, else fleetd's estimate) goes to the VTN as TELEMETRY_USAGE
+every report_every_s.
 
 The pure part (set_event, drop_event, current, next_changes, status) runs in tests
 without a VTN; run() is the shell: register, poll, and try again every retry_s with a
@@ -25,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from fleetd.allotment.base import AllotmentReading, ScheduledChange, SourceStatus, check_mw
@@ -52,6 +55,7 @@ class VenSettings:
     vtn_fingerprint: str | None = None
     ca_file: str | None = None
     retry_s: float = 10.0
+    report_every_s: float = 10.0  # the site's metered power as TELEMETRY_USAGE
 
 
 @dataclass
@@ -70,6 +74,8 @@ class OpenAdrSource:
     last_error: str = field(default="", init=False)
     changed_at: float | None = field(default=None, init=False)
     client: Any = field(default=None, init=False)
+    # the site's draw (W) for the VTN's telemetry; set by fleetd.daemon (None: no reports)
+    metered_w: Callable[[], float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.base_mw = check_mw(f"allotment source {self.name!r}: base_mw", self.base_mw)
@@ -154,6 +160,11 @@ class OpenAdrSource:
         )  # fmt: skip
         client.add_handler("on_event", self._handle)
         client.add_handler("on_update_event", self._handle)
+        if self.metered_w is not None:
+            client.add_report(
+                callback=self.metered_w, resource_id=self.name, measurement="power_real",
+                unit="W", sampling_rate=timedelta(seconds=s.report_every_s),
+            )  # fmt: skip
         return client
 
     async def run(self) -> None:

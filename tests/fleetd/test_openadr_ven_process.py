@@ -8,7 +8,8 @@ meter under the new cap. One site, no coordinator.
   + slack; a signal fleetd does not apply (ELECTRICITY_PRICE) is opted out of and
   changes nothing; the cancellation lifts the cut;
 - a scheduled LOAD_DISPATCH setpoint is announced ahead (the source's next_changes) and
-  fleetd pre-sheds: zero energy above the setpoint from the event's start.
+  fleetd pre-sheds: zero energy above the setpoint from the event's start;
+- the site's draw reaches the VTN as telemetry.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
         allotment = [
             {"kind": "constant", "name": "licence", "mw": base},
             {"kind": "openadr", "name": "grid", "base_mw": base, "retry_s": 1.0,
+             "report_every_s": 1.0,
              "vtn_url": f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"},
         ]  # fmt: skip
         spec = SiteSpec(groups=(Group("S19", 6),), allotment_mw=base,
@@ -127,6 +129,12 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
                 seconds, kwh, worst = w.over(setpoint * 1e6, start)
                 assert seconds == 0.0 and kwh == 0.0, (seconds, kwh, worst)
                 figures["scheduled_worst_w"] = worst
+
+                # ---- the VTN received the site's draw as telemetry
+                async def reported() -> bool:
+                    return any(x["kind"] == "report" and x["value"] > 0 for x in vtn_log(log))
+
+                await wait_until(reported, 20, "telemetry at the VTN")
                 site.check_alive()
         finally:
             await vtn.stop(10.0)
