@@ -53,6 +53,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 # this file is named like the fleetd package: keep its folder off the import path
 _HERE = Path(__file__).resolve().parent
@@ -81,6 +82,7 @@ from tests.fleetd.fleetd_rigsim import (  # noqa: E402
 )
 from tests.fleetd.site_procs import (  # noqa: E402
     FAST_TIMINGS,
+    FLEETD_FAMILY,
     Group,
     SiteProcesses,
     SiteSpec,
@@ -128,7 +130,8 @@ def planner_times(repeat: int) -> dict[int, tuple[float, float]]:
 
 def _site(fleet: Fleet, drivers: list, cap_mw: float, tmp: Path, period_s: float,
           batch: int) -> tuple[Site, SiteController, ConstantSource]:  # fmt: skip
-    rigs = [{"host": r.address, "model": r.model.key} for r in fleet.rigs]
+    rigs = [{"host": r.address, "model": r.model.key, "firmware": FLEETD_FAMILY[r.firmware]}
+            for r in fleet.rigs]  # fmt: skip
     cfg = parse_config({
         "drivers": {"read_timeout_s": 5.0, "command_timeout_s": 10.0, "concurrency": 256},
         "audit": {"path": str(tmp / "audit.jsonl")},
@@ -202,6 +205,20 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _figures(ctl: SiteController, steady: list[float], cut: Any, cpu_fleetd: float,
+             cpu_rigsim: float, pid: int) -> dict[str, float]:  # fmt: skip
+    """A TCP scenario's figures: its cycles, the cut's phases and the CPU it took (the
+    CPU counters as read before the cut); closes the controller's audit log."""
+    st = ctl.stats
+    ctl.audit.close()  # type: ignore[union-attr]
+    return {
+        "steady": statistics.median(steady), "steady_max": max(steady),
+        "cut": cut.duration_s, "read": st.last_read_s, "plan": st.last_plan_s,
+        "send": st.last_send_s, "commands": float(cut.orders), "failed": float(cut.failed),
+        "cpu_fleetd": time.process_time() - cpu_fleetd, "cpu_rigsim": _cpu_s(pid) - cpu_rigsim,
+    }  # fmt: skip
+
+
 async def tcp_cycle(n: int, tmp: Path) -> dict[str, float]:
     """A steady cycle (median and worst of 3) and the worst cycle: a 30 % cut once every
     LuxOS session has expired, with its phases, CPU and LuxOS requests."""
@@ -220,17 +237,96 @@ async def tcp_cycle(n: int, tmp: Path) -> dict[str, float]:
         requests = sum(d.requests for d in drivers)
         cpu_rigsim, cpu_fleetd = _cpu_s(pid), time.process_time()
         cut = await ctl.cycle("cut")
-        cpu_fleetd = time.process_time() - cpu_fleetd
-        cpu_rigsim = _cpu_s(pid) - cpu_rigsim
-        requests = sum(d.requests for d in drivers) - requests
-        st = ctl.stats
-        ctl.audit.close()  # type: ignore[union-attr]
-        return {
-            "steady": statistics.median(steady), "steady_max": max(steady),
-            "cut": cut.duration_s, "read": st.last_read_s, "plan": st.last_plan_s,
-            "send": st.last_send_s, "commands": float(cut.orders), "failed": float(cut.failed),
-            "requests": float(requests), "cpu_fleetd": cpu_fleetd, "cpu_rigsim": cpu_rigsim,
-        }  # fmt: skip
+        figures = _figures(ctl, steady, cut, cpu_fleetd, cpu_rigsim, pid)
+        return figures | {"requests": float(sum(d.requests for d in drivers) - requests)}
+
+
+def mixed_spec(n: int) -> SiteSpec:
+    """A quarter of each family: LuxOS S19j Pros, Braiins OS+ S19 XPs, stock S21 XPs and
+    Whatsminers (M50s on API v2, M60s on v3)."""
+    q = n // 4
+    return SiteSpec(groups=(
+        Group("S19jPro", q, firmware="luxos"), Group("S19XP", q, firmware="braiins"),
+        Group("S21XP", q, firmware="antminer"), Group("M50", q // 2, firmware="whatsminer"),
+        Group("M60", n - 3 * q - q // 2, firmware="whatsminer", whatsminer_api="v3"),
+    ), allotment_mw=0.0, pue=PUE)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def mixed_rigsim_process(n: int, tmp: Path) -> AsyncIterator[tuple[Fleet, int]]:
+    """The mixed rigs as `surplus rigsim` (a process on the other core); yields a local
+    Fleet of the same layout and the process id."""
+    import tomli_w
+
+    spec = mixed_spec(n)
+    cfg = spec.fleet_config(free_loopback_base(n))
+    path = tmp / "fleet-mixed.toml"
+    path.write_text(tomli_w.dumps(cfg.model_dump(mode="json", exclude_none=True)))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "surplus.cli", "rigsim", "--fleet", str(path), "--metrics",
+        "127.0.0.1:0", "--status-every", "0", cwd=str(_ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        fleet = Fleet(cfg)
+        last = fleet.rigs[-1]
+        deadline = time.monotonic() + 180
+        while not await _answers(last.address, 4028):  # every listener is up
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("rigsim did not start")
+            await asyncio.sleep(0.2)
+        yield fleet, proc.pid
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def _answers(host: str, port: int) -> bool:
+    try:
+        _, w = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    w.close()
+    return True
+
+
+async def mixed_cycle(n: int, tmp: Path) -> dict[str, float]:
+    """Control cycles of a mixed 1,000-rig site over TCP, each family through its own
+    pyasic backend: steady (median and worst of 3) and a 30 % cut."""
+    async with mixed_rigsim_process(n, tmp) as (fleet, pid):
+        nameplate = sum(r.model.nameplate_w for r in fleet.rigs) * PUE
+        drivers = [PyasicDriver(r.address, FLEETD_FAMILY[r.firmware],
+                                timeouts=DriverTimeouts(read_s=5.0, command_s=10.0))
+                   for r in fleet.rigs]  # fmt: skip
+        _, ctl, src = _site(fleet, drivers, 0.8 * nameplate / 1e6, tmp, 5.0, 500)
+        await ctl.cycle("start")
+        await asyncio.sleep(1.5)
+        steady = [(await ctl.cycle("period")).duration_s for _ in range(3)]
+        src.mw *= 0.7
+        cpu_rigsim, cpu_fleetd = _cpu_s(pid), time.process_time()
+        cut = await ctl.cycle("cut")
+        figures = _figures(ctl, steady, cut, cpu_fleetd, cpu_rigsim, pid)
+        return figures | {"unreachable": float(ctl.stats.rigs_by_state.get("unreachable", 0))}
+
+
+def mixed_line(args: argparse.Namespace) -> str:
+    """Run the mixed TCP cycles, print their rows; returns the last line's field."""
+    worst = 0.0
+    n = args.mixed_rigs
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as d:
+            c = asyncio.run(mixed_cycle(n, Path(d)))
+        worst = max(worst, c["cut"], c["steady_max"])
+        print(f"{f'mixed cycle {n:,} rigs TCP (steady)':<34} {c['steady_max']:9.3f} "
+              f"{GOAL_CYCLE_1K_S:8.2f} {GOAL_CYCLE_1K_S / c['steady_max']:12.1f}   "
+              f"run {run + 1}: median {c['steady']:.3f} s")  # fmt: skip
+        print(f"{f'mixed cycle {n:,} rigs TCP (30 % cut)':<34} {c['cut']:9.3f} "
+              f"{GOAL_CYCLE_1K_S:8.2f} {GOAL_CYCLE_1K_S / c['cut']:12.1f}   "
+              f"run {run + 1}: read {c['read']:.2f} s, plan {c['plan']:.3f} s, "
+              f"send {c['send']:.2f} s ({c['commands']:.0f} commands, {c['failed']:.0f} "
+              f"failed, {c['unreachable']:.0f} rigs unread); CPU fleetd "
+              f"{c['cpu_fleetd']:.2f} s, rigsim {c['cpu_rigsim']:.2f} s")  # fmt: skip
+    return f"cycle_mixed_1k_s={worst:.3f} {_goal(worst, GOAL_CYCLE_1K_S)}"
 
 
 async def shed_in_process(n: int, tmp: Path) -> tuple[float, float, float, float]:
@@ -369,9 +465,15 @@ def main() -> None:
     ap.add_argument("--cut-rigs", type=int, default=200)
     ap.add_argument("--cut-runs", type=int, default=2, help="runs of each cut scenario")
     ap.add_argument("--only-cut", action="store_true", help="only the cut scenarios")
+    ap.add_argument("--mixed-rigs", type=int, default=1000,
+                    help="rigs of the mixed-firmware TCP cycle (a quarter of each family)")
+    ap.add_argument("--only-mixed", action="store_true", help="only the mixed TCP cycle")
     args = ap.parse_args()
     if args.only_cut:
         print(f"fleetd: {cut_line(args)}")
+        return
+    if args.only_mixed:
+        print(f"fleetd: {mixed_line(args)}")
         return
 
     times = planner_times(args.repeat)
@@ -419,7 +521,8 @@ def main() -> None:
           f"cycle_1k_s={cycle_worst:.3f} {_goal(cycle_worst, GOAL_CYCLE_1K_S)} "
           f"shed_30pct_s={shed_worst:.3f} {_goal(shed_worst, GOAL_SHED_S)} "
           f"hashrate_vs_opt={kept_worst:.4f} "
-          f"{_goal(kept_worst, GOAL_OPT, higher_is_better=True)} {cut_line(args)}")
+          f"{_goal(kept_worst, GOAL_OPT, higher_is_better=True)} {cut_line(args)} "
+          f"{mixed_line(args)}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ class Site(Answer):
     """commands sent since fleetd started, by kind, then ok or failed"""
     meter_factor: float
     """the site meter over the rigs' own figures"""
+    rigs_credentials_refused: int
+    """rigs that refuse the configured credentials (counted at nameplate)"""
+    credentials_refused: list[str]
+    """the hosts of such rigs (the first 100)"""
     allotment_sources: list[SourceView]
 
 
@@ -133,6 +137,12 @@ class Rig(Answer):
     """its model (a key of the rig catalog)"""
     firmware: str
     """its firmware family"""
+    control: Literal["profiles", "watts", "modes", "percent", "limit"]
+    """how fleetd commands it: LuxOS profiles, a Braiins watt target, stock modes, a
+    Whatsminer percentage or power limit"""
+    response_s: float
+    """how long after a command's answer its draw may still be above the lower target (s):
+    no reduction is counted before"""
     fresh: bool
     """its last reading is recent enough to trust"""
     state: str

@@ -23,11 +23,18 @@ DriverFactory = Callable[[RigSpec], Driver]
 
 
 def default_driver_factory(cfg: DriverConfig | None = None) -> DriverFactory:
-    """pyasic drivers with the configured timeouts."""
-    timeouts = (cfg or DriverConfig()).timeouts()
+    """pyasic drivers, one backend per firmware family, with the configured timeouts and
+    each family's credentials (read from the environment now: an unset variable is a
+    ConfigError at start, not a refusal later) and control."""
+    cfg = cfg or DriverConfig()
+    timeouts = cfg.timeouts()
+    settings = cfg.settings()
 
     def make(spec: RigSpec) -> Driver:
-        return PyasicDriver(spec.host, spec.firmware, timeouts=timeouts)
+        creds, control = settings[spec.firmware]
+        driver: Driver = PyasicDriver(spec.host, spec.firmware, timeouts=timeouts,
+                                      credentials=creds, control=control)  # fmt: skip
+        return driver
 
     return make
 

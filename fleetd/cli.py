@@ -159,13 +159,16 @@ def _discover(args: argparse.Namespace) -> int:
         found = asyncio.run(main())
     except DiscoveryError as exc:
         return _fail(str(exc))
+    from fleetd.discovery import granularity_of
     from plumbing.escape import printable
 
-    print(f"{'host':<16} {'model':<20} {'firmware':<12} fleetd")
-    for f in found:  # model and firmware are what the rig said: shown escaped
+    print(f"{'host':<16} {'make':<11} {'model':<20} {'firmware':<12} {'fleetd':<11} control")
+    for f in found:  # make, model and firmware are what the rig said: shown escaped
         kind = f.kind.value if f.kind is not None else "not drivable"
         model, firmware = printable(f.model or "?", 64), printable(f.firmware or "?", 64)
-        print(f"{f.host:<16} {model:<20} {firmware:<12} {kind}")
+        make = printable(f.make or "?", 32)
+        print(f"{f.host:<16} {make:<11} {model:<20} {firmware:<12} {kind:<11} "
+              f"{granularity_of(f.kind)}")  # fmt: skip
     print(f"{len(found)} rigs found in {args.cidr} ({total} hosts scanned)")
     return 0
 

@@ -4,6 +4,8 @@ key and what was expected.
     [api]                      listen = "127.0.0.1:8470", token_env = "FLEETD_TOKEN"
     [[api.tokens]]             name = "ops", token_env = "FLEETD_OPS_TOKEN" (several named)
     [drivers]                  timeouts, retries, concurrency
+    [drivers.<family>]         luxos | braiins | stock | whatsminer: username,
+                               password_env, response_s (whatsminer: control)
     [audit]                    path of the JSON-lines audit log, fsync batching
     [metrics]                  listen = "127.0.0.1:9102" (Prometheus /metrics), enabled
     [sites.<name>]             control_period_s, margin, ramp limits, holds, batch size
@@ -24,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -36,8 +38,10 @@ from pydantic import (
 )
 
 from fleetd.allotment.base import MAX_ALLOTMENT_MW
+from fleetd.drivers.backend import Credentials
 from fleetd.drivers.base import DriverTimeouts
 from fleetd.drivers.capabilities import FirmwareKind
+from fleetd.drivers.control import Control, Granularity
 from fleetd.models import DEFAULT_CATALOG
 from fleetd.planner.config import PlannerConfig
 from plumbing.config import ConfigError, Problem, load_file, validate
@@ -562,6 +566,64 @@ class ApiConfig(Listening, _Strict):
         return next(iter(self.bearer_tokens().values()), None)
 
 
+class LuxosDriverConfig(_Strict):
+    """LuxOS (`[drivers.luxos]`): sessions without a password in pyasic 0.79; its response
+    time: how long after a command's answer a rig may still draw above the lower target
+    (fleetd.drivers.control; unset: the site's `response_s`)."""
+
+    response_s: float | None = Field(None, ge=0, le=MAX_TIMEOUT_S)
+
+    def credentials(self, where: str) -> Credentials:
+        return Credentials()
+
+
+def _password(where: str, env: str | None) -> str | None:
+    """A secret read from the environment variable `env` (ConfigError when unset)."""
+    if env is None:
+        return None
+    password = os.environ.get(env)
+    if not password:
+        raise ConfigError(f"{where}.password_env: environment variable {env} is not set")
+    if len(password) > 256:
+        raise ConfigError(f"{where}.password_env: at most 256 characters")
+    return password
+
+
+class FamilyDriverConfig(LuxosDriverConfig):
+    """A firmware family's login and response time (`[drivers.braiins]`, `[drivers.stock]`).
+
+    The password is never written in the file: `password_env` names the environment
+    variable holding it (unset: the firmware's factory default, which pyasic uses).
+    `response_s` is how long after a command's answer a rig of the family may still draw
+    above the lower target (fleetd.drivers.control): the planner counts no reduction
+    before it has passed, and sheds the fastest families first on an unannounced cut
+    (unset: the site's `response_s`)."""
+
+    username: str | None = Field(None, min_length=1, max_length=64,
+                                 pattern=r"^[\x21-\x7e]+$")  # fmt: skip
+    password_env: str | None = Field(None, pattern=ENV_NAME)
+
+    def credentials(self, where: str) -> Credentials:
+        """The login, the secret read from the environment (ConfigError when unset)."""
+        return Credentials(self.username, _password(where, self.password_env))
+
+
+class WhatsminerDriverConfig(LuxosDriverConfig):
+    """Whatsminer (`[drivers.whatsminer]`): the admin password (API v2) from the
+    environment variable `password_env`, the super account's (API v3, newer firmware)
+    from `v3_password_env`, and whether a watt
+    target is a percentage of the power limit (at once) or a new limit (btminer
+    restarts to take it)."""
+
+    password_env: str | None = Field(None, pattern=ENV_NAME)  # API v2: the admin password
+    v3_password_env: str | None = Field(None, pattern=ENV_NAME)  # API v3: the super account's
+    control: Literal["percent", "limit"] = "percent"
+
+    def credentials(self, where: str) -> Credentials:
+        return Credentials(None, _password(where, self.password_env),
+                           _password(where, self.v3_password_env))  # fmt: skip
+
+
 class DriverConfig(_Strict):
     read_timeout_s: float = Field(5.0, gt=0, le=MAX_TIMEOUT_S)
     command_timeout_s: float = Field(15.0, gt=0, le=MAX_TIMEOUT_S)
@@ -571,6 +633,27 @@ class DriverConfig(_Strict):
     probe_timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S)
     concurrency: int = Field(256, ge=1, le=65_536)
     read_deadline_s: float | None = Field(None, gt=0, le=MAX_INTERVAL_S)  # whole read cycle
+    luxos: LuxosDriverConfig = Field(default_factory=LuxosDriverConfig)
+    braiins: FamilyDriverConfig = Field(default_factory=FamilyDriverConfig)
+    stock: FamilyDriverConfig = Field(default_factory=FamilyDriverConfig)
+    whatsminer: WhatsminerDriverConfig = Field(default_factory=WhatsminerDriverConfig)
+
+    def family(self, kind: FirmwareKind) -> LuxosDriverConfig:
+        return cast(LuxosDriverConfig, getattr(self, kind.value))
+
+    def control(self, kind: FirmwareKind) -> Control:
+        """The family's granularity and response time (the config's, else the default)."""
+        base = Control.default(kind)
+        fam = self.family(kind)
+        granularity = base.granularity
+        if isinstance(fam, WhatsminerDriverConfig):
+            granularity = Granularity(fam.control)
+        return Control(granularity, fam.response_s)
+
+    def settings(self) -> dict[FirmwareKind, tuple[Credentials, Control]]:
+        """Every family's credentials and control (ConfigError when a secret is unset)."""
+        return {k: (self.family(k).credentials(f"drivers.{k.value}"), self.control(k))
+                for k in FirmwareKind}  # fmt: skip
 
     def timeouts(self) -> DriverTimeouts:
         return DriverTimeouts(

@@ -18,6 +18,7 @@ from typing import Any
 import pyasic
 
 from fleetd.drivers.capabilities import FirmwareKind, firmware_of
+from fleetd.drivers.control import Control, Granularity
 
 MAX_HOSTS = 65_536
 
@@ -46,6 +47,16 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], Awaitable[None] | None]
+
+
+def granularity_of(kind: FirmwareKind | None) -> str:
+    """How fleetd controls a rig of this family (for people: `surplus fleetd discover`)."""
+    if kind is None:
+        return "-"
+    if kind == FirmwareKind.WHATSMINER:
+        return (f"{Granularity.PERCENT.describe} or "
+                f"{Granularity.LIMIT.describe}")  # fmt: skip
+    return Control.default(kind).granularity.describe
 
 
 def hosts_of(cidr: str, max_hosts: int = MAX_HOSTS) -> list[str]:

@@ -80,6 +80,7 @@ class StatsLike(Protocol):
     hashrate_ths: float
     rigs_total: int
     rigs_by_state: dict[str, int]
+    rigs_credentials_refused: int
     emergency: bool
     infeasible: bool
     cycles: int
@@ -322,6 +323,10 @@ class FleetdCollector:
         by_state = dict(st.rigs_by_state)
         for rig_state in (*SITE_STATES, *sorted(set(by_state) - set(SITE_STATES))):
             rigs.add_metric([name, rig_state], by_state.get(rig_state, 0))
+
+        g("surplus_fleetd_rigs_credentials_refused",
+          "Rigs that refuse the configured credentials of their firmware family (counted "
+          "at nameplate until a command with them succeeds)", st.rigs_credentials_refused)
 
         phases = f.gauge("surplus_fleetd_cycle_phase_seconds",
                          "The last of each: read, a round reading every rig; plan, budget to "

@@ -20,6 +20,7 @@ the clock). A real site feeds its own calibrated points through `RigModel.from_p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -29,6 +30,10 @@ import numpy as np
 
 from plumbing import catalog
 from plumbing.catalog import normalise as _normalise
+
+# Bitmain stock firmware's low-power mode: this share of the nominal draw (as rigsim's
+# emulated stock Antminers run it, rigsim.models.RigModel.low_power_fraction)
+STOCK_LOW_POWER_FRACTION = 0.72
 
 
 class ModelError(ValueError):
@@ -175,7 +180,7 @@ def ladder_model(
     boot_s: float = 150.0,
     overclock_steps: int = catalog.OVERCLOCK_STEPS,
     min_power_fraction: float = catalog.MIN_POWER_FRACTION,
-    low_mode_fraction: float = 0.7,
+    low_mode_fraction: float = STOCK_LOW_POWER_FRACTION,
     aliases: tuple[str, ...] = (),
 ) -> RigModel:
     """A model whose points follow the clock/voltage physics of a frequency ladder.
@@ -183,7 +188,10 @@ def ladder_model(
     Profiles are 25 MHz apart from the lowest clock that still draws at least
     `min_power_fraction` of nameplate up to `overclock_steps` above nominal; watts are
     rounded to whole watts and TH/s to 0.01 as LuxOS lists them. The continuous curve uses
-    the same points; stock "low" is the profile nearest `low_mode_fraction` of nameplate.
+    the same points; stock "low" draws `low_mode_fraction` of nameplate (Bitmain's
+    low-power mode is a share of the nominal draw, not a profile of the ladder), its
+    hashrate read off the curve between the two profiles around it (never more than the
+    physics gives: the curve is concave).
     """
 
     clocks = catalog.ladder_mhz(nominal_mhz, base_w, nameplate_w,
@@ -195,9 +203,10 @@ def ladder_model(
         watts = catalog.watts_at(base_w, nameplate_w, x)
         ladder.append(OperatingPoint(f"{mhz}MHz", float(round(watts)), round(nameplate_ths * x, 2)))
     nominal = ladder[clocks.index(nominal_mhz)]
-    low = min(ladder, key=lambda p: abs(p.watts - low_mode_fraction * nameplate_w))
+    low_w = float(round(low_mode_fraction * nameplate_w))
+    low_ths = float(np.interp(low_w, [p.watts for p in ladder], [p.ths for p in ladder]))
     modes = (
-        OperatingPoint("low", low.watts, low.ths),
+        OperatingPoint("low", low_w, math.floor(low_ths * 100) / 100),
         OperatingPoint("normal", nominal.watts, nominal.ths),
     )
     return RigModel(

@@ -46,12 +46,15 @@ from pool.app_node import (
     wait_until_ready,
 )
 from pool.app_observe import PoolObservers
+from pool.app_slot import single_slot, slot_config, slot_labels
 from pool.app_stats import BlockOutcome, Counters, PoolStats
 from pool.bitcoin.target import target_to_difficulty
 from pool.config import DevnetSection, PoolConfig
 from pool.jobs.factory import JobFactory, TemplateWork
 from pool.jobs.job import Job
+from pool.ledger.bans import SharedBans
 from pool.ledger.ledger import Ledger
+from pool.ledger.payouts import PayoutReport
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
 from pool.ledger.sink import LedgerSink
 from pool.metrics.registry import PoolMetrics
@@ -63,6 +66,8 @@ from pool.stratum.extranonce import EXTRANONCE1_SIZE
 from pool.stratum.identity import account_of
 from pool.stratum.jobfeed import JobFeed
 from pool.stratum.server import BlockFound, StratumServer
+from pool.stratum.slots import ProcessSlot
+from pool.stratum.tls import TlsSetupError
 
 __all__ = ["PoolApp", "PoolStartupError", "PoolStats"]
 
@@ -73,6 +78,7 @@ KEEP_BLOCKS = 4096  # block outcomes kept for stats and tests
 SHARE_ID_WAIT = 10.0  # seconds to wait for the block-solving share's commit
 CONFIRM_TRIES = 20
 BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
+LEADER_CHECK = 2.0  # seconds between asks for the ledger's leadership
 
 
 class PoolApp(Service):
@@ -82,7 +88,13 @@ class PoolApp(Service):
     app then leaves closing it to the caller (with `[metrics]` its calls are timed while
     the app runs)."""
 
-    def __init__(self, config: PoolConfig, *, node: Node | None = None) -> None:
+    def __init__(
+        self, config: PoolConfig, *, node: Node | None = None, slot: ProcessSlot | None = None
+    ) -> None:
+        slot = slot if slot is not None else single_slot(config)
+        if slot is not None:
+            config = slot_config(config, slot)
+        self.slot = slot  # which process of which host (pool.app_slot); None: stand-alone
         self.config = config
         self.node: Node | None = node
         self._owns_node = node is None
@@ -92,7 +104,7 @@ class PoolApp(Service):
         self.server: StratumServer | None = None
         self.watcher: BlockWatcher | None = None
         self.counters = Counters()
-        self._observers = PoolObservers(config)
+        self._observers = PoolObservers(config, None if slot is None else slot_labels(slot))
         self.blocks: deque[BlockOutcome] = deque(maxlen=KEEP_BLOCKS)  # newest last
         self.pool_script = b""
         self._jobs: OrderedDict[str, tuple[Job, TemplateWork]] = OrderedDict()
@@ -107,6 +119,9 @@ class PoolApp(Service):
         self._started_at = 0.0
         self._closing = False
         self._frozen = False
+        self.leader = False  # this process leads the ledger (pool.ledger.leader)
+        self._shared_bans: SharedBans | None = None
+        self._wallet: Any = None  # the leader's payouts (pool.node.wallet.WalletClient)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -153,11 +168,14 @@ class PoolApp(Service):
                 ) from None
             self.sink = LedgerSink(self.ledger)
             observers.quarantined(await self.ledger.quarantined())  # payouts run elsewhere
+            await self._lead()
         self.server = StratumServer(
             stratum, self.feed, node, observers.sink(self.sink),
             account_problem=config.account_book().problem if config.mode == "pool" else None,
+            reuse_port=self.slot is not None and self.slot.count > 1,
         )
         observers.attach(self.server)
+        self._share_bans()
         self.server.block_listeners.append(self._on_block_found)
         self.watcher = self._make_watcher(node)
         # The watcher learns the tip first (without announcing it), then the first job is
@@ -171,7 +189,15 @@ class PoolApp(Service):
         await self._group_ready.wait()
         await observers.start(self.server, confirmed=lambda: self.counters.blocks_confirmed,
                               facts=self)
-        await self.server.start()
+        try:
+            await self.server.start()
+        except TlsSetupError as exc:
+            raise PoolStartupError(str(exc)) from None
+        except OSError as exc:
+            if stratum.tls_listen is None:
+                raise
+            raise PoolStartupError(f"stratum.port or stratum.tls_listen: cannot listen: "
+                                   f"{exc.strerror or exc}") from None  # fmt: skip
         self._server_started = True
         log.info(
             "pool up: %s mode on %s, node height %d, stratum %s:%d",
@@ -182,6 +208,26 @@ class PoolApp(Service):
         gc.collect()
         gc.freeze()
         self._frozen = True
+
+    def _share_bans(self) -> None:
+        """In a cluster on PostgreSQL, bans reach every process and host (pool.ledger.bans)."""
+        ledger, server = self.config.ledger, self.server
+        if (self.slot is None or ledger is None or ledger.backend != "postgres"
+                or server is None or not self.config.stratum.ban.enabled):  # fmt: skip
+            return
+        bans = server.bans
+
+        def on_ban(key: str, until: float) -> None:
+            if not bans.is_banned(key):  # not our own ban coming back
+                log.warning("refusing %s for %.0f s: banned by another process of the "
+                            "cluster", key, until - time.time())  # fmt: skip
+            bans.extend(key, until - time.time())
+
+        self._shared_bans = SharedBans(ledger.dsn, on_ban,
+                                       f"node {self.slot.node_id} {self.slot.label}",
+                                       asyncio.get_running_loop())  # fmt: skip
+        server.ban_listener = self._shared_bans.publish
+        self._shared_bans.start()
 
     def _make_watcher(self, node: Node) -> BlockWatcher:
         section = self.config.node
@@ -212,8 +258,12 @@ class PoolApp(Service):
         if pending:
             await asyncio.wait(pending, timeout=BLOCK_DRAIN)
         await cancel(self._supervisor)
+        if self._shared_bans is not None:
+            await asyncio.to_thread(self._shared_bans.close)
         if self.ledger is not None:
             await self.ledger.close()
+        if self._wallet is not None:
+            await self._wallet.close()
         await self._observers.close()
         if self._owns_node and isinstance(self.node, RpcNode):
             await self.node.close()
@@ -338,13 +388,78 @@ class PoolApp(Service):
         task.add_done_callback(self._followups.discard)
 
     async def _ledger_loop(self) -> None:
+        """Every few seconds: keep or take the ledger's leadership (pool.ledger.leader);
+        the leader alone follows blocks and settles, every `ledger_interval` seconds.
+        A process that was not leading takes over within LEADER_CHECK seconds of the
+        leader's death."""
+        interval = self.config.ledger_interval
+        pay_every = self.config.payout_interval
+        tick = min(LEADER_CHECK, interval, pay_every or interval)
+        due = time.monotonic() + interval
+        pay_due = time.monotonic() + pay_every
         while True:
-            await asyncio.sleep(self.config.ledger_interval)
-            try:
-                await self.maintain_ledger()
-            except Exception:  # a database or node hiccup: try again next round
-                self.counters.ledger_errors += 1
-                log.exception("ledger maintenance failed")
+            await asyncio.sleep(tick)
+            if not await self._lead():
+                continue
+            now = time.monotonic()
+            if now >= due:
+                due = now + interval
+                await self._ledger_round("ledger maintenance", self.maintain_ledger)
+            if pay_every and now >= pay_due:
+                pay_due = now + pay_every
+                await self._ledger_round("payouts", self.pay)
+
+    async def _ledger_round(self, what: str, run: Callable[[], Awaitable[Any]]) -> None:
+        """One round of the leader's work; a database, node or wallet hiccup is logged and
+        counted, and the next round tries again (payouts reconcile what was in doubt)."""
+        try:
+            await run()
+        except Exception:
+            self.counters.ledger_errors += 1
+            log.exception("%s failed", what)
+
+    async def pay(self) -> PayoutReport | None:
+        """Pay what is due through `[wallet]` (the leader, every `payout_interval`): the
+        ledger's exactly-once payouts, as `surplus ledger payouts` runs them; a batch a
+        killed leader left in doubt is reconciled with the wallet by the next run."""
+        wallet = self.config.wallet
+        if self.ledger is None or wallet is None:
+            return None
+        if self._wallet is None:
+            from pool.node.wallet import WalletClient
+
+            self._wallet = WalletClient(wallet.url, flavor=wallet.flavor,
+                                        wallet_id=wallet.wallet_id, timeout=wallet.timeout)
+        report = await self.ledger.payouts(self._wallet,
+                                           resolve=self.config.account_book().payout_addresses)
+        for batch, txid in report.sent:
+            log.warning("paid batch %d: %d sat to %d accounts in %s", batch.id, batch.total,
+                        len(batch.outputs), txid)  # fmt: skip
+        for item in report.reconciled:
+            log.warning("payout batch %d reconciled (%s): %s", item.batch_id, item.how,
+                        item.txid)  # fmt: skip
+        self._observers.quarantined(len(report.quarantined))
+        return report
+
+    async def _lead(self) -> bool:
+        assert self.ledger is not None
+        try:
+            leading = await self.ledger.lead()
+        except Exception:
+            log.exception("cannot tell who leads the ledger")
+            leading = False
+        if leading != self.leader and self.config.ledger is not None and (
+            self.config.ledger.backend == "postgres"
+        ):
+            where = "" if self.slot is None else f" (node {self.slot.node_id}, {self.slot.label})"
+            if leading:
+                log.warning("this process now leads the ledger%s: it follows blocks and "
+                            "settles for the cluster", where)  # fmt: skip
+            else:
+                log.warning("this process no longer leads the ledger%s", where)
+        self.leader = leading
+        self._observers.leader(leading)
+        return leading
 
     async def maintain_ledger(self) -> list[tuple[BlockRow, BlockStatus]]:
         """Follow pending blocks to maturity or orphanhood, then settle PPS/FPPS shares.

@@ -26,6 +26,7 @@ from pool.app_node import PoolStartupError
 from pool.config import PoolConfig
 from pool.hashrate_history import HashrateHistory
 from pool.metrics.config import MetricsSection
+from pool.metrics.labels import LabelledRegistry
 from pool.metrics.registry import PoolMetrics
 from pool.miner_view import MinerView, PoolFacts
 from pool.node.devnet import DevnetNode
@@ -43,7 +44,8 @@ class PoolObservers:
     """The metrics endpoint and the stats API a pool's config asks for (either, both or
     neither); every method is a no-op for the parts that are off."""
 
-    def __init__(self, config: PoolConfig) -> None:
+    def __init__(self, config: PoolConfig, labels: dict[str, str] | None = None) -> None:
+        """`labels`: carried by every metric (a cluster process's `node` and `process`)."""
         metrics = config.metrics if config.metrics is not None and config.metrics.enabled \
             else None  # fmt: skip
         stats = config.stats_api if config.stats_api is not None and config.stats_api.enabled \
@@ -54,7 +56,10 @@ class PoolObservers:
         self.metrics: PoolMetrics | None = None
         if metrics is not None or stats is not None:
             # the worker book lives in PoolMetrics: the stats API needs it, served or not
-            self.metrics = PoolMetrics(metrics or MetricsSection(enabled=False))
+            self.metrics = PoolMetrics(
+                metrics or MetricsSection(enabled=False),
+                registry=None if labels is None else LabelledRegistry(labels),
+            )
             if stats is not None:  # the page's charts
                 self.metrics.history = HashrateHistory(stats.history_accounts)
         self.endpoint: MetricsEndpoint | None = None
@@ -92,6 +97,11 @@ class PoolObservers:
     def block_detected(self) -> None:
         if self.metrics is not None:
             self.metrics.block_detected()
+
+    def leader(self, leading: bool) -> None:
+        """Whether this process leads the ledger now."""
+        if self.metrics is not None:
+            self.metrics.ledger_leader = leading
 
     def quarantined(self, accounts: int) -> None:
         """How many accounts payouts skip now (read from the ledger)."""

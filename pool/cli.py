@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from pool.serve import serve
 
     try:
-        eventloop.run(serve(config))  # uvloop where installed
+        if config.process_count > 1:  # a supervisor and its workers (pool.cluster)
+            from pool.cluster.supervisor import supervise
+
+            eventloop.run(supervise(args.config.resolve(), config, args.log_level))
+        else:
+            eventloop.run(serve(config))  # uvloop where installed
     except PoolStartupError as exc:
         print(f"surplus pool: {args.config}: cannot start: {redact(str(exc))}", file=sys.stderr)
         return 1
@@ -114,6 +119,11 @@ def run_ledger(args: argparse.Namespace) -> int:
             print(f"surplus ledger: released {count} quarantined account(s)")
         else:
             wallet = None
+            if not args.dry_run and config.payout_interval > 0:
+                print(f"surplus ledger: {args.config}: payout_interval: the pool's ledger "
+                      f"leader pays every {config.payout_interval:g} s; two payers at once "
+                      "could pay twice (set it to 0 to pay by hand)", file=sys.stderr)
+                return 2
             if not args.dry_run:
                 if config.wallet is None:
                     print(

@@ -59,6 +59,7 @@ from pool.node.config import NodeConfig
 from pool.node.transport import Endpoint
 from pool.stratum.config import StratumConfig
 from pool.stratum.extranonce import EXTRANONCE1_SIZE
+from pool.stratum.slots import MAX_NODE_ID, process_count
 
 NETWORK_NAMES = tuple(sorted(NETWORKS))
 # A height whose BIP34 push is as long as any real chain will need: the tag must fit
@@ -167,9 +168,18 @@ class PoolConfig(_Strict):
         "are paid at the address in their worker name)"
     )
     coinbase_tag: str = Field("/surplus/", description="text in every coinbase scriptSig")
+    node_id: int | None = Field(
+        None, ge=0, le=MAX_NODE_ID,
+        description="this host's id in a pool cluster, unique among its hosts: each process's "
+        "extranonce1 prefix is (node_id, process index), and metrics carry it as `node`",
+    )
     startup_timeout: float = Field(60.0, gt=0, description="seconds to wait for the node")
     ledger_interval: float = Field(
         30.0, gt=0, description="seconds between block-maturity checks and settlements"
+    )
+    payout_interval: float = Field(
+        0.0, ge=0, description="seconds between payouts run by the ledger's leader through "
+        "[wallet] (exactly once, as `surplus ledger payouts`); 0: only that command pays",
     )
     node: NodeSection
     stratum: StratumConfig = StratumConfig()
@@ -262,15 +272,60 @@ class PoolConfig(_Strict):
                     "ledger.scheme",
                     "expected pplns, pps, fpps or prop in pool mode, got 'solo'",
                 ))
+        if self.payout_interval > 0 and (self.wallet is None or self.mode != "pool"):
+            problems.append(("payout_interval", "expected 0 without a [wallet] in pool mode: "
+                             "the leader pays through the wallet"))  # fmt: skip
+        problems += self._cluster_problems()
         if problems:
             raise Problems(problems)
         return self
+
+    def _cluster_problems(self) -> list[tuple[str, str]]:
+        """What a cluster (`node_id`, `[stratum] processes` > 1) cannot run with."""
+        problems: list[tuple[str, str]] = []
+        count = self.process_count
+        if self.node_id is not None and self.stratum.extranonce1_prefix:
+            problems.append(("stratum.extranonce1_prefix", "expected no prefix with node_id: "
+                             "each process's prefix is (node_id, process index), and a second "
+                             "spelling could overlap it"))  # fmt: skip
+        if count == 1:
+            return problems
+        if self.node_id is None:
+            problems.append(("node_id", f"expected this host's id (0-{MAX_NODE_ID}, unique "
+                             f"among the pool's hosts) with stratum.processes = {count}: the "
+                             "processes' extranonce1 prefixes derive from it, so that no two "
+                             "miners get the same work"))  # fmt: skip
+        if self.devnet:
+            problems.append(("node.devnet", "expected a real node with stratum.processes > 1: "
+                             "the embedded devnet chain lives in one process, so each worker "
+                             "would mine a chain of its own"))  # fmt: skip
+        if self.ledger is not None and self.ledger.backend == "sqlite":
+            problems.append(("ledger.backend", "expected \"postgres\" with stratum.processes > "
+                             "1: a share is answered true only once it is durable, and one "
+                             "SQLite file has one writer at a time; several processes would "
+                             "queue behind each other's commits or fail them as busy"))  # fmt: skip
+        if self.metrics is not None and self.metrics.enabled and self.metrics.port != 0 and (
+            self.metrics.port + count - 1 > 65535
+        ):
+            problems.append(("metrics.listen", f"expected room for {count} ports from "
+                             f"{self.metrics.port} (process i serves on port + i)"))
+        return problems
 
     # -- what the pool builds from it ---------------------------------------------------------
 
     @property
     def devnet(self) -> bool:
         return isinstance(self.node, DevnetSection)
+
+    @property
+    def process_count(self) -> int:
+        """The Stratum worker processes (`[stratum] processes`, "auto" resolved)."""
+        return process_count(self.stratum.processes)
+
+    @property
+    def clustered(self) -> bool:
+        """A supervisor and workers, or one process of a multi-host cluster (node_id)."""
+        return self.node_id is not None or self.process_count > 1
 
     @property
     def stratum_config(self) -> StratumConfig:

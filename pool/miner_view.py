@@ -125,6 +125,7 @@ class MinerView:
             "stratum_url": section.stratum_url,
             "stratum_port": self.server.address[1] if self.server.address else stratum.port,
             "tls_url": section.tls_url,
+            "tls_port": None if self.server.tls_address is None else self.server.tls_address[1],
             "username": username,
             "password": f"d={vardiff.initial:g}",
             "suggested_difficulty": vardiff.initial,

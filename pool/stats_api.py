@@ -277,6 +277,34 @@ class StatsExtension(Protocol):
     async def close(self) -> None: ...
 
 
+class Answered(Exception):
+    """Raised with a finished answer (the cluster's stats pass on a worker's refusal)."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def error_middleware(cors_origin: str | None) -> Any:
+    """Every answer JSON, errors too (400 for a bad parameter), with the CORS header."""
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except Answered as answered:
+            response = answered.response
+        except BadRequest as exc:
+            response = _json({"error": str(exc)}, 400)
+        except web.HTTPException as exc:
+            response = _json({"error": exc.reason}, exc.status)
+        if cors_origin:
+            response.headers["Access-Control-Allow-Origin"] = cors_origin
+        return response
+
+    return errors
+
+
 class StatsApi:
     """Serves a PoolView over HTTP on the event loop."""
 
@@ -295,7 +323,7 @@ class StatsApi:
         self.address: tuple[str, int] | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors])
+        app = web.Application(middlewares=[error_middleware(self.config.cors_origin)])
         r = app.router
         r.add_get(f"{API_PREFIX}/pool", self.pool)
         r.add_get(f"{API_PREFIX}/workers", self.workers)
@@ -306,18 +334,6 @@ class StatsApi:
         for extension in self.extensions:
             extension.install(app)
         return app
-
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except BadRequest as exc:
-            response = _json({"error": str(exc)}, 400)
-        except web.HTTPException as exc:
-            response = _json({"error": exc.reason}, exc.status)
-        if self.config.cors_origin:
-            response.headers["Access-Control-Allow-Origin"] = self.config.cors_origin
-        return response
 
     async def pool(self, request: web.Request) -> web.Response:
         return _json(self.view.summary())

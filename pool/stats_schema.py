@@ -193,7 +193,10 @@ class Connect(Answer):
     stratum_port: int
     """the port the pool's Stratum server listens on"""
     tls_url: str | None
-    """Stratum over TLS URL; null when not offered"""
+    """Stratum over TLS URL as the operator publishes it; null: the page's own host name
+    with tls_port, if any"""
+    tls_port: int | None
+    """the port of the pool's Stratum over TLS listener; null when it has none"""
     username: str
     """the username format (worker name) miners authorize as"""
     password: str

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fleetd.drivers.backend import CREDENTIALS_REFUSED
 from fleetd.drivers.base import ApplyResult, RigReading, Target, TargetKind
 from fleetd.models import Firmware, ModelCatalog
 from fleetd.planner import Command, FleetState, Plan, RigState
@@ -177,6 +178,11 @@ class RigBook:
             if shows and not self.confirmed[i]:
                 self.confirmed[i] = True
 
+    def credentials_refused(self) -> list[int]:
+        """Rigs whose last reading failed because they refuse the configured credentials
+        (fleetd.drivers.backend): counted at nameplate, reported by name."""
+        return sorted(i for i, e in self.errors.items() if CREDENTIALS_REFUSED in e)
+
     def newly_slow(self, now: float, slow_s: float) -> int:
         """Sheds on their way for longer than `slow_s` to rigs not yet known as slow: a
         re-plan makes the other rigs cover for them."""
@@ -202,6 +208,7 @@ class RigBook:
         grace_s: float,
         boot_s: np.ndarray | None = None,
         slow_s: float = math.inf,
+        response_s: np.ndarray | None = None,
     ) -> StateView:
         """The FleetState to plan with at `now`.
 
@@ -271,6 +278,7 @@ class RigBook:
             self.model, firmware=self.firmware, state=state, target_w=target,
             reported_w=np.where(fresh, watts, np.nan), stale=~fresh | held, cap_w=cap,
             since_s=since, boot_s=np.nan if boot_s is None else boot_s, counted_w=counted,
+            response_s=0.0 if response_s is None else response_s,
         )  # fmt: skip
         transitional = going | pending_wake | pending_sleep | lost_sleep | drifted | lost_wake
         transitional |= fresh & (seen == RigState.BOOTING)

@@ -59,6 +59,8 @@ from fleetd.models import Firmware
 from fleetd.planner import Plan, emergency_plan, plan
 from fleetd.planner.fleet import FleetState
 
+CREDENTIALS_LISTED = 100  # hosts named in the /sites view (the count is complete)
+
 log = logging.getLogger(__name__)
 
 
@@ -235,7 +237,7 @@ class SiteController:
                 self.stats.site_w_source == "meter"
                 and self.stats.site_w > b.allotment_w
                 and self.dispatcher.idle
-                and time.monotonic() - self._last_answer_mono > t.response_s
+                and time.monotonic() - self._last_answer_mono > self.site.max_response_s
             ):
                 self.site.learn_up(now, self.site.counted_rigs_w(now))
                 self.trigger("meter above the allotment")
@@ -269,9 +271,9 @@ class SiteController:
                             running_w=book.profile_w)  # fmt: skip
         book.cap_w = site.thermal.cap_w
         budget = site.budget(now)
-        grace = site.tuning.grace_for(site.period_s)
+        grace = max(site.tuning.grace_for(site.period_s), site.max_response_s)
         view = book.view(now, max_age_s=max_age, grace_s=grace, boot_s=site.boot_s,
-                         slow_s=site.tuning.slow_command_s)
+                         slow_s=site.tuning.slow_command_s, response_s=site.response_s)
         fleet = self._count_unread(now, view.fleet)
         dt = site.period_s if self._last_plan_at is None else max(0.0, now - self._last_plan_at)
         if self.emergency:
@@ -300,7 +302,7 @@ class SiteController:
         # meter loop: learn only when nothing is on its way or still answering it
         settled = (
             self.dispatcher.idle and not orders
-            and time.monotonic() - self._last_answer_mono > site.tuning.response_s
+            and time.monotonic() - self._last_answer_mono > site.max_response_s
         )  # fmt: skip
         site.learn_meter(now, site.counted_rigs_w(now), settled)
         self.last_plan, self.last_view, self.last_budget = p, view, budget
@@ -414,7 +416,7 @@ class SiteController:
             self._step_failed += 1
         self._last_answer_mono = time.monotonic()
         if o.sheds:  # ramping down for the rigs' response time, if it was carried out
-            ramp = self.site.tuning.response_s if res.ok else 0.0
+            ramp = float(self.site.response_s[o.rig]) if res.ok else 0.0
             self._shed_until[o.rig] = self._last_answer_mono + ramp
         if ctx is not None:
             self._answers.append((o, res, ctx))
@@ -463,6 +465,9 @@ class SiteController:
         st.hashrate_ths = float(np.nansum(np.where(view.fresh, book.ths, 0.0)))
         st.rigs_by_state = book.counts(now, self.site.config.max_reading_age_s)
         st.rigs_unreachable = st.rigs_by_state.get("unreachable", 0)
+        refused = book.credentials_refused()
+        st.rigs_credentials_refused = len(refused)
+        st.credentials_refused = [book.hosts[i] for i in refused[:CREDENTIALS_LISTED]]
 
     # ------------------------------------------------------------------ power accounting
 
@@ -562,6 +567,8 @@ class SiteController:
             "above_cap_source": self.caps.source_text(),
             "cycles": st.cycles, "last_cycle_s": st.last_cycle_s,
             "commands": st.commands_by_kind(), "meter_factor": st.meter_factor,
+            "rigs_credentials_refused": st.rigs_credentials_refused,
+            "credentials_refused": list(st.credentials_refused),
         }  # fmt: skip
 
     def rigs(self) -> list[dict[str, Any]]:
@@ -571,7 +578,8 @@ class SiteController:
         for i, spec in enumerate(self.site.specs):
             out.append({
                 "host": spec.host, "name": spec.name, "model": spec.model,
-                "firmware": spec.firmware.value, "fresh": bool(fresh[i]),
+                "firmware": spec.firmware.value, "control": self.site.granularity[i],
+                "response_s": float(self.site.response_s[i]), "fresh": bool(fresh[i]),
                 "state": _state_name(int(book.state[i])),
                 "watts": _num(book.watts[i]), "ths": _num(book.ths[i]),
                 "temp_c": _num(book.temp_c[i]), "target_w": _num(book.profile_w[i]),

@@ -41,7 +41,7 @@ from fleetd.config import RigSpec, SiteConfig
 from fleetd.control.book import RigBook
 from fleetd.control.meter import Meter
 from fleetd.control.thermal import ThermalCaps, ThermalPolicy
-from fleetd.drivers import Driver, capabilities
+from fleetd.drivers import Control, Driver
 from fleetd.models import DEFAULT_CATALOG, ModelCatalog
 from fleetd.planner import PlannerConfig, RigState
 
@@ -103,6 +103,12 @@ class SiteBudget:
     lead_s: float
 
 
+def _control_of(driver: Driver, spec: RigSpec) -> Control:
+    """The rig's control as its driver declares it (the family's default otherwise)."""
+    control = getattr(driver, "control", None)
+    return control if isinstance(control, Control) else Control.default(spec.firmware)
+
+
 class Site:
     """Everything one site's control loop needs, without the loop itself."""
 
@@ -134,7 +140,13 @@ class Site:
         self.clock = clock
         self.planner_config: PlannerConfig = config.planner_config()
         model_ids = [catalog.model_id(s.model) for s in self.specs]
-        fw = [int(capabilities(s.firmware).control) for s in self.specs]
+        controls = [_control_of(d, s) for d, s in zip(self.drivers, self.specs, strict=True)]
+        self.granularity = [c.granularity.value for c in controls]
+        fw = [int(c.granularity.planner) for c in controls]
+        # each rig's response time (fleetd.drivers.control): how long after a command's
+        # answer its draw may still be above the lower target
+        self.response_s = np.array([c.response_or(self.tuning.response_s) for c in controls],
+                                   dtype=np.float64)  # fmt: skip
         self.book = RigBook([s.host for s in self.specs], model_ids, fw, catalog)
         mid = np.asarray(model_ids, dtype=np.intp)
         self.thermal = ThermalCaps(
@@ -163,7 +175,12 @@ class Site:
 
     @property
     def lead_s(self) -> float:
-        return self.period_s + self.tuning.response_s
+        return self.period_s + self.max_response_s
+
+    @property
+    def max_response_s(self) -> float:
+        """The slowest rig's response time (the site's figure without rigs)."""
+        return float(self.response_s.max()) if self.response_s.size else self.tuning.response_s
 
     def firm_w(self, now: float) -> float:
         """Firm loads: metered where the meter is fresh, else the declared / worst case."""
@@ -228,7 +245,7 @@ class Site:
         mid = np.where(book.model >= 0, book.model, 0)
         plate = np.where(book.model >= 0, self.catalog.nameplate_w[mid], self.catalog.unknown_w)
         moving = (book.state == RigState.BOOTING) | (
-            now - book.raised_at < self.boot_s + self.tuning.response_s)
+            now - book.raised_at < self.boot_s + self.response_s)
         target = np.where((book.intent == 0) | moving, np.nan, book.profile_w)
         w = np.where(fresh, np.fmax(target, book.watts), plate)
         return float(np.nansum(np.where(np.isnan(w), plate, w)))

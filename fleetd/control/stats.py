@@ -46,6 +46,9 @@ class SiteStats:
     rigs_total: int = 0
     rigs_by_state: dict[str, int] = field(default_factory=dict)
     rigs_unreachable: int = 0
+    # rigs refusing the configured credentials (counted at nameplate), some of their hosts
+    rigs_credentials_refused: int = 0
+    credentials_refused: list[str] = field(default_factory=list)
     emergency: bool = False
     infeasible: bool = False
     # control loop

@@ -4,7 +4,10 @@
                 profile whose watts fit); sleep/wake through `curtail`
     braiins     a continuous power target in watts; pause/resume mining
     stock       Antminer stock firmware: modes only (sleep, low, normal)
-    whatsminer  a power limit in watts; power off/on
+    whatsminer  a power percentage (1 % steps) or a power limit in watts; power off/on
+
+How each rig is commanded within these (its granularity) and how fast it responds is
+its driver's `Control` (fleetd.drivers.control).
 """
 
 from __future__ import annotations

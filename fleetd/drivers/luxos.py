@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fleetd.drivers.replies import section
 from fleetd.planner.fleet import RigState
 
 READ_COMMANDS = ("summary", "power", "stats", "config", "fans")
@@ -56,27 +57,9 @@ class LuxosTelemetry:
     atm_enabled: bool | None = None
 
 
-def _section(reply: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    """One command's reply out of a multicommand answer, if it succeeded."""
-    part = reply.get(name)
-    if isinstance(part, list) and part and isinstance(part[0], dict):
-        part = part[0]
-    if not isinstance(part, dict):
-        return None
-    status = part.get("STATUS")
-    if (
-        isinstance(status, list)
-        and status
-        and isinstance(status[0], dict)
-        and status[0].get("STATUS") not in ("S", "I")
-    ):
-        return None
-    return part
-
-
 def parse_profiles(reply: Mapping[str, Any]) -> tuple[Profile, ...]:
     """The ladder from a `profiles` reply (alone or inside a multicommand), watts ascending."""
-    sec = _section(reply, "profiles") if "profiles" in reply else dict(reply)
+    sec = section(reply, "profiles") if "profiles" in reply else dict(reply)
     rows = (sec or {}).get("PROFILES")
     if not isinstance(rows, list) or not rows:
         raise LuxosReplyError("profiles: reply has no PROFILES list")
@@ -106,14 +89,14 @@ def _temps(board: str) -> float | None:
 def parse_telemetry(reply: Mapping[str, Any]) -> LuxosTelemetry:
     """Telemetry from a `summary+power+stats+config+fans` reply; LuxosReplyError if the
     reply is empty or lacks the power figure (a connection refused arrives as {})."""
-    power = _section(reply, "power")
+    power = section(reply, "power")
     if power is None:
         raise LuxosReplyError("no usable 'power' section in the reply")
     try:
         watts = float(power["POWER"][0]["Watts"])
     except (KeyError, IndexError, TypeError, ValueError):
         raise LuxosReplyError("power: POWER[0].Watts missing or not a number") from None
-    stats = _section(reply, "stats")
+    stats = section(reply, "stats")
     board: dict[str, Any] = {}
     if stats is not None and isinstance(stats.get("STATS"), list) and len(stats["STATS"]) > 1:
         board = stats["STATS"][1]
@@ -121,7 +104,7 @@ def parse_telemetry(reply: Mapping[str, Any]) -> LuxosTelemetry:
              k[len("chain_rate"):].isdigit()]  # fmt: skip
     hashrate_gh: float | None = sum(rates) if rates else None
     if hashrate_gh is None:
-        summary = _section(reply, "summary")
+        summary = section(reply, "summary")
         try:
             hashrate_gh = float(summary["SUMMARY"][0]["GHS 5s"])  # type: ignore[index]
         except (KeyError, IndexError, TypeError, ValueError):
@@ -130,9 +113,9 @@ def parse_telemetry(reply: Mapping[str, Any]) -> LuxosTelemetry:
         t for k in sorted(board) if k.startswith("temp_chip")
         if (t := _temps(board[k])) is not None
     )  # fmt: skip
-    fans_sec = _section(reply, "fans")
+    fans_sec = section(reply, "fans")
     fans = tuple(int(f.get("RPM", 0)) for f in (fans_sec or {}).get("FANS", []))
-    config = (_section(reply, "config") or {}).get("CONFIG", [{}])[0]
+    config = (section(reply, "config") or {}).get("CONFIG", [{}])[0]
     profile = config.get("Profile")
     atm = config.get("IsAtmEnabled")
     curtail = str(config.get("CurtailMode", "")).lower()

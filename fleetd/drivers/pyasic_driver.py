@@ -1,469 +1,126 @@
-"""The pyasic-backed driver: LuxOS, Braiins OS, stock Antminer and Whatsminer rigs.
+"""The driver for a rig of a given firmware family, or of a family pyasic identifies.
 
-LuxOS (the firmware the emulated fleet serves) is driven through pyasic 0.79's LuxOS
-backend: telemetry in one multicommand over pyasic's RPC client; a named profile through
-ATM off / `profileset` / ATM on, the sequence pyasic's `set_power_limit` uses; a watt
-limit the same way, with the profile `set_power_limit` would pick (the highest with
-Watts <= W); sleep and wake through `stop_mining` / `resume_mining` (LuxOS `curtail`).
+    PyasicDriver("10.0.0.5", "braiins", timeouts=..., credentials=..., control=...)
+        -> BraiinsDriver (fleetd.drivers.braiins_os)
+    PyasicDriver("10.0.0.5", None)      identified by pyasic's factory on first use
+    PyasicDriver("10.0.0.5", None, miner=found.miner)   handed over by discovery
 
-Each LuxOS request is a TCP connection of its own, so a command costs what it asks. pyasic's
-`set_power_limit` asks six (`get_config`, `atm`, `atmset`, `profileset`, `atmset`, plus
-`session` and `logon` for an expired session); the driver asks only what it does not
-already know:
-- the ladder comes with the first reading (the profile to pick is computed here);
-- the ATM switch and the running profile come from the driver's own latest reading
-  (CONFIG IsAtmEnabled / Profile) while it is at most `seen_max_age_s` old, and from what
-  the driver itself just set; a profile the rig already runs is not set again;
-- a session known to be gone (never held, refused, or idle past the firmware's
-  `session_expiry_s`) is opened with one `logon`, not `session` then `logon`.
-A profile change is then `atmset`, `profileset`, `atmset` with a held session, one
-request more for a new one; a sleep or wake is one (two).
-
-pyasic 0.79 quirks handled here:
-- it caches the LuxOS session id (`miner.rpc.session_token`) and never logs on again,
-  while the firmware drops a session idle for 60 s: the driver clears the cached token
-  when it has not used it for `session_ttl_s`, and on any refused privileged command
-  clears it and tries once more;
-- its socket reads wait up to 100 s: every call here runs under asyncio.wait_for, with a
-  bounded number of retries for replies that arrive late;
-- high-level calls swallow errors and return False, so failures are reported by name
-  from what is known (no profile fits, refused, timed out);
-- if a profile change fails between turning ATM off and on again, ATM stays off on the
-  rig; the driver remembers and turns it back on with its next profile change there.
+One backend module per family, over the shared base fleetd.drivers.backend (as pyasic
+keeps one backend per firmware):
+    luxos       fleetd.drivers.luxminer     LuxosDriver
+    braiins     fleetd.drivers.braiins_os   BraiinsDriver
+    stock       fleetd.drivers.antminer     AntminerDriver
+    whatsminer  fleetd.drivers.btminer      WhatsminerDriver
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pyasic.errors import APIError
+from fleetd.drivers.antminer import AntminerDriver
+from fleetd.drivers.backend import Credentials, PyasicBackend
+from fleetd.drivers.base import ApplyResult, DriverError, DriverTimeouts, RigReading, Target
+from fleetd.drivers.braiins_os import BraiinsDriver
+from fleetd.drivers.btminer import WhatsminerDriver
+from fleetd.drivers.capabilities import Capabilities, FirmwareKind, firmware_of
+from fleetd.drivers.control import Control
+from fleetd.drivers.luxminer import LuxosDriver
 
-from fleetd.drivers.base import (
-    ApplyResult,
-    DriverError,
-    DriverTimeouts,
-    RigReading,
-    Target,
-    TargetKind,
-)
-from fleetd.drivers.capabilities import Capabilities, FirmwareKind, capabilities, firmware_of
-from fleetd.drivers.luxos import (
-    READ_COMMANDS,
-    LuxosReplyError,
-    Profile,
-    parse_profiles,
-    parse_telemetry,
-    pick_profile,
-)
-from fleetd.drivers.telemetry import GENERIC_READ, reading_from_miner_data
+BACKENDS: dict[FirmwareKind, type[PyasicBackend]] = {
+    FirmwareKind.LUXOS: LuxosDriver,
+    FirmwareKind.BRAIINS: BraiinsDriver,
+    FirmwareKind.STOCK: AntminerDriver,
+    FirmwareKind.WHATSMINER: WhatsminerDriver,
+}
 
 Clock = Callable[[], float]
+Settings = Mapping[FirmwareKind, tuple[Credentials, Control]]
 
 
-class _Refused(Exception):
-    """A command the rig did not carry out (message says which)."""
+def PyasicDriver(
+    host: str,
+    firmware: FirmwareKind | str | None = FirmwareKind.LUXOS,
+    *,
+    timeouts: DriverTimeouts | None = None,
+    clock: Clock = time.time,
+    miner: Any = None,
+    credentials: Credentials | None = None,
+    control: Control | None = None,
+    settings: Settings | None = None,
+) -> Any:
+    """The family's driver for `host`; with no firmware, the one pyasic identifies (from
+    `miner` at once, else on first use). `settings` gives each family's credentials and
+    control where the family is only known later."""
+    kind = None if firmware is None else FirmwareKind(firmware)
+    if kind is None and miner is not None:
+        kind = firmware_of(miner)
+        if kind is None:
+            raise DriverError(f"{host}: {type(miner).__name__} is not a firmware fleetd drives")
+    if kind is None:
+        return IdentifyingDriver(host, timeouts=timeouts, clock=clock, settings=settings)
+    if settings is not None and kind in settings and credentials is None and control is None:
+        credentials, control = settings[kind]
+    return BACKENDS[kind](host, timeouts=timeouts, clock=clock, miner=miner,
+                          credentials=credentials, control=control)  # fmt: skip
 
 
-class PyasicDriver:
-    """One rig behind pyasic. Cheap to create: nothing is sent until the first call."""
+class IdentifyingDriver:
+    """A rig of a family not yet known: pyasic's factory identifies it on the first call,
+    and the family's driver does the rest."""
 
     def __init__(
         self,
         host: str,
-        firmware: FirmwareKind | str | None = FirmwareKind.LUXOS,
         *,
         timeouts: DriverTimeouts | None = None,
         clock: Clock = time.time,
-        miner: Any = None,
+        settings: Settings | None = None,
     ) -> None:
         self.host = host
-        self.firmware: FirmwareKind | None = None if firmware is None else FirmwareKind(firmware)
-        if self.firmware is None and miner is not None:  # e.g. handed over by discovery
-            self.firmware = firmware_of(miner)
         self.timeouts = timeouts or DriverTimeouts()
         self.clock = clock
-        self._miner = miner
-        self._profiles: tuple[Profile, ...] | None = None
-        self._session_used: float | None = None  # monotonic time of the last privileged use
-        self._session_dead = False  # the firmware refused our session: log on afresh
-        self.session_resets = 0
-        # what the latest reading (or our own last command) showed: ATM switch, profile
-        self._seen_at: float | None = None  # monotonic
-        self._seen_atm: bool | None = None
-        self._seen_profile: str | None = None
-        self._atm_restore = False  # ATM turned off by us and not yet back on
-        self.requests = 0  # LuxOS API requests sent (each one TCP connection)
-        self.logons = 0
+        self.settings = settings
+        self.inner: PyasicBackend | None = None
 
-    def __repr__(self) -> str:
-        return f"PyasicDriver({self.host}, {self.firmware})"
+    @property
+    def firmware(self) -> FirmwareKind | None:
+        return None if self.inner is None else self.inner.family
 
     @property
     def capabilities(self) -> Capabilities:
-        if self.firmware is None:
+        if self.inner is None:
             raise DriverError(f"{self.host}: firmware not identified yet (read it first)")
-        return capabilities(self.firmware)
+        return self.inner.capabilities
 
-    @property
-    def profiles(self) -> tuple[Profile, ...] | None:
-        """The LuxOS profile ladder, once read (watts ascending)."""
-        return self._profiles
+    async def identify(self) -> PyasicBackend:
+        if self.inner is None:
+            import pyasic
 
-    # ------------------------------------------------------------------ the pyasic object
+            found = await asyncio.wait_for(pyasic.get_miner(self.host), self.timeouts.probe_s)
+            if found is None:
+                raise DriverError(f"{self.host}: no miner answered pyasic's identification")
+            self.inner = PyasicDriver(self.host, None, timeouts=self.timeouts, clock=self.clock,
+                                      miner=found, settings=self.settings)  # fmt: skip
+        return self.inner
 
     async def miner(self) -> Any:
-        """The pyasic miner object: built directly for LuxOS, identified by pyasic's
-        factory (get_miner) for the other firmware or when the firmware is not given."""
-        if self._miner is not None:
-            return self._miner
-        if self.firmware == FirmwareKind.LUXOS:
-            from pyasic.miners.backends.luxminer import LUXMiner
-
-            self._miner = LUXMiner(self.host)
-            return self._miner
-        import pyasic
-
-        miner = await asyncio.wait_for(pyasic.get_miner(self.host), self.timeouts.probe_s)
-        if miner is None:
-            raise DriverError(f"{self.host}: no miner answered pyasic's identification")
-        found = firmware_of(miner)
-        if found is None:
-            raise DriverError(
-                f"{self.host}: {type(miner).__name__} ({miner.firmware}) is not a firmware "
-                "fleetd drives; expected LuxOS, Braiins OS, stock Antminer or Whatsminer"
-            )
-        if self.firmware is not None and found != self.firmware:
-            raise DriverError(
-                f"{self.host}: configured as {self.firmware.value} but pyasic identifies "
-                f"{found.value} ({type(miner).__name__})"
-            )
-        self.firmware = found
-        self._miner = miner
-        return miner
-
-    def reset_session(self) -> None:
-        """Forget pyasic's cached LuxOS session id: the next privileged call logs on."""
-        rpc = getattr(self._miner, "rpc", None)
-        if rpc is not None and getattr(rpc, "session_token", None) is not None:
-            rpc.session_token = None
-            self.session_resets += 1
-
-    def _session_check(self) -> None:
-        if self.firmware != FirmwareKind.LUXOS or self._session_used is None:
-            return
-        if time.monotonic() - self._session_used > self.timeouts.session_ttl_s:
-            self.reset_session()
-
-    def _session_gone(self) -> bool:
-        """True when the firmware surely holds no session of ours: none was ever used, it
-        was refused, or it has been idle past the firmware's limit (our idle time runs from
-        the reply, so it never exceeds the firmware's)."""
-        used = self._session_used
-        if used is None or self._session_dead:
-            return True
-        return time.monotonic() - used > self.timeouts.session_expiry_s
-
-    async def _ensure_session(self, miner: Any, what: str) -> None:
-        """A session id in pyasic's cache before a privileged command. pyasic's auth()
-        asks `session` and then `logon`: two requests for the usual case of a rig not
-        commanded for minutes. Here a session surely gone is opened with `logon` alone;
-        otherwise (or when the firmware says another session is live) the live one is
-        asked for first, as pyasic does. No session at all is a refusal (without a token
-        pyasic would send the command anyway, after two more requests of its own)."""
-        rpc = miner.rpc
-        if rpc.session_token is not None:
-            return
-        if self._session_gone():
-            sid = await self._session_call(rpc.logon)
-            if sid:
-                rpc.session_token = sid
-                self.logons += 1
-                return
-        sid = await self._session_call(rpc.session)
-        if not sid:
-            sid = await self._session_call(rpc.logon)
-            self.logons += 1 if sid else 0
-        if not sid:
-            raise _Refused(f"{self.host}: {what}: no LuxOS session (logon refused)")
-        rpc.session_token = sid
-
-    async def _session_call(self, call: Callable[[], Awaitable[dict[str, Any]]]) -> str:
-        """The SessionID of a `session` / `logon` reply ("" when none or refused)."""
-        self.requests += 1
-        try:
-            reply = await call()
-            return str(reply["SESSION"][0]["SessionID"] or "")
-        except (APIError, LookupError, TypeError):
-            return ""
-
-    # ------------------------------------------------------------------ telemetry
+        return await (await self.identify()).miner()
 
     async def read(self) -> RigReading:
-        """Telemetry; never raises for a rig problem (ok=False, state UNREACHABLE)."""
-        t = self.timeouts
-        started = time.monotonic()
-        error = ""
-        attempts = 0
-        for attempt in range(1 + t.read_retries):
-            attempts += 1
-            try:
-                return await asyncio.wait_for(self._read_once(started, attempts), t.read_s)
-            except TimeoutError:
-                error = f"no reply within {t.read_s:g} s"
-            except (OSError, LuxosReplyError, DriverError) as exc:
-                error = str(exc) or type(exc).__name__
-            except Exception as exc:  # pyasic raises its own APIError and odd parse errors
-                error = f"{type(exc).__name__}: {exc}"
-            if attempt < t.read_retries:
-                await asyncio.sleep(t.retry_backoff_s)
-        return RigReading.unknown(
-            self.host, error, self.clock(), attempts=attempts,
-            latency_s=time.monotonic() - started,
-        )  # fmt: skip
-
-    async def _read_once(self, started: float, attempts: int) -> RigReading:
-        miner = self._miner if self._miner is not None else await self.miner()
-        if self.firmware != FirmwareKind.LUXOS:
-            return await self._read_generic(miner, started, attempts)
-        commands = READ_COMMANDS + (("profiles",) if self._profiles is None else ())
-        self.requests += 1
-        reply = await miner.rpc.send_command(
-            "+".join(commands), ignore_errors=True, allow_warning=False
-        )
-        read_at = self.clock()
-        if not reply:
-            raise LuxosReplyError("empty reply (connection refused or closed)")
-        if self._profiles is None:
-            self._profiles = parse_profiles(reply)
-        tel = parse_telemetry(reply)
-        limit = None
-        if tel.profile is not None:
-            limit = next((p.watts for p in self._profiles if p.name == tel.profile), None)
-        self._seen(tel.atm_enabled, tel.profile)
-        return RigReading(
-            host=self.host, ok=True, state=tel.state, read_at=read_at,
-            hashrate_ths=tel.hashrate_ths, watts=tel.watts, power_limit_w=limit,
-            profile=tel.profile, temps_c=tel.temps_c, fans_rpm=tel.fans_rpm,
-            status=tel.status, model=tel.model, uptime_s=tel.uptime_s,
-            latency_s=time.monotonic() - started, attempts=attempts,
-        )  # fmt: skip
-
-    def _seen(self, atm: bool | None, profile: str | None) -> None:
-        self._seen_at = time.monotonic()
-        self._seen_atm, self._seen_profile = atm, profile
-
-    def _forget_seen(self) -> None:
-        self._seen_at = None
-
-    def _seen_fresh(self) -> bool:
-        at = self._seen_at
-        return at is not None and time.monotonic() - at <= self.timeouts.seen_max_age_s
-
-    async def _read_generic(self, miner: Any, started: float, attempts: int) -> RigReading:
-        data = await miner.get_data(include=list(GENERIC_READ), allow_warning=False)
-        r = reading_from_miner_data(self.host, data, self.clock())
-        return replace(r, latency_s=time.monotonic() - started, attempts=attempts)
-
-    # ------------------------------------------------------------------ commands
-
-    def check(self, target: Target) -> None:
-        """DriverError when this firmware cannot carry out `target` (before any I/O)."""
-        caps = self.capabilities
-        fw = caps.firmware.value
-        if target.kind == TargetKind.WATTS and not caps.watt_limit:
-            raise DriverError(f"{self.host}: {fw} firmware takes no watt limit; use a mode")
-        name = target.profile
-        if name is not None and not caps.profiles and name not in caps.modes:
-            choices = ", ".join(caps.modes) or "none"
-            raise DriverError(
-                f"{self.host}: {fw} firmware has no profile {name!r}; modes: {choices}"
-            )
-        if target.kind == TargetKind.WAKE and target.watts is not None and not caps.watt_limit:
-            raise DriverError(f"{self.host}: {fw} firmware takes no watt limit")
+        try:
+            inner = await self.identify()
+        except (TimeoutError, DriverError, OSError) as exc:
+            return RigReading.unknown(self.host, str(exc) or "identification timed out",
+                                      self.clock())  # fmt: skip
+        return await inner.read()
 
     async def apply(self, target: Target) -> ApplyResult:
-        """Carry out `target`; never raises for a rig problem (ok=False, error named)."""
-        t = self.timeouts
-        started = time.monotonic()
-        resets_before = self.session_resets
-        attempts = 0
-        error = ""
         try:
-            if self._miner is None:
-                await asyncio.wait_for(self.miner(), t.probe_s)
-            self.check(target)
+            inner = await self.identify()
         except (TimeoutError, DriverError, OSError) as exc:
-            error = str(exc) or "identification timed out"
-            elapsed = time.monotonic() - started
-            return ApplyResult(self.host, target, False, self.clock(), 0, elapsed, error)
-        for attempt in range(1 + t.command_retries):
-            attempts += 1
-            try:
-                detail = await asyncio.wait_for(self._apply_once(target), t.command_s)
-                return ApplyResult(
-                    self.host, target, True, self.clock(), attempts,
-                    time.monotonic() - started, "", self.session_resets - resets_before, detail,
-                )  # fmt: skip
-            except TimeoutError:
-                error = f"no answer within {t.command_s:g} s"
-            except DriverError as exc:  # will not get better by retrying
-                error = str(exc)
-                break
-            except (_Refused, OSError) as exc:
-                error = str(exc) or type(exc).__name__
-            except Exception as exc:  # pyasic's APIError and friends
-                error = f"{type(exc).__name__}: {exc}"
-            self._forget_seen()  # the rig's state is uncertain now: ask it next time
-            if attempt < t.command_retries:
-                await asyncio.sleep(t.retry_backoff_s)
-        return ApplyResult(
-            self.host, target, False, self.clock(), attempts, time.monotonic() - started,
-            error, self.session_resets - resets_before,
-        )  # fmt: skip
-
-    async def _apply_once(self, target: Target) -> str:
-        miner = await self.miner()
-        fw = self.firmware
-        if fw == FirmwareKind.LUXOS:
-            return await self._apply_luxos(miner, target)
-        if fw == FirmwareKind.STOCK:
-            return await self._apply_stock(miner, target)
-        return await self._apply_watts_firmware(miner, target)
-
-    async def _privileged(self, miner: Any, what: str, call: Callable[[], Awaitable[bool]]) -> None:
-        """A LuxOS privileged call with the session rule: fresh token when idle too long,
-        and on refusal one more try with a new session."""
-        self._session_check()
-        await self._ensure_session(miner, what)
-        try:
-            ok = await call()
-            err = "" if ok else "refused"
-        except APIError as exc:
-            ok, err = False, str(exc)
-        if not ok:
-            self.reset_session()
-            self._session_dead = True
-            await self._ensure_session(miner, what)
-            try:
-                ok = await call()
-            except APIError as exc:
-                raise _Refused(f"{self.host}: {what}: {exc}") from None
-            if not ok:
-                raise _Refused(f"{self.host}: {what} refused ({err}, again with a new session)")
-        self._session_used = time.monotonic()
-        self._session_dead = False
-
-    async def _ladder(self, miner: Any) -> tuple[Profile, ...]:
-        if self._profiles is None:
-            self.requests += 1
-            self._profiles = parse_profiles(await miner.rpc.profiles())
-        return self._profiles
-
-    async def _atm_enabled(self, miner: Any) -> bool:
-        """Whether ATM is on: off by our own hand (to be restored), as seen in a fresh
-        reading, else asked (pyasic's atm_enabled; None, an unreadable answer, counts as
-        off, as in pyasic's set_power_limit)."""
-        if self._atm_restore:
-            return True
-        if self._seen_atm is not None and self._seen_fresh():
-            return self._seen_atm
-        self.requests += 1
-        return bool(await miner.atm_enabled())
-
-    async def _luxos_profile(self, miner: Any, name: str) -> str:
-        profiles = await self._ladder(miner)
-        if not any(p.name == name for p in profiles):
-            names = [p.name for p in profiles]
-            raise DriverError(f"{self.host}: no LuxOS profile {name!r}; expected one of {names}")
-        if self._seen_profile == name and not self._atm_restore and self._seen_fresh():
-            return name  # already running it (a wake into the profile it slept in)
-        rpc = miner.rpc
-        atm = False
-
-        async def set_it() -> bool:
-            nonlocal atm
-            atm = await self._atm_enabled(miner)
-            if atm:
-                self.requests += 1
-                await rpc.atmset(enabled=False)
-                self._atm_restore = True
-            self.requests += 1
-            result = await rpc.profileset(name)
-            if atm:
-                self.requests += 1
-                await rpc.atmset(enabled=True)
-                self._atm_restore = False
-            return bool(result["PROFILE"][0]["Profile"] == name)
-
-        await self._privileged(miner, f"profileset {name}", set_it)
-        self._seen(atm, name)
-        return name
-
-    async def _luxos_watts(self, miner: Any, watts: float) -> str:
-        """What pyasic's set_power_limit(floor(W)) does, without its get_config: the
-        ladder is known, so the profile it would pick is set directly."""
-        profiles = await self._ladder(miner)
-        chosen = pick_profile(profiles, math.floor(watts))
-        if chosen is None:
-            low = profiles[0]
-            raise DriverError(
-                f"{self.host}: no LuxOS profile draws <= {watts:g} W; the lowest is "
-                f"{low.name} at {low.watts:g} W (sleep the rig instead)"
-            )
-        return await self._luxos_profile(miner, chosen.name)
-
-    async def _curtail(self, miner: Any, what: str, call: Callable[[], Awaitable[bool]]) -> None:
-        async def counted() -> bool:
-            self.requests += 1
-            return await call()
-
-        await self._privileged(miner, what, counted)
-
-    async def _apply_luxos(self, miner: Any, target: Target) -> str:
-        if target.kind == TargetKind.SLEEP:
-            await self._curtail(miner, "curtail sleep", miner.stop_mining)
-            return "curtail sleep"
-        detail = ""
-        if target.profile is not None:
-            detail = await self._luxos_profile(miner, target.profile)
-        elif target.watts is not None:
-            detail = await self._luxos_watts(miner, target.watts)
-        if target.kind == TargetKind.WAKE:
-            await self._curtail(miner, "curtail wakeup", miner.resume_mining)
-            detail = f"wakeup {detail}".strip()
-        return detail
-
-    async def _apply_stock(self, miner: Any, target: Target) -> str:
-        from pyasic.config.mining import MiningModeConfig
-
-        if target.kind == TargetKind.SLEEP:
-            if not await miner.stop_mining():
-                raise _Refused(f"{self.host}: sleep mode refused")
-            return "sleep"
-        mode = target.profile or "normal"
-        cfg = await miner.get_config()
-        cfg.mining_mode = MiningModeConfig.low() if mode == "low" else MiningModeConfig.normal()
-        await miner.send_config(cfg)
-        return mode
-
-    async def _apply_watts_firmware(self, miner: Any, target: Target) -> str:
-        """Braiins OS and Whatsminer: a power limit in watts, pause/resume."""
-        if target.kind == TargetKind.SLEEP:
-            if not await miner.stop_mining():
-                raise _Refused(f"{self.host}: stop mining refused")
-            return "stop mining"
-        detail = ""
-        if target.watts is not None:
-            if not await miner.set_power_limit(math.floor(target.watts)):
-                raise _Refused(f"{self.host}: power limit {target.watts:g} W refused")
-            detail = f"{math.floor(target.watts)} W"
-        if target.kind == TargetKind.WAKE:
-            if not await miner.resume_mining():
-                raise _Refused(f"{self.host}: resume mining refused")
-            detail = f"resume {detail}".strip()
-        return detail
+            return ApplyResult(self.host, target, False, self.clock(), 0, 0.0,
+                               str(exc) or "identification timed out")  # fmt: skip
+        return await inner.apply(target)

@@ -31,6 +31,7 @@ from fleetd.planner.config import DEFAULT_CONFIG, PlannerConfig
 from fleetd.planner.fill import Chains, Groups, fill
 from fleetd.planner.fleet import FleetState, RigState
 from fleetd.planner.plan import Command, Plan
+from fleetd.planner.timing import with_response_times
 
 
 class PlanError(ValueError):
@@ -45,7 +46,9 @@ def _check_watts(name: str, value: float) -> float:
 
 
 def _awake(state: np.ndarray) -> np.ndarray:
-    return (state == RigState.HASHING) | (state == RigState.BOOTING) | (state == RigState.DERATED)
+    out: np.ndarray = (state == RigState.HASHING) | (state == RigState.BOOTING) | (
+        state == RigState.DERATED)
+    return out
 
 
 def _counted_unplanned(fleet: FleetState, catalog: ModelCatalog) -> tuple[np.ndarray, np.ndarray]:
@@ -75,15 +78,36 @@ def plan(
 
     `dt_s` is the time since the previous plan (for the ramp-up limit; default
     config.period_s). `wake_budget_w`, if lower than the budget, bounds the load that may
-    include newly woken rigs. Raises PlanError / FleetStateError on bad input.
+    include newly woken rigs. Rigs with a response time (FleetState.response_s) are
+    planned so that the budget holds at every instant (fleetd.planner.timing): no
+    reduction is counted before it lands, and a cut sheds the fastest rigs first.
+    Raises PlanError / FleetStateError on bad input.
     """
     budget = _check_watts("budget_w", budget_w)
+    if validate:
+        fleet.validate(len(catalog))
+
+    def plan_now(f: FleetState) -> Plan:
+        return _plan_now(f, budget, catalog=catalog, config=config, dt_s=dt_s,
+                         wake_budget_w=wake_budget_w)  # fmt: skip
+
+    return with_response_times(plan_now, fleet, budget, catalog)
+
+
+def _plan_now(
+    fleet: FleetState,
+    budget: float,
+    *,
+    catalog: ModelCatalog,
+    config: PlannerConfig,
+    dt_s: float | None,
+    wake_budget_w: float | None,
+) -> Plan:
+    """plan() as if every change took effect at once."""
     wake_budget = budget if wake_budget_w is None else _check_watts("wake_budget_w", wake_budget_w)
     dt = config.period_s if dt_s is None else float(dt_s)
     if not (math.isfinite(dt) and dt >= 0):
         raise PlanError(f"dt_s: expected seconds >= 0, got {dt_s!r}")
-    if validate:
-        fleet.validate(len(catalog))
 
     n = len(fleet)
     tables = catalog.tables

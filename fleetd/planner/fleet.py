@@ -49,6 +49,9 @@ class FleetState:
     counted_w  float64 what a rig that is not planned counts for instead of the safety
                        rule (the highest of nameplate, last target and last reading), e.g.
                        its share of the site meter before its first reading; NaN = the rule
+    response_s float64 seconds after a command's answer before the rig's draw has fallen
+                       to a lower target (fleetd.drivers.control); 0 = at once. A plan
+                       counts no reduction before it, and on a cut sheds the fastest first
     """
 
     model: np.ndarray
@@ -61,6 +64,7 @@ class FleetState:
     since_s: np.ndarray
     boot_s: np.ndarray
     counted_w: np.ndarray
+    response_s: np.ndarray
 
     def __len__(self) -> int:
         return int(self.model.shape[0])
@@ -79,6 +83,7 @@ class FleetState:
         since_s: np.ndarray | list[float] | float = np.inf,
         boot_s: np.ndarray | list[float] | float = np.nan,
         counted_w: np.ndarray | list[float] | float = np.nan,
+        response_s: np.ndarray | list[float] | float = 0.0,
     ) -> FleetState:
         """Build a validated state; scalars are broadcast to every rig."""
         m = np.asarray(model)
@@ -107,6 +112,7 @@ class FleetState:
             since_s=arr("since_s", since_s, np.float64),
             boot_s=arr("boot_s", boot_s, np.float64),
             counted_w=arr("counted_w", counted_w, np.float64),
+            response_s=arr("response_s", response_s, np.float64),
         )
 
     def validate(self, n_models: int) -> None:
@@ -128,6 +134,8 @@ class FleetState:
             ("since_s", np.isnan(self.since_s) | (self.since_s < 0), "seconds >= 0 or +inf"),
             ("boot_s", self.boot_s < 0, "seconds >= 0 or NaN"),
             ("counted_w", self.counted_w < 0, "watts >= 0 or NaN"),
+            ("response_s", ~np.isfinite(self.response_s) | (self.response_s < 0),
+             "finite seconds >= 0"),
         )  # fmt: skip
         for name, bad, expected in checks:
             if bad.any():
@@ -164,5 +172,5 @@ def advance(
     return FleetState(
         model=fleet.model, firmware=fleet.firmware, state=state, target_w=target,
         reported_w=fleet.reported_w, stale=fleet.stale, cap_w=fleet.cap_w, since_s=since,
-        boot_s=fleet.boot_s, counted_w=fleet.counted_w,
+        boot_s=fleet.boot_s, counted_w=fleet.counted_w, response_s=fleet.response_s,
     )  # fmt: skip

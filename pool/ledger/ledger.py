@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from pool.ledger.config import LedgerConfig
 from pool.ledger.factory import open_backend
 from pool.ledger.group_commit import GroupCommitter
+from pool.ledger.leader import Leadership
 from pool.ledger.payouts import PayoutReport, Resolve, run_payouts
 from pool.ledger.records import BalanceRow, BlockRow, BlockStatus, FoundBlock, Share
 from pool.ledger.sqlite_backend import Checkpointer
@@ -49,6 +50,10 @@ class Ledger:
     checkpointer: Checkpointer | None = None
     executor: ThreadPoolExecutor = field(init=False, default_factory=lambda: ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="ledger-accounting"))  # fmt: skip
+    leadership: Leadership = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.leadership = Leadership(self.config)
 
     @classmethod
     async def open(
@@ -144,6 +149,13 @@ class Ledger:
                 changed.append((block, status))
         return changed
 
+    async def lead(self) -> bool:
+        """Whether this process leads the ledger now (pool.ledger.leader): keeps or takes
+        the leader lock; only the leader follows blocks and settles."""
+        if self.config.backend == "sqlite":
+            return True  # one process owns the file
+        return await self._run(self.leadership.check)
+
     async def balances(self) -> list[BalanceRow]:
         return await self._run(self.store.balances)
 
@@ -178,5 +190,6 @@ class Ledger:
             await asyncio.to_thread(writer.close)
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+        await self._run(self.leadership.close)
         await self._run(self.store.close)
         self.executor.shutdown(wait=True)

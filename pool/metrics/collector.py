@@ -32,6 +32,7 @@ class ScrapeSource(Protocol):
     workers: WorkerBook
     server: StratumServer | None
     quarantined_accounts: int | None
+    ledger_leader: bool | None
 
     def clock(self) -> float: ...
     def rpc_calls(self) -> dict[tuple[str, str], tuple[int, int]]: ...
@@ -100,6 +101,13 @@ class PoolCollector:
                 "Accounts payouts skip: no payout address, or one the wallet refused "
                 "(surplus ledger payouts lists them)", value=m.quarantined_accounts,
             )  # fmt: skip
+        if m.ledger_leader is not None:
+            yield GaugeMetricFamily(
+                "surplus_pool_ledger_leader",
+                "1 while this process leads the ledger (follows blocks to maturity and "
+                "settles for the whole cluster; a PostgreSQL advisory lock), else 0",
+                value=1.0 if m.ledger_leader else 0.0,
+            )
         server = m.server
         if server is None:
             return

@@ -92,6 +92,7 @@ class PoolMetrics:
         self._collector = PoolCollector(self)
         r.register(self._collector)
         self.quarantined_accounts: int | None = None  # payouts skip them (the ledger's)
+        self.ledger_leader: bool | None = None  # None: no ledger
         self._block_detected: float | None = None
         self._prevhash: bytes | None = None
         self._unsubscribe: Callable[[], None] | None = None

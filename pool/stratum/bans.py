@@ -52,6 +52,14 @@ class BanBook:
         if self.ban_seconds > 0 and key:
             self._bans[key] = self.clock() + self.ban_seconds
 
+    def extend(self, key: str, seconds: float) -> None:
+        """A ban made elsewhere (another process of the cluster): refused for `seconds`
+        from now, or longer if already banned for longer."""
+        if seconds > 0 and key:
+            until = self.clock() + seconds
+            if until > self._bans.get(key, 0.0):
+                self._bans[key] = until
+
     def is_banned(self, key: str) -> bool:
         until = self._bans.get(key)
         if until is None:

@@ -7,10 +7,13 @@ Unknown keys are errors, so a typo in a config file is reported instead of ignor
 from __future__ import annotations
 
 import os
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from plumbing.netaddr import split_host_port
+from plumbing.redact import shown
 from pool.protocol import DEFAULT_VERSION_MASK
 from pool.stratum.limits import parse_networks
 
@@ -62,7 +65,12 @@ class StratumConfig(_Strict):
     port: int = Field(3333, ge=0, le=65535)
     mode: Literal["solo", "pool"] = "pool"
     extranonce1_prefix: str = Field(
-        "", description="hex, 0-2 bytes; tells several pool processes' extranonce1 apart"
+        "", description="hex, 0-2 bytes; tells several pool processes' extranonce1 apart "
+        "(a cluster derives it from node_id and the process index instead)"
+    )
+    processes: int | Literal["auto"] = Field(
+        1, description="worker processes sharing the Stratum port (SO_REUSEPORT) under one "
+        "supervisor; \"auto\": one per core. Above 1 needs node_id and a PostgreSQL ledger",
     )
     extranonce2_size: int = Field(8, ge=2, le=8)
     version_mask: int = Field(DEFAULT_VERSION_MASK, ge=0, le=0xFFFFFFFF)
@@ -72,12 +80,28 @@ class StratumConfig(_Strict):
         description="open connections, at most (lowered to what the fd limit allows)",
     )
     max_connections_per_ip: int = Field(
-        256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt)"
+        256, ge=1, description="connections per IPv4 address or IPv6 /64 (trusted exempt); per "
+        "process: a cluster host with N processes lets an address hold up to N times this"
     )
     trusted_networks: list[str] = Field(
         default_factory=list,
         description="CIDRs exempt from the per-address cap and bans (a farm's NAT)",
     )
+    proxy_protocol: bool = Field(
+        False, description="accept a PROXY protocol header (v2, or v1) from proxy_networks: "
+        "bans, the per-address cap and stats then see the miner's address, not the proxy's",
+    )
+    proxy_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of the load balancers (HAProxy send-proxy-v2) whose connections must "
+        "start with a PROXY header; from any other peer a PROXY header closes the connection",
+    )
+    tls_listen: str | None = Field(
+        None, description="HOST:PORT of a Stratum over TLS listener (stratum+ssl; customarily "
+        "port 3334 or 443) beside the plain one; needs tls_cert and tls_key",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain of tls_listen")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_listen")
     subscribe_timeout: float = Field(30.0, gt=0, description="seconds to send mining.subscribe")
     authorize_timeout: float = Field(
         60.0, gt=0, description="seconds from mining.subscribe to a successful authorize"
@@ -105,10 +129,19 @@ class StratumConfig(_Strict):
     vardiff: VardiffConfig = VardiffConfig()
     ban: BanConfig = BanConfig()
 
-    @field_validator("trusted_networks")
+    @field_validator("trusted_networks", "proxy_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         return [str(net) for net in parse_networks(value)]
+
+    @field_validator("processes", mode="plain")
+    @classmethod
+    def _processes(cls, value: Any) -> int | Literal["auto"]:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 256:
+            return value
+        raise ValueError(f'expected an integer 1-256 or "auto", got {shown(value)}')
 
     @field_validator("extranonce1_prefix")
     @classmethod
@@ -120,6 +153,32 @@ class StratumConfig(_Strict):
         if len(raw) > 2:
             raise ValueError(f"extranonce1_prefix is at most 2 bytes, got {len(raw)}")
         return raw.hex()
+
+    @field_validator("tls_listen")
+    @classmethod
+    def _tls_listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value, allow_zero=True)
+        return value
+
+    @property
+    def tls_address(self) -> tuple[str, int] | None:
+        return None if self.tls_listen is None else split_host_port(self.tls_listen,
+                                                                    allow_zero=True)
+
+    @model_validator(mode="after")
+    def _tls(self) -> StratumConfig:
+        if self.tls_listen is not None and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("tls_listen needs tls_cert and tls_key (PEM files)")
+        return self
+
+    @model_validator(mode="after")
+    def _proxies(self) -> StratumConfig:
+        if self.proxy_protocol and not self.proxy_networks:
+            raise ValueError("proxy_protocol = true needs proxy_networks: the load balancers "
+                             "allowed to name the client (a PROXY header from anyone else "
+                             "could forge any address)")  # fmt: skip
+        return self
 
     @property
     def prefix_bytes(self) -> bytes:

@@ -26,6 +26,7 @@ class ServerStats:
     protocol_errors: int = 0
     internal_errors: int = 0  # a request that raised (a bug): answered 20, logged
     bans: int = 0
+    proxy_refused: int = 0  # a PROXY header missing, malformed, or from an untrusted peer
     last_fanout_ms: float = 0.0  # new job -> last transport.write returned
     last_fanout_sessions: int = 0
 

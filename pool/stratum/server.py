@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -56,7 +57,9 @@ from pool.stratum.limits import (
     parse_networks,
     raise_fd_limit,
 )
+from pool.stratum.proxied import ProxiedSession
 from pool.stratum.session import JobRecord, StratumSession
+from pool.stratum.tls import TlsSession, server_context
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +96,12 @@ class StratumServer:
         *,
         clock: Callable[[], float] = time.time,
         account_problem: AccountProblem | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.config = config
+        # several processes share the port (SO_REUSEPORT; pool.cluster): the kernel
+        # spreads new connections over their listening sockets
+        self.reuse_port = reuse_port
         # pool mode: why an account may not mine here (pool.accounts.AccountBook.problem)
         self.account_problem = account_problem
         self.jobs = jobs
@@ -111,6 +118,8 @@ class StratumServer:
         self.block_listeners: list[Callable[[BlockFound], None]] = []
         # (worker, Stratum error code) of each rejected share of an authorized worker
         self.reject_listener: Callable[[str, int], None] | None = None
+        # (address key, seconds, reason) of each ban: shared with the cluster (pool.app)
+        self.ban_listener: Callable[[str, float, str], None] | None = None
         self.epoch = 0
         self._prevhash: bytes | None = None
         self._working: dict[StratumSession, None] = {}
@@ -142,6 +151,8 @@ class StratumServer:
         self._scripts: dict[str, bytes] = {}
         self._tasks: set[asyncio.Task] = set()
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        self.tls_address: tuple[str, int] | None = None  # where the TLS listener is bound
         self._sweeper: asyncio.Task | None = None
         self._unsubscribe_jobs: Callable[[], None] | None = None
         self._draining = False
@@ -174,12 +185,21 @@ class StratumServer:
                         "raise LimitNOFILE", fd_limit, self.max_connections,
                         self.config.max_connections)
         loop = asyncio.get_running_loop()
+        config = self.config
+        tls_context = None  # loaded before anything listens: a bad file stops the start
+        if config.tls_cert is not None and config.tls_key is not None and config.tls_listen:
+            tls_context = server_context(config.tls_cert, config.tls_key)
+        factory: Callable[[], StratumSession] = lambda: StratumSession(self)  # noqa: E731
+        if self.config.proxy_protocol:
+            proxies = parse_networks(self.config.proxy_networks)
+            factory = lambda: ProxiedSession(self, proxies)  # noqa: E731
         self._server = await loop.create_server(
-            lambda: StratumSession(self),
+            factory,
             self.config.host,
             self.config.port,
             backlog=self.config.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
         )
         self._unsubscribe_jobs = self.jobs.subscribe(self.on_job)
         if self.jobs.current is not None:
@@ -187,11 +207,30 @@ class StratumServer:
         self._sweeper = loop.create_task(self._sweep())
         host, port = self._server.sockets[0].getsockname()[:2]
         self._address = (host, port)
+        if tls_context is not None:
+            try:
+                await self._start_tls(loop, tls_context)
+            except BaseException:
+                self._server.close()
+                raise
         log.info("stratum listening on %s:%d (%s mode; at most %d connections, %d per "
                  "address, %d trusted networks)", host, port, self.config.mode,
                  self.max_connections, self.config.max_connections_per_ip,
                  len(self.trusted_networks))
         return host, port
+
+    async def _start_tls(self, loop: asyncio.AbstractEventLoop, context: ssl.SSLContext) -> None:
+        """The Stratum over TLS listener (pool.stratum.tls)."""
+        config = self.config
+        assert config.tls_address is not None
+        tls_host, tls_port = config.tls_address
+        self._tls_server = await loop.create_server(
+            lambda: TlsSession(self), tls_host, tls_port, ssl=context,
+            backlog=config.backlog, reuse_address=True, reuse_port=self.reuse_port or None,
+            ssl_handshake_timeout=min(config.subscribe_timeout, 60.0),
+        )
+        self.tls_address = tuple(self._tls_server.sockets[0].getsockname()[:2])
+        log.info("stratum over TLS listening on %s:%d", *self.tls_address)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -212,6 +251,8 @@ class StratumServer:
         self._draining = True
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         if self._unsubscribe_jobs is not None:
             self._unsubscribe_jobs()
         if self._sweeper is not None:
@@ -368,6 +409,8 @@ class StratumServer:
         else:
             log.warning("banning %s for %g s: %s", session.ip_key, ban.ban_seconds, reason)
             self.bans.ban(session.ip_key)
+            if self.ban_listener is not None:
+                self.ban_listener(session.ip_key, ban.ban_seconds, reason)
         session.abort()
 
     # ------------------------------------------------------------ jobs and fan-out

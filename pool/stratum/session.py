@@ -194,9 +194,16 @@ class StratumSession(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         self.fd = sock.fileno() if sock is not None else -1
         peer = transport.get_extra_info("peername")
-        self.remote = peer[0] if peer else ""
-        self.ip_key = address_key(self.remote)
-        self.trusted = is_trusted(self.remote, self.server.trusted_networks)
+        self.enter(peer[0] if peer else "")
+
+    def enter(self, remote: str) -> None:
+        """Count the connection as coming from `remote` (the peer, or the client a
+        trusted proxy names: pool.stratum.proxied), and ask the server to admit it."""
+        transport = self.transport
+        assert transport is not None
+        self.remote = remote
+        self.ip_key = address_key(remote)
+        self.trusted = is_trusted(remote, self.server.trusted_networks)
         self.connected = time.monotonic()
         if not self.server.admit(self):
             self.closed = True

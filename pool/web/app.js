@@ -261,10 +261,11 @@
   function connectSection(c) {
     const host = window.location.hostname || '127.0.0.1';
     const stratum = c.stratum_url || `stratum+tcp://${host}:${c.stratum_port}`;
+    const tls = c.tls_url || (c.tls_port ? `stratum+ssl://${host}:${c.tls_port}` : null);
     const dl = el('dl', { class: 'connect' },
       el('dt', {}, 'Stratum'), el('dd', { class: 'mono', 'data-field': 'stratum_url' }, stratum),
       el('dt', {}, 'Stratum over TLS'),
-      el('dd', { class: c.tls_url ? 'mono' : 'empty', 'data-field': 'tls_url' }, c.tls_url || 'not offered by this pool'),
+      el('dd', { class: tls ? 'mono' : 'empty', 'data-field': 'tls_url' }, tls || 'not offered by this pool'),
       el('dt', {}, 'Username'), el('dd', { class: 'mono', 'data-field': 'username' }, c.username),
       el('dt', {}, 'Password'), el('dd', { class: 'mono', 'data-field': 'password' }, c.password));
     return el('section', { 'data-section': 'connect' }, el('h2', {}, 'How to connect'), dl,

@@ -4,11 +4,13 @@ The demo runs the real programs, each in its own process, exactly as an operator
 
     surplus pool    the pool in pool mode on the embedded devnet chain (or --node URL),
                     SQLite ledger, /metrics and the JSON stats API
-    surplus rigsim  configs/fleet-demo.toml: a few hundred emulated LuxOS rigs over two
-                    sites, mining through the pool; it also serves each site's utility
-                    meter and the AI hall's sub-meter
+    surplus rigsim  configs/fleet-demo.toml: a few hundred emulated rigs over two sites
+                    (north LuxOS; south mixed: Braiins OS+, stock Antminer, Whatsminer
+                    and LuxOS), mining through the pool; it also serves each site's
+                    utility meter and the AI hall's sub-meter
     surplus fleetd  configs/fleetd-demo.toml: holds each site under its allotment through
-                    pyasic, closing the loop on the site meters
+                    pyasic (one backend per firmware family), closing the loop on the
+                    site meters
 
 and itself plays the grid operator (a live allotment feed that cuts the south site
 without notice now and then) and the operator's screen (a live dashboard, or plain log

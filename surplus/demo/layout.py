@@ -35,6 +35,9 @@ CHECKOUT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FLEET_NAME = "fleet-demo.toml"
 FLEETD_NAME = "fleetd-demo.toml"
 POOL_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # the pool's regtest address
+# rigsim's firmware family of a rig group -> the driver fleetd drives it with
+FLEETD_FAMILY = {"luxos": "luxos", "braiins": "braiins", "antminer": "stock",
+                 "whatsminer": "whatsminer"}  # fmt: skip
 GRID_SITE = "south"  # the site whose allotment comes from the grid operator's live feed
 DIFF1_HASHES = 2**32  # expected hashes per block at difficulty 1
 # A regtest node's blocks are at the proof-of-work limit (bits 0x207fffff): about two
@@ -226,7 +229,8 @@ def fleetd_config(
             if "meter" in f:
                 f["meter"]["url"] = port_of(f["meter"]["url"])
         site["rigs"] = [
-            {"range": g["addresses"], "model": g["model"], "firmware": "luxos",
+            {"range": g["addresses"], "model": g["model"],
+             "firmware": FLEETD_FAMILY[g.get("firmware", "luxos")],
              **({"name": g["name"]} if "name" in g else {})}
             for g in fleet["rigs"] if g["site"] == name
         ]  # fmt: skip

@@ -3,6 +3,7 @@
 #   bcoin 1.0.2 (npm, regtest node) into .cache/bcoin
 #   Prometheus and promtool (Debian's prometheus package)
 #   chromium (Debian's package: the miners' page tests drive it through Playwright)
+#   HAProxy (Debian's package: the pool cluster behind it, PROXY protocol v2)
 # PostgreSQL is expected on 127.0.0.1:5432; it is started here when installed but stopped.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -42,6 +43,12 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     echo "installing chromium (Debian package)" >&2
     apt_install chromium
+fi
+
+# HAProxy, in front of the pool cluster (tests/stratum/test_haproxy.py).
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+    echo "installing haproxy (Debian package)" >&2
+    apt_install haproxy
 fi
 
 # PostgreSQL: present on these machines; start the cluster if it is installed but down.

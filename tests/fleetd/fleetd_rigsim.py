@@ -175,17 +175,28 @@ def optimum_ths(
     share of its nameplate (a thermal limit).
     """
     skip = set(exclude)
-    slopes, widths = [], []
-    budget = rig_budget_w
+    sets = []
     fixed_ths = 0.0
     for i, rig in enumerate(fleet.rigs):
         if i in skip:
             fixed_ths += rig.hashrate_ths
             continue
         m = rig.model
-        budget -= m.sleep_w
         lim = (max_heat or {}).get(i, np.inf) * m.nameplate_w
-        pts = [(m.sleep_w, 0.0)] + [(p.watts, p.ths) for p in m.profiles if p.watts <= lim]
+        sets.append([(m.sleep_w, 0.0)] + [(p.watts, p.ths) for p in m.profiles
+                                          if p.watts <= lim])  # fmt: skip
+    return lp_optimum(sets, rig_budget_w) + fixed_ths
+
+
+def lp_optimum(point_sets: Sequence[Sequence[tuple[float, float]]], budget_w: float) -> float:
+    """The LP relaxation's optimum: each rig runs at one of its (watts, TH/s) points, the
+    first its asleep one, or between two (the relaxation); segments of every rig's upper
+    concave hull are taken best TH/s per W first until `budget_w` is spent."""
+    slopes, widths = [], []
+    budget = budget_w
+    for pts in point_sets:
+        pts = sorted(pts)
+        budget -= pts[0][0]
         hull = [pts[0]]
         for p in pts[1:]:
             while len(hull) >= 2:
@@ -196,17 +207,17 @@ def optimum_ths(
                     break
             hull.append(p)
         for (w0, h0), (w1, h1) in itertools.pairwise(hull):
-            slopes.append((h1 - h0) / (w1 - w0))
-            widths.append(w1 - w0)
-    order = np.argsort(-np.array(slopes))
+            if w1 > w0:
+                slopes.append((h1 - h0) / (w1 - w0))
+                widths.append(w1 - w0)
     got = 0.0
-    for k in order:
+    for k in np.argsort(-np.array(slopes)):
         if budget <= 0:
             break
         take = min(widths[k], budget)
         got += take * slopes[k]
         budget -= take
-    return got + fixed_ths
+    return got
 
 
 # ---------------------------------------------------------------------- hold checks

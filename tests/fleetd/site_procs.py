@@ -51,6 +51,9 @@ FAST_TIMINGS: dict[str, float] = {
     "boot_s": 3.0, "ramp_up_s": 2.0, "shed_s": 1.5, "api_down_s": 0.5, "tau_s": 1.5,
 }  # fmt: skip
 START_TIMEOUT_S = 60.0
+# rigsim's firmware family -> fleetd's
+FLEETD_FAMILY = {"luxos": "luxos", "braiins": "braiins", "antminer": "stock",
+                 "whatsminer": "whatsminer"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Group:
     start: str = "hashing"
     profile: str = "default"
     faults: Mapping[str, Any] | None = None
+    firmware: str = "luxos"  # rigsim's family: luxos, braiins, antminer, whatsminer
+    whatsminer_api: str = "v2"
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,10 @@ class SiteSpec:
         for g in self.groups:
             row: dict[str, Any] = {"model": g.model, "count": g.count, "site": SITE,
                                    "addresses": str(ipaddress.IPv4Address(first)),
-                                   "start": g.start, "profile": g.profile}  # fmt: skip
+                                   "start": g.start, "profile": g.profile,
+                                   "firmware": g.firmware}  # fmt: skip
+            if g.whatsminer_api != "v2":
+                row["whatsminer_api"] = g.whatsminer_api
             first += g.count
             if g.faults:
                 row["faults"] = dict(g.faults)
@@ -124,8 +132,9 @@ def _fleet_toml(cfg: FleetConfig) -> dict[str, Any]:
 def fleetd_toml(spec: SiteSpec, fleet: Fleet, *, feed_url: str, meter_base: str,
                 api_port: int, metrics_port: int, audit: Path) -> dict[str, Any]:  # fmt: skip
     """fleetd's config for the site: the feed, the meter and the hall's sub-meter served
-    by rigsim, every rig by address (LuxOS through pyasic)."""
-    rigs = [{"host": r.address, "model": r.model.key, "firmware": "luxos"} for r in fleet.rigs]
+    by rigsim, every rig by address and firmware family (through pyasic)."""
+    rigs = [{"host": r.address, "model": r.model.key, "firmware": FLEETD_FAMILY[r.firmware]}
+            for r in fleet.rigs]  # fmt: skip
     meter = {"kind": "http_json", "url": f"{meter_base}/sites/{SITE}/meter", "field": "kw",
              "unit": "kW", "interval_s": spec.meter_interval_s, "timeout_s": 1.0,
              "stale_after_s": max(5.0, 4 * spec.meter_interval_s)}  # fmt: skip
@@ -168,6 +177,7 @@ class GridFeed:
         self.change = 0
         self.published_at = time.time()
         self.polls = 0
+        self.ahead: list[tuple[float, float]] = []  # announced changes (at, mw)
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -177,9 +187,19 @@ class GridFeed:
         self.published_at = time.time()
         return self.published_at
 
+    def announce(self, at: float, mw: float) -> None:
+        """A scheduled change: announced in the feed's `next` from now, in force at `at`."""
+        self.ahead = sorted([*self.ahead, (at, mw)])
+
     async def _handler(self, request: web.Request) -> web.Response:
         self.polls += 1
-        body = {"mw": self.mw, "as_of": time.time(), "id": f"grid-{self.change}"}
+        now = time.time()
+        while self.ahead and self.ahead[0][0] <= now:
+            at, mw = self.ahead.pop(0)
+            self.mw, self.change, self.published_at = mw, self.change + 1, at
+        body: dict[str, Any] = {"mw": self.mw, "as_of": now, "id": f"grid-{self.change}"}
+        if self.ahead:
+            body["next"] = [{"at": at, "mw": mw} for at, mw in self.ahead]
         return web.Response(text=json.dumps(body), content_type="application/json")
 
     async def start(self) -> None:

@@ -17,6 +17,8 @@ from fleetd.sources import build_site_allotment
 from rigsim.config import load_fleet_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RIGSIM_FAMILY = {"luxos": FirmwareKind.LUXOS, "braiins": FirmwareKind.BRAIINS,
+                 "antminer": FirmwareKind.STOCK, "whatsminer": FirmwareKind.WHATSMINER}
 
 
 def test_demo_config_matches_the_demo_fleet() -> None:
@@ -27,10 +29,12 @@ def test_demo_config_matches_the_demo_fleet() -> None:
     for g in fleet.rigs:
         first, _ = g.address_range()
         for k in range(g.count):
-            emulated[str(ipaddress.IPv4Address(first + k))] = (g.site, g.model)
-    ours = {r.host: (r.site, r.model) for r in cfg.rigs()}
-    assert ours == emulated  # every emulated rig, at its site, as its model
-    assert all(r.firmware == FirmwareKind.LUXOS for r in cfg.rigs())
+            emulated[str(ipaddress.IPv4Address(first + k))] = (g.site, g.model,
+                                                               RIGSIM_FAMILY[g.firmware])
+    ours = {r.host: (r.site, r.model, r.firmware) for r in cfg.rigs()}
+    assert ours == emulated  # every emulated rig, at its site, as its model and family
+    assert {r.firmware for r in cfg.rigs("north")} == {FirmwareKind.LUXOS}
+    assert {r.firmware for r in cfg.rigs("south")} == set(FirmwareKind)  # a mixed site
     assert cfg.api.loopback and cfg.api.bearer_token()
     assert cfg.audit.path.is_absolute()
     north = cfg.sites["north"]
@@ -38,6 +42,52 @@ def test_demo_config_matches_the_demo_fleet() -> None:
     assert (pc.period_s, pc.min_awake_s, pc.ramp_up_mw_per_min) == (5, 90, 0.3)
     assert north.declared_firm_kw() == 12 and north.overhead.pue == 1.08
     assert cfg.drivers.timeouts().session_ttl_s < 60
+
+
+def test_mixed_config_matches_the_mixed_fleet_family_by_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = load(CONFIGS / "fleetd-mixed.toml")
+    fleet = load_fleet_config(CONFIGS / "fleet-mixed.toml")
+    emulated = {}
+    for g in fleet.rigs:
+        first, _ = g.address_range()
+        for k in range(g.count):
+            emulated[str(ipaddress.IPv4Address(first + k))] = (g.model, RIGSIM_FAMILY[g.firmware])
+    assert {r.host: (r.model, r.firmware) for r in cfg.rigs()} == emulated
+    assert {r.firmware for r in cfg.rigs()} == set(FirmwareKind)
+    # the secrets come from the environment, and must be there
+    with pytest.raises(ConfigError, match="FLEETD_BRAIINS_PASSWORD is not set"):
+        cfg.drivers.settings()
+    for var, value in (("FLEETD_BRAIINS_PASSWORD", "root"), ("FLEETD_ANTMINER_PASSWORD",
+                       "root"), ("FLEETD_WHATSMINER_PASSWORD", "admin"),
+                       ("FLEETD_WHATSMINER_V3_PASSWORD", "super")):  # fmt: skip
+        monkeypatch.setenv(var, value)
+    settings = cfg.drivers.settings()
+    creds, control = settings[FirmwareKind.BRAIINS]
+    assert (creds.username, creds.password) == ("root", "root") and "password=***" in repr(creds)
+    assert control.response_s == 16 and control.granularity == "watts"
+    assert settings[FirmwareKind.WHATSMINER][1].granularity == "percent"
+    assert settings[FirmwareKind.WHATSMINER][0].password_v3 == "super"
+    assert settings[FirmwareKind.STOCK][1].granularity == "modes"
+    # every family's response covers the fleet's compressed shed timings
+    tune_down = {fleet.model_for(m).tune_down_s for m in ("S19", "S19XP", "S21")}
+    assert settings[FirmwareKind.BRAIINS][1].response_s > max(tune_down)
+    shed = max(fleet.model_for(g.model).shed_s for g in fleet.rigs)
+    assert all(c.response_s is not None and c.response_s > shed for _, c in settings.values())
+
+
+def test_family_driver_tables_are_checked() -> None:
+    base = {"sites": {"a": {"allotment": [{"kind": "constant", "mw": 1}],
+                            "rigs": [{"host": "10.0.0.1", "model": "S19"}]}}}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"drivers\.whatsminer\.control"):
+        parse_config(base | {"drivers": {"whatsminer": {"control": "watts"}}})
+    with pytest.raises(ConfigError, match=r"drivers\.luxos\.password_env"):
+        parse_config(base | {"drivers": {"luxos": {"password_env": "X"}}})
+    with pytest.raises(ConfigError, match=r"drivers\.braiins\.password"):
+        parse_config(base | {"drivers": {"braiins": {"password": "in-the-file"}}})
+    with pytest.raises(ConfigError, match=r"drivers\.stock\.response_s"):
+        parse_config(base | {"drivers": {"stock": {"response_s": -1}}})
 
 
 def test_demo_allotment_builds_and_compresses_the_day() -> None:

@@ -1,10 +1,8 @@
-"""Driver pieces without a network: targets, capabilities, LuxOS reply parsing, MinerData."""
+"""Driver pieces without a network: targets, capabilities, the families' reply parsing."""
 
 from __future__ import annotations
 
 import pytest
-from pyasic.data import Fan, HashBoard, MinerData
-from pyasic.device.algorithm.hashrate.unit.sha256 import SHA256Unit
 
 from fleetd.drivers import (
     DriverError,
@@ -17,7 +15,7 @@ from fleetd.drivers import (
     parse_profiles,
     parse_telemetry,
     pick_profile,
-    reading_from_miner_data,
+    replies,
 )
 from fleetd.drivers.luxos import LuxosReplyError
 from fleetd.models import Firmware
@@ -114,23 +112,39 @@ def test_parse_telemetry_and_profiles() -> None:
         parse_profiles({"profiles": ok({})})
 
 
-def test_reading_from_pyasic_miner_data() -> None:
-    th = SHA256Unit.TH
-    data = MinerData(
-        ip="127.0.0.1", wattage=2100, raw_wattage_limit=2200, is_mining=True,
-        hashboards=[HashBoard(slot=i, hashrate=None, chip_temp=60 + i, temp=50)
-                    for i in range(3)],
-        fans=[Fan(speed=4000), Fan(speed=None)], uptime=99,
+def test_family_replies_are_read_and_bad_ones_refused() -> None:
+    ok = [{"STATUS": "S"}]
+    bos = replies.bosminer({
+        "summary": [{"STATUS": ok, "SUMMARY": [{"MHS 1m": 104e6, "Elapsed": 99}]}],
+        "tunerstatus": [{"STATUS": ok, "TUNERSTATUS": [{
+            "ApproximateMinerPowerConsumption": 3010, "PowerLimit": 3050,
+            "TunerRunning": True}]}],
+        "temps": [{"STATUS": ok, "TEMPS": [{"Chip": 70.5}, {"Chip": "hot"}, {"Chip": 1e9}]}],
+        "fans": [{"STATUS": ok, "FANS": [{"RPM": 4000}, {"RPM": -5}]}],
+    })  # fmt: skip
+    assert (bos.ths, bos.watts, bos.limit_w, bos.running) == (104.0, 3010, 3050, True)
+    assert bos.temps_c == (70.5,) and bos.fans_rpm == (4000,) and bos.uptime_s == 99
+    with pytest.raises(replies.ReplyError, match="no MHS 1m"):
+        replies.bosminer({"summary": [{"STATUS": [{"STATUS": "E"}], "SUMMARY": []}]})
+    stock = replies.bmminer({
+        "summary": [{"STATUS": ok, "SUMMARY": [{"GHS 5s": 104000.0}]}],
+        "stats": [{"STATUS": ok, "STATS": [{"Type": "Antminer S19j Pro"},
+                                           {"temp_chip1": "66-68-70-72", "fan1": 5000}]}],
+    })  # fmt: skip
+    assert stock.ths == 104.0 and stock.watts is None and stock.temps_c == (69.0,)
+    assert stock.model == "Antminer S19j Pro" and stock.fans_rpm == (5000,)
+    v2 = replies.btminer_v2({
+        "summary": [{"STATUS": ok, "SUMMARY": [{"MHS 1m": 114e6, "Power": 2640,
+                                                "Power Limit": 3300}]}],
+        "status": [{"STATUS": "S", "Msg": {"mineroff": "false", "power_pct": "80"}}],
+    })  # fmt: skip
+    assert (v2.ths, v2.watts, v2.limit_w, v2.pct, v2.running) == (114.0, 2640, 3300, 80, True)
+    v3 = replies.btminer_v3(
+        {"code": 0, "msg": {"summary": {"hash-1min": 0.0, "power-realtime": 25,
+                                        "power-limit": 3400}}},
+        {"code": 0, "msg": {"power-percent": 150}},  # out of range: unknown
+        {"code": 0, "msg": {"miner": {"working": "false"}}},
     )  # fmt: skip
-    from pyasic.device.algorithm.hashrate.sha256 import SHA256HashRate
-
-    data.raw_hashrate = SHA256HashRate(rate=80.0, unit=th)
-    r = reading_from_miner_data("127.0.0.1", data, 5.0)
-    assert r.ok and r.state == RigState.HASHING and r.watts == 2100 and r.power_limit_w == 2200
-    assert r.hashrate_ths == pytest.approx(80.0) and r.temps_c == (60.0, 61.0, 62.0)
-    assert r.fans_rpm == (4000,) and r.uptime_s == 99 and r.read_at == 5.0
-    asleep = reading_from_miner_data("127.0.0.1", MinerData(ip="127.0.0.1", wattage=30,
-                                                            is_mining=False), 5.0)  # fmt: skip
-    assert asleep.state == RigState.SLEEPING
-    empty = reading_from_miner_data("127.0.0.1", MinerData(ip="127.0.0.1"), 5.0)
-    assert not empty.ok and empty.state == RigState.UNREACHABLE
+    assert (v3.ths, v3.watts, v3.pct, v3.running) == (0.0, 25, None, False)
+    with pytest.raises(replies.ReplyError, match="no summary"):
+        replies.btminer_v3({"code": -4, "msg": "no permission"}, {}, {})

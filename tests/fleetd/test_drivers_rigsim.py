@@ -22,9 +22,7 @@ from fleetd.drivers import (
     PyasicDriver,
     RigReading,
     Target,
-    reading_from_miner_data,
 )
-from fleetd.drivers.telemetry import GENERIC_READ
 from fleetd.planner import Command, RigState
 from rigsim.addresses import free_loopback_base, rebase
 from rigsim.config import load_fleet_config
@@ -298,23 +296,6 @@ async def test_late_reply_is_retried_within_bounds(site: Fleet) -> None:
     site.update_faults(rig.index, api_delay_s=0.4)  # slow but inside the timeout
     slow = await PyasicDriver(rig.address, timeouts=DriverTimeouts(read_s=1.0)).read()
     assert slow.ok and slow.attempts == 1 and slow.latency_s >= 0.4
-
-
-async def test_generic_pyasic_path_reads_miner_data(site: Fleet) -> None:
-    """The get_data() path used for Braiins OS, Whatsminer and stock firmware, here fed by
-    real pyasic MinerData from a LuxOS rig."""
-    import pyasic
-
-    rig = first(site, "S19jPro")
-    miner = await pyasic.get_miner(rig.address)
-    r = reading_from_miner_data(rig.address, await miner.get_data(include=[*GENERIC_READ]), 0.0)
-    assert r.ok and r.state == RigState.HASHING and r.watts == 3050
-    assert r.hashrate_ths == pytest.approx(104.0, rel=1e-3) and r.power_limit_w == 3050
-    assert len(r.temps_c) == 3 and len(r.fans_rpm) == 4
-    site.update_faults(rig.index, unreachable="refuse")
-    data = await miner.get_data(include=[*GENERIC_READ])
-    gone = reading_from_miner_data(rig.address, data, 0.0)
-    assert not gone.ok and gone.state == RigState.UNREACHABLE  # pyasic hid the failure
 
 
 async def test_stale_reading_counts_as_unreachable() -> None:

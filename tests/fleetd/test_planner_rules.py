@@ -143,7 +143,9 @@ def test_cap_wins_over_holds_worst_first() -> None:
     models = [S19, S19, S21XP, S21XP]
     fleet = FleetState.create(models, firmware=Firmware.MODES, state=RigState.HASHING,
                               target_w=[3250, 3250, 3645, 3645], since_s=5.0)  # fmt: skip
-    budget = 2 * 3645 + 2 * 25 + 10.0  # the S21 XPs at "normal" and two sleeping S19s
+    low = {m: C.models[m].modes[0].watts for m in (S19, S21XP)}
+    # the S21 XPs and one S19 at "low", the other S19 asleep
+    budget = 2 * low[S21XP] + low[S19] + 25 + 10.0
     p = plan(fleet, budget)
     assert p.total_w <= budget
     # all four at "low" break the cap; releasing one S19 (the worst J/TH) is enough

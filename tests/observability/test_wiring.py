@@ -183,9 +183,13 @@ def test_shipped_configs_listen_where_prometheus_scrapes() -> None:
     assert FleetdMetricsConfig().listen == "127.0.0.1:9102"
     assert RigsimMetricsSection().listen == "127.0.0.1:9103"
     pools = sorted((ROOT / "configs").glob("pool-*.toml"))
-    assert len(pools) == 3
+    assert len(pools) == 4
     for path in pools:
         config = load(path)
+        if config.stratum.processes != 1:  # a cluster: a metrics target per process
+            assert config.metrics is not None and config.metrics.port == 9110, path
+            assert config.stats_api is not None and config.stats_api.port == 8101, path
+            continue
         assert config.metrics is not None and config.stats_api is not None, path
         assert config.metrics.listen == "127.0.0.1:9101", path
         assert config.stats_api.listen == "127.0.0.1:8101", path

@@ -135,6 +135,20 @@ SCHEMA: tuple[Migration, ...] = (
             "CREATE INDEX blocks_account ON blocks (account, height)",
         ),
     ),
+    Migration(
+        5,
+        "bans shared by a cluster's processes",
+        (
+            # an address (pool.stratum.limits.address_key) refused until `until` (epoch
+            # seconds) by every pool process and host (pool.ledger.bans)
+            """CREATE TABLE bans (
+                key TEXT PRIMARY KEY,
+                until {real} NOT NULL,
+                reason TEXT NOT NULL,
+                node TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 
