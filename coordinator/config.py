@@ -138,6 +138,9 @@ class SiteTable(_Strict):
     # the site's account at the licensed pool ([pool]): its credited hashrate makes the
     # pool-verified J/TH that merit order uses (the rigs' own claim otherwise)
     pool_account: str | None = Field(None, min_length=1, max_length=128)
+    # each rig's worker at the pool, by its name in fleetd; a rig not listed is
+    # `<pool_account>.<rig name>`
+    workers: dict[str, str] = Field(default_factory=dict, max_length=100_000)
 
     @field_validator("key_file")
     @classmethod
@@ -198,9 +201,29 @@ class OpenAdrTable(_Strict):
 
 
 class PoolTable(_Strict):
-    """The licensed pool's stats API (pool.stats_api): hashrate credited per account."""
+    """The licensed pool's stats API (pool.stats_api): hashrate credited per account, and
+    each rig's worker (`<pool_account>.<rig name in fleetd>`) against what the rig claims
+    (coordinator.verify: the Poisson test on its share count)."""
 
     stats_url: HttpUrl  # e.g. http://127.0.0.1:8081 (its /api/v1/accounts/{account})
+    every_s: float = Field(10.0, ge=0.5, le=3600)  # read the rigs and the workers
+    alpha: float = Field(1e-6, gt=0, le=0.01)  # flag when P(X <= shares | expected) < alpha
+    min_window_s: float = Field(600.0, gt=0, le=86_400)  # watched at least this long
+    max_window_s: float = Field(3600.0, gt=0, le=86_400)  # the window slides past this
+    min_expected_shares: float = Field(20.0, ge=14, le=1e9)  # ln(1/1e-6) = 13.8
+    max_ratio: float = Field(0.5, gt=0, lt=1)  # and credited below this share of the claim
+    # H/s the pool sees for each TH/s a rig claims: 1e12 for real rigs; an emulated fleet
+    # (rigsim's hashrate_scale) hashes fewer
+    hashes_per_th: float = Field(1e12, gt=0, le=1e12)
+    # tell each site's fleetd to shed its flagged rigs before any other (PUT
+    # /sites/{site}/shed-first, with the site's token_env)
+    shed_flagged: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> PoolTable:
+        if self.max_window_s < self.min_window_s:
+            raise ValueError("max_window_s: expected at least min_window_s")
+        return self
 
 
 class ControlConfig(_Strict):

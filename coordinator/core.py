@@ -19,7 +19,7 @@ from typing import Any
 
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
-from coordinator.grid import Window, boundaries, figure_at
+from coordinator.history import History
 from coordinator.split import (
     SLEEP_W,
     SiteInput,
@@ -30,7 +30,9 @@ from coordinator.split import (
     split,
 )
 from coordinator.state import Override, State, Stop
+from coordinator.verify import Rules, SiteVerify
 from plumbing.escape import printable
+from plumbing.openadr import Window, boundaries, figure_at
 from plumbing.signing import sign
 
 log = logging.getLogger("coordinator")
@@ -39,6 +41,7 @@ JTH_ALPHA = 0.3  # weight of a new J/TH figure in the smoothed one
 JTH_MIN_SHARE = 0.9  # learn J/TH only while the site hashes at this share of its peak
 AHEAD_S = 3600.0  # announced steps (the grid's scheduled events) sent this far ahead
 MAX_REASON = 256
+CREDIT_INTERVAL_S = 900.0  # the regulator's report's intervals
 
 
 @dataclass
@@ -56,6 +59,7 @@ class SiteView:
     report_error: str = ""
     raw: dict[str, Any] | None = None  # fleetd's summary, as read
     pool_hs: float | None = None  # hashrate the pool credits the site's account (H/s)
+    pool_from_workers: bool = False  # pool_hs is its own rigs' workers' (coordinator.verify)
     pool_at: float | None = None
     # the J/TH merit order uses: smoothed, and learnt only while the site hashes at 90 %
     # of its peak or more (a site that sheds, or wakes rigs that draw while they boot,
@@ -65,6 +69,9 @@ class SiteView:
     jth_pool: float | None = None
     peak_ths: float = 0.0
     peak_pool_hs: float = 0.0
+    rigs: dict[str, Any] | None = None  # its rigs by family and state (coordinator.rigs_view)
+    rigs_at: float | None = None
+    verify: SiteVerify | None = None  # its rigs against the pool's workers ([pool])
 
 
 def report_from_summary(summary: dict[str, Any]) -> SiteReport:
@@ -115,10 +122,21 @@ class Coordinator:
             self.sites[name] = SiteView(
                 name, s.site or name, limits, s.priority, weight, keys[name]
             )
+            p = config.pool
+            if p is not None and s.pool_account:
+                self.sites[name].verify = SiteVerify(
+                    Rules(p.alpha, p.min_window_s, p.max_window_s, p.min_expected_shares,
+                          p.max_ratio, p.hashes_per_th)
+                )  # fmt: skip
         self.last_split: Split | None = None
         self.feeds_served: dict[str, int] = {n: 0 for n in self.sites}
         self.windows: dict[str, list[Window]] = {}  # the grid's events, by event id
         self.ahead: dict[str, list[tuple[float, float]]] = {n: [] for n in self.sites}
+        self.history = History()
+        # H/s the pool sees per TH/s (an emulated fleet hashes fewer; [pool] hashes_per_th)
+        self.hashes_per_th = 1e12 if config.pool is None else config.pool.hashes_per_th
+        # per site: [15-minute interval's start, TH credited in it so far, the running total]
+        self.credited: dict[str, list[float]] = {}
 
     # ------------------------------------------------------------------ the grid
 
@@ -181,7 +199,7 @@ class Coordinator:
         r = v.report
         hashing = hashrate_hs > 0 and hashrate_hs >= JTH_MIN_SHARE * v.peak_pool_hs
         if r is not None and r.draw_mw > 0 and hashing:
-            v.jth_pool = _smooth(v.jth_pool, r.draw_mw * 1e6 / (hashrate_hs / 1e12))
+            v.jth_pool = _smooth(v.jth_pool, r.draw_mw * 1e6 / (hashrate_hs / self.hashes_per_th))
 
     def jth(self, v: SiteView, now: float) -> tuple[float | None, str]:
         """The site's J/TH for merit order, and where it is from: pool-verified (its
@@ -192,6 +210,49 @@ class Coordinator:
         if fresh and v.jth_pool is not None:
             return v.jth_pool, "pool"
         return v.jth_rigs, "rigs" if v.jth_rigs is not None else ""
+
+    def sample(self, now: float) -> None:
+        """One point of every site's chart: its allotment against its metered draw."""
+        for n, v in self.sites.items():
+            r = self.fresh_report(v, now)
+            self.history.add(n, now, self.state.allotments.get(n), None if r is None else r.draw_mw)
+
+    def note_credited(self, site: str, now: float) -> None:
+        """Add what the pool credited the site since the last call to the 15-minute
+        interval of `now` (a round's work lands in the interval it was read in: off by
+        at most one [pool] every_s at a boundary), and write the interval that ended as a
+        `credited` audit record (coordinator.report reads them back)."""
+        v = self.sites[site]
+        if v.verify is None:
+            return
+        total = v.verify.credited_th()
+        start = math.floor(now / CREDIT_INTERVAL_S) * CREDIT_INTERVAL_S
+        acc = self.credited.get(site)
+        if acc is None:
+            self.credited[site] = [start, 0.0, total]
+            return
+        if start != acc[0]:
+            self.flush_credited(site, now)
+            acc[0], acc[1] = start, 0.0
+        acc[1] += max(0.0, total - acc[2])
+        acc[2] = total
+
+    def pending_credited(self) -> list[dict[str, Any]]:
+        """The open intervals' credited work, as the records flush_credited writes."""
+        return [
+            {"site": n, "start": a[0], "end": a[0] + CREDIT_INTERVAL_S, "credited_th": a[1]}
+            for n, a in self.credited.items()
+            if a[1] > 0
+        ]
+
+    def flush_credited(self, site: str, now: float) -> None:
+        """Write the site's open interval's credited work (at its end, or on stopping:
+        the report adds records of one interval together)."""
+        acc = self.credited.get(site)
+        if acc is not None and acc[1] > 0:
+            self.audit.write("credited", ts=now, site=site, start=acc[0],
+                             end=acc[0] + CREDIT_INTERVAL_S, credited_th=acc[1])  # fmt: skip
+            acc[1] = 0.0
 
     def fresh_report(self, v: SiteView, now: float) -> SiteReport | None:
         """A report no older than three intervals (an older one may mislead the bounds)."""
@@ -378,13 +439,19 @@ class Coordinator:
                     "jth": self.jth(v, now)[0],
                     "jth_source": self.jth(v, now)[1],
                     "jth_rigs": None if r is None else r.jth,
-                    "pool_ths": None if v.pool_hs is None else v.pool_hs / 1e12,
+                    "pool_ths": None if v.pool_hs is None else v.pool_hs / self.hashes_per_th,
                     "report_age_s": None if v.report_at is None else now - v.report_at,
                     "report_error": v.report_error,
                     "bound": None if sp is None else sp.bound.get(n),
                     "override": None
                     if o is None
                     else {"mw": o.mw, "by": o.by, "expires_at": o.expires_at},
+                    "emergency": None if v.raw is None else v.raw.get("emergency") is True,
+                    "rigs": v.rigs,
+                    "rigs_age_s": None if v.rigs_at is None else now - v.rigs_at,
+                    "pool_verified": None
+                    if v.verify is None
+                    else v.verify.figures(None if r is None else r.draw_mw * 1e6),
                 }
             )
         return {
@@ -403,4 +470,13 @@ class Coordinator:
             "shortfall_mw": 0.0 if sp is None else sp.shortfall_mw,
             "unallocated_mw": 0.0 if sp is None else sp.unallocated_mw,
             "sites": sites,
+            "flagged": self.flagged(),
         }
+
+    def flagged(self) -> list[dict[str, Any]] | None:
+        """Rigs drawing power but credited far less than they claim (coordinator.verify);
+        None when no site is checked against the pool."""
+        checked = [v for v in self.sites.values() if v.verify is not None]
+        if not checked:
+            return None
+        return [{"site": v.name} | f for v in checked for f in v.verify.flagged()]  # type: ignore[union-attr]

@@ -2,7 +2,11 @@
 the operator's actions over HTTP.
 
     GET    /feed/{site}              the site's signed allotment (its fleetd polls this)
-    GET    /status                   portfolio, policy, every site: allotment, draw, J/TH
+    GET    /                         the operator's console (coordinator.console)
+    GET    /status                   portfolio, policy, every site: allotment, draw, J/TH,
+                                     rigs by family and state
+    GET    /history[?since=T]        every site's allotment and metered draw, last hour
+    GET    /commands[?limit=N]       the last commands, actions and grid events, newest first
     GET    /report?from=T&to=T[&format=csv]  the regulator's report across sites (token)
     POST   /portfolio                {"mw", "reason"}   a new portfolio allotment
     POST   /emergency-stop           {"reason"}  every site to 0 MW and every fleetd's own
@@ -34,8 +38,10 @@ from aiohttp import web
 
 from coordinator.audit import AuditLog
 from coordinator.config import ControlConfig
+from coordinator.console import console
 from coordinator.core import Coordinator
 from coordinator.metrics import CoordinatorMetrics
+from coordinator.rigs_view import count_rigs
 from coordinator.state import State
 from coordinator.ven import Ven
 from plumbing.escape import printable
@@ -53,6 +59,11 @@ log = logging.getLogger("coordinator")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BY = web.RequestKey("control_by", str)
 MAX_BODY = 64 * 1024
+MAX_RIGS_BODY = 8 * 1024 * 1024  # a site's GET /sites/{site}/rigs (10,000 rigs fit)
+RIGS_EVERY_S = 10.0  # how often each site's rigs are counted (for the console)
+PAGE = 10_000  # workers per request to the pool (its MAX_LIMIT)
+SHED_RETELL_S = 60.0  # a non-empty shed-first list is told again this often
+COMMAND_KINDS = ("command", "action", "action-result", "openadr", "shed-first")
 
 
 _json, _error = json_response, error_response
@@ -77,6 +88,9 @@ class ControlDaemon(Service):
         self.http: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._rigs_read_at = -math.inf
+        # the last shed-first list each fleetd took, and when (monotonic)
+        self._shed_told: dict[str, tuple[list[str], float]] = {}
         self.ven: Ven | None = None
         if config.openadr is not None:
             self.ven = Ven(config.openadr, self.core, self._wake.set, clock)
@@ -105,6 +119,8 @@ class ControlDaemon(Service):
             await self.ven.stop()
         await cancel(self._task)
         self._task = None
+        for name in self.core.sites:
+            self.core.flush_credited(name, self.clock())
         await self.metrics.stop()
         if self.runner is not None:
             await self.runner.cleanup()
@@ -122,6 +138,11 @@ class ControlDaemon(Service):
             try:
                 await self.read_sites()
                 self.core.resplit(self.clock(), "periodic")
+                self.core.sample(self.clock())
+                rigs_every = RIGS_EVERY_S if self.config.pool is None else self.config.pool.every_s
+                if time.monotonic() - self._rigs_read_at >= rigs_every:
+                    self._rigs_read_at = time.monotonic()
+                    await asyncio.gather(*(self._read_rigs(n) for n in self.core.sites))
             except Exception:  # one bad round must not end the coordinator
                 log.exception("the coordinator's round failed")
             wait = max(0.0, every - (time.monotonic() - started))
@@ -159,6 +180,96 @@ class ControlDaemon(Service):
                 log.warning("site %r: cannot read its fleetd: %s", name, error)
             self.core.set_report(name, None, now, error)
 
+    async def _get_json(
+        self, url: str, max_bytes: int, params: dict[str, str] | None = None
+    ) -> Any:
+        """A GET's JSON answer, at most `max_bytes`; ValueError otherwise."""
+        assert self.http is not None
+        async with self.http.get(url, params=params) as r:
+            body = await r.content.read(max_bytes + 1) if r.status == 200 else b""
+        if not 0 < len(body) <= max_bytes:
+            raise ValueError(f"no answer of at most {max_bytes} bytes (HTTP {r.status})")
+        return json.loads(body)
+
+    async def _read_rigs(self, name: str) -> None:
+        """The site's rigs counted by family and state (coordinator.rigs_view), and, with
+        a [pool], each against its worker at the pool (coordinator.verify)."""
+        v = self.core.sites[name]
+        try:
+            answer = await self._get_json(self._site_url(name, "/rigs"), MAX_RIGS_BODY)
+            v.rigs, v.rigs_at = count_rigs(answer), self.clock()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("site %r: its rigs unreadable: %s", name, printable(str(exc), 120))
+            return
+        site = self.config.sites[name]
+        account = site.pool_account
+        if v.verify is None or account is None:
+            return
+        workers = await self._read_workers(account)
+        rigs = answer.get("rigs") if isinstance(answer, dict) else None
+        if workers is not None and isinstance(rigs, list):
+            v.verify.observe(
+                self.clock(), rigs, workers, lambda rig: site.workers.get(rig, f"{account}.{rig}")
+            )
+            self.core.note_credited(name, self.clock())
+            if self.config.pool is not None and self.config.pool.shed_flagged:
+                await self._tell_shed_first(name, v.verify.flagged_names())
+            # the site's own rigs' workers: a better figure for merit order than its
+            # account's (several sites may share one account)
+            credited = v.verify.figures(None)["credited_ths"]
+            if credited > 0:
+                v.pool_from_workers = True
+                self.core.set_pool(name, credited * self.core.hashes_per_th, self.clock())
+
+    async def _tell_shed_first(self, name: str, rigs: list[str]) -> None:
+        """fleetd sheds these rigs before any other (fleetd.control.shed_first); told
+        when the list changes, when the last telling failed, and again every
+        SHED_RETELL_S while it is not empty (a restarted fleetd starts with none)."""
+        told, at = self._shed_told.get(name, ([], -math.inf))
+        if told == rigs and (not rigs or time.monotonic() - at < SHED_RETELL_S):
+            return
+        assert self.http is not None
+        token = self.site_tokens.get(name)
+        if token is None:
+            return
+        try:
+            async with self.http.put(
+                self._site_url(name, "/shed-first"),
+                json={"rigs": rigs, "reason": "credited far less than claimed at the pool"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                ok = r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if ok:
+            self._shed_told[name] = (rigs, time.monotonic())
+            if rigs != told:
+                self.core.audit.write("shed-first", site=name, rigs=rigs[:1000])
+        else:
+            log.warning("site %r: its fleetd did not take the shed-first list", name)
+
+    async def _read_workers(self, account: str) -> dict[str, dict[str, Any]] | None:
+        """The account's workers at the pool (pool.stats_api GET /api/v1/workers), by
+        name, a page of 10,000 at a time; None when the pool cannot be read."""
+        assert self.config.pool is not None
+        url = f"{self.config.pool.stats_url}/api/v1/workers"
+        out: dict[str, dict[str, Any]] = {}
+        offset: int | None = 0
+        try:
+            while offset is not None and len(out) < 1_000_000:
+                query = {"account": account, "limit": str(PAGE), "offset": str(offset)}
+                page = await self._get_json(url, MAX_RIGS_BODY, query)
+                rows = page.get("workers") if isinstance(page, dict) else None
+                for row in rows if isinstance(rows, list) else []:
+                    if isinstance(row, dict) and isinstance(row.get("worker"), str):
+                        out[row["worker"]] = row
+                nxt = page.get("next_offset") if isinstance(page, dict) else None
+                offset = nxt if isinstance(nxt, int) and nxt > offset else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.debug("pool workers of %r unreadable: %s", account, printable(str(exc), 120))
+            return None
+        return out
+
     async def _read_pool(self, name: str, account: str) -> None:
         """The hashrate the licensed pool credits the site's account (pool.stats_api)."""
         assert self.http is not None and self.config.pool is not None
@@ -179,7 +290,8 @@ class ControlDaemon(Service):
         reads = [self._read_site(n) for n in self.core.sites]
         if self.config.pool is not None:
             reads += [self._read_pool(n, s.pool_account)
-                      for n, s in self.config.sites.items() if s.pool_account]  # fmt: skip
+                      for n, s in self.config.sites.items()
+                      if s.pool_account and not self.core.sites[n].pool_from_workers]  # fmt: skip
         await asyncio.gather(*reads)
 
     async def _tell_site(self, name: str, path: str, body: dict[str, Any]) -> str:
@@ -208,12 +320,15 @@ class ControlDaemon(Service):
         r = app.router
         r.add_get("/feed/{site}", self.feed)
         r.add_get("/status", self.status)
+        r.add_get("/history", self.history)
+        r.add_get("/commands", self.commands)
         r.add_get("/report", self._auth(self.report))
         r.add_post("/portfolio", self._auth(self.portfolio))
         r.add_post("/emergency-stop", self._auth(self.emergency_stop))
         r.add_post("/resume", self._auth(self.resume))
         r.add_post("/sites/{site}/override", self._auth(self.set_override))
         r.add_delete("/sites/{site}/override", self._auth(self.clear_override))
+        console().install(app)
         return app
 
     def _auth(self, handler: Handler) -> Handler:
@@ -244,6 +359,27 @@ class ControlDaemon(Service):
     async def status(self, request: web.Request) -> web.Response:
         return _json(self.core.status(self.clock()))
 
+    async def history(self, request: web.Request) -> web.Response:
+        since = None
+        if "since" in request.query:
+            try:
+                since = float(request.query["since"])
+            except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
+                return _error(400, "since: expected epoch seconds")
+        now = self.clock()
+        return _json({"at": now, "span_s": self.core.history.span_s,
+                      "sites": self.core.history.series(now, since)})  # fmt: skip
+
+    async def commands(self, request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit: expected a whole number")
+        recent = [r for r in self.core.audit.recent if r.get("kind") in COMMAND_KINDS]
+        return _json({"records": recent[::-1][: max(0, min(limit, 200))]})
+
     async def report(self, request: web.Request) -> web.Response:
         """The regulator's report (coordinator.report): each fleetd's, with our commands."""
         from coordinator.report import ReportError, to_csv, to_json
@@ -255,7 +391,9 @@ class ControlDaemon(Service):
             until = parse_when(request.query.get("to", ""), "to")
             if not 0 < until - since <= 31 * 86_400:
                 raise ReportError("to - from: expected at most 31 days")
-            rep = await regulator_report(self.config, since, until, self.http)
+            rep = await regulator_report(
+                self.config, since, until, self.http, self.core.pending_credited()
+            )
         except ReportError as exc:
             return _error(400, str(exc))
         if request.query.get("format") == "csv":

@@ -62,8 +62,16 @@ class _Collector:
             "Signed messages served to each site's feed",
             labels=["site"],
         )
+        flagged = GaugeMetricFamily(
+            "surplus_control_site_flagged_rigs",
+            "Rigs drawing power but credited far less than they claim at the licensed pool "
+            "(coordinator.verify; sites checked against the pool only)",
+            labels=["site"],
+        )
         now = self.clock()
         for n, v in core.sites.items():
+            if v.verify is not None:
+                flagged.add_metric([n], float(len(v.verify.flagged())))
             mw = st.allotments.get(n)
             if mw is not None:
                 allot.add_metric([n], mw * W_PER_MW)
@@ -77,7 +85,7 @@ class _Collector:
             if v.report_at is not None:
                 age.add_metric([n], max(0.0, now - v.report_at))
             feeds.add_metric([n], core.feeds_served.get(n, 0))
-        yield from (allot, draw, jth, age, feeds)
+        yield from (allot, draw, jth, age, feeds, flagged)
 
 
 class CoordinatorMetrics:

@@ -1,6 +1,9 @@
 """The regulator's report across sites: per site and in total, for each 15-minute
 interval, the allotment, the energy drawn, the time and energy above the allotment, and
-the commands sent. A pure function of what the sites and the coordinator recorded.
+the commands sent; and, for the sites checked against the licensed pool, the work it
+credited them (`credited_th`, TH) and the energy over it (`jth_pool`, J/TH: energy
+drawn over hashrate credited at the licensed pool). A pure function of what the sites
+and the coordinator recorded.
 
 Each site's rows are its own compliance report (fleetd.report, served by its fleetd at
 GET /sites/{site}/report): built there from the site meter's readings against the
@@ -47,7 +50,10 @@ COLUMNS = (
     "control_commands",
     "covered_s",
     "source",
+    "credited_th",
+    "jth_pool",
 )
+J_PER_KWH = 3.6e6
 
 
 class ReportError(ValueError):
@@ -67,6 +73,15 @@ class Row:
     control_commands: int = 0
     covered_s: float = 0.0
     source: str = ""
+    credited_th: float | None = None  # work the licensed pool credited (TH); None: not checked
+    checked_kwh: float = 0.0  # the energy of the sites the pool checks (for the ratio)
+
+    @property
+    def jth_pool(self) -> float | None:
+        """Energy over the work the licensed pool credited (J/TH)."""
+        if not self.credited_th:
+            return None
+        return self.checked_kwh * J_PER_KWH / self.credited_th
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +96,8 @@ class Row:
             "control_commands": self.control_commands,
             "covered_s": round(self.covered_s, 1),
             "source": self.source,
+            "credited_th": None if self.credited_th is None else round(self.credited_th, 6),
+            "jth_pool": None if self.jth_pool is None else round(self.jth_pool, 3),
         }
 
 
@@ -106,6 +123,12 @@ def _num(value: Any, where: str) -> float:
     return float(value)
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 def _parse_time(text: Any, where: str) -> float:
     if not isinstance(text, str):
         raise ReportError(f"{where}: expected an ISO 8601 time")
@@ -123,10 +146,13 @@ def build(
     *,
     errors: Mapping[str, str] | None = None,
     interval_s: float = INTERVAL_S,
+    credited: Iterable[dict[str, Any]] = (),
 ) -> Report:
     """The report over [since, until): `site_reports` maps each site to its fleetd's
     report object (None when it could not be had; `errors` says why), and
-    `control_commands` are the coordinator's audit records of kind "command"."""
+    `control_commands` are the coordinator's audit records of kind "command", `credited`
+    those of kind "credited" (the work the licensed pool credited a site in an interval:
+    the row's credited_th, and its energy over it, jth_pool)."""
     if not until > since:
         raise ReportError(f"to ({until}) must lie after from ({since})")
     first = math.floor(since / interval_s) * interval_s
@@ -174,6 +200,18 @@ def build(
         k = int((ts - first) // interval_s)
         if 0 <= k < n:
             report.rows[name][k].control_commands += 1
+    for rec in credited:
+        name = rec.get("site")
+        start, th = _finite(rec.get("start")), _finite(rec.get("credited_th"))
+        if not isinstance(name, str) or name not in report.rows or start is None or th is None:
+            continue
+        k = int((start - first + 1.0) // interval_s)
+        if 0 <= k < n and th >= 0:
+            r = report.rows[name][k]
+            r.credited_th = (r.credited_th or 0.0) + th
+    for rows in report.rows.values():
+        for r in rows:
+            r.checked_kwh = r.energy_kwh if r.credited_th else 0.0
     total = [Row(t, t + interval_s, TOTAL) for t in starts]
     for k, t in enumerate(total):
         site_rows = [rows[k] for rows in report.rows.values()]
@@ -185,6 +223,9 @@ def build(
         t.site_commands = sum(r.site_commands for r in site_rows)
         t.control_commands = sum(r.control_commands for r in site_rows)
         t.covered_s = min((r.covered_s for r in site_rows), default=0.0)
+        checked = [r for r in site_rows if r.credited_th]
+        t.credited_th = math.fsum(r.credited_th or 0.0 for r in checked) if checked else None
+        t.checked_kwh = math.fsum(r.checked_kwh for r in checked)
         t.source = "sum of the sites"
     report.rows[TOTAL] = total
     return report
@@ -203,7 +244,12 @@ def to_csv(report: Report) -> str:
 
 
 def totals(rows: list[Row]) -> dict[str, Any]:
+    credited = [r for r in rows if r.credited_th]
+    th = math.fsum(r.credited_th or 0.0 for r in credited)
+    kwh = math.fsum(r.checked_kwh for r in credited)
     return {
+        "credited_th": round(th, 6) if credited else None,
+        "jth_pool": round(kwh * J_PER_KWH / th, 3) if th > 0 else None,
         "energy_kwh": round(math.fsum(r.energy_kwh for r in rows), 4),
         "above_s": round(math.fsum(r.above_s for r in rows), 3),
         "above_kwh": round(math.fsum(r.above_kwh for r in rows), 6),

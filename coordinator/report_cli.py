@@ -56,11 +56,17 @@ async def fetch_site_reports(
 
 
 async def regulator_report(
-    config: ControlConfig, since: float, until: float, http: aiohttp.ClientSession
+    config: ControlConfig,
+    since: float,
+    until: float,
+    http: aiohttp.ClientSession,
+    pending: list[dict[str, Any]] | None = None,
 ) -> Report:
+    """`pending`: a running coordinator's credited work of the intervals still open."""
     reports, errors = await fetch_site_reports(config, since, until, http)
     commands = read_audit(config.control.audit_path, ("command",))
-    return build(since, until, reports, commands, errors=errors)
+    credited = [*read_audit(config.control.audit_path, ("credited",)), *(pending or [])]
+    return build(since, until, reports, commands, errors=errors, credited=credited)
 
 
 def report(args: argparse.Namespace) -> int:

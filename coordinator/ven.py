@@ -2,7 +2,7 @@
 the grid operator's VTN, polls it, opts in or out of each event, and reports the metered
 power of all its sites as TELEMETRY_USAGE.
 
-What an event means is decided in coordinator.grid (pure); this shell hands openleadr's
+What an event means is decided in plumbing.openadr (pure); this shell hands openleadr's
 parsed events to it and the core (coordinator.core) turns them into site allotments. An
 event the coordinator cannot apply is opted out of, logged and audited. When the VTN
 cannot be reached the VEN tries again every `retry_s` with a fresh client (openleadr's
@@ -21,8 +21,8 @@ from typing import Any
 
 from coordinator.config import OpenAdrTable
 from coordinator.core import Coordinator
-from coordinator.grid import EventError, event_windows
 from plumbing.escape import printable
+from plumbing.openadr import EventError, event_windows
 
 log = logging.getLogger("coordinator.ven")
 

@@ -11,6 +11,7 @@
     DELETE /sites/{site}/allotment/override     lift it
     POST   /sites/{site}/emergency-stop         {"reason"}  every rig to sleep, and keep them so
     POST   /sites/{site}/resume                 end the emergency stop
+    PUT    /sites/{site}/shed-first             {"rigs": [...]}  shed these before any other
     POST   /emergency-stop                      every site
 
 Reads are open; mutations need `Authorization: Bearer <token>` with one of the configured
@@ -47,6 +48,7 @@ from plumbing.httpapi import (
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BY = web.RequestKey("fleetd_by", str)  # the name of the token a mutation came with
+MAX_SHED_FIRST = 100_000  # rigs in one shed-first list
 MAX_REPORT_S = 31 * 86_400.0  # one request's report span (a month of 15-minute rows)
 
 
@@ -112,6 +114,7 @@ class FleetdApi:
         r.add_delete("/sites/{site}/allotment/override", self._auth(self.clear_override))
         r.add_post("/sites/{site}/emergency-stop", self._auth(self.emergency_stop))
         r.add_post("/sites/{site}/resume", self._auth(self.resume))
+        r.add_put("/sites/{site}/shed-first", self._auth(self.set_shed_first))
         r.add_post("/emergency-stop", self._auth(self.emergency_stop_all))
         return app
 
@@ -212,6 +215,26 @@ class FleetdApi:
         log.info("site %r: resumed after the emergency stop by %r", ctl.name, request[BY])
         await ctl.resume(by=request[BY], reason=str(body.get("reason", "")))
         return _json({"site": ctl.name, "emergency": False})
+
+    async def set_shed_first(self, request: web.Request) -> web.Response:
+        """The rigs to shed before any other (fleetd.control.shed_first): the list
+        replaces the last; an empty one ends it."""
+        ctl = self._controller(request)
+        body = await self._body(request)
+        rigs = body.get("rigs")
+        if not isinstance(rigs, list) or len(rigs) > MAX_SHED_FIRST or not all(
+            isinstance(r, str) and 0 < len(r) <= 256 for r in rigs
+        ):
+            return _error(400, f"rigs: expected a list of at most {MAX_SHED_FIRST} rig names")
+        known = {n for s in ctl.site.specs for n in (s.name, s.host)}
+        listed = frozenset(r for r in rigs if r in known)
+        if listed != ctl.shed_first:
+            log.warning("site %r: %d rig(s) to shed first, by %r: %r", ctl.name, len(listed),
+                        request[BY], str(body.get("reason", ""))[:200])  # fmt: skip
+            ctl.shed_first = listed
+            ctl.trigger("shed-first")
+        unknown = sorted({r for r in rigs if r not in known})[:100]
+        return _json({"site": ctl.name, "rigs": sorted(listed), "unknown": unknown})
 
     async def emergency_stop_all(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -307,6 +307,25 @@ class ReasonRequest(BaseModel):
     reason: str = Field("", description="why, for the audit log")
 
 
+class ShedFirstRequest(BaseModel):
+    """The rigs to shed before any other (by name or address); the list replaces the last."""
+
+    rigs: list[str] = Field(description="rig names (as in the config) or addresses")
+    reason: str = Field("", description="why (the coordinator: rigs the pool credits far "
+                        "less than they claim)")
+
+
+class ShedFirst(Answer):
+    """The rigs the site now sheds before any other."""
+
+    site: str
+    """the site's name"""
+    rigs: list[str]
+    """the listed rigs this site has"""
+    unknown: list[str]
+    """listed names this site has no rig of (ignored)"""
+
+
 class ComplianceReport(Answer):
     """The site's compliance report per 15 minutes: `report` is what `surplus fleetd
     report --json` writes (fleetd.report), which a coordinator aggregates across sites."""
@@ -319,9 +338,9 @@ class ComplianceReport(Answer):
 
 MODELS: tuple[type[Answer], ...] = (
     SiteList, Site, RigList, Plan, NoPlan, Allotment, OverrideAnswer, OverrideCleared,
-    EmergencyState, EveryEmergency, ComplianceReport, Error,
+    EmergencyState, EveryEmergency, ShedFirst, ComplianceReport, Error,
 )  # fmt: skip
-REQUESTS: tuple[type[BaseModel], ...] = (OverrideRequest, ReasonRequest)
+REQUESTS: tuple[type[BaseModel], ...] = (OverrideRequest, ReasonRequest, ShedFirstRequest)
 
 # ---------------------------------------------------------------------- the document
 
@@ -385,6 +404,9 @@ def openapi() -> dict[str, Any]:
         },
         "/sites/{site}/emergency-stop": {"post": _act(
             "Every rig of the site to sleep, until resumed", EmergencyState, ReasonRequest)},
+        "/sites/{site}/shed-first": {"put": _act(
+            "Rigs to shed before any other (fleetd.control.shed_first)", ShedFirst,
+            ShedFirstRequest)},
         "/sites/{site}/resume": {"post": _act(
             "End the emergency stop", EmergencyState, ReasonRequest)},
         "/emergency-stop": {"post": _act(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetd import config as fleetd_config
+from fleetd.allotment.openadr import OpenAdrSource
 from fleetd.api import FleetdApi
 from fleetd.audit import AuditLog
 from fleetd.build import DriverFactory, build_site
@@ -71,6 +72,10 @@ class Fleetd(Service):
                 concurrency=config.drivers.concurrency,
                 read_deadline_s=config.drivers.read_deadline_s, clock=clock,
             )  # fmt: skip
+            for source in site.allotment.sources:  # an OpenADR VEN reports the site's draw
+                if isinstance(source, OpenAdrSource):
+                    stats = self.controllers[name].stats
+                    source.metered_w = lambda stats=stats: stats.site_w
         self.api: FleetdApi | None = None
         if serve_api:
             api = config.api

@@ -7,6 +7,7 @@ allotment package knows nothing of the config's tables.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import zmq.asyncio
 
@@ -15,6 +16,7 @@ from fleetd.allotment.constant import ConstantSource
 from fleetd.allotment.effective import SiteAllotment
 from fleetd.allotment.feed import FeedFields
 from fleetd.allotment.live import Clock, HttpJsonFeed, ZmqFeed
+from fleetd.allotment.openadr import OpenAdrSource, VenSettings
 from fleetd.allotment.override import OverrideSource
 from fleetd.allotment.schedule import ScheduleSource
 from fleetd.config import ConfigError, FeedFieldsConfig, FeedSigning, SiteConfig
@@ -23,6 +25,10 @@ from plumbing.signing import SigningError, Verifier, read_key
 
 def _fields(f: FeedFieldsConfig) -> FeedFields:
     return FeedFields(mw=f.mw, as_of=f.as_of, change_id=f.id, next_changes=f.next, scale=f.scale)
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def verifier(signing: FeedSigning | None, site: str, where: str) -> Verifier | None:
@@ -73,6 +79,15 @@ def build_site_allotment(
                 verifier=verifier(a.signing, name, f"allotment[{i}]"),
             )  # fmt: skip
             sources.append(feed)
+        elif a.kind == "openadr":
+            sources.append(OpenAdrSource(
+                a.base_mw,
+                VenSettings(a.vtn_url, a.ven_name, a.ven_id, _text(a.cert), _text(a.key),
+                            a.vtn_fingerprint, _text(a.ca_file), a.retry_s,
+                            a.report_every_s),
+                name=a.name, levels=tuple(a.simple_levels), dispatch_unit=a.dispatch_unit,
+                clock=clock,
+            ))  # fmt: skip
         else:
             sub = ZmqFeed(
                 a.name, a.endpoint, topic=a.topic, stale_after_s=a.stale_after_s,

@@ -201,6 +201,9 @@ class RigGroup(_Strict):
     faults: FaultsConfig | None = None
     firmware: Firmware = "luxos"  # the API family the rigs speak (pyasic identifies it)
     whatsminer_api: Literal["v2", "v3"] = "v2"  # v3: newer btminer firmware, API v3 too
+    # these rigs mine here instead of the fleet's pool (a rig on another pool; --pool
+    # moves only the others)
+    pool_url: str | None = Field(None, pattern=r"^(stratum\+tcp://)?[A-Za-z0-9.\[\]:-]+:\d{1,5}$")
 
     @field_validator("model")
     @classmethod

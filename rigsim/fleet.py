@@ -105,6 +105,7 @@ class Fleet:
                         f"{g.site}-{model.key.lower()}-{i:05d}",
                         g.firmware,
                         g.whatsminer_api == "v3",
+                        g.pool_url,
                     )
                 )
             site_of.append(np.full(g.count, self.site_names.index(g.site), dtype=np.int16))
@@ -321,7 +322,9 @@ class Fleet:
         ps = self._pools.get(i)
         if ps is None:
             f = self.config.fleet
-            ps = self._pools[i] = PoolStatus(f.pool_url, f"{f.worker_prefix}.{self.rigs[i].name}")
+            rig = self.rigs[i]
+            ps = self._pools[i] = PoolStatus(rig.pool_url or f.pool_url,
+                                             f"{f.worker_prefix}.{rig.name}")  # fmt: skip
         return ps
 
     # ---------------------------------------------------------------- readings

@@ -46,7 +46,8 @@ def parse_pool_url(url: str) -> tuple[str, int]:
 
 
 class FleetMiners:
-    """Every rig of `fleet` mining on one pool. Use `await attach(...)` or start()/stop()."""
+    """Every rig of `fleet` mining on one pool (a rig group with its own `pool_url`
+    mines there instead). Use `await attach(...)` or start()/stop()."""
 
     def __init__(
         self,
@@ -63,17 +64,21 @@ class FleetMiners:
         self.host, self.port = parse_pool_url(pool_url)
         self.hashrate_scale = f.hashrate_scale if hashrate_scale is None else hashrate_scale
         self.sync_s = sync_s
+        self.urls = [rig.pool_url or pool_url for rig in fleet.rigs]  # a group may have its own
+        where = [parse_pool_url(u) for u in self.urls]
         self.miners: list[Miner] = [
             Miner(
-                self.host,
-                self.port,
+                where[rig.index][0],
+                where[rig.index][1],
                 f"{f.worker_prefix}.{rig.name}",
                 hashrate=1.0,
                 version_rolling=f.version_rolling,
                 slice_seconds=f.share_slice_s,
                 user_agent=f"rigsim/{rig.model.key}",
                 local_host=rig.address
-                if bind_rig_address and is_loopback_ip(rig.address) and is_loopback_ip(self.host)
+                if bind_rig_address
+                and is_loopback_ip(rig.address)
+                and is_loopback_ip(where[rig.index][0])
                 else None,
             )
             for rig in fleet.rigs
@@ -97,7 +102,7 @@ class FleetMiners:
             miner.pause()
         status = rig.pool
         s = miner.stats
-        status.url = self.pool_url
+        status.url = self.urls[rig.index]
         status.user = miner.worker
         status.accepted = s.accepted
         status.rejected = sum(s.rejected.values())

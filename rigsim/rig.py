@@ -128,6 +128,7 @@ class Rig:
     name: str
     firmware: str = "luxos"  # the family whose API the rig speaks (rigsim.firmware)
     whatsminer_v3: bool = False  # a Whatsminer that also serves API v3
+    pool_url: str | None = None  # its group's own pool (None: the fleet's)
 
     def __repr__(self) -> str:
         return f"Rig({self.name} {self.address} {self.model.key} {self.state.name})"

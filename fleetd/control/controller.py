@@ -51,6 +51,7 @@ from fleetd.control.book import Order, StateView
 from fleetd.control.dispatch import Dispatcher
 from fleetd.control.reader import Reader
 from fleetd.control.samples import SampleLog
+from fleetd.control.shed_first import listed_mask, shed_first
 from fleetd.control.site import Site, SiteBudget
 from fleetd.control.stats import Interval, SiteStats
 from fleetd.drivers import ApplyResult
@@ -117,6 +118,8 @@ class SiteController:
         self.last_cycle: CycleReport | None = None
         self.emergency = False
         self.emergency_reason = ""
+        # rigs shed before any other (fleetd.control.shed_first; PUT /sites/{site}/shed-first)
+        self.shed_first: frozenset[str] = frozenset()
         self.on_cycle: Callable[[CycleReport], None] | None = None  # metrics hook
         self._trigger = asyncio.Event()
         self._trigger_reason = ""
@@ -277,8 +280,15 @@ class SiteController:
             p = emergency_plan(fleet, catalog=site.catalog, config=site.planner_config)
             orders = book.emergency_orders(view)
         else:
-            p = plan(fleet, budget.miner_w, catalog=site.catalog,
-                     config=site.planner_config, dt_s=dt, wake_budget_w=budget.wake_w)  # fmt: skip
+            def replan(f: FleetState) -> Plan:
+                return plan(f, budget.miner_w, catalog=site.catalog, config=site.planner_config,
+                            dt_s=dt, wake_budget_w=budget.wake_w)  # fmt: skip
+
+            p = replan(fleet)
+            if self.shed_first:
+                listed = listed_mask([s.name for s in site.specs],
+                                     [s.host for s in site.specs], self.shed_first)  # fmt: skip
+                p = shed_first(p, fleet, listed, replan, site.catalog)
             orders = book.orders(p, view, now, grace)
         self._last_plan_at = now
         orders = self._fit_raises(orders, p, budget.miner_w)

@@ -12,10 +12,13 @@ Timeline, as fractions of --duration (default 90 s) after the sites settle:
 
 Rigsim's meters are the witness: every half second each site's meter is set against the
 figure the coordinator gives it, and the whole against the portfolio in force. The
-summary ends with one machine-readable line:
+summary adds the coordinator's own figures (each site's allotment and J/TH, and its
+regulator's report over the run: energy, time and energy above, commands), writes them
+to summary.json, and ends with one machine-readable line:
 
     demo-control: sites=3 seconds=... portfolio_mw=... above_site_s=... above_kwh=...
-                  portfolio_above_s=... events_opted_in=2 commands=...
+                  portfolio_above_s=... events_opted_in=2 commands=... report_kwh=...
+                  report_above_s=... report_above_kwh=...
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from surplus.demo.control_room import ControlProcesses, Site, free_port
+from surplus.demo.control_room import OPS_TOKEN, ControlProcesses, Site, free_port
 from surplus.demo.procs import DemoError
 from surplus.demo.vtn import child as vtn_child
 
@@ -96,7 +99,9 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
                 f"(merit order), coordinator {room.control_url}",
                 flush=True,
             )
+            t_ready = time.time()
             await room.start_control()
+            print(f"demo: the operator's console  {room.control_url}/", flush=True)
             await room.start_fleetds()
             deadline = time.monotonic() + 60
             while not await room.feeds_agree():
@@ -148,6 +153,14 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
                     )
                 await asyncio.sleep(SAMPLE_S)
             status = await room.status()
+            # the coordinator's own figures: its regulator's report over the run
+            code, text = await room.get_text(
+                f"{room.control_url}/report?from={t_ready!r}&to={time.time()!r}",
+                token=OPS_TOKEN,
+            )
+            if code != 200:
+                raise DemoError(f"the coordinator's report: HTTP {code}: {text[:200]}")
+            report = json.loads(text)
     finally:
         await vtn.stop(10.0)
     audit = [json.loads(x) for x in (out / "control-audit.jsonl").read_text().splitlines()]
@@ -161,6 +174,7 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
         "events_opted_in": sum(1 for v in opted.values() if v == "optIn"),
         "reports_at_vtn": sum(1 for x in vtn_log.read_text().splitlines() if '"report"' in x),
         "status": status,
+        "report": report,
     }
 
 
@@ -211,11 +225,45 @@ def run(sites: int, duration_s: float, out: Path) -> int:
         f"({t.above_j / 3.6e3:.2f} Wh, worst {t.worst_w:.0f} W); the sum above the "
         f"portfolio {t.portfolio_above_s:.1f} s (sampled every {SAMPLE_S:g} s)"
     )
+    rep = result["report"]
+    for x in result["status"]["sites"]:
+        r = rep["sites"][x["name"]]["totals"]
+        jth = "–" if x["jth"] is None else f"{x['jth']:.1f} ({x['jth_source']})"
+        print(
+            f"demo: coordinator: {x['name']}: allotment {(x['allotment_mw'] or 0) * 1e3:.1f} kW, "
+            f"J/TH {jth}; report {r['energy_kwh'] * 1e3:.1f} Wh, above {r['above_s']:.1f} s "
+            f"({r['above_kwh'] * 1e3:.2f} Wh), {r['control_commands']} allotment changes, "
+            f"{r['site_commands']} rig commands"
+        )
+    total = rep["totals"]
+    print(
+        f"demo: coordinator: report total {total['energy_kwh'] * 1e3:.1f} Wh, above "
+        f"{total['above_s']:.1f} site-seconds ({total['above_kwh'] * 1e3:.2f} Wh), "
+        f"{total['control_commands']} allotment changes, {total['site_commands']} rig commands"
+    )
+    summary = {
+        "sites": result["sites"],
+        "seconds": result["seconds"],
+        "portfolio_mw": result["portfolio_mw"],
+        "witness": {
+            "above_site_s": t.site_above_s,
+            "above_kwh": t.above_j / 3.6e6,
+            "portfolio_above_s": t.portfolio_above_s,
+            "per_site_kwh": t.per_site_kwh,
+        },
+        "events_opted_in": result["events_opted_in"],
+        "commands": result["commands"],
+        "coordinator": {"status": result["status"], "report_totals": total,
+                        "report_sites": {n: v["totals"] for n, v in rep["sites"].items()}},
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"demo-control: sites={result['sites']} seconds={result['seconds']:g} "
         f"portfolio_mw={result['portfolio_mw']:g} above_site_s={t.site_above_s:.1f} "
         f"above_kwh={t.above_j / 3.6e6:.6f} portfolio_above_s={t.portfolio_above_s:.1f} "
-        f"events_opted_in={result['events_opted_in']} commands={result['commands']}",
+        f"events_opted_in={result['events_opted_in']} commands={result['commands']} "
+        f"report_kwh={total['energy_kwh']:.6f} report_above_s={total['above_s']:.1f} "
+        f"report_above_kwh={total['above_kwh']:.6f}",
         flush=True,
     )
     return 0

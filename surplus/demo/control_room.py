@@ -98,6 +98,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Mining:
+    """The rigs mine at a real pool (rigsim --pool): `elsewhere` moves the first n rigs of
+    a site to another pool's URL (a wrong pool). With a `[pool]` table in the
+    coordinator's config, each site's `pool_account` is rigsim's worker prefix and its
+    `workers` map fleetd's rig names to rigsim's workers."""
+
+    pool_url: str
+    elsewhere: dict[str, tuple[int, str]] = field(default_factory=dict)
+    hashrate_scale: float = 100.0
+    account: str = "surplus"
+
+
 class ControlProcesses:
     def __init__(
         self,
@@ -105,11 +118,13 @@ class ControlProcesses:
         tmp: Path,
         control: dict[str, Any],
         tables: dict[str, Any] | None = None,
+        mining: Mining | None = None,
     ) -> None:
         self.sites = sites
         self.tmp = tmp
         self.control_extra = control
-        self.tables = dict(tables or {})  # more top-level tables ([openadr])
+        self.tables = dict(tables or {})  # more top-level tables ([openadr], [pool])
+        self.mining = mining
         self.ports: dict[str, int] = {
             "rigsim": free_port(),
             "control": free_port(),
@@ -121,20 +136,26 @@ class ControlProcesses:
         base = int(ipaddress.IPv4Address(free_loopback_base(sum(s.count for s in sites))))
         groups, models = [], {}
         for s in sites:
-            groups.append(
-                {
+            moved, url = (0, "") if mining is None else mining.elsewhere.get(s.name, (0, ""))
+            for count, pool_url in ((moved, url), (s.count - moved, None)):
+                if count <= 0:
+                    continue
+                group = {
                     "model": s.model,
-                    "count": s.count,
+                    "count": count,
                     "site": s.name,
                     "addresses": str(ipaddress.IPv4Address(base)),
                     "start": "hashing",
                 }
-            )
-            base += s.count
+                groups.append(group | ({} if pool_url is None else {"pool_url": pool_url}))
+                base += count
             models[s.model] = dict(FAST_TIMINGS)
+        fleet: dict[str, Any] = {"seed": 5, "tick_s": 0.1, "hashrate_spread": 0.0}
+        if mining is not None:
+            fleet |= {"hashrate_scale": mining.hashrate_scale, "worker_prefix": mining.account}
         self.fleet_cfg = parse_fleet_config(
             {
-                "fleet": {"seed": 5, "tick_s": 0.1, "hashrate_spread": 0.0},
+                "fleet": fleet,
                 "sites": {s.name: {"ambient_c": 20.0, "pue": 1.1, "aux_kw": 0.0} for s in sites},
                 "models": models,
                 "rigs": groups,
@@ -173,7 +194,7 @@ class ControlProcesses:
 
     def _fleetd_toml(self, s: Site) -> dict[str, Any]:
         rigs = [
-            {"host": r.address, "model": r.model.key, "firmware": "luxos"}
+            {"host": r.address, "model": r.model.key, "firmware": "luxos", "name": r.name}
             for r in self.fleet.rigs
             if r.site == s.name
         ]
@@ -243,10 +264,25 @@ class ControlProcesses:
                     "priority": s.priority,
                     "shed_s": s.shed_s,
                 }
+                | self._pool_keys(s)
                 for s in self.sites
             },
         } | self.tables
         return doc
+
+    def fleetd_rig_name(self, rig: Any) -> str:
+        """What fleetd calls a rigsim rig (its config's `name` prefix and its host)."""
+        return f"{rig.name}-{rig.address}"
+
+    def _pool_keys(self, s: Site) -> dict[str, Any]:
+        if self.mining is None or "pool" not in self.tables:
+            return {}
+        workers = {
+            self.fleetd_rig_name(r): f"{self.mining.account}.{r.name}"
+            for r in self.fleet.rigs
+            if r.site == s.name
+        }
+        return {"pool_account": self.mining.account, "workers": workers}
 
     async def _start(self) -> None:
         os.environ["CONTROL_TEST_OPS_TOKEN"] = OPS_TOKEN
@@ -268,6 +304,7 @@ class ControlProcesses:
                 f"127.0.0.1:{self.ports['rigsim']}",
                 "--status-every",
                 "0",
+                *([] if self.mining is None else ["--pool", self.mining.pool_url]),
             ],
             self.tmp / "rigsim.log",
         )

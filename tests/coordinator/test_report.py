@@ -98,3 +98,29 @@ def test_bad_inputs() -> None:
     bad = fleetd_report(T0 - T0 % 900, [{"energy_kwh": "lots"}])
     with pytest.raises(ReportError, match="energy_kwh"):
         build(T0, T0 + 900, {"a": bad}, [])
+
+
+def test_energy_against_the_work_the_licensed_pool_credited() -> None:
+    first = T0 - T0 % 900
+    row = {"allotment_mw": 1.0, "energy_kwh": 100.0, "commands": 0, "covered_s": 900.0}
+    a = fleetd_report(first, [row, row])
+    b = fleetd_report(first, [row, row])
+    credited = [  # two records of one interval add up (the coordinator stopped in between)
+        {"site": "a", "start": first, "credited_th": 6e6},
+        {"site": "a", "start": first, "credited_th": 6e6},
+        {"site": "a", "start": first + 900, "credited_th": 12e6},
+        {"site": "a", "start": first, "credited_th": float("nan")},
+        {"site": "zz", "start": first, "credited_th": 1.0},
+    ]
+    rep = build(T0, T0 + 1200, {"a": a, "b": b}, [], credited=credited)
+    ra, rb, total = rep.rows["a"][0], rep.rows["b"][0], rep.rows[TOTAL][0]
+    assert ra.credited_th == pytest.approx(12e6)
+    assert ra.jth_pool == pytest.approx(100.0 * 3.6e6 / 12e6)  # 30 J/TH
+    assert rb.credited_th is None and rb.jth_pool is None  # b is not checked
+    # the total's ratio counts only the energy of the sites the pool checks
+    assert total.credited_th == pytest.approx(12e6) and total.jth_pool == pytest.approx(30.0)
+    doc = json.loads(to_json(rep))
+    assert doc["sites"]["a"]["totals"]["jth_pool"] == pytest.approx(30.0)
+    assert doc["sites"]["b"]["totals"]["credited_th"] is None
+    lines = list(csv.DictReader(io.StringIO(to_csv(rep))))
+    assert lines[0]["credited_th"] == "12000000.0" and lines[0]["jth_pool"] == "30.0"

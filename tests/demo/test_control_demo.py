@@ -4,6 +4,7 @@ coordinator's figures on its last line."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,7 +25,8 @@ def test_three_sites_under_one_coordinator(tmp_path: Path) -> None:
     last = run.stdout.strip().splitlines()[-1]
     m = re.fullmatch(
         r"demo-control: sites=3 seconds=45 portfolio_mw=(\S+) above_site_s=(\S+) "
-        r"above_kwh=(\S+) portfolio_above_s=(\S+) events_opted_in=(\d+) commands=(\d+)",
+        r"above_kwh=(\S+) portfolio_above_s=(\S+) events_opted_in=(\d+) commands=(\d+) "
+        r"report_kwh=(\S+) report_above_s=(\S+) report_above_kwh=(\S+)",
         last,
     )
     assert m, last
@@ -33,6 +35,16 @@ def test_three_sites_under_one_coordinator(tmp_path: Path) -> None:
     assert "the VTN sends SIMPLE event 'now'" in run.stdout
     assert "the VTN sends LOAD_DISPATCH event 'later'" in run.stdout
     assert (tmp_path / "control" / "control-audit.jsonl").exists()
+    # the coordinator's figures: its report over the run, per site and in total
+    assert float(m.group(7)) > 0
+    summary = json.loads((tmp_path / "control" / "summary.json").read_text())
+    report = summary["coordinator"]["report_sites"]
+    assert set(report) == {"site1", "site2", "site3"}
+    assert all(r["energy_kwh"] > 0 for r in report.values())
+    assert summary["coordinator"]["report_totals"]["energy_kwh"] == pytest.approx(
+        float(m.group(7)), abs=1e-5)
+    assert sum(1 for line in run.stdout.splitlines() if line.startswith("demo: coordinator: ")) == 4
+    assert re.search(r"demo: the operator's console  http://127\.0\.0\.1:\d+/", run.stdout)
 
 
 def test_sites_out_of_range_is_a_usage_error() -> None:

@@ -1,18 +1,21 @@
-"""The grid operator's OpenADR 2.0b events as portfolio figures: a pure module.
+"""The grid operator's OpenADR 2.0b events as allotment figures: a pure module, shared
+by the two VENs (the coordinator's, coordinator.ven, over a portfolio; and fleetd's own,
+fleetd.allotment.openadr, over one site's base figure).
 
 An event (as openleadr parses oadrDistributeEvent) carries signals, each a list of
-intervals (dtstart, duration, payload). What the coordinator understands:
+intervals (dtstart, duration, payload). What a VEN here understands, over a base figure
+(the portfolio, or the site's base_mw):
 
-    SIMPLE        level 0..3      the portfolio x simple_levels[level] (1.0, 0.7, 0.4, 0.0)
-    LOAD_DISPATCH setpoint        the portfolio becomes the payload (in `dispatch_unit`)
-    LOAD_DISPATCH delta           the portfolio plus the payload (negative: less)
-    LOAD_CONTROL  x-loadControlCapacity   the portfolio x the payload (0..1)
+    SIMPLE        level 0..3      the base x simple_levels[level] (1.0, 0.7, 0.4, 0.0)
+    LOAD_DISPATCH setpoint        the figure becomes the payload (in `dispatch_unit`)
+    LOAD_DISPATCH delta           the base plus the payload (negative: less)
+    LOAD_CONTROL  x-loadControlCapacity   the base x the payload (0..1)
 
 An event with any other signal is opted out of and not applied; a cancelled one is
-dropped. While windows overlap, the lowest figure holds, and no event raises the
-portfolio above the operator's own figure: the grid may cut, never add. An event that
-starts now is a live cut; one that starts later is announced to the sites ahead (the
-feed's `next` steps), so fleetd pre-sheds for it.
+dropped. While windows overlap, the lowest figure holds, and no event raises the figure
+above the base: the grid may cut, never add. An event that starts now is a live cut;
+one that starts later is announced ahead (the coordinator's feed's `next` steps,
+fleetd's next_changes), so fleetd pre-sheds for it.
 """
 
 from __future__ import annotations
@@ -28,13 +31,13 @@ UNIT_MW = {"W": 1e-6, "kW": 1e-3, "MW": 1.0}
 
 
 class EventError(ValueError):
-    """An event the coordinator cannot apply (it opts out)."""
+    """An event the VEN cannot apply (it opts out)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
     """From `start` to `end` (epoch s) the event's figure applies: `factor` x the
-    portfolio, or `mw` absolute, or the portfolio plus `delta_mw`."""
+    base, or `mw` absolute, or the base plus `delta_mw`."""
 
     start: float
     end: float
@@ -115,13 +118,13 @@ def event_windows(
                 out.append(Window(start, end, event_id, "factor", p))
             else:
                 raise EventError(f"event {event_id!r}: signal {name!r:.40} of type {stype!r:.40} "
-                                 "is not one the coordinator applies")  # fmt: skip
+                                 "is not one this VEN applies")  # fmt: skip
     return out
 
 
 def figure_at(base_mw: float, windows: Iterable[Window], t: float) -> float:
-    """The portfolio at `t`: the lowest figure of the windows in force, never above the
-    operator's `base_mw`, never below 0."""
+    """The figure at `t`: the lowest figure of the windows in force, never above
+    `base_mw` (the operator's portfolio, or a site's base), never below 0."""
     mw = base_mw
     for w in windows:
         if w.start <= t < w.end:
