@@ -53,7 +53,7 @@ from plumbing.httpapi import (
     json_object,
     json_response,
 )
-from plumbing.lifecycle import Service, cancel
+from plumbing.lifecycle import Service, cancel, closed
 
 log = logging.getLogger("coordinator")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -122,12 +122,8 @@ class ControlDaemon(Service):
         for name in self.core.sites:
             self.core.flush_credited(name, self.clock())
         await self.metrics.stop()
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-        if self.http is not None:
-            await self.http.close()
-            self.http = None
+        self.runner = await closed(self.runner, web.AppRunner.cleanup)
+        self.http = await closed(self.http, aiohttp.ClientSession.close)
 
     async def _loop(self) -> None:
         """Every interval_s, and at each moment a grid event starts or ends, read the
