@@ -76,7 +76,7 @@ def test_union_tags_are_plain_words(tmp_path: Path) -> None:
     site = write(tmp_path, "site.toml", FLEETD.replace('kind = "constant"', 'kind = "csv"'))
     assert error(load_fleetd, site) == (
         f"{site}: sites.a.allotment[0]: expected kind = one of constant, schedule, http_json, "
-        "zmq (got 'csv')")  # fmt: skip
+        "zmq, openadr (got 'csv')")  # fmt: skip
     site = write(tmp_path, "site.toml", FLEETD.replace('kind = "constant", ', "")
                  + '[sites.a.meter]\nurl = "http://127.0.0.1:1/"\n')  # fmt: skip
     message = error(load_fleetd, site)
