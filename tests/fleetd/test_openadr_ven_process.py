@@ -25,7 +25,7 @@ import pytest
 from surplus.demo.vtn import child as vtn_child
 from tests.components.process import free_port
 from tests.fleetd.site_procs import FAST_TIMINGS, Group, SiteProcesses, SiteSpec, nameplate_w
-from tests.waiting import wait_until
+from tests.waiting import wait_for, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -96,7 +96,8 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
 
                 await wait_until(cut_in_force, 10, "the event's cut in force at fleetd")
                 assert "grid" in (await site.summary())["allotment_reason"]
-                assert await w.wait(lambda w: w.meter_w[-1] <= cap * 1e6, cut_bound_s() + 30)
+                await wait_for(lambda: bool(w.meter_w) and w.meter_w[-1] <= cap * 1e6,
+                               cut_bound_s() + 30, "the meter under the live cut")
                 figures["live_cut_s"] = w.t[-1] - t_cut
                 assert figures["live_cut_s"] <= cut_bound_s()
 
@@ -124,7 +125,8 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
                 assert opts("e-later") == ["optIn"]
                 assert time.time() < start - 5, "the announcement came too late to judge"
                 assert (await site.summary())["allotment_mw"] == pytest.approx(base)  # not yet
-                assert await w.wait(lambda w: w.t[-1] >= start + 8.0, LEAD_S + 30)
+                await wait_for(lambda: bool(w.t) and w.t[-1] >= start + 8.0, LEAD_S + 30,
+                               "8 s into the scheduled event")
                 assert (await site.summary())["allotment_mw"] == pytest.approx(setpoint)
                 seconds, kwh, worst = w.over(setpoint * 1e6, start)
                 assert seconds == 0.0 and kwh == 0.0, (seconds, kwh, worst)
