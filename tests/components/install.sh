@@ -51,6 +51,12 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
     apt_install haproxy
 fi
 
+# iproute2's `ip`, for the cluster's hosts as network namespaces (tests/cluster/netns.py).
+if ! command -v ip >/dev/null 2>&1 && [ ! -x /usr/sbin/ip ] && [ ! -x /sbin/ip ]; then
+    echo "installing iproute2 (Debian package)" >&2
+    apt_install iproute2
+fi
+
 # PostgreSQL: present on these machines; start the cluster if it is installed but down.
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
     if command -v pg_ctlcluster >/dev/null 2>&1; then
