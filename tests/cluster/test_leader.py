@@ -30,7 +30,9 @@ def pending_blocks(dsn: str, fee: str) -> int:
         store.close()
 
 
-async def test_the_leader_dies_and_another_takes_over(bcoin: BcoinNode, tmp_path: Path) -> None:
+async def test_the_leader_dies_and_another_takes_over(bcoin_fresh: BcoinNode,
+                                                      tmp_path: Path) -> None:
+    bcoin = bcoin_fresh  # a chain of its own: its blocks and heights are this test's
     payout = await asyncio.to_thread(bcoin.new_address)
     with postgres_database() as dsn:
         text = cluster_config(url=bcoin.rpc_url, dsn=dsn, payout=payout,
@@ -59,7 +61,7 @@ async def test_the_leader_dies_and_another_takes_over(bcoin: BcoinNode, tmp_path
                 await wait_for(lambda: acked["alice.rig1"] >= 4, 60, "pool shares and blocks")
             finally:
                 await miner.stop()
-            await wait_for(lambda: pending_blocks(dsn, payout) > 0, 30,
+            await wait_for(lambda: pending_blocks(dsn, payout) > 0, 60,
                            "a pool block pending in the ledger", interval=0.2)  # fmt: skip
 
             pid = cluster.workers()[first][0]

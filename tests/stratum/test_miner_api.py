@@ -25,7 +25,7 @@ from pool.stats_api import OPENAPI, PoolView, StatsApi
 from pool.stats_miner import MinerApi
 from pool.web_page import CSP, WebPage
 from tests.observability.openapi_check import problems, response_schema
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_until
 
 from .stratum_harness import find_nonce, submit_params
 
@@ -149,9 +149,12 @@ async def test_every_answer_matches_its_model_and_an_account_sees_only_its_own(
 
     clock.offset = 10.0  # charts rate a bucket once it is measured for 5 s
     for span in ("1h", "24h", "7d"):
-        chart = await get(http, "/api/v1/pool/hashrate", range=span)
-        check("/api/v1/pool/hashrate", schema.HashrateChart, chart)
-        assert any(p["hashrate_hs"] for p in chart["points"]), span
+        async def rated(span: str = span) -> bool:  # the chart is cached for a moment
+            chart = await get(http, "/api/v1/pool/hashrate", range=span)
+            check("/api/v1/pool/hashrate", schema.HashrateChart, chart)
+            return any(p["hashrate_hs"] for p in chart["points"])
+
+        await wait_until(rated, 10.0, f"the pool's {span} chart rated")
         chart = await get(http, "/api/v1/miner/hashrate", account="bob", range=span)
         check("/api/v1/miner/hashrate", schema.HashrateChart, chart)
         assert any(p["hashrate_hs"] for p in chart["points"]), span
