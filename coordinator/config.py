@@ -27,6 +27,7 @@ from plumbing.config import StrictModel as _Strict
 from plumbing.listen import IPListen, Listening, ListenTable, LoopbackListen
 from plumbing.netaddr import is_loopback_ip
 from plumbing.signing import SigningError, read_key
+from plumbing.venconfig import VenSettings
 
 MAX_MW = 100_000.0
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -163,41 +164,12 @@ class SiteTable(_Strict):
         return None if self.token_env is None else env_token(self.token_env, f"{where}.token_env")
 
 
-class OpenAdrTable(_Strict):
-    """The coordinator as an OpenADR 2.0b VEN of the grid operator's VTN (openleadr)."""
+class OpenAdrTable(VenSettings):
+    """The coordinator as an OpenADR 2.0b VEN of the grid operator's VTN (openleadr); SIMPLE
+    levels scale the operator's portfolio."""
 
     vtn_url: HttpUrl  # e.g. https://vtn.example/OpenADR2/Simple/2.0b
     ven_name: str = Field("surplus-control", min_length=1, max_length=64)
-    ven_id: str | None = Field(None, min_length=1, max_length=64)  # or the VTN assigns one
-    # SIMPLE levels 0..3 as fractions of the operator's portfolio
-    simple_levels: list[float] = Field(
-        default_factory=lambda: [1.0, 0.7, 0.4, 0.0], min_length=4, max_length=4
-    )
-    dispatch_unit: Literal["W", "kW", "MW"] = "kW"  # LOAD_DISPATCH payloads
-    report_every_s: float = Field(10.0, ge=1, le=3600)  # metered power as telemetry
-    retry_s: float = Field(10.0, gt=0, le=3600)  # after a failed registration
-    cert: Path | None = Field(None, strict=False)  # PEM: sign our messages (with key)
-    key: Path | None = Field(None, strict=False)
-    vtn_fingerprint: str | None = Field(None, max_length=128)  # check the VTN's signatures
-    ca_file: Path | None = Field(None, strict=False)  # for an https VTN
-
-    @field_validator("simple_levels")
-    @classmethod
-    def _levels(cls, v: list[float]) -> list[float]:
-        if any(not 0 <= x <= 1 for x in v) or v != sorted(v, reverse=True):
-            raise ValueError("expected four fractions in [0, 1], non-increasing")
-        return v
-
-    @model_validator(mode="after")
-    def _cert_and_key(self) -> OpenAdrTable:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("cert and key: expected both (to sign messages) or neither")
-        return self
-
-    @field_validator("cert", "key", "ca_file")
-    @classmethod
-    def _paths(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        return None if v is None else _path(v, info)
 
 
 class PoolTable(_Strict):

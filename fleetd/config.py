@@ -48,6 +48,7 @@ from plumbing.config import ConfigError, Problem, load_file, validate
 from plumbing.config import StrictModel as _Strict
 from plumbing.listen import IPListen, Listening, ListenTable, LoopbackListen, upgrade_listen
 from plumbing.netaddr import is_loopback_ip
+from plumbing.venconfig import VenSettings
 
 MAX_RANGE = 65_536  # addresses in one rig entry
 LUXOS_SESSION_S = 60.0
@@ -219,45 +220,16 @@ class ZmqAllotment(_FeedBase):
         return v
 
 
-class OpenAdrAllotment(_Strict):
+class OpenAdrAllotment(VenSettings):
     """fleetd as an OpenADR 2.0b VEN of the grid operator's VTN (fleetd.allotment.openadr):
-    its events cut `base_mw` while they are in force; outside them it does not apply."""
+    its events cut `base_mw` while they are in force (SIMPLE levels as fractions of it);
+    outside them it does not apply."""
 
     kind: Literal["openadr"]
     name: str = "openadr"
     vtn_url: HttpUrl  # e.g. https://vtn.example/OpenADR2/Simple/2.0b
     ven_name: str = Field("surplus-fleetd", min_length=1, max_length=64)
-    ven_id: str | None = Field(None, min_length=1, max_length=64)  # or the VTN assigns one
     base_mw: float = Field(..., ge=0, le=MAX_MW)  # what the events scale (the licence, say)
-    # SIMPLE levels 0..3 as fractions of base_mw
-    simple_levels: list[float] = Field(
-        default_factory=lambda: [1.0, 0.7, 0.4, 0.0], min_length=4, max_length=4
-    )
-    dispatch_unit: Literal["W", "kW", "MW"] = "kW"  # LOAD_DISPATCH payloads
-    retry_s: float = Field(10.0, gt=0, le=3600)  # after a failed registration
-    report_every_s: float = Field(10.0, ge=1, le=3600)  # the site's draw as telemetry
-    cert: Path | None = Field(None, strict=False)  # PEM: sign our messages (with key)
-    key: Path | None = Field(None, strict=False)
-    vtn_fingerprint: str | None = Field(None, max_length=128)  # check the VTN's signatures
-    ca_file: Path | None = Field(None, strict=False)  # for an https VTN
-
-    @field_validator("simple_levels")
-    @classmethod
-    def _levels(cls, v: list[float]) -> list[float]:
-        if any(not 0 <= x <= 1 for x in v) or v != sorted(v, reverse=True):
-            raise ValueError("expected four fractions in [0, 1], non-increasing")
-        return v
-
-    @field_validator("cert", "key", "ca_file")
-    @classmethod
-    def _paths(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        return None if v is None or v.is_absolute() else (_base_dir(info) / v).resolve()
-
-    @model_validator(mode="after")
-    def _cert_and_key(self) -> OpenAdrAllotment:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("cert and key: expected both (to sign messages) or neither")
-        return self
 
 
 AllotmentConfig = Annotated[
