@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pool import stats_schema as schema
+from pool.online_sketch import OnlineSketch
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode
 from tests.components.postgres import postgres_database
@@ -111,6 +112,9 @@ async def check_stats(cluster: ClusterProcess, names: list[str],
     assert rates == sorted(rates, reverse=True)
     overview = schema.PoolOverview.model_validate(await read("/pool/overview"))
     assert overview.workers_online == len(names)
+    assert overview.miners_online == len({n.split(".")[0] for n in names})  # each once
+    online = schema.PoolOnline.model_validate(await read("/pool/online"))
+    assert OnlineSketch.decode(online.accounts.model_dump()).count() == overview.miners_online
     alice = [n for n in names if n.startswith("alice.")]
     miner = schema.Miner.model_validate(await read("/miner?account=alice"))
     assert miner.workers_online == len(alice)

@@ -21,6 +21,7 @@ from pool.hashrate_history import HashrateHistory
 from pool.ledger import open_store
 from pool.metrics.registry import PoolMetrics
 from pool.miner_view import MinerView
+from pool.online_sketch import OnlineSketch
 from pool.stats_api import OPENAPI, PoolView, StatsApi
 from pool.stats_miner import MinerApi
 from pool.web_page import CSP, WebPage
@@ -120,6 +121,10 @@ async def test_every_answer_matches_its_model_and_an_account_sees_only_its_own(
 
     overview = await get(http, "/api/v1/pool/overview")
     check("/api/v1/pool/overview", schema.PoolOverview, overview)
+    online = await get(http, "/api/v1/pool/online")
+    check("/api/v1/pool/online", schema.PoolOnline, online)
+    assert OnlineSketch.decode(online["accounts"]).count() == overview["miners_online"]
+    assert OnlineSketch.decode(online["workers"]).count() == overview["workers_online"]
     assert (overview["workers_online"], overview["miners_online"]) == (3, 2)
     assert overview["scheme"] == "pplns" and overview["fee_percent"] == 1.0
     assert overview["connect"]["stratum_port"] == server.address[1]
