@@ -8,33 +8,13 @@
 
 (function () {
   const REFRESH_MS = 5000;
-  const SVG = 'http://www.w3.org/2000/svg';
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let siteNames = [];
 
   // ---------------------------------------------------------------- building the DOM
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined) continue;
-      if (key === 'class') node.className = value;
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const { el, svg } = window.surplusDom;  // plumbing/web/dom.js: text nodes only
 
   function mw(x) {
     if (x === null || x === undefined || !isFinite(x)) return '–';
