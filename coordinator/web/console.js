@@ -4,7 +4,7 @@
 // page as a text node: the DOM is built with createElement and textContent, never from
 // HTML text. The operator's token is read from its input at each action and sent as a
 // bearer token; it is never written anywhere else (no cookie, no storage).
-'use strict';
+import { el, svg } from './dom.js';  // builds the DOM with text nodes only
 
 (function () {
   const REFRESH_MS = 5000;
@@ -14,7 +14,6 @@
 
   // ---------------------------------------------------------------- building the DOM
 
-  const { el, svg } = window.surplusDom;  // plumbing/web/dom.js: text nodes only
 
   function mw(x) {
     if (x === null || x === undefined || !isFinite(x)) return '–';

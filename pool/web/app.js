@@ -2,10 +2,9 @@
 // Every figure comes from the stats API (/api/v1/...). Every string that came from a
 // miner (worker and account names, addresses) reaches the page as a text node:
 // the DOM is built with createElement and textContent, never from HTML text.
-'use strict';
+import { el, svg } from './dom.js';  // builds the DOM with text nodes only
 
 (function () {
-  const { el, svg } = window.surplusDom;  // building the DOM: plumbing/web/dom.js
   const API = '/api/v1';
   const REFRESH_MS = 15000;
   const PAGE = 100;

@@ -217,7 +217,8 @@ async def test_the_page_is_served_with_its_headers(site) -> None:
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         html = await r.text()
         etag = r.headers["ETag"]
-    assert '<script src="/static/app.js"' in html and "<script>" not in html  # nothing inline
+    # the page's script a module (it imports /static/dom.js), nothing inline
+    assert '<script type="module" src="/static/app.js"' in html and "<script>" not in html
     async with http.get("/", headers={"If-None-Match": etag}) as r:
         assert r.status == 304
     for path, kind in (("/static/app.js", "text/javascript"), ("/static/dom.js", "text/javascript"),
