@@ -2,11 +2,14 @@
 pool.cluster.supervisor (never by hand).
 
     python -m pool.cluster.worker --config F --index I --count N --port P [--log-level L]
+        [--ledger-socket PATH]
 
 It loads the same file the supervisor did, runs `pool.serve.serve` as process I of N on
 the shared port P (SO_REUSEPORT), prints its ready line on stdout for the supervisor, and
 logs on stderr with `[process I]` in every record. It asks the kernel for SIGTERM when
-the supervisor dies, so no worker outlives it holding the port.
+the supervisor dies, so no worker outlives it holding the port. With `--ledger-socket`
+(a SQLite ledger) its writes go to the cluster's ledger writer there
+(pool.ledger.remote).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--tls-port", type=int, default=None)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--ledger-socket", type=Path, default=None)
     return parser.parse_args(argv)
 
 
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"surplus pool process {args.index}: not a process of this cluster",
               file=sys.stderr)  # fmt: skip
         return 2
-    slot = ProcessSlot(config.node_id, args.index, args.count, args.port, args.tls_port)
+    slot = ProcessSlot(config.node_id, args.index, args.count, args.port, args.tls_port,
+                       args.ledger_socket)
     try:
         eventloop.run(serve(config, slot=slot))
     except (PoolStartupError, KernelError) as exc:
