@@ -56,6 +56,7 @@ from pool.ledger.bans import SharedBans
 from pool.ledger.ledger import Ledger
 from pool.ledger.payouts import PayoutReport
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
+from pool.ledger.remote import LedgerUnavailable
 from pool.ledger.sink import LedgerSink
 from pool.ledger_duties import LedgerDuties
 from pool.metrics.registry import PoolMetrics
@@ -77,6 +78,7 @@ log = logging.getLogger("pool.app")
 KEEP_JOBS = 256  # jobs remembered for block rewards (more than any session holds)
 KEEP_BLOCKS = 4096  # block outcomes kept for stats and tests
 SHARE_ID_WAIT = 10.0  # seconds to wait for the block-solving share's commit
+WRITER_WAIT = 120.0  # seconds a found block waits for a restarting ledger writer
 CONFIRM_TRIES = 20
 BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
 
@@ -518,6 +520,10 @@ class PoolApp(Service):
                 work.fees,
             )
             self._network_recorded = key
+        except LedgerUnavailable as exc:  # the cluster's writer restarts: the next template
+            self.counters.ledger_errors += 1
+            log.warning("could not record the network difficulty of height %d: %s",
+                        work.height, exc)  # fmt: skip
         except Exception:
             self.counters.ledger_errors += 1
             log.exception("could not record the network difficulty of height %d", work.height)
@@ -611,18 +617,26 @@ class PoolApp(Service):
             fees=work.fees,
         )
         delay = 0.1
-        for attempt in range(5):
+        attempt = 0
+        writer_deadline = time.monotonic() + WRITER_WAIT
+        while True:
             try:
                 await self.ledger.record_block(found)
                 outcome.recorded = True
                 self.counters.blocks_recorded += 1
                 return
+            except LedgerUnavailable as exc:  # a SQLite cluster's writer restarts: wait
+                if time.monotonic() > writer_deadline:
+                    raise
+                log.warning("recording block %s waits for the ledger writer: %s",
+                            outcome.hash, exc)  # fmt: skip
             except Exception:
-                if attempt == 4:
+                attempt += 1
+                if attempt == 5:
                     raise
                 log.exception("recording block %s failed; retrying", outcome.hash)
-                await asyncio.sleep(delay)
-                delay *= 2
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _parent_followed(self, parent: str) -> None:
         """Blocks go into the ledger in chain order, which is the order of the shares that

@@ -25,14 +25,18 @@ READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+)
                    r"extranonce1 prefix ([0-9a-f]+)")  # fmt: skip
 STATS_API = re.compile(r"^surplus pool: stats API on (http://[\d.]+:\d+)/api")
 METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
+WRITER = re.compile(r"^surplus pool ledger writer: ready on (\S+), pid (\d+)")
 
 
 def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
                    node_id: int = 7, processes: int = 2, stratum: str = "",
                    ledger: str = "", top: str = "", extra: str = "", host: str = "127.0.0.1",
-                   port: int = 0) -> str:  # fmt: skip
-    """A pool-mode cluster on a real node and PostgreSQL; every hash is a share."""
+                   port: int = 0, sqlite: Path | None = None) -> str:  # fmt: skip
+    """A pool-mode cluster on a real node and PostgreSQL (or the SQLite file `sqlite`);
+    every hash is a share."""
     account_lines = "".join(f'{name} = "{address}"\n' for name, address in accounts.items())
+    backend = (f'backend = "sqlite"\npath = "{sqlite}"' if sqlite is not None
+               else f'backend = "postgres"\ndsn = "{dsn}"')  # fmt: skip
     return f"""
 mode = "pool"
 network = "regtest"
@@ -57,8 +61,7 @@ initial = 1e-10
 minimum = 1e-12
 
 [ledger]
-backend = "postgres"
-dsn = "{dsn}"
+{backend}
 scheme = "pplns"
 {ledger}
 
@@ -123,6 +126,11 @@ class ClusterProcess(PoolProcess):
                 out[int(match.group(1))] = (int(match.group(2)), match.group(3))
         return out
 
+    def writer_pid(self) -> int | None:
+        """The SQLite ledger writer's pid, from its latest ready line."""
+        pids = [int(m.group(2)) for m in map(WRITER.search, list(self.lines)) if m]
+        return pids[-1] if pids else None
+
     def metrics_urls(self) -> dict[int, str]:
         out: dict[int, str] = {}
         for line in list(self.lines):
@@ -157,9 +165,11 @@ def leaders(cluster: ClusterProcess) -> dict[int, float]:
     return out
 
 
-def recorded_shares(dsn: str, fee_account: str) -> Counter[str]:
+def recorded_shares(dsn: str, fee_account: str, sqlite: Path | None = None) -> Counter[str]:
     """Shares in the cluster's ledger, by worker (each `true` must be among them)."""
-    store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee_account))
+    config = (LedgerConfig(backend="sqlite", path=sqlite, fee_account=fee_account) if sqlite
+              else LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee_account))  # fmt: skip
+    store = open_store(config)
     try:
         return Counter(share.worker for _, share in store.shares())
     finally:
