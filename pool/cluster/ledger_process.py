@@ -24,7 +24,6 @@ import signal
 import sys
 from pathlib import Path
 
-from plumbing import logs
 from plumbing.redact import redact
 
 READY = "surplus pool ledger writer: ready on"
@@ -95,17 +94,10 @@ async def run(config_path: Path, socket_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from pool.cluster.worker import parent_death_signal
+    from pool.cluster.worker import supervised
 
-    supervisor = os.getppid()
-    parent_death_signal()
-    if os.getppid() != supervisor:  # it died before the kernel was asked to tell us
+    if not supervised("ledger writer", args.log_level):
         return 1
-    logs.configure(args.log_level, sys.stderr)
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(logs.EscapingFormatter(
-            logs.FORMAT.replace("%(name)s", "[ledger writer] %(name)s")
-        ))
     from plumbing import eventloop
 
     try:

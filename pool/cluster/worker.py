@@ -49,17 +49,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def supervised(label: str, log_level: str) -> bool:
+    """Set up a process the supervisor started: SIGTERM when the supervisor dies, log
+    records on stderr tagged `[label]`. False when the supervisor is gone already."""
     supervisor = os.getppid()
     parent_death_signal()
     if os.getppid() != supervisor:  # it died before the kernel was asked to tell us
-        return 1
-    logs.configure(args.log_level, sys.stderr)
+        return False
+    logs.configure(log_level, sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(logs.EscapingFormatter(
-            logs.FORMAT.replace("%(name)s", f"[process {args.index}] %(name)s")
+            logs.FORMAT.replace("%(name)s", f"[{label}] %(name)s")
         ))
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not supervised(f"process {args.index}", args.log_level):
+        return 1
     from hashing import KernelError
     from plumbing import eventloop
     from pool.app_node import PoolStartupError

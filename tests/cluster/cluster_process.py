@@ -15,10 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pool.ledger import LedgerConfig, open_store
+from rigsim.miner import Miner
 from tests.components.bcoin import ROOT
 from tests.stratum.pool_process import PoolProcess
-from tests.waiting import wait_for_sync
+from tests.stratum.stratum_harness import counting_miner
+from tests.waiting import wait_for, wait_for_sync
 
 LISTENING = re.compile(r"^surplus pool: stratum listening on ([\d.]+):(\d+)")
 READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+), "
@@ -146,6 +150,27 @@ class ClusterProcess(PoolProcess):
         self.kill()
         if self._reader is not None:
             self._reader.join(5)
+
+
+async def mine_through(cluster: ClusterProcess, names: list[str], acked: Counter[str],
+                       hashrate: float, prefixes: set[str]) -> tuple[list[Miner], Counter[str]]:
+    """Counting miners on the cluster's port, every one working, spread by the kernel over
+    the processes whose extranonce1 prefixes (hex) are `prefixes`; the miners, and how
+    many each prefix got. The caller stops them."""
+    miners = [counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=hashrate,
+                             reconnect_delay=0.2) for name in names]  # fmt: skip
+    try:
+        await wait_for(lambda: all(m.job is not None for m in miners), 30,
+                       "every miner working")  # fmt: skip
+        by_process = Counter(m.extranonce1[:2].hex() for m in miners)
+        assert set(by_process) <= prefixes, by_process
+        if len(by_process) < len(prefixes):
+            pytest.fail(f"the kernel gave the connections to fewer processes: {by_process}")
+    except BaseException:
+        for miner in miners:
+            await miner.stop()
+        raise
+    return miners, by_process
 
 
 LEADER = re.compile(r"^surplus_pool_ledger_leader\{[^}]*\} (\S+)$", re.M)

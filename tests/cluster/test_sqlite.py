@@ -22,12 +22,16 @@ from pathlib import Path
 import pytest
 
 from pool.ledger import LedgerConfig, open_store
-from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode
-from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config, leaders, recorded_shares
+from .cluster_process import (
+    ClusterProcess,
+    cluster_config,
+    leaders,
+    mine_through,
+    recorded_shares,
+)
 
 pytestmark = [pytest.mark.integration]
 
@@ -61,18 +65,9 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
                           .split("ready on ")[1].split(",")[0]).parent  # fmt: skip
         assert oct(os.stat(socket_dir).st_mode & 0o777) == oct(0o700)
 
-        miners: list[Miner] = [
-            counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=HASHRATE,
-                           reconnect_delay=0.2)
-            for name in names
-        ]
+        miners, by_process = await mine_through(cluster, names, acked, HASHRATE,
+                                                {"0900", "0901"})  # fmt: skip
         try:
-            await wait_for(lambda: all(m.job is not None for m in miners), 30,
-                           "every miner working")  # fmt: skip
-            by_process = Counter(m.extranonce1[:2].hex() for m in miners)
-            assert set(by_process) <= {"0900", "0901"}, by_process
-            if len(by_process) < 2:
-                pytest.fail(f"the kernel gave every connection to one process: {by_process}")
             await wait_for(lambda: answered(acked) >= 40, 60, "40 answered shares")
 
             # The writer leads; the workers do not.
