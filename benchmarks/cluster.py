@@ -149,6 +149,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     tmp = tempfile.TemporaryDirectory(prefix="surplus-bench-")
     db = socket_path = None
     writer: tuple[Any, Any] | None = None
+    writer_pid = 0
     if args.ledger == "sqlite":
         db = Path(tmp.name) / "ledger.sqlite3"
         if processes > 1:
@@ -158,7 +159,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
                                args=(child, db, socket_path, args.loop))  # fmt: skip
             proc.start()
             writer = (proc, parent)
-            load.recv(parent, "ledger writer")
+            writer_pid = load.recv(parent, "ledger writer")["pid"]
     workers = []
     for index in range(processes):
         parent, child = ctx.Pipe()
@@ -197,6 +198,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     kib_per_conn = sum(i["rss"] - b["rss"] for i, b in zip(idle, base, strict=True)) / max(
         1, args.connections) / 1024
 
+    writer_cpu0 = load.cpu_seconds(writer_pid) if writer_pid else 0.0
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
@@ -205,6 +207,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     cores = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
+    writer_cores = (load.cpu_seconds(writer_pid) - writer_cpu0) / elapsed if writer_pid else 0.0
 
     for p, a in gens:
         a.send(("stop", None))
@@ -229,6 +232,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
         "rejected": sum(r["rejected"] for r in results),
         "pool_cores": sum(cores[:processes]),
         "gen_cores": sum(cores[processes:]),
+        "writer_cores": writer_cores,
         "kib_per_conn": kib_per_conn,
         "spread": Counter({i: n for i, n in enumerate(spread)}),
     }
@@ -369,7 +373,9 @@ def main() -> int:
         r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
         print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s "
               f"({r['per_core']:.0f} per pool core-second), rejected {int(r['rejected'])}; "
-              f"cores used: pools {r['pool_cores']:.2f}, "
+              f"cores used: pools {r['pool_cores']:.2f}"
+              + (f" (+ ledger writer {r['writer_cores']:.2f})" if r["writer_cores"] else "")
+              + ", "
               f"generators {r['gen_cores']:.2f}; connections per process "
               f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes

@@ -10,7 +10,8 @@ the ledger: it follows found blocks to maturity and pays (pool.ledger_duties), t
 node connection of its own. It prints its ready line on stdout once it listens, logs on
 stderr with `[ledger writer]` in every record, and asks the kernel for SIGTERM when the
 supervisor dies. On SIGTERM it stops accepting, lets the requests in progress commit and
-be answered, and closes the ledger.
+be answered, and closes the ledger. SIGINT (a Ctrl-C at the terminal reaches every
+process of the group) is ignored: the supervisor stops it after the workers drained.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ async def run(config_path: Path, socket_path: Path) -> int:
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Ctrl-C reaches the whole process group: the workers drain through this process,
+    # and the supervisor sends SIGTERM once they are done.
+    loop.add_signal_handler(signal.SIGINT, lambda: None)
     try:
         ledger = await Ledger.open(config.ledger)
     except Exception as exc:
