@@ -151,6 +151,8 @@ class WriterClient:
         self._pending[request_id] = future
         try:
             async with self._send:
+                if self._writer is not writer:  # lost while waiting for the turn to send
+                    raise ConnectionResetError("the connection was lost")
                 writer.write(frame)
                 await writer.drain()
         except (OSError, RuntimeError) as exc:
