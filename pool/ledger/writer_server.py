@@ -67,7 +67,7 @@ class WriterServer:
         task = asyncio.current_task()
         assert task is not None
         if len(self._connections) >= MAX_CONNECTIONS:
-            log.error("ledger writer: refusing a connection: %d already open", MAX_CONNECTIONS)
+            log.error("refusing a connection: %d already open", MAX_CONNECTIONS)
             writer.close()
             return
         self._connections.add(task)
@@ -103,7 +103,7 @@ class WriterServer:
 
     def _refuse(self, exc: Exception) -> None:
         self.refused += 1
-        log.warning("ledger writer: closing a connection that broke the protocol: %s",
+        log.warning("closing a connection that broke the protocol: %s",
                     str(exc)[:300])  # fmt: skip
 
     async def _handle(self, request_id: int, op: str, message: dict[str, Any],
@@ -154,7 +154,7 @@ class WriterServer:
     @staticmethod
     def _error(request_id: int, what: str, exc: Exception) -> dict[str, Any]:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        log.error("ledger writer: a %s request failed: %s", what, reason)
+        log.error("a %s request failed: %s", what, reason)
         return {"id": request_id, "error": reason}
 
     async def close(self) -> None:

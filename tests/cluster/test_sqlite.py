@@ -7,7 +7,8 @@ supervisor restarts it, as on PostgreSQL) and after the writer is killed with SI
 mid-load: the workers answer shares with an error while it is away (never `true`), the
 supervisor restarts it, the workers reconnect, and the shares are answered `true` again.
 The writer leads (the workers' leader gauge is 0); each worker reads the file itself
-(the stats API's block list)."""
+(the stats API's block list). A frame that breaks the protocol closes only its own
+connection."""
 
 from __future__ import annotations
 
@@ -81,6 +82,19 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
                     return bool(json.loads(response.read())["blocks"])
 
             await wait_for(blocks_listed, 60, "a recorded block in the stats API", interval=0.5)
+
+            # A frame that breaks the protocol: its connection closes, with a log line;
+            # the workers' connections go on.
+            reader, raw = await asyncio.open_unix_connection(str(socket_dir / "ledger.sock"))
+            raw.write(b"\xff\xff\xff\xff")
+            await raw.drain()
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            raw.close()
+            await wait_for(lambda: "[ledger writer] pool.ledger.writer_server: closing a "
+                           "connection that broke the protocol" in cluster.log(), 10,
+                           lambda: f"the writer's log line:\n{cluster.log()[-3000:]}")
+            at_frame = answered(acked)
+            await wait_for(lambda: answered(acked) >= at_frame + 10, 60, "shares go on")
 
             # A worker killed mid-load: restarted, its miners come back.
             victim = max(by_process, key=lambda p: by_process[p])

@@ -183,3 +183,16 @@ async def test_a_pool_process_ledger_writes_through_the_writer_and_reads_the_fil
             "carol", "carol", "dave"]  # fmt: skip
     finally:
         await ledger.close()
+
+
+async def test_batches_of_one_turn_travel_as_one_request(writer: Writer) -> None:
+    """Fifty callers in one turn of the loop: one request, one commit on the writer, and
+    each caller gets its own id."""
+    assert writer.ledger is not None
+    async with client_of(writer) as client:
+        before = writer.ledger.commits
+        ids = await asyncio.gather(*(client.record_shares([share(f"acct{i}", 1)])
+                                     for i in range(50)))  # fmt: skip
+        assert writer.ledger.commits == before + 1
+    flat = [one for got in ids for one in got]
+    assert flat == list(range(flat[0], flat[0] + 50))
