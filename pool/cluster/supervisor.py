@@ -7,7 +7,7 @@ connections. Each worker (`python -m pool.cluster.worker`) binds and listens on 
 port with SO_REUSEPORT, and the kernel spreads new connections over the listening
 workers by a hash of the 4-tuple. Each worker follows the node itself, builds its own
 jobs and writes its own shares to PostgreSQL with its own group commits: nothing passes
-through the supervisor, which only starts, watches and restarts.
+through the supervisor, which only starts, watches and restarts (SQLite: below).
 
 A worker that exits while the cluster runs is started again (backoff 0.5 s doubling to
 30 s, reset once a worker has run a minute); the log says which process, how it ended
@@ -326,18 +326,19 @@ class Supervisor:
             self.run_dir = None
 
     async def _stop_all(self, workers: list[Worker]) -> None:
-        procs = [w.proc for w in workers if w.proc is not None and w.proc.returncode is None]
-        for proc in procs:
+        running = [(w.name, w.proc) for w in workers
+                   if w.proc is not None and w.proc.returncode is None]  # fmt: skip
+        for _, proc in running:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
         stratum = self.config.stratum
         grace = stratum.answer_timeout + stratum.drain_timeout + STOP_MARGIN
-        if procs:
-            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs],
+        if running:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for _, p in running],
                                timeout=grace)  # fmt: skip
-            for proc in procs:
+            for name, proc in running:
                 if proc.returncode is None:
-                    log.error("pool process (pid %d) did not stop within %.0f s; killing it",
+                    log.error("%s (pid %d) did not stop within %.0f s; killing it", name,
                               proc.pid, grace)  # fmt: skip
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
