@@ -2,16 +2,21 @@
 one port through SO_REUSEPORT, in the same run, printed as a ratio.
 
     python benchmarks/cluster.py [--processes 2] [--connections 1000] [--duration 5]
+                                 [--ledger sqlite]
 
 Each pool process is what a cluster worker runs on its Stratum side: its own job feed
 (an embedded devnet template here, so no node is the bottleneck), its own validator
 thread, its own extranonce1 prefix (node 7, index i), listening on the shared port the
 orchestrator reserved as `surplus pool`'s supervisor does (pool.cluster.supervisor).
 Shares go to a counting sink: this measures the Stratum tier, not the ledger
-(benchmarks/ledger.py measures PostgreSQL's group commits). The load generators are
-benchmarks/stratum_load.py's: every connection subscribes, authorizes, pre-computes real
-shares and submits one at a time; the kernel spreads the connections (from many loopback
-source addresses) over the listening processes.
+(benchmarks/ledger.py measures PostgreSQL's group commits). With `--ledger sqlite` they
+go to a SQLite ledger instead, as a pool answers them (`true` once committed): one
+process writes its own file; N processes send their batches to one ledger writer
+process (pool.ledger.writer_server, as pool.cluster.ledger_process runs it), so the
+figures say what the single SQLite writer takes from the whole cluster. The load
+generators are benchmarks/stratum_load.py's: every connection subscribes, authorizes,
+pre-computes real shares and submits one at a time; the kernel spreads the connections
+(from many loopback source addresses) over the listening processes.
 
 On a 2-core machine the generators need cores too: the report says how many cores the
 pools and the generators used, so a ratio below N reads against the cores there were.
@@ -38,6 +43,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -51,14 +57,44 @@ import stratum_load as load  # benchmarks/ is not a package: found through sys.p
 NODE_ID = 7
 
 
-def worker_main(conn: Any, port: int, index: int, max_connections: int, loop: str) -> None:
+def ledger_config(path: Path) -> Any:
+    from pool.ledger import LedgerConfig
+
+    return LedgerConfig(backend="sqlite", path=path, fee_account="bench-fee")
+
+
+def writer_main(conn: Any, db: Path, socket_path: Path, loop: str) -> None:
+    """The SQLite cluster's ledger writer: the file's one writer, serving the workers."""
+    from plumbing import eventloop
+
+    eventloop.run(_writer(conn, db, socket_path), loop)  # type: ignore[arg-type]
+
+
+async def _writer(conn: Any, db: Path, socket_path: Path) -> None:
+    from pool.ledger import Ledger
+    from pool.ledger.writer_server import WriterServer
+
+    ledger = await Ledger.open(ledger_config(db))
+    server = WriterServer(ledger, socket_path)
+    await server.start()
+    conn.send({"pid": os.getpid()})
+    await asyncio.to_thread(conn.recv)  # "stop"
+    await server.close()
+    await ledger.close()
+    conn.send("stopped")
+
+
+def worker_main(conn: Any, port: int, index: int, max_connections: int, loop: str,
+                db: Path | None = None, socket_path: Path | None = None) -> None:  # fmt: skip
     from plumbing import eventloop
 
     load.raise_nofile()
-    eventloop.run(_worker(conn, port, index, max_connections), loop)  # type: ignore[arg-type]
+    eventloop.run(_worker(conn, port, index, max_connections, db, socket_path),
+                  loop)  # type: ignore[arg-type]  # fmt: skip
 
 
-async def _worker(conn: Any, port: int, index: int, max_connections: int) -> None:
+async def _worker(conn: Any, port: int, index: int, max_connections: int,
+                  db: Path | None, socket_path: Path | None) -> None:  # fmt: skip
     from pool.jobs import JobFactory
     from pool.jobs.factory import TemplateWork
     from pool.node.devnet import DevnetNode
@@ -71,7 +107,13 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int) -> Non
     node = DevnetNode(mempool_txs=100)
     feed = JobFeed(JobFactory(bytes.fromhex("0014" + "77" * 20)))
     feed.publish_template(TemplateWork.from_gbt(await node.getblocktemplate()), clean_jobs=True)
-    sink = CountingSink()
+    sink: Any = CountingSink()
+    ledger: Any = None
+    if db is not None:  # a SQLite ledger: its own file, or through the cluster's writer
+        from pool.ledger import Ledger, LedgerSink
+
+        ledger = await Ledger.open(ledger_config(db), writer_socket=socket_path)
+        sink = LedgerSink(ledger)
     config = StratumConfig(
         host="127.0.0.1", port=port, max_connections=max_connections, backlog=4096,
         extranonce1_prefix=process_prefix(NODE_ID, index).hex(),
@@ -89,10 +131,12 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int) -> Non
     while True:
         cmd = await asyncio.to_thread(conn.recv)
         if cmd == "stats":
-            conn.send({"accepted": sink.count, "sessions": len(server.sessions),
+            conn.send({"accepted": getattr(sink, "count", 0), "sessions": len(server.sessions),
                        "rss": load.rss_bytes(os.getpid())})  # fmt: skip
         elif cmd == "stop":
             await server.close(reconnect=False)
+            if ledger is not None:
+                await ledger.close()
             conn.send("stopped")
             return
 
@@ -102,11 +146,26 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
 
     reserved = reserve_port("127.0.0.1", 0)
     port = int(reserved.getsockname()[1])
+    tmp = tempfile.TemporaryDirectory(prefix="surplus-bench-")
+    db = socket_path = None
+    writer: tuple[Any, Any] | None = None
+    writer_pid = 0
+    if args.ledger == "sqlite":
+        db = Path(tmp.name) / "ledger.sqlite3"
+        if processes > 1:
+            socket_path = Path(tmp.name) / "ledger.sock"
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=writer_main, daemon=True,
+                               args=(child, db, socket_path, args.loop))  # fmt: skip
+            proc.start()
+            writer = (proc, parent)
+            writer_pid = load.recv(parent, "ledger writer")["pid"]
     workers = []
     for index in range(processes):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker_main, daemon=True,
-                           args=(child, port, index, args.connections + 100, args.loop))
+                           args=(child, port, index, args.connections + 100, args.loop,
+                                 db, socket_path))  # fmt: skip
         proc.start()
         workers.append((proc, parent))
     hellos = [load.recv(parent, "pool process") for _, parent in workers]
@@ -139,6 +198,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     kib_per_conn = sum(i["rss"] - b["rss"] for i, b in zip(idle, base, strict=True)) / max(
         1, args.connections) / 1024
 
+    writer_cpu0 = load.cpu_seconds(writer_pid) if writer_pid else 0.0
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
@@ -147,6 +207,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     cores = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
+    writer_cores = (load.cpu_seconds(writer_pid) - writer_cpu0) / elapsed if writer_pid else 0.0
 
     for p, a in gens:
         a.send(("stop", None))
@@ -156,7 +217,12 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
         parent.send("stop")
         load.recv(parent, "pool process")
         proc.join(10)
+    if writer is not None:
+        writer[1].send("stop")
+        load.recv(writer[1], "ledger writer")
+        writer[0].join(10)
     reserved.close()
+    tmp.cleanup()
 
     seconds = max(r["seconds"] for r in results)
     accepted = sum(r["accepted"] for r in results)
@@ -166,6 +232,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
         "rejected": sum(r["rejected"] for r in results),
         "pool_cores": sum(cores[:processes]),
         "gen_cores": sum(cores[processes:]),
+        "writer_cores": writer_cores,
         "kib_per_conn": kib_per_conn,
         "spread": Counter({i: n for i, n in enumerate(spread)}),
     }
@@ -175,7 +242,6 @@ def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
     """New block on bcoin -> last mining.notify received, through a real cluster."""
     import re
     import subprocess
-    import tempfile
 
     from tests.components.bcoin import ROOT, BcoinNode
     from tests.components.postgres import postgres_database
@@ -293,6 +359,9 @@ def main() -> int:
                         help="skip the end-to-end new block -> notify phase (bcoin, PostgreSQL)")
     parser.add_argument("--notify-connections", type=int, default=10_000)
     parser.add_argument("--fanout-rounds", type=int, default=3)
+    parser.add_argument("--ledger", choices=["none", "sqlite"], default="none",
+                        help="where shares go: a counting sink, or a SQLite ledger (with N "
+                        "processes through one ledger writer process)")
     args = parser.parse_args()
     if args.connections + 200 > load.raise_nofile():
         print("RLIMIT_NOFILE is too low for that many connections")
@@ -304,7 +373,9 @@ def main() -> int:
         r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
         print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s "
               f"({r['per_core']:.0f} per pool core-second), rejected {int(r['rejected'])}; "
-              f"cores used: pools {r['pool_cores']:.2f}, "
+              f"cores used: pools {r['pool_cores']:.2f}"
+              + (f" (+ ledger writer {r['writer_cores']:.2f})" if r["writer_cores"] else "")
+              + ", "
               f"generators {r['gen_cores']:.2f}; connections per process "
               f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes
