@@ -33,6 +33,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from plumbing.lifecycle import Service, cancel
@@ -216,12 +217,15 @@ class PoolApp(Service):
         self._frozen = True
 
     def _share_bans(self) -> None:
-        """In a cluster on PostgreSQL, bans reach every process and host (pool.ledger.bans)."""
+        """In a cluster, bans reach every process: on PostgreSQL through its `bans` table
+        and LISTEN/NOTIFY (every host; pool.ledger.bans), on SQLite through the ledger
+        writer, which stores and pushes them (pool.ledger.remote)."""
         ledger, server = self.config.ledger, self.server
-        if (self.slot is None or ledger is None or ledger.backend != "postgres"
-                or server is None or not self.config.stratum.ban.enabled):  # fmt: skip
+        if (self.slot is None or ledger is None or server is None
+                or not self.config.stratum.ban.enabled):  # fmt: skip
             return
         bans = server.bans
+        label = f"node {self.slot.node_id} {self.slot.label}"
 
         def on_ban(key: str, until: float) -> None:
             if not bans.is_banned(key):  # not our own ban coming back
@@ -229,9 +233,14 @@ class PoolApp(Service):
                             "cluster", key, until - time.time())  # fmt: skip
             bans.extend(key, until - time.time())
 
-        self._shared_bans = SharedBans(ledger.dsn, on_ban,
-                                       f"node {self.slot.node_id} {self.slot.label}",
-                                       asyncio.get_running_loop())  # fmt: skip
+        remote = None if self.ledger is None else self.ledger.remote
+        if remote is not None:
+            remote.follow_bans(on_ban)
+            server.ban_listener = partial(remote.publish_ban, node=label)
+            return
+        if ledger.backend != "postgres":
+            return
+        self._shared_bans = SharedBans(ledger.dsn, on_ban, label, asyncio.get_running_loop())
         server.ban_listener = self._shared_bans.publish
         self._shared_bans.start()
 

@@ -34,6 +34,20 @@ RETRY_S = 5.0
 OnBan = Callable[[str, float], None]  # (address key, until in epoch seconds)
 
 
+def checked_ban(key: str, until: float) -> tuple[str, float] | None:
+    """(key, until) when `key` is an address or an IPv6 network ("1.2.3.4",
+    "2001:db8::/64") and `until` a finite time; None for anything else. Both sharing
+    paths believe a ban only through this: PostgreSQL's notices and rows, and the SQLite
+    ledger writer's messages (pool.ledger.wire)."""
+    if len(key) > MAX_KEY or not math.isfinite(until):
+        return None
+    try:
+        ipaddress.ip_network(key, strict=True)
+    except ValueError:
+        return None
+    return key, until
+
+
 def parse_ban(payload: str) -> tuple[str, float] | None:
     """"KEY UNTIL" -> (key, until); None for anything else."""
     if len(payload) > MAX_KEY + 40:
@@ -41,10 +55,9 @@ def parse_ban(payload: str) -> tuple[str, float] | None:
     key, _, until_text = payload.partition(" ")
     try:
         until = float(until_text)
-        ipaddress.ip_network(key, strict=True)  # "1.2.3.4" or "2001:db8::/64"
     except ValueError:
         return None
-    return (key, until) if math.isfinite(until) and len(key) <= MAX_KEY else None
+    return checked_ban(key, until)
 
 
 class SharedBans:

@@ -17,6 +17,7 @@ leads: the writer process follows blocks and pays.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -218,6 +219,13 @@ class Ledger:
     async def quarantined(self) -> int:
         """How many accounts payouts skip (shown as a metric by the pool)."""
         return len(await self._run(self.store.quarantined))
+
+    async def record_ban(self, key: str, until: float, reason: str, node: str) -> None:
+        """A ban of a SQLite cluster, kept for the processes that (re)connect later."""
+        await self._run(self.store.record_ban, key, until, reason, node)
+
+    async def running_bans(self, limit: int) -> list[tuple[str, float]]:
+        return await self._run(self.store.running_bans, time.time(), limit)
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections."""

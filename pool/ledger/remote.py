@@ -16,6 +16,11 @@ error: the miner is told less than it earned, never more. The client reconnects 
 background (0.05 s doubling to 1 s). At most `max_pending` requests wait for answers;
 beyond that a request fails at once (the writer is behind; queuing more would only make
 every miner wait longer for the same answer).
+
+Bans (`follow_bans`, `publish_ban`): a ban this process makes goes to the writer, which
+stores it and pushes it to the other processes; each (re)connection asks for the running
+bans first, so a restarted process or writer misses none that still run. A writer that
+is away costs the sharing only: the process's own bans go on.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pool.ledger import frames, wire
+from pool.ledger.bans import checked_ban
 from pool.ledger.errors import LedgerClosed, LedgerError, SharesNotStored
 from pool.ledger.records import BlockRow, FoundBlock, Share
 
@@ -42,6 +48,7 @@ FIRST_RETRY = 0.05
 MAX_RETRY = 1.0
 
 
+OnBan = Callable[[str, float], None]  # (address key, until in epoch seconds)
 PieceResult = tuple[list[int | None], dict[int, str]]  # ids, refused rows (by position)
 Piece = tuple[list[Share], "asyncio.Future[PieceResult]"]
 
@@ -66,6 +73,8 @@ class WriterClient:
         self._queue: list[Piece] = []  # share batches waiting for this turn's flush
         self._flush_soon = False
         self._groups: set[asyncio.Task[None]] = set()
+        self._on_ban: OnBan | None = None
+        self._bans: set[asyncio.Task[None]] = set()  # ban requests on their way
         self.commits = 0
         self.rows = 0
         self.reconnects = 0
@@ -100,6 +109,8 @@ class WriterClient:
             was_connected = True
             self._writer = writer
             self._connected.set()
+            if self._on_ban is not None:
+                self._spawn(self._follow())
             why = await self._read(reader)
             self._connected.clear()
             self._writer = None
@@ -120,6 +131,12 @@ class WriterClient:
                 return f"{type(exc).__name__}: {exc}"
             if message is None:
                 return "the writer closed the connection"
+            if wire.is_push(message):
+                try:
+                    self._heard(*wire.pushed_ban(message))
+                except wire.WireError as exc:
+                    return str(exc)
+                continue
             try:
                 future = self._pending.pop(wire.request_id(message))
             except (KeyError, wire.WireError):
@@ -163,6 +180,55 @@ class WriterClient:
         if error is not None:
             raise LedgerError(f"the ledger writer did not store it: {str(error)[:300]}")
         return answer
+
+    # -- bans -----------------------------------------------------------------------------
+
+    def follow_bans(self, on_ban: OnBan) -> None:
+        """Call `on_ban` (key, until) for every running ban of the cluster now and on each
+        reconnection, and for each ban another process makes from then on."""
+        self._on_ban = on_ban
+        if self._connected.is_set():
+            self._spawn(self._follow())
+
+    async def _follow(self) -> None:
+        try:
+            bans = wire.bans_of(await self.request(wire.bans_request))
+        except LedgerUnavailable:
+            return  # lost again: the next connection asks again
+        except LedgerError as exc:
+            log.warning("cannot read the cluster's running bans: %s", str(exc)[:300])
+            return
+        for key, until in bans:
+            self._heard(key, until)
+
+    def _heard(self, key: str, until: float) -> None:
+        if self._on_ban is not None and until > time.time():
+            try:
+                self._on_ban(key, until)
+            except Exception:
+                log.exception("a ban of the cluster could not be applied")
+
+    def publish_ban(self, key: str, seconds: float, reason: str, node: str = "") -> None:
+        """A ban this process made, for the other processes (never blocks; the Stratum
+        server's `ban_listener`)."""
+        until = time.time() + seconds
+        # a key the writer would refuse would close this connection: never sent
+        if seconds <= 0 or self._closing or checked_ban(key, until) is None:
+            return
+        self._spawn(self._publish(key, until, reason, node))
+
+    async def _publish(self, key: str, until: float, reason: str, node: str) -> None:
+        try:
+            await self.request(partial(wire.ban_request, key=key, until=until, reason=reason,
+                                       node=node))  # fmt: skip
+        except LedgerError as exc:
+            log.warning("cannot share the ban of %s with the cluster: %s", key[:80],
+                        str(exc)[:200])  # fmt: skip
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._bans.add(task)
+        task.add_done_callback(self._bans.discard)
 
     # -- what the Ledger asks -------------------------------------------------------------
 
@@ -280,6 +346,10 @@ class WriterClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._fail_pending("the ledger is closing")
+        for task in list(self._bans):
+            task.cancel()
+        if self._bans:
+            await asyncio.gather(*self._bans, return_exceptions=True)
 
 
 class RemoteCommitter:

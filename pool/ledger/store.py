@@ -498,5 +498,26 @@ class LedgerStore:
                 return tx.run("DELETE FROM quarantine")
             return sum(tx.run("DELETE FROM quarantine WHERE account = ?", (a,)) for a in accounts)
 
+    # -- bans of a SQLite cluster (its ledger writer's; PostgreSQL's: pool.ledger.bans) -------
+
+    def record_ban(self, key: str, until: float, reason: str, node: str) -> None:
+        """Keep `key` refused until `until` (the later of two bans wins)."""
+        with self.backend.write() as tx:
+            tx.run(
+                "INSERT INTO bans (key, until, reason, node) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET until = CASE WHEN excluded.until > bans.until "
+                "THEN excluded.until ELSE bans.until END, reason = excluded.reason, "
+                "node = excluded.node",
+                (key, until, reason, node),
+            )
+
+    def running_bans(self, now: float, limit: int) -> list[tuple[str, float]]:
+        """The bans still running at `now`, the longest first (ended ones are dropped:
+        the table holds no more than the bans of the last `ban_seconds`)."""
+        with self.backend.write() as tx:
+            tx.run("DELETE FROM bans WHERE until <= ?", (now,))
+            rows = tx.all("SELECT key, until FROM bans ORDER BY until DESC LIMIT ?", (limit,))
+        return [(str(r[0]), float(r[1])) for r in rows]
+
     def close(self) -> None:
         self.backend.close()

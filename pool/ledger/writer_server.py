@@ -13,6 +13,13 @@ server stops reading from a connection that has that many, so a process that sen
 faster than the ledger commits waits in its own socket buffer, not in the writer's
 memory. A frame or message that breaks the protocol closes its connection, with a log
 line saying why; the requests of that connection already in progress still complete.
+
+Bans: a connection that asks for "bans" follows them. It is answered with the running
+bans of the ledger's `bans` table, and from then on every ban another connection sends
+is pushed to it as it arrives (before it is stored: the workers refuse the address at
+once, the table serves who connects later). A push is written whole, never awaited; a
+follower that stopped reading (its buffer over one frame) misses it, with a log line,
+and reads the table when it reconnects.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import contextlib
 import logging
 import os
 import stat
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +45,14 @@ MAX_INFLIGHT = 256  # requests of one connection in progress at once
 MAX_CONNECTIONS = 1024  # pool processes (256 at most) and their reconnects, with room
 
 
+@dataclass(eq=False)
+class Peer:
+    """One connection: where its answers (and pushes) are written."""
+
+    writer: asyncio.StreamWriter
+    send: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 class WriterServer:
     def __init__(self, ledger: Ledger, path: Path, *, max_inflight: int = MAX_INFLIGHT,
                  max_rows: int = ROWS_PER_FRAME) -> None:  # fmt: skip
@@ -45,7 +62,17 @@ class WriterServer:
         self.max_rows = max_rows
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._followers: set[Peer] = set()  # connections that asked for the bans
         self.refused = 0  # connections closed for a protocol error
+        self.in_flight = 0  # requests being handled now, over every connection
+        self.requests: Counter[str] = Counter()  # by op, answered or not
+        self.pushed = 0  # bans pushed to followers
+        self.missed = 0  # ... and not pushed: the follower was not reading
+
+    @property
+    def connections(self) -> int:
+        """Connections open now (the pool processes, one each)."""
+        return len(self._connections)
 
     async def start(self) -> None:
         """Listen on `path` (a socket left by a writer that died is replaced; any other
@@ -72,7 +99,7 @@ class WriterServer:
             return
         self._connections.add(task)
         slots = asyncio.Semaphore(self.max_inflight)
-        send = asyncio.Lock()
+        peer = Peer(writer)
         handlers: set[asyncio.Task[None]] = set()
         try:
             while True:
@@ -88,12 +115,13 @@ class WriterServer:
                 except OSError:
                     break
                 await slots.acquire()
-                handler = asyncio.ensure_future(
-                    self._handle(request_id, op, message, writer, send, slots)
-                )
+                self.requests[op] += 1
+                self.in_flight += 1
+                handler = asyncio.ensure_future(self._handle(request_id, op, message, peer, slots))
                 handlers.add(handler)
                 handler.add_done_callback(handlers.discard)
         finally:
+            self._followers.discard(peer)
             if handlers:  # committed whether or not the answer still has a reader
                 await asyncio.gather(*handlers, return_exceptions=True)
             writer.close()
@@ -106,19 +134,23 @@ class WriterServer:
         log.warning("closing a connection that broke the protocol: %s",
                     str(exc)[:300])  # fmt: skip
 
-    async def _handle(self, request_id: int, op: str, message: dict[str, Any],
-                      writer: asyncio.StreamWriter, send: asyncio.Lock,
+    async def _handle(self, request_id: int, op: str, message: dict[str, Any], peer: Peer,
                       slots: asyncio.Semaphore) -> None:  # fmt: skip
+        writer = peer.writer
         try:
-            answer = await self._answer(request_id, op, message)
+            if op in ("ban", "bans"):
+                answer = await self._bans(request_id, op, message, peer)
+            else:
+                answer = await self._answer(request_id, op, message)
         except wire.WireError as exc:
             self._refuse(exc)
             writer.close()  # the reading loop ends with it
             return
         finally:
             slots.release()
+            self.in_flight -= 1
         try:
-            async with send:
+            async with peer.send:
                 writer.write(frames.encode(answer))
                 await writer.drain()
         except (OSError, RuntimeError):  # the process went away; its shares are committed
@@ -150,6 +182,40 @@ class WriterServer:
         except Exception as exc:
             return self._error(request_id, "block", exc)
         return {"id": request_id, "block": wire.block_row_answer(row)}
+
+    async def _bans(self, request_id: int, op: str, message: dict[str, Any],
+                    peer: Peer) -> dict[str, Any]:  # fmt: skip
+        """A ban to push and store, or a connection that follows the bans from now on."""
+        if op == "bans":
+            self._followers.add(peer)  # first: a ban arriving during the read is pushed
+            try:
+                return wire.bans_answer(request_id,
+                                        await self.ledger.running_bans(wire.MAX_RUNNING_BANS))
+            except Exception as exc:
+                return self._error(request_id, "bans", exc)
+        key, until, reason, node = wire.ban_of(message)
+        self._push(wire.ban_push(key, until), but=peer)
+        try:
+            await self.ledger.record_ban(key, until, reason, node)
+        except Exception as exc:  # pushed all the same: only later connections miss it
+            return self._error(request_id, "ban", exc)
+        return {"id": request_id}
+
+    def _push(self, message: dict[str, Any], but: Peer) -> None:
+        """`message` to every follower but `but`, written whole (frames never interleave:
+        a write is one call) and never awaited, so no follower holds up the others."""
+        frame = frames.encode(message)
+        for peer in list(self._followers):
+            writer = peer.writer
+            if peer is but or writer.is_closing():
+                continue
+            if writer.transport.get_write_buffer_size() > frames.MAX_FRAME:
+                self.missed += 1
+                log.warning("a pool process is not reading its connection: it misses a ban "
+                            "(it reads the running bans when it reconnects)")  # fmt: skip
+                continue
+            writer.write(frame)
+            self.pushed += 1
 
     @staticmethod
     def _error(request_id: int, what: str, exc: Exception) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """The ledger writer's framing codec (pool.ledger.frames) as a pure module: round trips,
-the bound checked from the header before any body is read, and every malformed body."""
+the bound checked from the header before any body is read, and every malformed body; and
+the ban messages (pool.ledger.wire) through it, each checked on arrival."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
-from pool.ledger import frames
+from pool.ledger import frames, wire
 
 
 def test_a_message_round_trips() -> None:
@@ -86,3 +88,51 @@ async def test_read_frame_refuses_truncated_and_oversized_frames(data: bytes, wh
 async def test_read_frame_honours_a_smaller_bound() -> None:
     with pytest.raises(frames.FrameError, match="the bound is 8"):
         await frames.read_frame(stream(frames.encode({"id": 12345})), max_frame=8)
+
+
+# -- the ban messages (pool.ledger.wire), as pure as the framing ---------------------------
+
+
+def through_a_frame(message: dict[str, Any]) -> dict[str, Any]:
+    frame = frames.encode(message)
+    return frames.decode(frame[frames.HEADER :])
+
+
+def test_a_ban_request_round_trips_checked() -> None:
+    sent = wire.ban_request(3, "2001:db8::/64", 1_700_000_600.25, "x" * 500, "node 9 process 1")
+    message = through_a_frame(sent)
+    assert wire.request_op(message) == "ban" and wire.request_id(message) == 3
+    key, until, reason, node = wire.ban_of(message)
+    assert (key, until, node) == ("2001:db8::/64", 1_700_000_600.25, "node 9 process 1")
+    assert reason == "x" * wire.MAX_REASON  # cut on the way out, not refused
+
+
+@pytest.mark.parametrize("change", [
+    {"key": "203.0.113.7/24"},  # a network with host bits: not a ban key
+    {"key": "<script>"},
+    {"key": 7},
+    {"key": "1" * 100},
+    {"until": "soon"},
+    {"until": True},
+    {"until": 10**400},  # beyond any float
+    {"reason": "r" * (wire.MAX_REASON + 1)},
+    {"node": None},
+])  # fmt: skip
+def test_a_bad_ban_is_a_wire_error(change: dict[str, Any]) -> None:
+    message = {**wire.ban_request(1, "203.0.113.7", 1e9, "bad requests", "n"), **change}
+    with pytest.raises(wire.WireError):
+        wire.ban_of(message)
+
+
+def test_running_bans_and_pushes_round_trip_checked() -> None:
+    bans = [("203.0.113.7", 2e9), ("2001:db8::/64", 2e9 + 0.5)]
+    assert wire.bans_of(through_a_frame(wire.bans_answer(4, bans))) == bans
+    push = through_a_frame(wire.ban_push("198.51.100.1", 2e9))
+    assert wire.is_push(push) and not wire.is_push(wire.bans_answer(4, bans))
+    assert wire.pushed_ban(push) == ("198.51.100.1", 2e9)
+    with pytest.raises(wire.WireError, match="unknown push"):
+        wire.pushed_ban({"push": "shutdown"})
+    for bad in ({"bans": [["nope", 1.0]]}, {"bans": [["203.0.113.7"]]}, {"bans": "all"},
+                {"bans": [["203.0.113.7", 1.0]] * (wire.MAX_RUNNING_BANS + 1)}):
+        with pytest.raises(wire.WireError):
+            wire.bans_of(bad)

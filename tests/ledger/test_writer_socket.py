@@ -1,7 +1,9 @@
 """The SQLite cluster's ledger writer in one process: a real WriterServer on a Unix
 socket in front of a real SQLite ledger, and WriterClients as the pool processes hold
 them. An answer means committed; a bad frame closes only its own connection, with a log
-line; the writer going away fails what waits and the client finds the next writer."""
+line; the writer going away fails what waits and the client finds the next writer. A
+ban one client sends reaches the others that follow the bans, and the ledger's table,
+from which a client (re)connecting later reads the running bans."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import contextlib
 import logging
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
@@ -122,6 +125,8 @@ async def test_the_socket_is_private(writer: Writer) -> None:
     (2).to_bytes(4, "big") + b"[]",  # not an object
     (25).to_bytes(4, "big") + b'{"id": 1, "op": "delete"}',  # no such op
     (38).to_bytes(4, "big") + b'{"id": 1, "op": "shares", "rows": [1]}',  # a bad row
+    (66).to_bytes(4, "big")
+    + b'{"id": 1, "op": "ban", "key": "x", "until": 1, "reason": "", "node": ""}',  # bad key
 ])  # fmt: skip
 async def test_a_bad_frame_closes_its_connection_only(
     writer: Writer, garbage: bytes, caplog: pytest.LogCaptureFixture
@@ -196,3 +201,49 @@ async def test_batches_of_one_turn_travel_as_one_request(writer: Writer) -> None
         assert writer.ledger.commits == before + 1
     flat = [one for got in ids for one in got]
     assert flat == list(range(flat[0], flat[0] + 50))
+
+
+async def test_a_ban_reaches_the_other_followers_and_later_connections(writer: Writer) -> None:
+    heard: dict[str, list[tuple[str, float]]] = {"a": [], "b": [], "c": []}
+    assert writer.server is not None
+    async with client_of(writer) as a, client_of(writer) as b:
+        a.follow_bans(lambda key, until: heard["a"].append((key, until)))
+        b.follow_bans(lambda key, until: heard["b"].append((key, until)))
+        await wait_for(lambda: len(writer.server._followers) == 2, 10, "both following")
+        a.publish_ban("203.0.113.7", 600, "too many bad requests", node="node 9 process 0")
+        await wait_for(lambda: heard["b"], 10, "the ban at the other process")
+        key, until = heard["b"][0]
+        assert key == "203.0.113.7" and 590 < until - time.time() <= 600
+        a.publish_ban("2001:db8::/64", 60, "x")
+        a.publish_ban("not an address", 60, "x")  # never sent: it would close the connection
+        await wait_for(lambda: len(heard["b"]) == 2, 10, "the second ban")
+        assert heard["a"] == [] and writer.server.refused == 0  # its own bans stay its own
+        assert writer.server.pushed == 2
+        await wait_for(lambda: writer.server.in_flight == 0, 10, "both stored")
+        # A process (re)connecting later reads the bans still running.
+        async with client_of(writer) as c:
+            c.follow_bans(lambda key, until: heard["c"].append((key, until)))
+            await wait_for(lambda: len(heard["c"]) == 2, 10, "the running bans")
+    assert {k for k, _ in heard["c"]} == {"203.0.113.7", "2001:db8::/64"}
+    store = open_store(writer.config)
+    try:
+        assert [k for k, _ in store.running_bans(time.time(), 10)] == [
+            "203.0.113.7", "2001:db8::/64"]  # fmt: skip  # the longest first
+    finally:
+        store.close()
+
+
+async def test_a_client_follows_the_bans_again_after_the_writer_restarts(writer: Writer) -> None:
+    heard: list[tuple[str, float]] = []
+    async with client_of(writer) as a, client_of(writer) as b:
+        b.follow_bans(lambda key, until: heard.append((key, until)))
+        await writer.stop()
+        await wait_for(lambda: not b._connected.is_set(), 10, "the loss noticed")
+        await writer.start()
+        await wait_for(lambda: a._connected.is_set() and b._connected.is_set(), 10, "back")
+        server = writer.server
+        assert server is not None
+        await wait_for(lambda: len(server._followers) == 1, 10, "b following the new writer")
+        a.publish_ban("198.51.100.9", 60, "x")
+        await wait_for(lambda: heard, 10, "the ban through the new writer")
+        assert heard[0][0] == "198.51.100.9"
