@@ -5,7 +5,8 @@ A host's file describes the whole host (`node_id`, `[stratum] processes = N`); p
 the extranonce1 prefix (node_id, index), and serves /metrics on the configured port +
 index (each process is a Prometheus target of its own; `node` and `process` labels tell
 their series apart), and its stats API on a free loopback port, which the supervisor
-asks and merges into the cluster's (pool.cluster.stats).
+asks and merges into the cluster's (pool.cluster.stats). A SQLite cluster's ledger
+writer is the next target: port + N, labelled `process="ledger"`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def slot_config(config: PoolConfig, slot: ProcessSlot) -> PoolConfig:
         listen = join_host_port(stats.host, 0)
         update["stats_api"] = stats.model_copy(update={"listen": listen, "page": False})
     return config.model_copy(update=update)
+
+
+def writer_metrics_listen(config: PoolConfig) -> tuple[str, int] | None:
+    """Where a SQLite cluster's ledger writer serves /metrics: after its N workers, on
+    the configured port + N (0: a free port); None when `[metrics]` is off."""
+    metrics = config.metrics
+    if metrics is None or not metrics.enabled:
+        return None
+    return metrics.host, 0 if metrics.port == 0 else metrics.port + config.process_count
 
 
 def slot_labels(slot: ProcessSlot) -> dict[str, str]:

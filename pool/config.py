@@ -299,11 +299,15 @@ class PoolConfig(_Strict):
             problems.append(("node.devnet", "expected a real node with stratum.processes > 1: "
                              "the embedded devnet chain lives in one process, so each worker "
                              "would mine a chain of its own"))  # fmt: skip
+        # a SQLite ledger adds its writer process, the target after the workers (port + N)
+        writer = self.ledger is not None and self.ledger.backend == "sqlite"
+        ports = count + 1 if writer else count
         if self.metrics is not None and self.metrics.enabled and self.metrics.port != 0 and (
-            self.metrics.port + count - 1 > 65535
+            self.metrics.port + ports - 1 > 65535
         ):
-            problems.append(("metrics.listen", f"expected room for {count} ports from "
-                             f"{self.metrics.port} (process i serves on port + i)"))
+            problems.append(("metrics.listen", f"expected room for {ports} ports from "
+                             f"{self.metrics.port} (process i serves on port + i"
+                             + (f", the ledger writer on port + {count})" if writer else ")")))
         return problems
 
     # -- what the pool builds from it ---------------------------------------------------------

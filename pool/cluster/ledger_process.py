@@ -7,7 +7,8 @@ It opens the SQLite ledger (migrating it first, before any pool process starts),
 the pool processes' writes on the Unix socket PATH (pool.ledger.writer_server: one group
 committer for the shares of every process, an answer only after the commit) and leads
 the ledger: it follows found blocks to maturity and pays (pool.ledger_duties), through a
-node connection of its own. It prints its ready line on stdout once it listens, logs on
+node connection of its own. With `[metrics]` it serves /metrics on the port after the
+workers' (pool.metrics.writer). It prints its ready line on stdout once it listens, logs on
 stderr with `[ledger writer]` in every record, and asks the kernel for SIGTERM when the
 supervisor dies. On SIGTERM it stops accepting, lets the requests in progress commit and
 be answered, and closes the ledger. SIGINT (a Ctrl-C at the terminal reaches every
@@ -40,11 +41,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(config_path: Path, socket_path: Path) -> int:
+    from plumbing.endpoint import MetricsEndpoint
     from pool.app_node import build_node
+    from pool.app_slot import writer_metrics_listen
     from pool.config import ConfigError, load
     from pool.ledger.ledger import Ledger
     from pool.ledger.writer_server import WriterServer
     from pool.ledger_duties import LedgerDuties
+    from pool.metrics.writer import WriterMetrics
     from pool.node.rpc import RpcNode
 
     try:
@@ -61,18 +65,36 @@ async def run(config_path: Path, socket_path: Path) -> int:
     # Ctrl-C reaches the whole process group: the workers drain through this process,
     # and the supervisor sends SIGTERM once they are done.
     loop.add_signal_handler(signal.SIGINT, lambda: None)
+    listen = writer_metrics_listen(config)
+    metrics = None
+    if listen is not None:
+        metrics = WriterMetrics({"node": str(config.node_id), "process": "ledger"})
     try:
-        ledger = await Ledger.open(config.ledger)
+        ledger = await Ledger.open(config.ledger,
+                                   on_commit=None if metrics is None else metrics.observe_commit)
     except Exception as exc:
         print(f"surplus pool ledger writer: cannot open the ledger {config.ledger.path}: "
               f"{type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)  # fmt: skip
         return 1
     server = WriterServer(ledger, socket_path)
     node = build_node(config)
-    duties = LedgerDuties(config, ledger, node)
+    duties = LedgerDuties(config, ledger, node, on_quarantined=(
+        (lambda count: None) if metrics is None else metrics.quarantined))  # fmt: skip
     leading: asyncio.Task[None] | None = None
+    endpoint: MetricsEndpoint | None = None
     try:
         await server.start()
+        if metrics is not None and listen is not None:
+            metrics.attach(server, ledger)
+            metrics.quarantined(await ledger.quarantined())
+            try:
+                endpoint = await metrics.serve(*listen)
+            except OSError as exc:
+                print(f"surplus pool ledger writer: metrics.listen: cannot listen on "
+                      f"{listen[0]}:{listen[1]} (the port after the workers'): "
+                      f"{exc.strerror or exc}", file=sys.stderr)  # fmt: skip
+                return 1
+            print(f"surplus pool ledger writer: metrics on {endpoint.url}", flush=True)
         print(f"{READY} {socket_path}, pid {os.getpid()}, ledger {config.ledger.path}",
               flush=True)  # fmt: skip
 
@@ -87,6 +109,8 @@ async def run(config_path: Path, socket_path: Path) -> int:
             leading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await leading
+        if endpoint is not None:
+            await endpoint.close()
         await server.close()
         await ledger.close()
         await duties.close()

@@ -82,6 +82,24 @@ def _by(family: GaugeMetricFamily | CounterMetricFamily, **values: float) -> Met
     return family
 
 
+def ledger_families(quarantined: int | None, leader: bool | None) -> Iterator[Metric]:
+    """The ledger's gauges, as a pool process and a SQLite cluster's ledger writer
+    (pool.metrics.writer) export them; None: not known here."""
+    if quarantined is not None:
+        yield GaugeMetricFamily(
+            "surplus_pool_payout_quarantined_accounts",
+            "Accounts payouts skip: no payout address, or one the wallet refused "
+            "(surplus ledger payouts lists them)", value=quarantined,
+        )  # fmt: skip
+    if leader is not None:
+        yield GaugeMetricFamily(
+            "surplus_pool_ledger_leader",
+            "1 while this process leads the ledger (follows blocks to maturity and settles "
+            "for the whole cluster: PostgreSQL's advisory lock holder, or SQLite's writer)",
+            value=1.0 if leader else 0.0,
+        )
+
+
 class PoolCollector:
     """Everything read from the live server when Prometheus scrapes."""
 
@@ -95,19 +113,7 @@ class PoolCollector:
         m = self.metrics
         yield from self._workers(m)
         yield from self._rpc_errors(m)
-        if m.quarantined_accounts is not None:
-            yield GaugeMetricFamily(
-                "surplus_pool_payout_quarantined_accounts",
-                "Accounts payouts skip: no payout address, or one the wallet refused "
-                "(surplus ledger payouts lists them)", value=m.quarantined_accounts,
-            )  # fmt: skip
-        if m.ledger_leader is not None:
-            yield GaugeMetricFamily(
-                "surplus_pool_ledger_leader",
-                "1 while this process leads the ledger (follows blocks to maturity and "
-                "settles for the whole cluster; a PostgreSQL advisory lock), else 0",
-                value=1.0 if m.ledger_leader else 0.0,
-            )
+        yield from ledger_families(m.quarantined_accounts, m.ledger_leader)
         server = m.server
         if server is None:
             return

@@ -34,6 +34,17 @@ RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 
 
 
+def ledger_commit_histograms(registry: CollectorRegistry) -> tuple[Histogram, Histogram]:
+    """The seconds and the shares of each group commit, under the same names in a pool
+    process and in a SQLite cluster's ledger writer (pool.metrics.writer)."""
+    seconds = Histogram("surplus_pool_ledger_commit_seconds",
+                        "One group commit of shares to the ledger", buckets=LATENCY_BUCKETS,
+                        registry=registry)  # fmt: skip
+    rows = Histogram("surplus_pool_ledger_commit_shares", "Shares per ledger group commit",
+                     buckets=BATCH_BUCKETS, registry=registry)  # fmt: skip
+    return seconds, rows
+
+
 class PoolMetrics:
     """The pool's registry: a collector over the server plus hook-fed histograms."""
 
@@ -78,11 +89,7 @@ class PoolMetrics:
                                      ("method", "endpoint"))  # fmt: skip
         self._rpc_calls: dict[tuple[str, str], list[int]] = {}  # -> [ok, failed]
         self._rpc_errors: dict[tuple[str, str, str], int] = {}
-        self.ledger_commit_seconds = histogram("surplus_pool_ledger_commit_seconds",
-                                               "One group commit of shares to the ledger",
-                                               LATENCY_BUCKETS)  # fmt: skip
-        self.ledger_commit_rows = histogram("surplus_pool_ledger_commit_shares",
-                                            "Shares per ledger group commit", BATCH_BUCKETS)
+        self.ledger_commit_seconds, self.ledger_commit_rows = ledger_commit_histograms(r)
         self.share_commit_seconds = histogram(
             "surplus_pool_share_commit_seconds",
             "A validated batch's wait for its commit in the share store (the ledger's group "

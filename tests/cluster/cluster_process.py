@@ -5,6 +5,8 @@ kills the whole process group)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import subprocess
@@ -30,6 +32,15 @@ READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+)
 STATS_API = re.compile(r"^surplus pool: stats API on (http://[\d.]+:\d+)/api")
 METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
 WRITER = re.compile(r"^surplus pool ledger writer: ready on (\S+), pid (\d+)")
+WRITER_METRICS = re.compile(r"^surplus pool ledger writer: metrics on (http://\S+)")
+
+
+HASHRATE = 3.0  # hashes/s per test miner: every hash is a share, about every other a block
+
+
+def rig_names(count: int) -> list[str]:
+    """Worker names of two accounts (the configs' `alice` and `bob`), taking turns."""
+    return [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(count)]
 
 
 def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
@@ -135,6 +146,11 @@ class ClusterProcess(PoolProcess):
         pids = [int(m.group(2)) for m in map(WRITER.search, list(self.lines)) if m]
         return pids[-1] if pids else None
 
+    def writer_metrics_url(self) -> str | None:
+        """The SQLite ledger writer's /metrics, from its latest line."""
+        urls = [m.group(1) for m in map(WRITER_METRICS.search, list(self.lines)) if m]
+        return urls[-1] if urls else None
+
     def metrics_urls(self) -> dict[int, str]:
         out: dict[int, str] = {}
         for line in list(self.lines):
@@ -173,6 +189,12 @@ async def mine_through(cluster: ClusterProcess, names: list[str], acked: Counter
     return miners, by_process
 
 
+def scrape(url: str) -> str:
+    """One GET of `url` (a /metrics page, a stats API answer) as text."""
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode())
+
+
 LEADER = re.compile(r"^surplus_pool_ledger_leader\{[^}]*\} (\S+)$", re.M)
 
 
@@ -199,3 +221,49 @@ def recorded_shares(dsn: str, fee_account: str, sqlite: Path | None = None) -> C
         return Counter(share.worker for _, share in store.shares())
     finally:
         store.close()
+
+
+BANNED = "127.0.0.77"  # the address that earns a ban (the loopback is all ours)
+
+
+async def until_closed(reader: asyncio.StreamReader) -> bytes:
+    """What the pool sent before it closed the connection (a reset counts as closed)."""
+    data = b""
+    with contextlib.suppress(ConnectionError):
+        while chunk := await asyncio.wait_for(reader.read(4096), 10):
+            data += chunk
+    return data
+
+
+async def check_shared_ban(cluster: ClusterProcess, how: str) -> None:
+    """BANNED sends bad requests until its process bans it (the config's
+    `[stratum.ban] max_invalid = 3`); then connections from it are refused by both
+    processes (the kernel spreads them by source port). `how`: the way the ban travels,
+    for the failure message."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", cluster.port,
+                                                   local_addr=(BANNED, 0))  # fmt: skip
+    writer.write(b'{"id":1,"method":"mining.nothing","params":[]}\n' * 6)
+    await writer.drain()
+    await until_closed(reader)  # by the ban
+    writer.close()
+    await wait_for(lambda: f"banning {BANNED}" in cluster.log(), 10, "the ban")
+    await wait_for(lambda: f"refusing {BANNED} for" in cluster.log(), 10,
+                   f"the ban at the other process ({how})")  # fmt: skip
+    assert await refused_by(cluster, {0, 1}), cluster.log()[-3000:]
+
+
+async def refused_by(cluster: ClusterProcess, indexes: set[int], since: int = 0) -> bool:
+    """Connect from BANNED until each process of `indexes` logged its refusal (after
+    `since` characters of the log); every connection must be closed unserved."""
+    for _ in range(40):
+        r, w = await asyncio.open_connection("127.0.0.1", cluster.port,
+                                             local_addr=(BANNED, 0))  # fmt: skip
+        with contextlib.suppress(ConnectionError):
+            w.write(b'{"id":1,"method":"mining.subscribe","params":[]}\n')
+        assert await until_closed(r) == b"", "a banned address was served"
+        w.close()
+        log = cluster.log()[since:]
+        if all(f"[process {i}] pool.stratum.server: refusing {BANNED}: the address is "
+               "banned" in log for i in indexes):
+            return True
+    return False

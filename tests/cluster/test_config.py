@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import Counter
 from prometheus_client.exposition import generate_latest
 
-from pool.app_slot import single_slot, slot_config, slot_labels
+from pool.app_slot import single_slot, slot_config, slot_labels, writer_metrics_listen
 from pool.config import ConfigError, loads
 from pool.metrics.labels import LabelledRegistry
 from pool.stratum.slots import ProcessSlot, overlap, process_count, process_prefix
@@ -15,6 +15,7 @@ from pool.stratum.slots import ProcessSlot, overlap, process_count, process_pref
 CORE_REGTEST = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 RPC_NODE = '[node]\nurls = ["http://u:p@127.0.0.1:18443/"]\n'
 PG_LEDGER = '[ledger]\nbackend = "postgres"\nscheme = "pplns"\n'
+SQLITE_LEDGER = '[ledger]\nbackend = "sqlite"\nscheme = "pplns"\n'
 
 
 def cluster(top: str = "node_id = 3\n", stratum: str = "processes = 2\n",
@@ -57,10 +58,18 @@ def test_a_cluster_config_and_what_each_process_runs_with() -> None:
 
 
 def test_a_sqlite_ledger_may_serve_a_cluster() -> None:
-    """One ledger writer process takes the shares of every process (pool.cluster)."""
-    config = loads(cluster(ledger='[ledger]\nbackend = "sqlite"\nscheme = "pplns"\n'))
+    """One ledger writer process takes the shares of every process (pool.cluster) and
+    serves its metrics on the port after the workers'."""
+    config = loads(cluster(ledger=SQLITE_LEDGER))
     assert config.process_count == 2 and config.ledger is not None
     assert config.ledger.backend == "sqlite"
+    assert writer_metrics_listen(config) is None  # no [metrics]
+    edge = loads(cluster(ledger=SQLITE_LEDGER, extra='[metrics]\nlisten = "127.0.0.1:65533"\n'))
+    assert writer_metrics_listen(edge) == ("127.0.0.1", 65535)
+    free = loads(cluster(ledger=SQLITE_LEDGER, extra='[metrics]\nlisten = "127.0.0.1:0"\n'))
+    assert writer_metrics_listen(free) == ("127.0.0.1", 0)
+    # PostgreSQL has no writer process: two ports are room enough
+    assert loads(cluster(extra='[metrics]\nlisten = "127.0.0.1:65534"\n')).metrics is not None
 
 
 def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None:
@@ -84,6 +93,9 @@ def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None
     (cluster(top="node_id = 3\npayout_interval = 60\n"), "payout_interval", "[wallet]"),
     (cluster(stratum="processes = 2\n", extra='[metrics]\nlisten = "127.0.0.1:65535"\n'),
      "metrics.listen", "room for 2 ports"),
+    (cluster(ledger=SQLITE_LEDGER, extra='[metrics]\nlisten = "127.0.0.1:65534"\n'),
+     "metrics.listen", "room for 3 ports from 65534 (process i serves on port + i, the "
+     "ledger writer on port + 2)"),
 ])  # fmt: skip
 def test_configs_that_could_overlap_or_split_are_refused(text: str, key: str, why: str) -> None:
     message = error_of(text)
@@ -106,6 +118,19 @@ def test_the_shipped_cluster_host_config() -> None:
     assert config.node_id == 1 and config.stratum.processes == "auto"
     assert config.ledger is not None and config.ledger.backend == "postgres"
     assert config.stratum.proxy_protocol and config.stratum.proxy_networks == ["10.0.0.2/32"]
+
+
+def test_the_shipped_sqlite_cluster_config() -> None:
+    """One host, two processes, one SQLite file: the writer's metrics after the workers'."""
+    from pool.config import load
+    from tests.components.bcoin import ROOT
+
+    config = load(ROOT / "configs" / "pool-cluster-sqlite.toml")
+    assert config.node_id == 1 and config.process_count == 2 and config.clustered
+    assert config.ledger is not None and config.ledger.backend == "sqlite"
+    assert config.metrics is not None and config.metrics.port == 9110
+    assert writer_metrics_listen(config) == ("127.0.0.1", 9112)
+    assert config.stratum.ban.enabled  # shared through the writer
 
 
 @pytest.mark.integration

@@ -25,7 +25,7 @@ from tests.components.postgres import postgres_database
 from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config, recorded_shares
+from .cluster_process import ClusterProcess, cluster_config, recorded_shares, rig_names
 from .netns import Hosts
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -78,7 +78,7 @@ async def test_a_host_dies_and_its_miners_move_to_the_other(
                 pools.append(pool)
                 await asyncio.wait_for(asyncio.to_thread(pool.start), 150)
 
-            names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
+            names = rig_names(MINERS)
             miners = [counting_miner("127.0.0.1", proxy.port, name, acked, hashrate=3.0,
                                      reconnect_delay=0.3, local_host=f"127.0.0.{10 + i}")
                       for i, name in enumerate(names)]  # fmt: skip

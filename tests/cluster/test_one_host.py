@@ -11,7 +11,6 @@ supervisor says what happened and starts the worker again, and every share answe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -28,61 +27,25 @@ from tests.components.bcoin import BcoinNode
 from tests.components.postgres import postgres_database
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config, mine_through, recorded_shares
+from .cluster_process import (
+    HASHRATE,
+    ClusterProcess,
+    check_shared_ban,
+    cluster_config,
+    mine_through,
+    recorded_shares,
+    rig_names,
+    scrape,
+)
 
 pytestmark = [pytest.mark.integration]
 
 NODE_ID = 7
 MINERS = 8
-HASHRATE = 3.0  # hashes/s per miner: every hash is a share, about every other a block
-
-
-def scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read().decode()
 
 
 def get(url: str) -> Any:
     return json.loads(scrape(url))
-
-
-async def until_closed(reader: asyncio.StreamReader) -> bytes:
-    """What the pool sent before it closed the connection (a reset counts as closed)."""
-    data = b""
-    with contextlib.suppress(ConnectionError):
-        while chunk := await asyncio.wait_for(reader.read(4096), 10):
-            data += chunk
-    return data
-
-
-async def check_shared_ban(cluster: ClusterProcess) -> None:
-    """127.0.0.77 sends bad requests until its process bans it; then connections from it
-    are refused by both processes (the kernel spreads them by source port)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", cluster.port,
-                                                   local_addr=("127.0.0.77", 0))  # fmt: skip
-    writer.write(b'{"id":1,"method":"mining.nothing","params":[]}\n' * 6)
-    await writer.drain()
-    await until_closed(reader)  # by the ban
-    writer.close()
-    await wait_for(lambda: "banning 127.0.0.77" in cluster.log(), 10, "the ban")
-    await wait_for(lambda: "refusing 127.0.0.77 for" in cluster.log(), 10,
-                   "the ban at the other process (LISTEN/NOTIFY)")  # fmt: skip
-
-    async def refused_by_both() -> bool:
-        for _ in range(40):
-            r, w = await asyncio.open_connection("127.0.0.1", cluster.port,
-                                                 local_addr=("127.0.0.77", 0))  # fmt: skip
-            with contextlib.suppress(ConnectionError):
-                w.write(b'{"id":1,"method":"mining.subscribe","params":[]}\n')
-            assert await until_closed(r) == b"", "a banned address was served"
-            w.close()
-            log = cluster.log()
-            if all(f"[process {i}] pool.stratum.server: refusing 127.0.0.77: the address is "
-                   "banned" in log for i in (0, 1)):
-                return True
-        return False
-
-    assert await refused_by_both(), cluster.log()[-3000:]
 
 
 async def check_stats(cluster: ClusterProcess, names: list[str],
@@ -139,7 +102,7 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
             assert {prefix for _, prefix in workers.values()} == {"0700", "0701"}
 
             acked: Counter[str] = Counter()
-            names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
+            names = rig_names(MINERS)
             miners, by_process = await mine_through(cluster, names, acked, HASHRATE,
                                                     {"0700", "0701"})  # fmt: skip
             try:
@@ -164,7 +127,7 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
                 await check_stats(cluster, names, by_process)
 
                 # A ban made by one process: every process refuses the address.
-                await check_shared_ban(cluster)
+                await check_shared_ban(cluster, "LISTEN/NOTIFY")
 
                 # Metrics: one target per process, labelled.
                 urls = cluster.metrics_urls()

@@ -6,15 +6,18 @@ is in the SQLite file, also after a worker is killed with SIGKILL mid-load (the
 supervisor restarts it, as on PostgreSQL) and after the writer is killed with SIGKILL
 mid-load: the workers answer shares with an error while it is away (never `true`), the
 supervisor restarts it, the workers reconnect, and the shares are answered `true` again.
-The writer leads (the workers' leader gauge is 0); each worker reads the file itself
-(the stats API's block list). A frame that breaks the protocol closes only its own
-connection."""
+The writer leads (the workers' leader gauge is 0) and serves its own metrics (process
+"ledger": its commits, connections, the quarantined accounts); each worker reads the
+file itself (the stats API's block list). A ban made by one process reaches the other
+through the writer, and a restarted process reads it from the writer. A frame that
+breaks the protocol closes only its own connection."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import urllib.request
 from collections import Counter
@@ -27,22 +30,55 @@ from tests.components.bcoin import BcoinNode
 from tests.waiting import wait_for
 
 from .cluster_process import (
+    HASHRATE,
     ClusterProcess,
+    check_shared_ban,
     cluster_config,
     leaders,
     mine_through,
     recorded_shares,
+    refused_by,
+    rig_names,
+    scrape,
 )
 
 pytestmark = [pytest.mark.integration]
 
 NODE_ID = 9
 MINERS = 8
-HASHRATE = 3.0  # hashes/s per miner: every hash is a share, about every other a block
 
 
 def answered(acked: Counter[str]) -> int:
     return sum(acked.values())
+
+
+def sample(text: str, name: str, label: str = "") -> float:
+    """The value of the first sample of `name` in an exposition whose labels hold
+    `label` (say 'result="pushed"')."""
+    for match in re.finditer(rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M):
+        if label in (match.group(1) or ""):
+            return float(match.group(2))
+    raise AssertionError(f"no {name} {label} in\n{text[:3000]}")
+
+
+async def check_writer_metrics(cluster: ClusterProcess) -> None:
+    """The writer's own target: labelled process="ledger", the cluster's commits, both
+    workers connected, the leader's gauges."""
+    url = cluster.writer_metrics_url()
+    assert url is not None, cluster.lines
+    assert url not in cluster.metrics_urls().values()
+    text = await asyncio.to_thread(scrape, url)
+    assert f'node="{NODE_ID}"' in text and 'process="ledger"' in text
+    assert sample(text, "surplus_pool_ledger_commits_total") >= 1
+    assert sample(text, "surplus_pool_ledger_committed_shares_total") >= 40
+    assert sample(text, "surplus_pool_ledger_commit_seconds_count") >= 1
+    assert sample(text, "surplus_pool_ledger_writer_connections") == 2
+    assert sample(text, "surplus_pool_ledger_writer_requests_in_flight") >= 0
+    assert sample(text, "surplus_pool_payout_quarantined_accounts") == 0
+    assert sample(text, "surplus_pool_ledger_leader") == 1
+    assert sample(text, "surplus_pool_ledger_writer_ban_pushes_total", 'result="pushed"') == 1
+    assert sample(text, "surplus_pool_ledger_writer_requests_total", 'op="ban"') == 1
+    assert sample(text, "surplus_pool_ledger_writer_requests_total", 'op="bans"') == 2
 
 
 async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
@@ -53,9 +89,10 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
     ledger_path = tmp_path / "ledger.sqlite3"
     text = cluster_config(url=bcoin.rpc_url, dsn="", payout=payout, accounts=accounts,
                           node_id=NODE_ID, sqlite=ledger_path,
+                          stratum="[stratum.ban]\nmax_invalid = 3",
                           extra='[stats_api]\nlisten = "127.0.0.1:0"')  # fmt: skip
     acked: Counter[str] = Counter()
-    names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
+    names = rig_names(MINERS)
     with ClusterProcess(tmp_path, text) as cluster:
         await asyncio.wait_for(asyncio.to_thread(cluster.start), 150)
         workers = cluster.workers()
@@ -83,6 +120,10 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
 
             await wait_for(blocks_listed, 60, "a recorded block in the stats API", interval=0.5)
 
+            # A ban made by one process: both refuse the address (through the writer).
+            await check_shared_ban(cluster, "pushed by the ledger writer")
+            await check_writer_metrics(cluster)
+
             # A frame that breaks the protocol: its connection closes, with a log line;
             # the workers' connections go on.
             reader, raw = await asyncio.open_unix_connection(str(socket_dir / "ledger.sock"))
@@ -100,6 +141,7 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
             victim = max(by_process, key=lambda p: by_process[p])
             index = int(victim[2:], 16)
             pid = workers[index][0]
+            at_kill_log = len(cluster.log())
             os.kill(pid, signal.SIGKILL)
             at_kill = answered(acked)
             await wait_for(lambda: answered(acked) >= at_kill + 40, 60,
@@ -107,10 +149,13 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
             await wait_for(lambda: f"pool process {index} is back" in cluster.log(), 90,
                            lambda: f"the worker's restart:\n{cluster.log()[-2000:]}")
             assert f"pool process {index} (pid {pid}) was killed by SIGKILL" in cluster.log()
+            # The restarted process asked the writer for the running bans.
+            assert await refused_by(cluster, {index}, since=at_kill_log), cluster.log()[-3000:]
 
             # The writer killed mid-load: shares are refused meanwhile, none answered
             # true is lost, the supervisor restarts it and the workers reconnect.
             before = len(cluster.log())
+            old_metrics = cluster.writer_metrics_url()
             os.kill(writer_pid, signal.SIGKILL)
             await wait_for(lambda: "ledger writer connection lost" in cluster.log(), 30,
                            "the workers noticing the writer's death")  # fmt: skip
@@ -125,6 +170,11 @@ async def test_two_processes_one_sqlite_writer_lose_no_answered_share(
             at_back = answered(acked)
             await wait_for(lambda: answered(acked) >= at_back + 40, 60,
                            "40 more answered shares after the writer's restart")  # fmt: skip
+            # The new writer serves its metrics too (printed before its ready line).
+            url = cluster.writer_metrics_url()
+            assert url is not None and url != old_metrics
+            assert sample(await asyncio.to_thread(scrape, url),
+                          "surplus_pool_ledger_committed_shares_total") >= 40
         finally:
             for miner in miners:
                 await miner.stop()

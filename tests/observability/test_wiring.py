@@ -183,7 +183,7 @@ def test_shipped_configs_listen_where_prometheus_scrapes() -> None:
     assert FleetdMetricsConfig().listen == "127.0.0.1:9102"
     assert RigsimMetricsSection().listen == "127.0.0.1:9103"
     pools = sorted((ROOT / "configs").glob("pool-*.toml"))
-    assert len(pools) == 4
+    assert len(pools) == 5
     for path in pools:
         config = load(path)
         if config.stratum.processes != 1:  # a cluster: a metrics target per process
