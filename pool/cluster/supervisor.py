@@ -25,7 +25,8 @@ at the end; the socket itself 0600), then starts the workers with that socket. E
 worker sends its share batches, network values and found blocks there and answers a
 share `true` only once the writer said its batch is committed; every worker reads the
 file itself (WAL mode: readers never wait for the writer). The writer is the ledger's
-leader (block maturity, settlement, payouts run there and nowhere else).
+leader (block maturity, settlement, payouts run there and nowhere else), passes each
+worker's bans on to the others, and serves its metrics on the port after the workers'.
 
 Why a process of its own and not the supervisor: the supervisor holds the port for the
 cluster's whole life, so it stays small (start, watch, relay lines) and has nothing that

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -123,7 +123,8 @@ class WriterClient:
                           "error until it is back", why)  # fmt: skip
 
     async def _read(self, reader: asyncio.StreamReader) -> str:
-        """Resolve answers until the connection ends; return why it ended."""
+        """Resolve answers (and hand on pushed bans) until the connection ends; return why
+        it ended."""
         while True:
             try:
                 message = await frames.read_frame(reader)
@@ -193,8 +194,8 @@ class WriterClient:
     async def _follow(self) -> None:
         try:
             bans = wire.bans_of(await self.request(wire.bans_request))
-        except LedgerUnavailable:
-            return  # lost again: the next connection asks again
+        except (LedgerUnavailable, LedgerClosed):
+            return  # lost again (the next connection asks again), or closing
         except LedgerError as exc:
             log.warning("cannot read the cluster's running bans: %s", str(exc)[:300])
             return
@@ -225,7 +226,7 @@ class WriterClient:
             log.warning("cannot share the ban of %s with the cluster: %s", key[:80],
                         str(exc)[:200])  # fmt: skip
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._bans.add(task)
         task.add_done_callback(self._bans.discard)
