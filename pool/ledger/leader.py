@@ -84,6 +84,10 @@ class Leadership:
             self._conn = None
 
     def close(self) -> None:
-        """Let go (closing the session releases the lock)."""
+        """Let go: unlock first, so the next asker takes over at once (closing the session
+        releases the lock too, but only once the server has seen the session end)."""
+        if self.leader and self._conn is not None and self.config.backend != "sqlite":
+            with contextlib.suppress(Exception):  # a broken connection: closing releases it
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_LOCK,))
         self._drop()
         self.leader = self.config.backend == "sqlite"
