@@ -51,6 +51,44 @@ import stratum_load as load  # benchmarks/ is not a package: found through sys.p
 NODE_ID = 7
 
 
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (postmaster, backends, background workers):
+    the server is shared, so this is what the database took, whoever asked."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        pids.append(int(entry))
+            except OSError:  # gone meanwhile
+                continue
+    return pids
+
+
+def cpu_total(pids: list[int]) -> float:
+    """CPU seconds of `pids` (user + system, all threads); a process gone counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += load.cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
+
+
+def cpu_snapshot(pool: list[int], gens: list[int]) -> dict[str, float]:
+    """CPU seconds so far of each party of a run, and the wall clock."""
+    return {"pool": cpu_total(pool), "postgres": cpu_total(postgres_pids()),
+            "generator": cpu_total(gens), "wall": time.monotonic()}  # fmt: skip
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
+    """`pool=..s postgres=..s generator=..s wall=..s` between two snapshots."""
+    return " ".join(f"{key}={after[key] - before[key]:.2f}s"
+                    for key in ("pool", "postgres", "generator", "wall"))  # fmt: skip
+
+
 def worker_main(conn: Any, port: int, index: int, max_connections: int, loop: str) -> None:
     from plumbing import eventloop
 
@@ -97,7 +135,7 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int) -> Non
             return
 
 
-def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
+def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     from pool.cluster.supervisor import reserve_port
 
     reserved = reserve_port("127.0.0.1", 0)
@@ -139,6 +177,8 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     kib_per_conn = sum(i["rss"] - b["rss"] for i, b in zip(idle, base, strict=True)) / max(
         1, args.connections) / 1024
 
+    gen_pids = [p.pid for p, _ in gens]
+    party0 = cpu_snapshot(pids, gen_pids)
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
@@ -146,6 +186,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     results = [load.recv(a, "load generator") for _, a in gens]
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
+    party = cpu_line(party0, cpu_snapshot(pids, gen_pids))
     cores = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
 
     for p, a in gens:
@@ -168,6 +209,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
         "gen_cores": sum(cores[processes:]),
         "kib_per_conn": kib_per_conn,
         "spread": Counter({i: n for i, n in enumerate(spread)}),
+        "cpu": party,
     }
 
 
@@ -246,14 +288,21 @@ scheme = "pplns"
             time.sleep(1.0)  # the last subscriptions' jobs written
             kib = (sum(load.rss_bytes(pid) for pid in pids) - base) / count / 1024
             rounds = []
+            gen_pids = [p.pid for p, _ in gens]
+            node_pid = [node.proc.pid] if node.proc is not None else []
+            spent = {"pool": 0.0, "generator": 0.0, "node": 0.0}
             for _ in range(args.fanout_rounds):
                 for _, a in gens:
                     a.send(("fanout", 10.0))
                 for _, a in gens:
                     assert load.recv(a, "load generator") == "armed"
+                before = (cpu_total(pids), cpu_total(gen_pids), cpu_total(node_pid))
                 started = time.monotonic()
                 node.rpc("generatetoaddress", 1, payout)
                 arrivals = [load.recv(a, "load generator") for _, a in gens]
+                after = (cpu_total(pids), cpu_total(gen_pids), cpu_total(node_pid))
+                for key, b, a in zip(spent, before, after, strict=True):
+                    spent[key] += a - b
                 received = sum(r["received"] for r in arrivals)
                 last = max(r["last"] for r in arrivals)
                 rounds.append(((last - started) * 1000 if last else float("nan"), received))
@@ -273,6 +322,9 @@ scheme = "pplns"
             supervisor.wait(10)
         node.stop()
     times = [ms for ms, _ in rounds]
+    print(f"cpu over the {len(rounds)} notify rounds (block to the generators' report): "
+          + " ".join(f"{k}={v:.2f}s" for k, v in spent.items()))
+    print("notify rounds (ms, received):", ", ".join(f"{ms:.1f}/{n}" for ms, n in rounds))
     return {"notify_ms": min(times), "notify_worst_ms": max(times),
             "received": min(n for _, n in rounds), "kib_per_conn": kib}
 
@@ -293,38 +345,46 @@ def main() -> int:
                         help="skip the end-to-end new block -> notify phase (bcoin, PostgreSQL)")
     parser.add_argument("--notify-connections", type=int, default=10_000)
     parser.add_argument("--fanout-rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["shares", "notify"],
+                        help="run one part: the shares/s comparison or the new block -> "
+                             "notify phase (the last line then carries that part's fields)")
     args = parser.parse_args()
     if args.connections + 200 > load.raise_nofile():
         print("RLIMIT_NOFILE is too low for that many connections")
         return 2
     ctx = mp.get_context("spawn")
-    one = run(ctx, 1, args)
-    many = run(ctx, args.processes, args)
-    for r in (one, many):
-        r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
-        print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s "
-              f"({r['per_core']:.0f} per pool core-second), rejected {int(r['rejected'])}; "
-              f"cores used: pools {r['pool_cores']:.2f}, "
-              f"generators {r['gen_cores']:.2f}; connections per process "
-              f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes
-    scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
-    fan = ""
-    kib = many["kib_per_conn"]
-    if not args.no_notify:
+    fields = []
+    kib = float("nan")
+    if args.only != "notify":
+        one = run(ctx, 1, args)
+        many = run(ctx, n, args)
+        for r in (one, many):
+            r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
+            print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted "
+                  f"shares/s ({r['per_core']:.0f} per pool core-second), rejected "
+                  f"{int(r['rejected'])}; cores used: pools {r['pool_cores']:.2f}, "
+                  f"generators {r['gen_cores']:.2f}; connections per process "
+                  f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
+            print(f"cpu: {r['cpu']} ({int(r['processes'])} process(es); the shares go to a "
+                  "counting sink, so postgres is the shared server's other work)")
+        scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
+        fields += [f"shares_per_s_1p={one['shares_per_s']:.0f}",
+                   f"shares_per_s_{n}p={many['shares_per_s']:.0f}", f"scaling={scaling:.2f}",
+                   f"per_core_1p={one['per_core']:.0f}", f"per_core_{n}p={many['per_core']:.0f}"]
+        kib = many["kib_per_conn"]
+    if not args.no_notify and args.only != "shares":
         r = notify(ctx, args)
         kib = r["kib_per_conn"]
         print(f"new block on bcoin -> last mining.notify received, {args.notify_connections} "
               f"connections over {n} processes: {r['notify_ms']:.1f} ms (worst "
               f"{r['notify_worst_ms']:.1f}; {int(r['received'])} received); "
               f"{kib:.2f} KiB/conn in the workers")  # fmt: skip
-        fan = f"notify_10k_ms={r['notify_ms']:.1f} "
+        fields.append(f"notify_10k_ms={r['notify_ms']:.1f}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other "
           "jobs on the machine take cores the processes would use)")
-    print(f"\ncluster: shares_per_s_1p={one['shares_per_s']:.0f} "
-          f"shares_per_s_{n}p={many['shares_per_s']:.0f} scaling={scaling:.2f} "
-          f"per_core_1p={one['per_core']:.0f} per_core_{n}p={many['per_core']:.0f} "
-          f"{fan}kib_per_conn={kib:.2f}")
+    fields.append(f"kib_per_conn={kib:.2f}")
+    print(f"\ncluster: {' '.join(fields)}")
     return 0
 
 
