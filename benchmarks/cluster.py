@@ -2,6 +2,7 @@
 one port through SO_REUSEPORT, in the same run, printed as a ratio.
 
     python benchmarks/cluster.py [--processes 2] [--connections 1000] [--duration 5]
+                                 [--only shares|notify] [--in-flight 1] [--fanout-threads N]
 
 Each pool process is what a cluster worker runs on its Stratum side: its own job feed
 (an embedded devnet template here, so no node is the bottleneck), its own validator
@@ -23,6 +24,12 @@ kernel, and the time from `generatetoaddress` on the node to the last `mining.no
 received by the generators (the workers follow the node by longpoll and poll, fetch the
 template, build the job and fan it out; the clock is CLOCK_MONOTONIC, shared by the
 processes), best and worst of a few blocks; and the workers' RSS per connection.
+
+Where the CPU went: after each shares/s run a `cpu:` line gives the CPU seconds the
+pool processes, PostgreSQL (every postgres process on the machine; the shares go to a
+counting sink, so this is the server's other work) and the generators took over the
+run's wall time, and the notify phase prints the same for the pool workers, the
+generators and bcoin over its rounds. On 2 cores, these parties share the cores.
 
 Loopback only; every phase is bounded in time.
 The last line is `cluster: shares_per_s_1p=<n> shares_per_s_<N>p=<n> scaling=<ratio>
@@ -158,7 +165,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     per = [args.connections // count + (1 if i < args.connections % count else 0)
            for i in range(count)]  # fmt: skip
     shares_per_conn = max(4, int(args.expected_rate * (args.duration + args.warmup)
-                                 / args.connections) + 2)  # fmt: skip
+                                 / args.connections) + 1 + args.in_flight)  # fmt: skip
     gens = []
     for i, n in enumerate(per):
         a, b = ctx.Pipe()
@@ -182,7 +189,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
-        a.send(("load", (args.duration, args.warmup)))
+        a.send(("load", (args.duration, args.warmup, 0.0, args.in_flight)))
     results = [load.recv(a, "load generator") for _, a in gens]
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
@@ -231,6 +238,8 @@ def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
         with postgres_database("surplus_bench") as dsn, tempfile.TemporaryDirectory() as tmp:
             accounts = "".join(f'load{i} = "{payout}"\n' for i in range(args.generators))
             config = Path(tmp) / "cluster.toml"
+            threads = ("" if args.fanout_threads is None
+                       else f"fanout_threads = {args.fanout_threads}\n")  # fmt: skip
             config.write_text(f"""
 mode = "pool"
 network = "regtest"
@@ -242,7 +251,7 @@ poll_interval = 0.05
 [stratum]
 port = 0
 processes = {args.processes}
-max_connections_per_ip = 100000
+{threads}max_connections_per_ip = 100000
 subscribe_timeout = 300
 authorize_timeout = 300
 [stratum.vardiff]
@@ -340,11 +349,17 @@ def main() -> int:
     # shares caps the rate it measures (at 40,000 two processes stopped at ~37,000)
     parser.add_argument("--expected-rate", type=float, default=100_000,
                         help="shares/s to pre-compute for")
+    parser.add_argument("--in-flight", type=int, default=1,
+                        help="shares each generator connection keeps submitted (1: as a "
+                             "miner does; more: fewer reads and writes per share on both "
+                             "sides, a proxy's pattern)")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--no-notify", action="store_true",
                         help="skip the end-to-end new block -> notify phase (bcoin, PostgreSQL)")
     parser.add_argument("--notify-connections", type=int, default=10_000)
     parser.add_argument("--fanout-rounds", type=int, default=3)
+    parser.add_argument("--fanout-threads", type=int, default=None,
+                        help="the workers' stratum.fanout_threads (default: the config's)")
     parser.add_argument("--only", choices=["shares", "notify"],
                         help="run one part: the shares/s comparison or the new block -> "
                              "notify phase (the last line then carries that part's fields)")

@@ -11,6 +11,12 @@ miners' sockets are drained between rounds, outside the measured window. The fig
 are medians over the rounds, in microseconds per connection; wall time is printed too
 but is the number a busy machine disturbs.
 
+`--python-only` leaves the kernel's TCP work out: the sessions are made by hand, their
+transports are stand-ins with nothing queued and their fd is /dev/null, one writer
+thread, so what is measured is the Python side of the pass (bookkeeping, batching, the
+write calls themselves), from the process's CPU clock (precise: the kernel's runtime
+accounting, not sampled ticks), medians of many rounds.
+
 Instructions instead of time: run it twice under `valgrind --tool=callgrind` with a
 small --connections and two --rounds counts; the difference of the two totals over
 (difference of rounds x connections) is the user-space instructions per connection
@@ -58,6 +64,57 @@ def _drain(socks: list[socket.socket]) -> int:
                 break
             got += len(chunk)
     return got
+
+
+class _IdleTransport:
+    """A transport with nothing queued that takes no write (the fd gets them)."""
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> None:
+        raise AssertionError("a fan-out to an idle transport writes to its fd")
+
+
+def _python_only(args: argparse.Namespace) -> None:
+    import os
+
+    from pool.jobs import JobFactory
+    from pool.jobs.factory import TemplateWork
+    from pool.stratum.config import StratumConfig
+    from pool.stratum.jobfeed import JobFeed
+    from pool.stratum.server import StratumServer
+    from pool.stratum.session import StratumSession
+
+    feed = JobFeed(JobFactory(bytes.fromhex("0014" + "77" * 20)))
+    feed.publish_template(TemplateWork.from_gbt(_template(500, "11" * 32)), clean_jobs=True)
+    config = StratumConfig(host="127.0.0.1", port=0, fanout_threads=1,
+                           vardiff={"enabled": False, "initial": 1e-6, "minimum": 1e-12})
+    server = StratumServer(config, feed)
+    server._unsubscribe_jobs = feed.subscribe(server.on_job)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for i in range(args.connections):
+        session = StratumSession(server)
+        session.transport = _IdleTransport()  # type: ignore[assignment]
+        session.fd = devnull
+        session.extranonce1 = i.to_bytes(4, "big")
+        session.subscribed = session.authorized = session.working = True
+        session.workers = {f"w.{i}"}
+        server._working[session] = None
+    cpu = []
+    for r in range(args.rounds):
+        work = TemplateWork.from_gbt(_template(501 + r, f"{r + 0x20:02x}" * 32))
+        job = feed.factory.job(work, clean_jobs=True)  # type: ignore[union-attr]
+        t0 = time.process_time()
+        feed.publish(job, work)
+        cpu.append((time.process_time() - t0) * 1e6 / args.connections)
+    print(f"Python side of a fan-out to {args.connections} connections (fd /dev/null), "
+          f"median of {args.rounds} rounds: {statistics.median(cpu):.3f} us/conn "
+          f"(min {min(cpu):.3f})")
+    print(f"fanout_cost: python_us_per_conn={statistics.median(cpu):.3f}")
+    os.close(devnull)
+    server._fanout.close()
+    server.validator.close()
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -136,7 +193,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="fanout_threads (default: the config's)")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
+    parser.add_argument("--python-only", action="store_true",
+                        help="stand-in transports writing to /dev/null: the Python side alone")
     args = parser.parse_args()
+    if args.python_only:
+        _python_only(args)
+        return 0
     from plumbing import eventloop
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
