@@ -50,12 +50,46 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the repository first: benchmarks/hashing.py must not shadow the hashing package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stratum_load as load  # benchmarks/ is not a package: found through sys.path
 
 NODE_ID = 7
+
+
+def pool_toml(payout: str, rpc_url: str, dsn: str, accounts: str, processes: int,
+              fanout_threads: int | None = None) -> str:
+    """The benchmark pool's config: bcoin regtest polled every 50 ms (and longpolled), no
+    vardiff (every miner at a tiny difficulty), no bans, a PostgreSQL ledger."""
+    threads = "" if fanout_threads is None else f"fanout_threads = {fanout_threads}\n"
+    return f"""
+mode = "pool"
+network = "regtest"
+payout_address = "{payout}"
+node_id = {NODE_ID}
+[node]
+urls = ["{rpc_url}"]
+poll_interval = 0.05
+[stratum]
+port = 0
+processes = {processes}
+{threads}max_connections_per_ip = 100000
+subscribe_timeout = 300
+authorize_timeout = 300
+[stratum.vardiff]
+enabled = false
+initial = 1e-10
+minimum = 1e-12
+[stratum.ban]
+enabled = false
+[ledger]
+backend = "postgres"
+dsn = "{dsn}"
+scheme = "pplns"
+[accounts]
+{accounts}"""
 
 
 def postgres_pids() -> list[int]:
@@ -238,34 +272,8 @@ def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
         with postgres_database("surplus_bench") as dsn, tempfile.TemporaryDirectory() as tmp:
             accounts = "".join(f'load{i} = "{payout}"\n' for i in range(args.generators))
             config = Path(tmp) / "cluster.toml"
-            threads = ("" if args.fanout_threads is None
-                       else f"fanout_threads = {args.fanout_threads}\n")  # fmt: skip
-            config.write_text(f"""
-mode = "pool"
-network = "regtest"
-payout_address = "{payout}"
-node_id = {NODE_ID}
-[node]
-urls = ["{node.rpc_url}"]
-poll_interval = 0.05
-[stratum]
-port = 0
-processes = {args.processes}
-{threads}max_connections_per_ip = 100000
-subscribe_timeout = 300
-authorize_timeout = 300
-[stratum.vardiff]
-enabled = false
-initial = 1e-10
-minimum = 1e-12
-[stratum.ban]
-enabled = false
-[ledger]
-backend = "postgres"
-dsn = "{dsn}"
-scheme = "pplns"
-[accounts]
-{accounts}""")
+            config.write_text(pool_toml(payout, node.rpc_url, dsn, accounts, args.processes,
+                                        args.fanout_threads))
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "surplus.cli", "pool", "--config", str(config),
                  "--log-level", "ERROR"], cwd=ROOT, stdout=subprocess.PIPE, text=True,

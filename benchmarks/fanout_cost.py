@@ -103,7 +103,7 @@ def _python_only(args: argparse.Namespace) -> None:
         server._working[session] = None
     cpu = []
     for r in range(args.rounds):
-        work = TemplateWork.from_gbt(_template(501 + r, f"{r + 0x20:02x}" * 32))
+        work = TemplateWork.from_gbt(_template(501 + r, f"{r + 0x20:064x}"))
         job = feed.factory.job(work, clean_jobs=True)  # type: ignore[union-attr]
         t0 = time.process_time()
         feed.publish(job, work)
@@ -157,7 +157,7 @@ async def _run(args: argparse.Namespace) -> None:
     user, system, wall = [], [], []
     expected = None
     for r in range(args.rounds):
-        work = TemplateWork.from_gbt(_template(501 + r, f"{r + 0x20:02x}" * 32))
+        work = TemplateWork.from_gbt(_template(501 + r, f"{r + 0x20:064x}"))
         job = feed.factory.job(work, clean_jobs=True)  # type: ignore[union-attr]
         before = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import multiprocessing as mp
 import os
@@ -31,37 +32,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the repository first: benchmarks/hashing.py must not shadow the hashing package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stratum_load as load  # benchmarks/ is not a package: found through sys.path
-
-CONFIG = """
-mode = "pool"
-network = "regtest"
-payout_address = "{payout}"
-node_id = 7
-[node]
-urls = ["{rpc}"]
-poll_interval = 0.05
-[stratum]
-host = "127.0.0.1"
-port = 0
-max_connections_per_ip = 100000
-subscribe_timeout = 300
-authorize_timeout = 300
-[stratum.vardiff]
-enabled = false
-initial = 1e-10
-minimum = 1e-12
-[stratum.ban]
-enabled = false
-[ledger]
-backend = "postgres"
-dsn = "{dsn}"
-scheme = "pplns"
-[accounts]
-{accounts}"""
+from cluster import pool_toml
 
 
 def pool_main(conn: Any, config_path: str, loop: str) -> None:
@@ -115,6 +91,18 @@ def _instrument(app: Any, stamps: Stamps) -> None:
         stamps.add(f"direct writes start ({len(batch)} connections)")
         return fanout_write(batch)
 
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started[0] = time.monotonic()
+        else:
+            took = (time.monotonic() - gc_started[0]) * 1000
+            if info["generation"] == 2 or took >= 1.0:
+                stamps.add(f"garbage collection of generation {info['generation']} ended: "
+                           f"{took:.1f} ms, {info['collected']} collected")
+
+    gc.callbacks.append(on_gc)
     watcher.check = timed_check
     server._fanout.write = timed_fanout_write
     node.getblocktemplate = timed_gbt
@@ -202,8 +190,7 @@ def main() -> int:
         payout = node.new_address()
         with postgres_database("surplus_bench") as dsn, tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pool.toml"
-            path.write_text(CONFIG.format(payout=payout, rpc=node.rpc_url, dsn=dsn,
-                                          accounts=f'load0 = "{payout}"\n'))
+            path.write_text(pool_toml(payout, node.rpc_url, dsn, f'load0 = "{payout}"\n', 1))
             pool_end, pool_child = ctx.Pipe()
             pool = ctx.Process(target=pool_main, args=(pool_child, str(path), args.loop),
                                daemon=True)
