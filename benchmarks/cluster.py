@@ -2,17 +2,22 @@
 one port through SO_REUSEPORT, in the same run, printed as a ratio.
 
     python benchmarks/cluster.py [--processes 2] [--connections 1000] [--duration 5]
-                                 [--only shares|notify] [--in-flight 1] [--fanout-threads N]
+                                 [--ledger sqlite] [--only shares|notify] [--in-flight 1]
+                                 [--fanout-threads N]
 
 Each pool process is what a cluster worker runs on its Stratum side: its own job feed
 (an embedded devnet template here, so no node is the bottleneck), its own validator
 thread, its own extranonce1 prefix (node 7, index i), listening on the shared port the
 orchestrator reserved as `surplus pool`'s supervisor does (pool.cluster.supervisor).
 Shares go to a counting sink: this measures the Stratum tier, not the ledger
-(benchmarks/ledger.py measures PostgreSQL's group commits). The load generators are
-benchmarks/stratum_load.py's: every connection subscribes, authorizes, pre-computes real
-shares and submits one at a time; the kernel spreads the connections (from many loopback
-source addresses) over the listening processes.
+(benchmarks/ledger.py measures PostgreSQL's group commits). With `--ledger sqlite` they
+go to a SQLite ledger instead, as a pool answers them (`true` once committed): one
+process writes its own file; N processes send their batches to one ledger writer
+process (pool.ledger.writer_server, as pool.cluster.ledger_process runs it), so the
+figures say what the single SQLite writer takes from the whole cluster. The load
+generators are benchmarks/stratum_load.py's: every connection subscribes, authorizes,
+pre-computes real shares and submits one at a time; the kernel spreads the connections
+(from many loopback source addresses) over the listening processes.
 
 On a 2-core machine the generators need cores too: the report says how many cores the
 pools and the generators used, so a ratio below N reads against the cores there were.
@@ -45,6 +50,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -118,26 +124,60 @@ def cpu_total(pids: list[int]) -> float:
     return total
 
 
-def cpu_snapshot(pool: list[int], gens: list[int]) -> dict[str, float]:
-    """CPU seconds so far of each party of a run, and the wall clock."""
-    return {"pool": cpu_total(pool), "postgres": cpu_total(postgres_pids()),
-            "generator": cpu_total(gens), "wall": time.monotonic()}  # fmt: skip
+def cpu_snapshot(pool: list[int], gens: list[int], writer: int = 0) -> dict[str, float]:
+    """CPU seconds so far of each party of a run (the SQLite ledger writer's when there
+    is one), and the wall clock."""
+    snapshot = {"pool": cpu_total(pool), "postgres": cpu_total(postgres_pids()),
+                "generator": cpu_total(gens)}  # fmt: skip
+    if writer:
+        snapshot["ledger_writer"] = cpu_total([writer])
+    snapshot["wall"] = time.monotonic()
+    return snapshot
 
 
 def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
     """`pool=..s postgres=..s generator=..s wall=..s` between two snapshots."""
-    return " ".join(f"{key}={after[key] - before[key]:.2f}s"
-                    for key in ("pool", "postgres", "generator", "wall"))  # fmt: skip
+    return " ".join(f"{key}={after[key] - before[key]:.2f}s" for key in after)
 
 
-def worker_main(conn: Any, port: int, index: int, max_connections: int, loop: str) -> None:
+def ledger_config(path: Path) -> Any:
+    from pool.ledger import LedgerConfig
+
+    return LedgerConfig(backend="sqlite", path=path, fee_account="bench-fee")
+
+
+def writer_main(conn: Any, db: Path, socket_path: Path, loop: str) -> None:
+    """The SQLite cluster's ledger writer: the file's one writer, serving the workers."""
+    from plumbing import eventloop
+
+    eventloop.run(_writer(conn, db, socket_path), loop)  # type: ignore[arg-type]
+
+
+async def _writer(conn: Any, db: Path, socket_path: Path) -> None:
+    from pool.ledger import Ledger
+    from pool.ledger.writer_server import WriterServer
+
+    ledger = await Ledger.open(ledger_config(db))
+    server = WriterServer(ledger, socket_path)
+    await server.start()
+    conn.send({"pid": os.getpid()})
+    await asyncio.to_thread(conn.recv)  # "stop"
+    await server.close()
+    await ledger.close()
+    conn.send("stopped")
+
+
+def worker_main(conn: Any, port: int, index: int, max_connections: int, loop: str,
+                db: Path | None = None, socket_path: Path | None = None) -> None:  # fmt: skip
     from plumbing import eventloop
 
     load.raise_nofile()
-    eventloop.run(_worker(conn, port, index, max_connections), loop)  # type: ignore[arg-type]
+    eventloop.run(_worker(conn, port, index, max_connections, db, socket_path),
+                  loop)  # type: ignore[arg-type]  # fmt: skip
 
 
-async def _worker(conn: Any, port: int, index: int, max_connections: int) -> None:
+async def _worker(conn: Any, port: int, index: int, max_connections: int,
+                  db: Path | None, socket_path: Path | None) -> None:  # fmt: skip
     from pool.jobs import JobFactory
     from pool.jobs.factory import TemplateWork
     from pool.node.devnet import DevnetNode
@@ -150,7 +190,13 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int) -> Non
     node = DevnetNode(mempool_txs=100)
     feed = JobFeed(JobFactory(bytes.fromhex("0014" + "77" * 20)))
     feed.publish_template(TemplateWork.from_gbt(await node.getblocktemplate()), clean_jobs=True)
-    sink = CountingSink()
+    sink: Any = CountingSink()
+    ledger: Any = None
+    if db is not None:  # a SQLite ledger: its own file, or through the cluster's writer
+        from pool.ledger import Ledger, LedgerSink
+
+        ledger = await Ledger.open(ledger_config(db), writer_socket=socket_path)
+        sink = LedgerSink(ledger)
     config = StratumConfig(
         host="127.0.0.1", port=port, max_connections=max_connections, backlog=4096,
         extranonce1_prefix=process_prefix(NODE_ID, index).hex(),
@@ -168,10 +214,12 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int) -> Non
     while True:
         cmd = await asyncio.to_thread(conn.recv)
         if cmd == "stats":
-            conn.send({"accepted": sink.count, "sessions": len(server.sessions),
+            conn.send({"accepted": getattr(sink, "count", 0), "sessions": len(server.sessions),
                        "rss": load.rss_bytes(os.getpid())})  # fmt: skip
         elif cmd == "stop":
             await server.close(reconnect=False)
+            if ledger is not None:
+                await ledger.close()
             conn.send("stopped")
             return
 
@@ -181,11 +229,26 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
 
     reserved = reserve_port("127.0.0.1", 0)
     port = int(reserved.getsockname()[1])
+    tmp = tempfile.TemporaryDirectory(prefix="surplus-bench-")
+    db = socket_path = None
+    writer: tuple[Any, Any] | None = None
+    writer_pid = 0
+    if args.ledger == "sqlite":
+        db = Path(tmp.name) / "ledger.sqlite3"
+        if processes > 1:
+            socket_path = Path(tmp.name) / "ledger.sock"
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=writer_main, daemon=True,
+                               args=(child, db, socket_path, args.loop))  # fmt: skip
+            proc.start()
+            writer = (proc, parent)
+            writer_pid = load.recv(parent, "ledger writer")["pid"]
     workers = []
     for index in range(processes):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=worker_main, daemon=True,
-                           args=(child, port, index, args.connections + 100, args.loop))
+                           args=(child, port, index, args.connections + 100, args.loop,
+                                 db, socket_path))  # fmt: skip
         proc.start()
         workers.append((proc, parent))
     hellos = [load.recv(parent, "pool process") for _, parent in workers]
@@ -219,7 +282,8 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
         1, args.connections) / 1024
 
     gen_pids = [p.pid for p, _ in gens]
-    party0 = cpu_snapshot(pids, gen_pids)
+    party0 = cpu_snapshot(pids, gen_pids, writer_pid)
+    writer_cpu0 = load.cpu_seconds(writer_pid) if writer_pid else 0.0
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
@@ -227,8 +291,9 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     results = [load.recv(a, "load generator") for _, a in gens]
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
-    party = cpu_line(party0, cpu_snapshot(pids, gen_pids))
+    party = cpu_line(party0, cpu_snapshot(pids, gen_pids, writer_pid))
     cores = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
+    writer_cores = (load.cpu_seconds(writer_pid) - writer_cpu0) / elapsed if writer_pid else 0.0
 
     for p, a in gens:
         a.send(("stop", None))
@@ -238,7 +303,12 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
         parent.send("stop")
         load.recv(parent, "pool process")
         proc.join(10)
+    if writer is not None:
+        writer[1].send("stop")
+        load.recv(writer[1], "ledger writer")
+        writer[0].join(10)
     reserved.close()
+    tmp.cleanup()
 
     seconds = max(r["seconds"] for r in results)
     accepted = sum(r["accepted"] for r in results)
@@ -248,6 +318,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
         "rejected": sum(r["rejected"] for r in results),
         "pool_cores": sum(cores[:processes]),
         "gen_cores": sum(cores[processes:]),
+        "writer_cores": writer_cores,
         "kib_per_conn": kib_per_conn,
         "spread": Counter({i: n for i, n in enumerate(spread)}),
         "cpu": party,
@@ -258,7 +329,6 @@ def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
     """New block on bcoin -> last mining.notify received, through a real cluster."""
     import re
     import subprocess
-    import tempfile
 
     from tests.components.bcoin import ROOT, BcoinNode
     from tests.components.postgres import postgres_database
@@ -371,6 +441,9 @@ def main() -> int:
     parser.add_argument("--only", choices=["shares", "notify"],
                         help="run one part: the shares/s comparison or the new block -> "
                              "notify phase (the last line then carries that part's fields)")
+    parser.add_argument("--ledger", choices=["none", "sqlite"], default="none",
+                        help="where shares go: a counting sink, or a SQLite ledger (with N "
+                        "processes through one ledger writer process)")
     args = parser.parse_args()
     if args.connections + 200 > load.raise_nofile():
         print("RLIMIT_NOFILE is too low for that many connections")
@@ -386,11 +459,13 @@ def main() -> int:
             r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
             print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted "
                   f"shares/s ({r['per_core']:.0f} per pool core-second), rejected "
-                  f"{int(r['rejected'])}; cores used: pools {r['pool_cores']:.2f}, "
-                  f"generators {r['gen_cores']:.2f}; connections per process "
+                  f"{int(r['rejected'])}; cores used: pools {r['pool_cores']:.2f}"
+                  + (f" (+ ledger writer {r['writer_cores']:.2f})" if r["writer_cores"] else "")
+                  + f", generators {r['gen_cores']:.2f}; connections per process "
                   f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
-            print(f"cpu: {r['cpu']} ({int(r['processes'])} process(es); the shares go to a "
-                  "counting sink, so postgres is the shared server's other work)")
+            sink = ("a SQLite ledger" if args.ledger == "sqlite" else "a counting sink")
+            print(f"cpu: {r['cpu']} ({int(r['processes'])} process(es); the shares go to "
+                  f"{sink}, so postgres is the shared server's other work)")
         scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
         fields += [f"shares_per_s_1p={one['shares_per_s']:.0f}",
                    f"shares_per_s_{n}p={many['shares_per_s']:.0f}", f"scaling={scaling:.2f}",

@@ -4,6 +4,7 @@ once, answered from memory, a strict Content-Security-Policy on every answer).
 
     GET /                         the console
     GET /static/console.js        builds the DOM with textContent only, draws SVG charts
+    GET /static/dom.js            how it builds the DOM, shared with the miners' page
     GET /static/console.css
     GET /static/favicon.svg
 

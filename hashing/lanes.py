@@ -25,10 +25,9 @@ import numba as nb
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
 
 from hashing.constants import DIGEST_PADDING, IV, M32, TAIL_PADDING, K
-from hashing.loops import GRAIN, claim, collect, named_intrinsic
+from hashing.loops import named_intrinsic, prepare_intrinsic, run_batch, run_scan, scan_intrinsic
 
 _I1 = ir.IntType(1)
 _I8 = ir.IntType(8)
@@ -288,48 +287,53 @@ def _make_chunk(width: int):
 def _make_scan_chunk(width: int):
     """The intrinsic that checks nonces nonce .. nonce + width - 1; returns the lane mask."""
 
-    def scan_chunk(typingctx, prepared, nonce, targets):
-        sig = types.uint64(prepared, types.uint32, targets)
+    def emit(builder, words, nonce, limbs):
+        em = Emitter(builder, width)
+        prepared = [em.splat(w) for w in words]
+        lane = ir.Constant(em.ty, [ir.Constant(_I32, k) for k in range(width)])
+        nonces = builder.add(em.splat(nonce), lane)
+        digest = em.sha256d_tail(prepared[:8], [*prepared[8:11], em.bswap(nonces)])
+        limbs_ptr = builder.bitcast(limbs, _I32.as_pointer())
+        target = [em.splat(builder.load(builder.gep(limbs_ptr, [ir.Constant(_I64, j)])))
+                  for j in range(8)]  # fmt: skip
+        mask = builder.bitcast(em.meets(digest, target), ir.IntType(width))
+        return builder.zext(mask, _I64)
 
-        def codegen(context, builder, signature, args):
-            t_arr = context.make_array(signature.args[2])(context, builder, args[2])
-            em = Emitter(builder, width)
-            words = [em.splat(builder.extract_value(args[0], i)) for i in range(11)]
-            lane = ir.Constant(em.ty, [ir.Constant(_I32, k) for k in range(width)])
-            nonces = builder.add(em.splat(args[1]), lane)
-            digest = em.sha256d_tail(words[:8], [*words[8:11], em.bswap(nonces)])
-            limbs_ptr = builder.bitcast(t_arr.data, _I32.as_pointer())
-            limbs = [em.splat(builder.load(builder.gep(limbs_ptr, [ir.Constant(_I64, j)])))
-                     for j in range(8)]  # fmt: skip
-            le = em.meets(digest, limbs)
-            mask = builder.bitcast(le, ir.IntType(width))
-            return builder.zext(mask, _I64)
-
-        return sig, codegen
-
-    return named_intrinsic(scan_chunk, f"scan_chunk{width}")
+    return scan_intrinsic(f"scan_chunk{width}", emit)
 
 
-@intrinsic
-def prepare(typingctx, header):
-    """(midstate words a..h, header words 16-18): what every nonce of a scan shares."""
-    sig = types.UniTuple(types.uint32, 11)(header)
+def _prepare(builder: ir.IRBuilder, data: ir.Value) -> list[ir.Value]:
+    em = Emitter(builder, 1)
+    x = [em.bswap(em.load(data, 4 * k)) for k in range(19)]
+    return [em.val(v) for v in em.compress(IV, x[:16])] + x[16:19]
 
-    def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
-        em = Emitter(builder, 1)
-        data = builder.bitcast(arr.data, _I8.as_pointer())
-        x = [em.bswap(em.load(data, 4 * k)) for k in range(19)]
-        mid = [em.val(v) for v in em.compress(IV, x[:16])]
-        return context.make_tuple(builder, signature.return_type, mid + x[16:19])
 
-    return sig, codegen
+prepare = prepare_intrinsic("prepare", _prepare)  # header -> hashing.loops.PREPARED
 
 
 _chunk8 = _make_chunk(8)
 _chunk16 = _make_chunk(16)
 _scan_chunk8 = _make_scan_chunk(8)
 _scan_chunk16 = _make_scan_chunk(16)
+
+
+@nb.njit(nogil=True, inline="always")
+def _claimed(width, headers, base, end, targets, shared, digests, meets, want_d, want_m):
+    """Rows [base, end) of a claim, `width` at a time."""
+    while base < end:
+        count = min(width, end - base)
+        if width == 16:
+            _chunk16(headers, base, count, targets, shared, digests, meets, want_d, want_m)
+        else:
+            _chunk8(headers, base, count, targets, shared, digests, meets, want_d, want_m)
+        base += width
+
+
+@nb.njit(nogil=True, inline="always")
+def _scan_chunk(width, prepared, nonce, targets):
+    if width == 16:
+        return _scan_chunk16(prepared, nonce, targets)
+    return _scan_chunk8(prepared, nonce, targets)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -342,21 +346,7 @@ def batch(width, headers, targets, digests, meets, lo, hi, claims):
     claims: int64 (1,) counter (hashing.loops): rows are claimed GRAIN at a time, so every
     thread working on the batch runs this with the same counter.
     """
-    want_d = digests.shape[0] > 0
-    want_m = meets.shape[0] > 0
-    shared = targets.shape[0] == 1
-    while True:
-        base = lo + claim(claims, GRAIN)
-        if base >= hi:
-            break
-        end = min(base + GRAIN, hi)
-        while base < end:
-            count = min(width, end - base)
-            if width == 16:
-                _chunk16(headers, base, count, targets, shared, digests, meets, want_d, want_m)
-            else:
-                _chunk8(headers, base, count, targets, shared, digests, meets, want_d, want_m)
-            base += width
+    run_batch(_claimed, width, headers, targets, digests, meets, lo, hi, claims)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -366,17 +356,4 @@ def scan(width, header, targets, start, count, found):
     header: uint8 (80,) (the nonce bytes are ignored). found: uint32 (capacity,) receives
     the nonces; returns how many met the target (the first `capacity` are stored).
     """
-    prepared = prepare(header)
-    n_found = 0
-    base = start
-    end = start + count
-    while base < end:
-        nonce = nb.uint32(base & 0xFFFFFFFF)
-        if width == 16:
-            mask = _scan_chunk16(prepared, nonce, targets)
-        else:
-            mask = _scan_chunk8(prepared, nonce, targets)
-        if mask:
-            n_found = collect(mask, base, end, found, n_found)
-        base += width
-    return n_found
+    return run_scan(_scan_chunk, width, prepare(header), targets, start, count, found)

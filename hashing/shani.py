@@ -27,7 +27,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from hashing.constants import DIGEST_PADDING, IV, M32, TAIL_PADDING, K
-from hashing.loops import GRAIN, claim, collect, named_intrinsic
+from hashing.loops import named_intrinsic, prepare_intrinsic, run_batch, run_scan, scan_intrinsic
 
 _I8 = ir.IntType(8)
 _I32 = ir.IntType(32)
@@ -201,52 +201,37 @@ def _make_rows(streams: int):
 def _make_scan(streams: int):
     """The intrinsic that checks nonces nonce .. nonce + streams - 1; returns the hit mask."""
 
-    def scan_nonces(typingctx, prepared, nonce, targets):
-        sig = types.uint64(prepared, types.uint32, targets)
-
-        def codegen(context, builder, signature, args):
-            t_arr = context.make_array(signature.args[2])(context, builder, args[2])
-            em = Emitter(builder)
-            words = [builder.extract_value(args[0], k) for k in range(11)]
-            mid = em.state(words[:8])
-            bswap = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(_I32, [_I32]), "llvm.bswap.i32"
-            )
-            tails = []
-            for s in range(streams):
-                n = builder.add(args[1], ir.Constant(_I32, s))
-                tails.append(em.vector([*words[8:11], builder.call(bswap, [n])]))
-            digests = em.sha256d_tail([mid] * streams, tails)
-            limbs = builder.bitcast(t_arr.data, _I8.as_pointer())
-            mask = ir.Constant(_I64, 0)
-            for s, digest in enumerate(digests):
-                bit = builder.shl(builder.zext(em.meets(digest, limbs), _I64), ir.Constant(_I64, s))
-                mask = builder.or_(mask, bit)
-            return mask
-
-        return sig, codegen
-
-    return named_intrinsic(scan_nonces, f"scan{streams}")
-
-
-@intrinsic
-def prepare(typingctx, header):
-    """(midstate words a..h, header words 16-18): what every nonce of a scan shares."""
-    sig = types.UniTuple(types.uint32, 11)(header)
-
-    def codegen(context, builder, signature, args):
-        arr = context.make_array(signature.args[0])(context, builder, args[0])
+    def emit(builder, words, nonce, limbs):
         em = Emitter(builder)
-        data = builder.bitcast(arr.data, _I8.as_pointer())
-        (mid,) = em.compress([em.state(IV)], [[em.load_words(data, 16 * k) for k in range(4)]])
-        abcd, efgh = em.words(mid)
-        tail = em.load_words(data, 64)
-        out = [builder.extract_element(v, ir.Constant(_I32, k))
-               for v in (abcd, efgh) for k in range(4)]  # fmt: skip
-        out += [builder.extract_element(tail, ir.Constant(_I32, k)) for k in range(3)]
-        return context.make_tuple(builder, signature.return_type, out)
+        mid = em.state(words[:8])
+        bswap = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I32, [_I32]), "llvm.bswap.i32"
+        )
+        tails = []
+        for s in range(streams):
+            n = builder.add(nonce, ir.Constant(_I32, s))
+            tails.append(em.vector([*words[8:11], builder.call(bswap, [n])]))
+        digests = em.sha256d_tail([mid] * streams, tails)
+        mask = ir.Constant(_I64, 0)
+        for s, digest in enumerate(digests):
+            bit = builder.shl(builder.zext(em.meets(digest, limbs), _I64), ir.Constant(_I64, s))
+            mask = builder.or_(mask, bit)
+        return mask
 
-    return sig, codegen
+    return scan_intrinsic(f"scan{streams}", emit)
+
+
+def _prepare(builder: ir.IRBuilder, data: ir.Value) -> list[ir.Value]:
+    em = Emitter(builder)
+    (mid,) = em.compress([em.state(IV)], [[em.load_words(data, 16 * k) for k in range(4)]])
+    abcd, efgh = em.words(mid)
+    tail = em.load_words(data, 64)
+    out = [builder.extract_element(v, ir.Constant(_I32, k))
+           for v in (abcd, efgh) for k in range(4)]  # fmt: skip
+    return out + [builder.extract_element(tail, ir.Constant(_I32, k)) for k in range(3)]
+
+
+prepare = prepare_intrinsic("prepare", _prepare)  # header -> hashing.loops.PREPARED
 
 
 @intrinsic
@@ -282,53 +267,45 @@ def header_meets(header, targets):
     return _header_meets(header, targets)
 
 
+@nb.njit(nogil=True, inline="always")
+def _claimed(streams, headers, i, end, targets, shared, digests, meets, want_d, want_m):
+    """Rows [i, end) of a claim, `streams` interleaved at a time, the rest one at a time."""
+    if streams == 4:
+        while i + 4 <= end:
+            _rows4(headers, i, targets, shared, digests, meets, want_d, want_m)
+            i += 4
+    elif streams == 3:
+        while i + 3 <= end:
+            _rows3(headers, i, targets, shared, digests, meets, want_d, want_m)
+            i += 3
+    elif streams == 2:
+        while i + 2 <= end:
+            _rows2(headers, i, targets, shared, digests, meets, want_d, want_m)
+            i += 2
+    while i < end:
+        _rows1(headers, i, targets, shared, digests, meets, want_d, want_m)
+        i += 1
+
+
+@nb.njit(nogil=True, inline="always")
+def _scan(streams, prepared, nonce, targets):
+    if streams == 4:
+        return _scan4(prepared, nonce, targets)
+    if streams == 3:
+        return _scan3(prepared, nonce, targets)
+    if streams == 2:
+        return _scan2(prepared, nonce, targets)
+    return _scan1(prepared, nonce, targets)
+
+
 @nb.njit(nogil=True, cache=True)
 def batch(streams, headers, targets, digests, meets, lo, hi, claims):
     """hashing.lanes.batch's contract, `streams` (1 to 4) headers interleaved at a time;
     the rows left over in a claim go one at a time."""
-    want_d = digests.shape[0] > 0
-    want_m = meets.shape[0] > 0
-    shared = targets.shape[0] == 1
-    while True:
-        i = lo + claim(claims, GRAIN)
-        if i >= hi:
-            break
-        end = min(i + GRAIN, hi)
-        if streams == 4:
-            while i + 4 <= end:
-                _rows4(headers, i, targets, shared, digests, meets, want_d, want_m)
-                i += 4
-        elif streams == 3:
-            while i + 3 <= end:
-                _rows3(headers, i, targets, shared, digests, meets, want_d, want_m)
-                i += 3
-        elif streams == 2:
-            while i + 2 <= end:
-                _rows2(headers, i, targets, shared, digests, meets, want_d, want_m)
-                i += 2
-        while i < end:
-            _rows1(headers, i, targets, shared, digests, meets, want_d, want_m)
-            i += 1
+    run_batch(_claimed, streams, headers, targets, digests, meets, lo, hi, claims)
 
 
 @nb.njit(nogil=True, cache=True)
 def scan(streams, header, targets, start, count, found):
     """hashing.lanes.scan's contract, `streams` (1 to 4) nonces interleaved at a time."""
-    prepared = prepare(header)
-    n_found = 0
-    base = start
-    end = start + count
-    while base < end:
-        nonce = nb.uint32(base & 0xFFFFFFFF)
-        if streams == 4:
-            mask = _scan4(prepared, nonce, targets)
-        elif streams == 3:
-            mask = _scan3(prepared, nonce, targets)
-        elif streams == 2:
-            mask = _scan2(prepared, nonce, targets)
-        else:
-            mask = _scan1(prepared, nonce, targets)
-        if mask:
-            n_found = collect(mask, base, end, found, n_found)
-        base += streams
-    return n_found
+    return run_scan(_scan, streams, prepare(header), targets, start, count, found)

@@ -53,20 +53,17 @@ class Window:
         return base_mw + self.value
 
 
-def _epoch(value: Any, where: str) -> float:
-    if isinstance(value, datetime):
+def _seconds(value: Any, where: str, kind: type[datetime | timedelta]) -> float:
+    """A time (`kind` datetime: epoch seconds) or a duration (timedelta) as openleadr
+    parsed it, or as a plain number of seconds."""
+    if isinstance(value, datetime) and kind is datetime:
         return value.timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    raise EventError(f"{where}: expected a time, got {type(value).__name__}")
-
-
-def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, timedelta):
+    if isinstance(value, timedelta) and kind is timedelta:
         return value.total_seconds()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    raise EventError(f"{where}: expected a duration, got {type(value).__name__}")
+    what = "a time" if kind is datetime else "a duration"
+    raise EventError(f"{where}: expected {what}, got {type(value).__name__}")
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -94,8 +91,8 @@ def event_windows(
         intervals = _get(sig, "intervals") or []
         for k, iv in enumerate(intervals):
             where = f"event {event_id!r} {name} interval {k}"
-            start = _epoch(_get(iv, "dtstart"), f"{where}.dtstart")
-            end = start + _seconds(_get(iv, "duration"), f"{where}.duration")
+            start = _seconds(_get(iv, "dtstart"), f"{where}.dtstart", datetime)
+            end = start + _seconds(_get(iv, "duration"), f"{where}.duration", timedelta)
             payload = _get(iv, "signal_payload")
             if isinstance(payload, bool) or not isinstance(payload, int | float):
                 raise EventError(f"{where}: payload {payload!r:.20}; expected a number")

@@ -1,6 +1,7 @@
 """A web page's static files, shipped in a package and served from memory, with the
 headers that keep a hostile string inert: the pool's miners' page (pool.web_page) and
-the coordinator's console (coordinator.console) both serve theirs through it.
+the coordinator's console (coordinator.console) both serve theirs through it, and with
+them the files they share (plumbing/web: dom.js, how both build their DOM).
 
     files = StaticFiles("pool", "web", {"/": ("index.html", "text/html; charset=utf-8")})
     files.install(app)          # the routes, and the security headers on every answer
@@ -33,6 +34,10 @@ SECURITY_HEADERS = {
 }
 
 
+# path -> (file in plumbing/web, content type): served with every page's own files
+SHARED = {"/static/dom.js": ("dom.js", "text/javascript; charset=utf-8")}
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
@@ -44,7 +49,11 @@ def load_assets(
     package: str, folder: str, files: Mapping[str, tuple[str, str]]
 ) -> dict[str, Asset]:
     """`files` (URL path -> (file name in package/folder, content type)) from the
-    installed package."""
+    installed package, and the SHARED files from plumbing's."""
+    return {**_read("plumbing", "web", SHARED), **_read(package, folder, files)}
+
+
+def _read(package: str, folder: str, files: Mapping[str, tuple[str, str]]) -> dict[str, Asset]:
     root = resources.files(package) / folder
     assets = {}
     for path, (name, content_type) in files.items():

@@ -56,7 +56,9 @@ from pool.ledger.bans import SharedBans
 from pool.ledger.ledger import Ledger
 from pool.ledger.payouts import PayoutReport
 from pool.ledger.records import BlockRow, BlockStatus, FoundBlock
+from pool.ledger.remote import LedgerUnavailable
 from pool.ledger.sink import LedgerSink
+from pool.ledger_duties import LedgerDuties
 from pool.metrics.registry import PoolMetrics
 from pool.node.base import Node, NodeError
 from pool.node.devnet import DevnetNode
@@ -76,9 +78,9 @@ log = logging.getLogger("pool.app")
 KEEP_JOBS = 256  # jobs remembered for block rewards (more than any session holds)
 KEEP_BLOCKS = 4096  # block outcomes kept for stats and tests
 SHARE_ID_WAIT = 10.0  # seconds to wait for the block-solving share's commit
+WRITER_WAIT = 120.0  # seconds a found block waits for a restarting ledger writer
 CONFIRM_TRIES = 20
 BLOCK_DRAIN = 10.0  # seconds stop() gives block follow-ups in flight
-LEADER_CHECK = 2.0  # seconds between asks for the ledger's leadership
 
 
 class PoolApp(Service):
@@ -121,7 +123,7 @@ class PoolApp(Service):
         self._frozen = False
         self.leader = False  # this process leads the ledger (pool.ledger.leader)
         self._shared_bans: SharedBans | None = None
-        self._wallet: Any = None  # the leader's payouts (pool.node.wallet.WalletClient)
+        self._ledger_duties: LedgerDuties | None = None  # the leader's rounds
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,7 +162,11 @@ class PoolApp(Service):
         self.feed = JobFeed(factory)
         if config.ledger is not None:
             try:
-                self.ledger = await Ledger.open(config.ledger, on_commit=observers.on_commit)
+                self.ledger = await Ledger.open(
+                    config.ledger, on_commit=observers.on_commit,
+                    writer_socket=None if self.slot is None else self.slot.ledger_socket,
+                    connect_timeout=config.startup_timeout,
+                )
             except Exception as exc:  # the database is down, or refuses us: say so plainly
                 raise PoolStartupError(
                     f"ledger: cannot open the {config.ledger.backend} ledger: "
@@ -262,8 +268,8 @@ class PoolApp(Service):
             await asyncio.to_thread(self._shared_bans.close)
         if self.ledger is not None:
             await self.ledger.close()
-        if self._wallet is not None:
-            await self._wallet.close()
+        if self._ledger_duties is not None:
+            await self._ledger_duties.close()
         await self._observers.close()
         if self._owns_node and isinstance(self.node, RpcNode):
             await self.node.close()
@@ -387,59 +393,30 @@ class PoolApp(Service):
         self._followups.add(task)
         task.add_done_callback(self._followups.discard)
 
-    async def _ledger_loop(self) -> None:
-        """Every few seconds: keep or take the ledger's leadership (pool.ledger.leader);
-        the leader alone follows blocks and settles, every `ledger_interval` seconds.
-        A process that was not leading takes over within LEADER_CHECK seconds of the
-        leader's death."""
-        interval = self.config.ledger_interval
-        pay_every = self.config.payout_interval
-        tick = min(LEADER_CHECK, interval, pay_every or interval)
-        due = time.monotonic() + interval
-        pay_due = time.monotonic() + pay_every
-        while True:
-            await asyncio.sleep(tick)
-            if not await self._lead():
-                continue
-            now = time.monotonic()
-            if now >= due:
-                due = now + interval
-                await self._ledger_round("ledger maintenance", self.maintain_ledger)
-            if pay_every and now >= pay_due:
-                pay_due = now + pay_every
-                await self._ledger_round("payouts", self.pay)
+    def _duties(self) -> LedgerDuties:
+        """The leader's rounds (pool.ledger_duties), made once the ledger is open."""
+        assert self.ledger is not None
+        if self._ledger_duties is None:
 
-    async def _ledger_round(self, what: str, run: Callable[[], Awaitable[Any]]) -> None:
-        """One round of the leader's work; a database, node or wallet hiccup is logged and
-        counted, and the next round tries again (payouts reconcile what was in doubt)."""
-        try:
-            await run()
-        except Exception:
-            self.counters.ledger_errors += 1
-            log.exception("%s failed", what)
+            def on_error() -> None:
+                self.counters.ledger_errors += 1
+
+            self._ledger_duties = LedgerDuties(self.config, self.ledger, self.node,
+                                               on_quarantined=self._observers.quarantined,
+                                               on_error=on_error)  # fmt: skip
+        return self._ledger_duties
+
+    async def _ledger_loop(self) -> None:
+        """Keep or take the ledger's leadership (pool.ledger.leader) every few seconds;
+        while leading, follow blocks, settle and pay (pool.ledger_duties)."""
+        await self._duties().run(self._lead)
 
     async def pay(self) -> PayoutReport | None:
-        """Pay what is due through `[wallet]` (the leader, every `payout_interval`): the
-        ledger's exactly-once payouts, as `surplus ledger payouts` runs them; a batch a
-        killed leader left in doubt is reconciled with the wallet by the next run."""
-        wallet = self.config.wallet
-        if self.ledger is None or wallet is None:
+        """Pay what is due through `[wallet]` now (the leader does it every
+        `payout_interval`); see LedgerDuties.pay."""
+        if self.ledger is None:
             return None
-        if self._wallet is None:
-            from pool.node.wallet import WalletClient
-
-            self._wallet = WalletClient(wallet.url, flavor=wallet.flavor,
-                                        wallet_id=wallet.wallet_id, timeout=wallet.timeout)
-        report = await self.ledger.payouts(self._wallet,
-                                           resolve=self.config.account_book().payout_addresses)
-        for batch, txid in report.sent:
-            log.warning("paid batch %d: %d sat to %d accounts in %s", batch.id, batch.total,
-                        len(batch.outputs), txid)  # fmt: skip
-        for item in report.reconciled:
-            log.warning("payout batch %d reconciled (%s): %s", item.batch_id, item.how,
-                        item.txid)  # fmt: skip
-        self._observers.quarantined(len(report.quarantined))
-        return report
+        return await self._duties().pay()
 
     async def _lead(self) -> bool:
         assert self.ledger is not None
@@ -466,12 +443,7 @@ class PoolApp(Service):
         Runs every `ledger_interval` seconds; public so tests and tools can run it now."""
         if self.ledger is None or self.node is None:
             return []
-        changed = await self.ledger.update_blocks(self.node)
-        for block, status in changed:
-            log.info("block %s at height %d is %s", block.hash, block.height, status.value)
-        await self.ledger.settle()
-        self._observers.quarantined(await self.ledger.quarantined())
-        return changed
+        return await self._duties().maintain()
 
     # ------------------------------------------------------------------ templates and jobs
 
@@ -554,6 +526,10 @@ class PoolApp(Service):
                 work.fees,
             )
             self._network_recorded = key
+        except LedgerUnavailable as exc:  # the cluster's writer restarts: the next template
+            self.counters.ledger_errors += 1
+            log.warning("could not record the network difficulty of height %d: %s",
+                        work.height, exc)  # fmt: skip
         except Exception:
             self.counters.ledger_errors += 1
             log.exception("could not record the network difficulty of height %d", work.height)
@@ -647,18 +623,26 @@ class PoolApp(Service):
             fees=work.fees,
         )
         delay = 0.1
-        for attempt in range(5):
+        attempt = 0
+        writer_deadline = time.monotonic() + WRITER_WAIT
+        while True:
             try:
                 await self.ledger.record_block(found)
                 outcome.recorded = True
                 self.counters.blocks_recorded += 1
                 return
+            except LedgerUnavailable as exc:  # a SQLite cluster's writer restarts: wait
+                if time.monotonic() > writer_deadline:
+                    raise
+                log.warning("recording block %s waits for the ledger writer: %s",
+                            outcome.hash, exc)  # fmt: skip
             except Exception:
-                if attempt == 4:
+                attempt += 1
+                if attempt == 5:
                     raise
                 log.exception("recording block %s failed; retrying", outcome.hash)
-                await asyncio.sleep(delay)
-                delay *= 2
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     async def _parent_followed(self, parent: str) -> None:
         """Blocks go into the ledger in chain order, which is the order of the shares that

@@ -299,11 +299,6 @@ class PoolConfig(_Strict):
             problems.append(("node.devnet", "expected a real node with stratum.processes > 1: "
                              "the embedded devnet chain lives in one process, so each worker "
                              "would mine a chain of its own"))  # fmt: skip
-        if self.ledger is not None and self.ledger.backend == "sqlite":
-            problems.append(("ledger.backend", "expected \"postgres\" with stratum.processes > "
-                             "1: a share is answered true only once it is durable, and one "
-                             "SQLite file has one writer at a time; several processes would "
-                             "queue behind each other's commits or fail them as busy"))  # fmt: skip
         if self.metrics is not None and self.metrics.enabled and self.metrics.port != 0 and (
             self.metrics.port + count - 1 > 65535
         ):

@@ -254,3 +254,10 @@ class HashrateHistory:
         self._fold()
         rows = np.fromiter(self._slot.values(), dtype=np.int64, count=len(self._slot))
         return int(np.count_nonzero(self._last[rows] > now - window_s))
+
+    def active_account_names(self, window_s: float, now: float | None = None) -> list[str]:
+        """The accounts `active_accounts` counts, by name (for a cluster's merged count)."""
+        now = self.clock() if now is None else now
+        self._fold()
+        since = now - window_s
+        return [a for a, row in self._slot.items() if self._last[row] > since]

@@ -19,6 +19,7 @@ from pool.hashrate_history import HASHES_PER_DIFF1, SERIES, HashrateHistory
 from pool.ledger.reader import PayoutRow, PplnsWindow
 from pool.ledger.records import BlockRow, Scheme
 from pool.metrics.collector import REJECT_REASONS
+from pool.online_sketch import OnlineSketch
 from pool.stratum.identity import account_of
 from pool.worker_rejects import RejectBook
 from pool.workers import WorkerBook, WorkerView
@@ -177,6 +178,18 @@ class MinerView:
             "last_block_time": last_block_time,
             "connect": self.connect(),
         }  # fmt: skip
+
+    def online(self) -> dict[str, Any]:
+        """The accounts and workers `overview` counts online, as mergeable sketches: a
+        cluster's front unites its processes' sketches, so that an account mining through
+        two processes counts once (pool.online_sketch)."""
+        now = self.clock()
+        window = self.workers.window_s
+        return {
+            "time": now,
+            "accounts": OnlineSketch.of(self.history.active_account_names(window, now)).encode(),
+            "workers": OnlineSketch.of(self.workers.active_names(now)).encode(),
+        }
 
     def last_block_time(self) -> float | None:
         """Without a ledger: the pool's own list."""

@@ -133,7 +133,8 @@ class MinerApi:
     def install(self, app: web.Application) -> None:
         r = app.router
         for path, handler in (
-            ("pool/overview", self.overview), ("pool/hashrate", self.pool_hashrate),
+            ("pool/overview", self.overview), ("pool/online", self.pool_online),
+            ("pool/hashrate", self.pool_hashrate),
             ("pool/blocks", self.pool_blocks), ("miner", self.miner),
             ("miner/workers", self.miner_workers), ("miner/hashrate", self.miner_hashrate),
             ("miner/payouts", self.miner_payouts), ("miner/blocks", self.miner_blocks),
@@ -218,6 +219,12 @@ class MinerApi:
             return self.view.overview(counts, last)
 
         return _json(await self.cache.get("overview", LIVE_TTL_S, build))
+
+    async def pool_online(self, request: web.Request) -> web.Response:
+        async def build() -> dict[str, Any]:
+            return self.view.online()
+
+        return _json(await self.cache.get("online", LIVE_TTL_S, build))
 
     async def pool_hashrate(self, request: web.Request) -> web.Response:
         span = _range(request)

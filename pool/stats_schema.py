@@ -261,6 +261,29 @@ class PoolOverview(Answer):
     connect: Connect
 
 
+class Sketch(Answer):
+    """A HyperLogLog sketch of names (pool.online_sketch): mergeable by the register-wise
+    maximum, so that a cluster counts a name seen by several processes once."""
+
+    precision: int
+    """log2 of the number of registers"""
+    hashes: str | None
+    """while the names are few: their 64-bit BLAKE2b hashes, 8 bytes each, base64"""
+    registers: str | None
+    """past that: the registers, one byte each, zlib-compressed, base64"""
+
+
+class PoolOnline(Answer):
+    """Who the overview counts online, as sketches for a cluster's front to unite."""
+
+    time: float
+    """when it was counted (epoch seconds)"""
+    accounts: Sketch
+    """accounts with an accepted share within the window"""
+    workers: Sketch
+    """workers with an accepted share within the window"""
+
+
 class HashratePoint(Answer):
     """One time bucket of a hashrate chart."""
 
@@ -414,7 +437,8 @@ class PayoutList(Page):
 
 
 MINER_MODELS: tuple[type[Answer], ...] = (
-    PoolOverview, HashrateChart, PoolBlockList, Miner, MinerWorkerList, PayoutList,
+    PoolOverview, PoolOnline, HashrateChart, PoolBlockList, Miner, MinerWorkerList,
+    PayoutList,
 )
 RANGES = ("1h", "24h", "7d")
 MINER_PAGE = 100  # rows of a miner's page when the caller gives no limit
@@ -440,6 +464,9 @@ def miner_paths(limit: dict[str, Any]) -> dict[str, Any]:
     return {
         f"{API_PREFIX}/pool/overview": get(
             "getPoolOverview", "What the pool page shows", PoolOverview, [], {}),
+        f"{API_PREFIX}/pool/online": get(
+            "getPoolOnline", "Accounts and workers online, as mergeable sketches", PoolOnline,
+            [], {}),
         f"{API_PREFIX}/pool/hashrate": get(
             "getPoolHashrate", "The pool's hashrate chart", HashrateChart, [span], bad),
         f"{API_PREFIX}/pool/blocks": get(

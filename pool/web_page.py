@@ -5,6 +5,7 @@ referrer, no framing).
 
     GET /                       the page (the pool; /?account=NAME for one account)
     GET /static/app.js          its script: builds the DOM with textContent, draws SVG
+    GET /static/dom.js          how it builds the DOM, shared with the operator's console
     GET /static/style.css
     GET /static/favicon.svg
 

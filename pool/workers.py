@@ -304,6 +304,11 @@ class WorkerBook:
         self._lasts_at, _ = _advance(self._lasts, self._lasts_at, self._bucket(now))
         return int(sum(self._lasts))
 
+    def active_names(self, now: float | None = None) -> list[str]:
+        """The workers `active` counts, by name (for a cluster's merged count). O(workers)."""
+        oldest = self._bucket(self.clock() if now is None else now) - self.slots
+        return [w for w, i in self._slot.items() if self._bucket(self._last[i]) > oldest]
+
     def _rank_now(self, now: float) -> list[WorkerView]:
         views = [self._view(w, now) for w in self._slot]
         views.sort(key=lambda v: (-v.hashrate, v.worker))

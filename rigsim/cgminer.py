@@ -11,9 +11,11 @@ authorised. No sockets, no clock of its own: readings come from the fleet.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rigsim.physics import RigReading
@@ -209,6 +211,9 @@ class CgminerApi:
 
     privileged: ClassVar[frozenset[str]] = frozenset()
     terminator: ClassVar[bytes] = b"\x00"  # cgminer ends a reply with a NUL byte
+    # commands whose answer never changes, as data: name -> (status code, message,
+    # sections); the STATUS block (its time) is made at each answer
+    constant: ClassVar[Mapping[str, tuple[int, str, Mapping[str, Any]]]] = {}
 
     def __init__(self, fleet: FleetView) -> None:
         self.fleet = fleet
@@ -217,6 +222,12 @@ class CgminerApi:
             for name in dir(self)
             if name.startswith("_cmd_")
         }
+        for name, answer in self.constant.items():
+            self._commands[name] = partial(self._constant_answer, *answer)
+
+    def _constant_answer(self, code: int, msg: str, sections: Mapping[str, Any], i: int,
+                         r: RigReading, p: list[str], s: float) -> dict[str, Any]:  # fmt: skip
+        return {"STATUS": self.status(i, code, msg), **copy.deepcopy(sections)}
 
     def description(self, i: int) -> str:
         """STATUS[0].Description: names the firmware (pyasic's factory matches on it)."""

@@ -23,6 +23,7 @@ ledset sid,red,on|off|blink; logoff sid.
 from __future__ import annotations
 
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from rigsim.cgminer import (
@@ -64,6 +65,13 @@ class LuxosHandler(CgminerApi):
     """Answers LuxOS API requests for any rig of a fleet."""
 
     privileged = PRIVILEGED
+    constant = MappingProxyType({
+        "groups": (7, "1 Group(s)", {"GROUPS": [
+            {"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}]}),
+        "coin": (78, "LUXminer coin", {"COIN": [
+            {"Hash Method": "sha256", "Current Block Time": 0.0, "Current Block Hash": "",
+             "LP": False, "Network Difficulty": 0.0}]}),
+    })  # fmt: skip
 
     def __init__(self, fleet: FleetView) -> None:
         super().__init__(fleet)
@@ -205,12 +213,6 @@ class LuxosHandler(CgminerApi):
             ],
         )
 
-    def _cmd_groups(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return _reply(
-            7, "1 Group(s)",
-            GROUPS=[{"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}],
-        )
-
     def _cmd_power(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
         return _reply(
             336, "Power",
@@ -328,20 +330,6 @@ class LuxosHandler(CgminerApi):
                     "PostRampMinutes": 15,
                     "StartupMinutes": 15,
                     "TempWindow": 7,
-                }
-            ],
-        )
-
-    def _cmd_coin(self, i: int, r: RigReading, p: list[str], s: float) -> dict:
-        return _reply(
-            78, "LUXminer coin",
-            COIN=[
-                {
-                    "Hash Method": "sha256",
-                    "Current Block Time": 0.0,
-                    "Current Block Hash": "",
-                    "LP": False,
-                    "Network Difficulty": 0.0,
                 }
             ],
         )

@@ -4,37 +4,16 @@
 // page as a text node: the DOM is built with createElement and textContent, never from
 // HTML text. The operator's token is read from its input at each action and sent as a
 // bearer token; it is never written anywhere else (no cookie, no storage).
-'use strict';
+import { el, svg } from './dom.js';  // builds the DOM with text nodes only
 
 (function () {
   const REFRESH_MS = 5000;
-  const SVG = 'http://www.w3.org/2000/svg';
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let siteNames = [];
 
   // ---------------------------------------------------------------- building the DOM
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined) continue;
-      if (key === 'class') node.className = value;
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   function mw(x) {
     if (x === null || x === undefined || !isFinite(x)) return '–';

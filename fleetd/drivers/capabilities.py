@@ -13,17 +13,20 @@ its driver's `Control` (fleetd.drivers.control).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import StrEnum, auto
 from typing import Any
 
 from fleetd.models import Firmware
 
 
 class FirmwareKind(StrEnum):
-    LUXOS = "luxos"
-    BRAIINS = "braiins"
-    STOCK = "stock"
-    WHATSMINER = "whatsminer"
+    """The firmware families fleetd drives; the value (the member's name in lower case)
+    is the spelling configs, metrics and the API use."""
+
+    LUXOS = auto()
+    BRAIINS = auto()
+    STOCK = auto()
+    WHATSMINER = auto()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,18 @@ What sums (hashrate, shares, connections, rejects) is summed; what the ledger an
 (balances, payouts, found blocks, the PPLNS window) is the same in every process and
 taken from one; a worker seen by several processes (a rig that reconnected to another
 process) becomes one row. Counts of accounts and workers online are summed over the
-processes, so an account or a worker mining through two processes at once counts in
-both (a row per worker, though, is exact); the median difficulty of the connections is
-the connection-weighted mean of the processes' medians.
+processes on the classic summary (`/pool`); the miners' page's overview counts them once,
+from the union of the processes' sketches of the names online (pool.online_sketch); a row
+per worker is exact; the median difficulty of the connections is the connection-weighted
+mean of the processes' medians.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from pool.online_sketch import union_count
 
 Answer = dict[str, Any]
 
@@ -195,8 +198,15 @@ def miner_workers(pages: list[list[Answer]], offset: int, limit: int) -> Answer:
             "next_offset": offset + limit if len(rows) > offset + limit else None}  # fmt: skip
 
 
-def overview(answers: list[Answer]) -> Answer:
+def overview(answers: list[Answer], online: list[Answer] | None = None) -> Answer:
+    """The pool page's overview; `online`: the processes' /pool/online answers, whose
+    united sketches count each account and worker once (without them, or when one cannot
+    be read, the processes' counts are summed)."""
     first = answers[0]
+    accounts = workers = None
+    if online:
+        accounts = union_count(a.get("accounts") for a in online)
+        workers = union_count(a.get("workers") for a in online)
     hashrate = sum(a["hashrate_hs"] for a in answers)
     ledger = max(answers, key=lambda a: a["blocks"]["found"] - a["blocks"]["rejected"])
     rejected = sum(a["blocks"]["rejected"] for a in answers)
@@ -206,8 +216,10 @@ def overview(answers: list[Answer]) -> Answer:
         **first,
         "time": max(a["time"] for a in answers),
         "hashrate_hs": hashrate,
-        "miners_online": sum(a["miners_online"] for a in answers),
-        "workers_online": sum(a["workers_online"] for a in answers),
+        "miners_online": sum(a["miners_online"] for a in answers) if accounts is None
+        else accounts,
+        "workers_online": sum(a["workers_online"] for a in answers) if workers is None
+        else workers,
         "network_difficulty": _max(a["network_difficulty"] for a in answers),
         "height": _max(a["height"] for a in answers),
         "expected_block_s": _expected(answers, hashrate),

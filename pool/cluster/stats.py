@@ -23,6 +23,7 @@ from aiohttp import web
 
 from plumbing.lifecycle import closed
 from pool.cluster import merge
+from pool.online_sketch import OnlineSketch, SketchError
 from pool.stats_api import (
     Answered,
     BadRequest,
@@ -142,7 +143,22 @@ class ClusterStats:
         return _json(body, status)
 
     async def overview(self, request: web.Request) -> web.Response:
-        return _json(merge.overview(await self.ok(request.path, {})))
+        answers, online = await asyncio.gather(
+            self.ok(request.path, {}), self.ok(f"{API_PREFIX}/pool/online", {}))
+        return _json(merge.overview(answers, online if len(online) == len(answers) else None))
+
+    async def online(self, request: web.Request) -> web.Response:
+        """The union of the processes' sketches: one sketch for the whole cluster."""
+        merged = [OnlineSketch(), OnlineSketch()]
+        answers = await self.ok(request.path, {})
+        try:
+            for a in answers:
+                merged[0] = merged[0].merge(OnlineSketch.decode(a["accounts"]))
+                merged[1] = merged[1].merge(OnlineSketch.decode(a["workers"]))
+        except (SketchError, KeyError, TypeError) as exc:
+            raise web.HTTPBadGateway(reason=f"a process's sketch: {exc}") from None
+        return _json({"time": max(a["time"] for a in answers),
+                      "accounts": merged[0].encode(), "workers": merged[1].encode()})
 
     async def chart(self, request: web.Request) -> web.Response:
         return _json(merge.chart(await self.ok(request.path, dict(request.query))))
@@ -179,6 +195,7 @@ class ClusterStats:
         )  # fmt: skip
         r = app.router
         r.add_get(f"{API_PREFIX}/pool/overview", self.overview)
+        r.add_get(f"{API_PREFIX}/pool/online", self.online)
         r.add_get(f"{API_PREFIX}/pool/hashrate", self.chart)
         r.add_get(f"{API_PREFIX}/pool/blocks", self.from_any)
         r.add_get(f"{API_PREFIX}/miner", self.miner)

@@ -7,7 +7,7 @@ connections. Each worker (`python -m pool.cluster.worker`) binds and listens on 
 port with SO_REUSEPORT, and the kernel spreads new connections over the listening
 workers by a hash of the 4-tuple. Each worker follows the node itself, builds its own
 jobs and writes its own shares to PostgreSQL with its own group commits: nothing passes
-through the supervisor, which only starts, watches and restarts.
+through the supervisor, which only starts, watches and restarts (SQLite: below).
 
 A worker that exits while the cluster runs is started again (backoff 0.5 s doubling to
 30 s, reset once a worker has run a minute); the log says which process, how it ended
@@ -17,6 +17,24 @@ answered `true` was committed first, so nothing answered is lost.
 
 SIGTERM/SIGINT: every worker gets SIGTERM and drains as a single pool does (miners get
 `client.reconnect`, shares in flight are answered and committed).
+
+A SQLite ledger has one writer at a time, so with SQLite the supervisor first starts a
+ledger writer process (`python -m pool.cluster.ledger_process`), waits until it listens
+on a Unix socket in a private run directory (mode 0700, made by the supervisor, removed
+at the end; the socket itself 0600), then starts the workers with that socket. Every
+worker sends its share batches, network values and found blocks there and answers a
+share `true` only once the writer said its batch is committed; every worker reads the
+file itself (WAL mode: readers never wait for the writer). The writer is the ledger's
+leader (block maturity, settlement, payouts run there and nowhere else).
+
+Why a process of its own and not the supervisor: the supervisor holds the port for the
+cluster's whole life, so it stays small (start, watch, relay lines) and has nothing that
+can crash or stall it; the writer runs a group-commit thread, a checkpointer and the
+leader's node and wallet calls, and when it dies the supervisor restarts it like a
+worker (same backoff) while the port, the workers and their miners stay up. Meanwhile
+the workers answer shares with an error (never `true`) and reconnect to the new writer
+on their own; what the dead writer acknowledged was committed before the answer left.
+The writer stops last, after the workers drained through it.
 """
 
 from __future__ import annotations
@@ -26,9 +44,11 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +57,15 @@ from typing import TextIO
 from plumbing.endpoint import http_url
 from plumbing.escape import printable
 from pool.app_node import PoolStartupError
+from pool.cluster.ledger_process import READY as WRITER_READY
 from pool.cluster.stats import ClusterStats
 from pool.config import PoolConfig
 
 log = logging.getLogger("pool.cluster")
 
 READY_WORD = ": ready on "  # pool.serve prints "surplus pool process I: ready on HOST:PORT"
+WRITER = -1  # the slot index of the ledger writer process (workers count from 0)
+LEDGER_SOCKET = "ledger.sock"
 STATS_LINE = re.compile(r": stats API at (http://127\.0\.0\.1:\d+)$")
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
@@ -91,6 +114,17 @@ class Worker:
     reader: asyncio.Task[None] | None = None
     stats_url: str | None = None  # its own stats API (loopback), asked by the cluster's
 
+    @property
+    def name(self) -> str:
+        return "ledger writer" if self.index == WRITER else f"pool process {self.index}"
+
+    @property
+    def lost(self) -> str:
+        """What its death means while it is away (for the log line)."""
+        if self.index == WRITER:
+            return "the workers answer shares with an error until it is back"
+        return "its miners reconnect to the other processes"
+
 
 class Supervisor:
     def __init__(
@@ -103,6 +137,9 @@ class Supervisor:
         self.count = config.process_count
         self.out = out if out is not None else sys.stdout
         self.workers = [Worker(i) for i in range(self.count)]
+        ledger = config.ledger
+        self.writer = Worker(WRITER) if ledger is not None and ledger.backend == "sqlite" else None
+        self.run_dir: Path | None = None  # the writer's socket lives here
         self.port = 0
         self.tls_port: int | None = None
         self._sockets: list[socket.socket] = []
@@ -110,7 +147,15 @@ class Supervisor:
 
     # ------------------------------------------------------------------ workers
 
+    @property
+    def ledger_socket(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / LEDGER_SOCKET
+
     def _command(self, index: int) -> list[str]:
+        if index == WRITER:
+            return [sys.executable, "-m", "pool.cluster.ledger_process", "--config",
+                    str(self.config_path), "--socket", str(self.ledger_socket),
+                    "--log-level", self.log_level]  # fmt: skip
         command = [
             sys.executable, "-m", "pool.cluster.worker", "--config", str(self.config_path),
             "--index", str(index), "--count", str(self.count), "--port", str(self.port),
@@ -118,6 +163,8 @@ class Supervisor:
         ]
         if self.tls_port is not None:
             command += ["--tls-port", str(self.tls_port)]
+        if self.ledger_socket is not None:
+            command += ["--ledger-socket", str(self.ledger_socket)]
         return command
 
     async def _spawn(self, worker: Worker) -> None:
@@ -148,7 +195,7 @@ class Supervisor:
             stats = STATS_LINE.search(text)
             if stats:
                 worker.stats_url = stats.group(1)
-            if READY_WORD in text:
+            if READY_WORD in text and (worker.index != WRITER or text.startswith(WRITER_READY)):
                 worker.ready.set()
 
     async def _wait_ready(self, worker: Worker, timeout: float) -> None:
@@ -165,10 +212,10 @@ class Supervisor:
             return
         if worker.proc.returncode is not None:
             raise PoolStartupError(
-                f"pool process {worker.index} {exit_reason(worker.proc.returncode)} before "
-                "it was ready (its log above says why)"
+                f"{worker.name} {exit_reason(worker.proc.returncode)} before it was ready "
+                "(its log above says why)"
             )
-        raise PoolStartupError(f"pool process {worker.index} was not ready within {timeout:g} s")
+        raise PoolStartupError(f"{worker.name} was not ready within {timeout:g} s")
 
     # ------------------------------------------------------------------ running
 
@@ -192,6 +239,10 @@ class Supervisor:
             self.tls_port = self._reserve("stratum.tls_listen", *stratum.tls_address)
         timeout = self.config.startup_timeout + 60.0  # a worker warms its kernels too
         try:
+            if self.writer is not None:  # first: it migrates the file, the workers use it
+                self.run_dir = Path(tempfile.mkdtemp(prefix="surplus-pool-"))
+                await self._spawn(self.writer)
+                await self._wait_ready(self.writer, timeout)
             for worker in self.workers:
                 await self._spawn(worker)
             for worker in self.workers:
@@ -206,7 +257,8 @@ class Supervisor:
     async def watch(self, stop: asyncio.Event) -> None:
         """Restart workers that end, until `stop` is set: one keeper per worker, so a
         worker starting again never holds up the restart of another."""
-        keepers = [asyncio.ensure_future(self._keep(worker, stop)) for worker in self.workers]
+        slots = [*self.workers, *([self.writer] if self.writer is not None else [])]
+        keepers = [asyncio.ensure_future(self._keep(worker, stop)) for worker in slots]
         try:
             await stop.wait()
         finally:
@@ -231,9 +283,9 @@ class Supervisor:
         worker.backoff = min(worker.backoff * 2, MAX_BACKOFF)
         worker.restarts += 1
         log.error(
-            "pool process %d (pid %d) %s after %.1f s; its miners reconnect to the other "
-            "processes; restarting it in %.1f s (restart %d)", worker.index, worker.proc.pid,
-            exit_reason(worker.proc.returncode or 0), ran, delay, worker.restarts,
+            "%s (pid %d) %s after %.1f s; %s; restarting it in %.1f s (restart %d)",
+            worker.name, worker.proc.pid, exit_reason(worker.proc.returncode or 0), ran,
+            worker.lost, delay, worker.restarts,
         )
         if worker.reader is not None:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -254,37 +306,47 @@ class Supervisor:
             log.error("%s", ready.exception())  # watch() sees it ended, and starts it again
             return
         assert worker.proc is not None
-        log.warning("pool process %d is back (pid %d)", worker.index, worker.proc.pid)
+        log.warning("%s is back (pid %d)", worker.name, worker.proc.pid)
 
     async def stop(self) -> None:
         """SIGTERM to every worker; each drains like a single pool; SIGKILL what is left
-        after the drain deadlines."""
+        after the drain deadlines. Then the same for the ledger writer, which the
+        workers' drains still wrote through."""
         if self._stopping:
             return
         self._stopping = True
-        procs = [w.proc for w in self.workers if w.proc is not None and w.proc.returncode is None]
-        for proc in procs:
+        await self._stop_all(self.workers)
+        if self.writer is not None:
+            await self._stop_all([self.writer])
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+
+    async def _stop_all(self, workers: list[Worker]) -> None:
+        running = [(w.name, w.proc) for w in workers
+                   if w.proc is not None and w.proc.returncode is None]  # fmt: skip
+        for _, proc in running:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
         stratum = self.config.stratum
         grace = stratum.answer_timeout + stratum.drain_timeout + STOP_MARGIN
-        if procs:
-            await asyncio.wait([asyncio.ensure_future(p.wait()) for p in procs],
+        if running:
+            await asyncio.wait([asyncio.ensure_future(p.wait()) for _, p in running],
                                timeout=grace)  # fmt: skip
-            for proc in procs:
+            for name, proc in running:
                 if proc.returncode is None:
-                    log.error("pool process (pid %d) did not stop within %.0f s; killing it",
+                    log.error("%s (pid %d) did not stop within %.0f s; killing it", name,
                               proc.pid, grace)  # fmt: skip
                     with contextlib.suppress(ProcessLookupError):
                         proc.kill()
                     await proc.wait()
-        for worker in self.workers:
+        for worker in workers:
             if worker.reader is not None:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(worker.reader, 1.0)
-        for sock in self._sockets:
-            sock.close()
-        self._sockets.clear()
 
     def stats_urls(self) -> list[str]:
         """The stats APIs of the workers that are up now."""

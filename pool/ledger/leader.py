@@ -12,7 +12,9 @@ run under the transaction-level ACCOUNTING_LOCK of pool.ledger.postgres_backend,
 two processes that both believed they led could never interleave them: leadership
 decides who does the work, not whether it is safe.
 
-SQLite: one process owns the file, so it always leads.
+SQLite: one process owns the file, so it always leads: a stand-alone pool, or the ledger
+writer process of a SQLite cluster (pool.cluster.ledger_process), whose pool processes
+write through it and never lead (pool.ledger.remote).
 
 Synchronous; the Ledger runs `check` on its accounting thread.
 """

@@ -6,6 +6,12 @@
 - the accounting thread (its own connection) runs everything else one call at a time,
   so a long PPLNS window read never blocks the event loop or share commits;
 - with SQLite, a checkpoint thread keeps the WAL short outside the share commits.
+
+In a SQLite cluster (`Ledger.open(..., writer_socket=...)`) a pool process owns no writer:
+its writes (share batches, network values, found blocks) go to the cluster's ledger
+writer process over pool.ledger.remote, which answers once they are committed, and the
+process reads the file itself (WAL lets readers run beside the one writer). It never
+leads: the writer process follows blocks and pays.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pool.ledger.config import LedgerConfig
@@ -23,6 +30,7 @@ from pool.ledger.group_commit import GroupCommitter
 from pool.ledger.leader import Leadership
 from pool.ledger.payouts import PayoutReport, Resolve, run_payouts
 from pool.ledger.records import BalanceRow, BlockRow, BlockStatus, FoundBlock, Share
+from pool.ledger.remote import RemoteCommitter, WriterClient
 from pool.ledger.sqlite_backend import Checkpointer
 from pool.ledger.store import LedgerStore
 from pool.ledger.wallet import as_wallet
@@ -41,13 +49,16 @@ class ChainView(Protocol):
 @dataclass(eq=False)
 class Ledger:
     """The store (accounting, one call at a time on `executor`), the share writers behind
-    `committer` and, with SQLite, the WAL `checkpointer`; built by `open`."""
+    `committer` and, with SQLite, the WAL `checkpointer`; built by `open`. With `remote`
+    (a SQLite cluster's pool process) the committer is the writer process's and the
+    store only reads."""
 
     config: LedgerConfig
     store: LedgerStore
     writers: list[LedgerStore]
-    committer: GroupCommitter
+    committer: GroupCommitter | RemoteCommitter
     checkpointer: Checkpointer | None = None
+    remote: WriterClient | None = None
     executor: ThreadPoolExecutor = field(init=False, default_factory=lambda: ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="ledger-accounting"))  # fmt: skip
     leadership: Leadership = field(init=False)
@@ -57,10 +68,14 @@ class Ledger:
 
     @classmethod
     async def open(
-        cls, config: LedgerConfig, on_commit: Callable[[int, float], None] | None = None
+        cls, config: LedgerConfig, on_commit: Callable[[int, float], None] | None = None,
+        writer_socket: Path | None = None, connect_timeout: float = 30.0,
     ) -> Ledger:
         """Connect, apply migrations, start the share writers. `on_commit`
-        (rows, seconds) is called on a writer thread after each group commit."""
+        (rows, seconds) is called on a writer thread after each group commit.
+        `writer_socket`: write through the cluster's ledger writer there instead."""
+        if writer_socket is not None:
+            return await cls._open_remote(config, on_commit, writer_socket, connect_timeout)
         count = config.pg_writer_connections if config.backend == "postgres" else 1
 
         def build() -> tuple[LedgerStore, list[LedgerStore]]:
@@ -91,6 +106,23 @@ class Ledger:
             checkpointer = Checkpointer(config.path)
             checkpointer.start()
         return cls(config, store, writers, committer, checkpointer)
+
+    @classmethod
+    async def _open_remote(
+        cls, config: LedgerConfig, on_commit: Callable[[int, float], None] | None,
+        path: Path, timeout: float,
+    ) -> Ledger:
+        """A reader of the file and a client of the writer (which migrated it first)."""
+        client = WriterClient(path, on_commit=on_commit)
+        await client.start(timeout)
+        try:
+            store = await asyncio.to_thread(
+                lambda: LedgerStore(open_backend(config, migrate=False), config)
+            )
+        except BaseException:
+            await client.close()
+            raise
+        return cls(config, store, [], RemoteCommitter(client), remote=client)
 
     async def __aenter__(self) -> Ledger:
         return self
@@ -126,9 +158,13 @@ class Ledger:
     async def record_network(
         self, height: int, network_difficulty: Fraction, subsidy: int, fees: int
     ) -> None:
+        if self.remote is not None:
+            return await self.remote.record_network(height, network_difficulty, subsidy, fees)
         await self._run(self.store.record_network, height, network_difficulty, subsidy, fees)
 
     async def record_block(self, found: FoundBlock) -> BlockRow:
+        if self.remote is not None:
+            return await self.remote.record_block(found)
         return await self._run(self.store.record_block, found)
 
     async def settle(self) -> int | None:
@@ -153,7 +189,7 @@ class Ledger:
         """Whether this process leads the ledger now (pool.ledger.leader): keeps or takes
         the leader lock; only the leader follows blocks and settles."""
         if self.config.backend == "sqlite":
-            return True  # one process owns the file
+            return self.remote is None  # the process that owns the file
         return await self._run(self.leadership.check)
 
     async def balances(self) -> list[BalanceRow]:

@@ -70,7 +70,8 @@ class StratumConfig(_Strict):
     )
     processes: int | Literal["auto"] = Field(
         1, description="worker processes sharing the Stratum port (SO_REUSEPORT) under one "
-        "supervisor; \"auto\": one per core. Above 1 needs node_id and a PostgreSQL ledger",
+        "supervisor; \"auto\": one per core. Above 1 needs node_id (with SQLite, one ledger "
+        "writer process takes every process's shares)",
     )
     extranonce2_size: int = Field(8, ge=2, le=8)
     version_mask: int = Field(DEFAULT_VERSION_MASK, ge=0, le=0xFFFFFFFF)

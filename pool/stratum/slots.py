@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 MAX_NODE_ID = 255
@@ -58,6 +59,7 @@ class ProcessSlot:
     count: int
     port: int
     tls_port: int | None = None  # the shared TLS port, when the config has tls_listen
+    ledger_socket: Path | None = None  # the SQLite ledger's writer (pool.ledger.remote)
 
     @property
     def prefix(self) -> bytes:

@@ -2,40 +2,17 @@
 // Every figure comes from the stats API (/api/v1/...). Every string that came from a
 // miner (worker and account names, addresses) reaches the page as a text node:
 // the DOM is built with createElement and textContent, never from HTML text.
-'use strict';
+import { el, svg } from './dom.js';  // builds the DOM with text nodes only
 
 (function () {
   const API = '/api/v1';
   const REFRESH_MS = 15000;
-  const SVG = 'http://www.w3.org/2000/svg';
   const PAGE = 100;
   const app = document.getElementById('app');
   const params = new URLSearchParams(window.location.search);
   const account = params.get('account');
   let range = '1h';
   let timer = null;
-
-  // ---------------------------------------------------------------- building the DOM
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined) continue;
-      if (key === 'class') node.className = value;
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-
-  function svg(tag, attrs) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    return node;
-  }
 
   // ---------------------------------------------------------------- formatting
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from surplus.demo.control_room import OPS_TOKEN, ControlProcesses, Site, free_port
 from surplus.demo.procs import DemoError
-from surplus.demo.vtn import child as vtn_child
+from surplus.demo.vtn import Script
 
 MODELS = ("S21XP", "S19", "M60", "S19XP", "S21", "M50", "S19jPro")
 RIGS_PER_SITE = 8
@@ -62,10 +62,7 @@ def sites_for(n: int) -> tuple[Site, ...]:
 
 async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    vtn_port = free_port()
-    events, vtn_log = out / "vtn-events.jsonl", out / "vtn-log.jsonl"
-    for path in (events, vtn_log):
-        path.write_text("")
+    vtn = Script(free_port(), out, out / "vtn.log")
     draft = sites_for(n)
     probe = ControlProcesses(draft, out, {})
     full = {s.name: probe.full_draw_w(s.name) for s in draft}
@@ -82,87 +79,63 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
     portfolio = round(0.9 * sum(full.values()) / 1e6, 6)
     openadr = {
         "openadr": {
-            "vtn_url": f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
+            "vtn_url": vtn.url,
             "report_every_s": 5.0,
             "retry_s": 1.0,
         }
     }
-    vtn = vtn_child(vtn_port, events, vtn_log, out / "vtn.log")
-    await vtn.start()
     tally = Tally()
-    try:
-        async with ControlProcesses(
-            sites, out, {"policy": "merit", "portfolio_mw": portfolio}, openadr
-        ) as room:
-            print(
-                f"demo: {n} sites, {n * RIGS_PER_SITE} rigs, portfolio {portfolio * 1e3:.1f} kW "
-                f"(merit order), coordinator {room.control_url}",
-                flush=True,
-            )
-            t_ready = time.time()
-            await room.start_control()
-            print(f"demo: the operator's console  {room.control_url}/", flush=True)
-            await room.start_fleetds()
-            deadline = time.monotonic() + 60
-            while not await room.feeds_agree():
-                if time.monotonic() > deadline:
-                    raise DemoError("the sites did not take the coordinator's figures in 60 s")
-                await asyncio.sleep(0.2)
-            t0 = time.time()
-            plan = [
-                (
-                    0.15,
-                    {
-                        "id": "now",
-                        "signal": "SIMPLE",
-                        "type": "level",
-                        "start_in_s": 0,
-                        "duration_s": 0.25 * duration_s,
-                        "payload": 1,
-                    },
-                ),
-                (
-                    0.45,
-                    {
-                        "id": "later",
-                        "signal": "LOAD_DISPATCH",
-                        "type": "setpoint",
-                        "start_at": t0 + 0.6 * duration_s,
-                        "duration_s": 0.25 * duration_s,
-                        "payload": 0.5 * portfolio * 1e3,
-                    },
-                ),
-            ]
-            last_line = 0.0
-            while (now := time.time()) < t0 + duration_s:
-                room.check_alive()
-                while plan and now >= t0 + plan[0][0] * duration_s:
-                    _, spec = plan.pop(0)
-                    with events.open("a") as f:
-                        f.write(json.dumps(spec) + "\n")
-                    print(f"demo: the VTN sends {spec['signal']} event {spec['id']!r}", flush=True)
-                status = await room.status()
-                _sample(tally, room, status)
-                if now - last_line >= 5.0:
-                    last_line = now
-                    figs = " ".join(_figure(room, x) for x in status["sites"])
-                    print(
-                        f"demo: t={now - t0:5.1f}s portfolio "
-                        f"{status['portfolio_now_mw'] * 1e3:.1f} kW  allotment/meter {figs}",
-                        flush=True,
-                    )
-                await asyncio.sleep(SAMPLE_S)
+    async with vtn, ControlProcesses(
+        sites, out, {"policy": "merit", "portfolio_mw": portfolio}, openadr
+    ) as room:
+        print(
+            f"demo: {n} sites, {n * RIGS_PER_SITE} rigs, portfolio {portfolio * 1e3:.1f} kW "
+            f"(merit order), coordinator {room.control_url}",
+            flush=True,
+        )
+        t_ready = time.time()
+        await room.start_control()
+        print(f"demo: the operator's console  {room.control_url}/", flush=True)
+        await room.start_fleetds()
+        deadline = time.monotonic() + 60
+        while not await room.feeds_agree():
+            if time.monotonic() > deadline:
+                raise DemoError("the sites did not take the coordinator's figures in 60 s")
+            await asyncio.sleep(0.2)
+        t0 = time.time()
+        plan = [  # (when, as a part of the run: the event, starting then or at its start_at)
+            (0.15, ("now", "SIMPLE", "level", 1, None)),
+            (0.45, ("later", "LOAD_DISPATCH", "setpoint", 0.5 * portfolio * 1e3,
+                    t0 + 0.6 * duration_s)),
+        ]  # fmt: skip
+        last_line = 0.0
+        while (now := time.time()) < t0 + duration_s:
+            room.check_alive()
+            while plan and now >= t0 + plan[0][0] * duration_s:
+                _, (event_id, signal, kind, payload, start_at) = plan.pop(0)
+                vtn.event(event_id, signal, kind, payload, duration_s=0.25 * duration_s,
+                          start_at=start_at)  # fmt: skip
+                print(f"demo: the VTN sends {signal} event {event_id!r}", flush=True)
             status = await room.status()
-            # the coordinator's own figures: its regulator's report over the run
-            code, text = await room.get_text(
-                f"{room.control_url}/report?from={t_ready!r}&to={time.time()!r}",
-                token=OPS_TOKEN,
-            )
-            if code != 200:
-                raise DemoError(f"the coordinator's report: HTTP {code}: {text[:200]}")
-            report = json.loads(text)
-    finally:
-        await vtn.stop(10.0)
+            _sample(tally, room, status)
+            if now - last_line >= 5.0:
+                last_line = now
+                figs = " ".join(_figure(room, x) for x in status["sites"])
+                print(
+                    f"demo: t={now - t0:5.1f}s portfolio "
+                    f"{status['portfolio_now_mw'] * 1e3:.1f} kW  allotment/meter {figs}",
+                    flush=True,
+                )
+            await asyncio.sleep(SAMPLE_S)
+        status = await room.status()
+        # the coordinator's own figures: its regulator's report over the run
+        code, text = await room.get_text(
+            f"{room.control_url}/report?from={t_ready!r}&to={time.time()!r}",
+            token=OPS_TOKEN,
+        )
+        if code != 200:
+            raise DemoError(f"the coordinator's report: HTTP {code}: {text[:200]}")
+        report = json.loads(text)
     audit = [json.loads(x) for x in (out / "control-audit.jsonl").read_text().splitlines()]
     opted = {r["event_id"]: r["opt"] for r in audit if r["kind"] == "openadr"}
     return {
@@ -172,7 +145,7 @@ async def _run(n: int, duration_s: float, out: Path) -> dict[str, Any]:
         "tally": tally,
         "commands": sum(1 for r in audit if r["kind"] == "command"),
         "events_opted_in": sum(1 for v in opted.values() if v == "optIn"),
-        "reports_at_vtn": sum(1 for x in vtn_log.read_text().splitlines() if '"report"' in x),
+        "reports_at_vtn": len(vtn.reports()),
         "status": status,
         "report": report,
     }

@@ -12,7 +12,8 @@ It registers any VEN (ven_id "ven-<name>"), asks for every telemetry report it o
     {"cancel": "e1"}
 
 What happens is written to --log, one JSON object a line: registrations, each event's
-delivery and the VEN's opt (optIn / optOut), and each reported value.
+delivery and the VEN's opt (optIn / optOut), and each reported value. `Script` is the
+other end of both files, for the demo and the tests that run the VTN.
 """
 
 from __future__ import annotations
@@ -158,6 +159,67 @@ def child(port: int, events: Path, log: Path, output: Path) -> Any:
         str(log),
     ]
     return vtn
+
+
+class Script:
+    """A VTN child process and the two files it is driven by: `event` and `cancel` append
+    to its events, `log` and what follows read back what it saw. In `folder`:
+    vtn-events.jsonl, vtn-log.jsonl, and the process's output unless told otherwise.
+
+        async with Script(free_port(), tmp_path) as vtn:   # started, stopped on the way out
+            vtn.event("e1", "SIMPLE", "level", 2, duration_s=600)
+    """
+
+    def __init__(self, port: int, folder: Path, output: Path | None = None) -> None:
+        self.port = port
+        self.events = folder / "vtn-events.jsonl"
+        self.log_path = folder / "vtn-log.jsonl"
+        for path in (self.events, self.log_path):
+            path.write_text("")
+        self.process = child(port, self.events, self.log_path, output or folder / "vtn.out")
+
+    @property
+    def url(self) -> str:
+        """Where a VEN finds it (its `vtn_url`)."""
+        return f"http://127.0.0.1:{self.port}/OpenADR2/Simple/2.0b"
+
+    async def __aenter__(self) -> Script:
+        await self.process.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.process.stop(10.0)
+
+    def event(self, event_id: str, signal: str, kind: str, payload: float, *,
+              duration_s: float, start_at: float | None = None) -> None:  # fmt: skip
+        """Have the VTN send an event of `kind` (its signal type): starting now, or at
+        `start_at` (epoch seconds)."""
+        start = {"start_in_s": 0} if start_at is None else {"start_at": start_at}
+        self._append({"id": event_id, "signal": signal, "type": kind, **start,
+                      "duration_s": duration_s, "payload": payload})  # fmt: skip
+
+    def cancel(self, event_id: str) -> None:
+        self._append({"cancel": event_id})
+
+    def _append(self, spec: dict[str, Any]) -> None:
+        with self.events.open("a") as f:
+            f.write(json.dumps(spec) + "\n")
+
+    def log(self) -> list[dict[str, Any]]:
+        """What the VTN has written so far, oldest first."""
+        return [json.loads(x) for x in self.log_path.read_text().splitlines() if x.strip()]
+
+    def registered(self) -> bool:
+        return any(x["kind"] == "registered" for x in self.log())
+
+    def opts(self, event_id: str) -> list[str]:
+        """The VEN's answers to the event so far (optIn / optOut)."""
+        return [x["opt_type"] for x in self.log()
+                if x["kind"] == "opt" and x["event_id"] == event_id]  # fmt: skip
+
+    def reports(self) -> list[float]:
+        """The telemetry values the VEN has reported so far."""
+        return [x["value"] for x in self.log() if x["kind"] == "report"]
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -15,24 +15,32 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pool.ledger import LedgerConfig, open_store
+from rigsim.miner import Miner
 from tests.components.bcoin import ROOT
 from tests.stratum.pool_process import PoolProcess
-from tests.waiting import wait_for_sync
+from tests.stratum.stratum_harness import counting_miner
+from tests.waiting import wait_for, wait_for_sync
 
 LISTENING = re.compile(r"^surplus pool: stratum listening on ([\d.]+):(\d+)")
 READY = re.compile(r"^surplus pool process (\d+): ready on [\d.]+:\d+, pid (\d+), "
                    r"extranonce1 prefix ([0-9a-f]+)")  # fmt: skip
 STATS_API = re.compile(r"^surplus pool: stats API on (http://[\d.]+:\d+)/api")
 METRICS = re.compile(r"^surplus pool process (\d+): metrics on (http://\S+)")
+WRITER = re.compile(r"^surplus pool ledger writer: ready on (\S+), pid (\d+)")
 
 
 def cluster_config(*, url: str, dsn: str, payout: str, accounts: dict[str, str],
                    node_id: int = 7, processes: int = 2, stratum: str = "",
                    ledger: str = "", top: str = "", extra: str = "", host: str = "127.0.0.1",
-                   port: int = 0) -> str:  # fmt: skip
-    """A pool-mode cluster on a real node and PostgreSQL; every hash is a share."""
+                   port: int = 0, sqlite: Path | None = None) -> str:  # fmt: skip
+    """A pool-mode cluster on a real node and PostgreSQL (or the SQLite file `sqlite`);
+    every hash is a share."""
     account_lines = "".join(f'{name} = "{address}"\n' for name, address in accounts.items())
+    backend = (f'backend = "sqlite"\npath = "{sqlite}"' if sqlite is not None
+               else f'backend = "postgres"\ndsn = "{dsn}"')  # fmt: skip
     return f"""
 mode = "pool"
 network = "regtest"
@@ -57,8 +65,7 @@ initial = 1e-10
 minimum = 1e-12
 
 [ledger]
-backend = "postgres"
-dsn = "{dsn}"
+{backend}
 scheme = "pplns"
 {ledger}
 
@@ -123,6 +130,11 @@ class ClusterProcess(PoolProcess):
                 out[int(match.group(1))] = (int(match.group(2)), match.group(3))
         return out
 
+    def writer_pid(self) -> int | None:
+        """The SQLite ledger writer's pid, from its latest ready line."""
+        pids = [int(m.group(2)) for m in map(WRITER.search, list(self.lines)) if m]
+        return pids[-1] if pids else None
+
     def metrics_urls(self) -> dict[int, str]:
         out: dict[int, str] = {}
         for line in list(self.lines):
@@ -138,6 +150,27 @@ class ClusterProcess(PoolProcess):
         self.kill()
         if self._reader is not None:
             self._reader.join(5)
+
+
+async def mine_through(cluster: ClusterProcess, names: list[str], acked: Counter[str],
+                       hashrate: float, prefixes: set[str]) -> tuple[list[Miner], Counter[str]]:
+    """Counting miners on the cluster's port, every one working, spread by the kernel over
+    the processes whose extranonce1 prefixes (hex) are `prefixes`; the miners, and how
+    many each prefix got. The caller stops them."""
+    miners = [counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=hashrate,
+                             reconnect_delay=0.2) for name in names]  # fmt: skip
+    try:
+        await wait_for(lambda: all(m.job is not None for m in miners), 30,
+                       "every miner working")  # fmt: skip
+        by_process = Counter(m.extranonce1[:2].hex() for m in miners)
+        assert set(by_process) <= prefixes, by_process
+        if len(by_process) < len(prefixes):
+            pytest.fail(f"the kernel gave the connections to fewer processes: {by_process}")
+    except BaseException:
+        for miner in miners:
+            await miner.stop()
+        raise
+    return miners, by_process
 
 
 LEADER = re.compile(r"^surplus_pool_ledger_leader\{[^}]*\} (\S+)$", re.M)
@@ -157,9 +190,11 @@ def leaders(cluster: ClusterProcess) -> dict[int, float]:
     return out
 
 
-def recorded_shares(dsn: str, fee_account: str) -> Counter[str]:
+def recorded_shares(dsn: str, fee_account: str, sqlite: Path | None = None) -> Counter[str]:
     """Shares in the cluster's ledger, by worker (each `true` must be among them)."""
-    store = open_store(LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee_account))
+    config = (LedgerConfig(backend="sqlite", path=sqlite, fee_account=fee_account) if sqlite
+              else LedgerConfig(backend="postgres", dsn=dsn, fee_account=fee_account))  # fmt: skip
+    store = open_store(config)
     try:
         return Counter(share.worker for _, share in store.shares())
     finally:

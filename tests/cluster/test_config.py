@@ -56,6 +56,13 @@ def test_a_cluster_config_and_what_each_process_runs_with() -> None:
     assert slot_labels(slot) == {"node": "3", "process": "1"}
 
 
+def test_a_sqlite_ledger_may_serve_a_cluster() -> None:
+    """One ledger writer process takes the shares of every process (pool.cluster)."""
+    config = loads(cluster(ledger='[ledger]\nbackend = "sqlite"\nscheme = "pplns"\n'))
+    assert config.process_count == 2 and config.ledger is not None
+    assert config.ledger.backend == "sqlite"
+
+
 def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None:
     alone = loads(cluster(top="", stratum='extranonce1_prefix = "01"\n'))
     assert single_slot(alone) is None and not alone.clustered
@@ -71,8 +78,6 @@ def test_a_single_process_keeps_its_own_prefix_unless_it_has_a_node_id() -> None
     (cluster(stratum='extranonce1_prefix = "01"\n'), "stratum.extranonce1_prefix",
      "could overlap"),
     (cluster(node="[node]\ndevnet = true\n"), "node.devnet", "chain of its own"),
-    (cluster(ledger='[ledger]\nbackend = "sqlite"\nscheme = "pplns"\n'), "ledger.backend",
-     "one SQLite file has one writer"),
     (cluster(stratum="processes = 300\n"), "stratum.processes", "256"),
     (cluster(stratum='processes = "many"\n'), "stratum.processes", "auto"),
     (cluster(top="node_id = 256\n"), "node_id", "255"),

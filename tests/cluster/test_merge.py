@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pool.cluster import merge
+from pool.online_sketch import OnlineSketch
 
 
 def row(worker: str, hashrate: float, shares: int, last: float | None, *,
@@ -103,3 +104,23 @@ def test_a_miner_counts_its_workers_once() -> None:
     merged = merge.miner([answer, {**answer, "hashrate_hs": 3.0}], rows)
     assert (merged["workers_online"], merged["workers_offline"]) == (2, 0)
     assert merged["hashrate_hs"] == 6.0 and merged["balance"]["immature_sat"] == 1
+
+
+def test_overview_counts_an_account_in_two_processes_once() -> None:
+    def answer(online: int) -> dict[str, Any]:
+        return {"time": 1.0, "mode": "pool", "hashrate_hs": 1.0, "miners_online": online,
+                "workers_online": online, "network_difficulty": 8.0, "height": 5,
+                "expected_block_s": 1.0, "last_block_time": 3.0,
+                "blocks": {"found": 0, "pending": 0, "confirmed": 0, "orphaned": 0,
+                           "rejected": 0}}  # fmt: skip
+
+    def online(accounts: list[str], workers: list[str]) -> dict[str, Any]:
+        return {"time": 1.0, "accounts": OnlineSketch.of(accounts).encode(),
+                "workers": OnlineSketch.of(workers).encode()}
+
+    answers = [answer(2), answer(2)]
+    merged = merge.overview(answers, [online(["alice", "bob"], ["alice.1", "bob.1"]),
+                                      online(["alice", "bob"], ["alice.2", "bob.1"])])
+    assert (merged["miners_online"], merged["workers_online"]) == (2, 3)
+    unreadable = merge.overview(answers, [online(["alice"], ["alice.1"]), {"time": 1.0}])
+    assert (unreadable["miners_online"], unreadable["workers_online"]) == (4, 4)

@@ -23,13 +23,12 @@ from typing import Any
 import pytest
 
 from pool import stats_schema as schema
-from rigsim.miner import Miner
+from pool.online_sketch import OnlineSketch
 from tests.components.bcoin import BcoinNode
 from tests.components.postgres import postgres_database
-from tests.stratum.stratum_harness import counting_miner
 from tests.waiting import wait_for
 
-from .cluster_process import ClusterProcess, cluster_config, recorded_shares
+from .cluster_process import ClusterProcess, cluster_config, mine_through, recorded_shares
 
 pytestmark = [pytest.mark.integration]
 
@@ -111,6 +110,9 @@ async def check_stats(cluster: ClusterProcess, names: list[str],
     assert rates == sorted(rates, reverse=True)
     overview = schema.PoolOverview.model_validate(await read("/pool/overview"))
     assert overview.workers_online == len(names)
+    assert overview.miners_online == len({n.split(".")[0] for n in names})  # each once
+    online = schema.PoolOnline.model_validate(await read("/pool/online"))
+    assert OnlineSketch.decode(online.accounts.model_dump()).count() == overview.miners_online
     alice = [n for n in names if n.startswith("alice.")]
     miner = schema.Miner.model_validate(await read("/miner?account=alice"))
     assert miner.workers_online == len(alice)
@@ -138,19 +140,9 @@ async def test_two_processes_share_the_port_and_lose_no_answered_share(
 
             acked: Counter[str] = Counter()
             names = [f"{'alice' if i % 2 else 'bob'}.rig{i}" for i in range(MINERS)]
-            miners: list[Miner] = [
-                counting_miner("127.0.0.1", cluster.port, name, acked, hashrate=HASHRATE,
-                               reconnect_delay=0.2)
-                for name in names
-            ]
+            miners, by_process = await mine_through(cluster, names, acked, HASHRATE,
+                                                    {"0700", "0701"})  # fmt: skip
             try:
-                await wait_for(lambda: all(m.job is not None for m in miners), 30,
-                               "every miner working")  # fmt: skip
-                by_process = Counter(m.extranonce1[:2].hex() for m in miners)
-                assert set(by_process) <= {"0700", "0701"}, by_process
-                if len(by_process) < 2:
-                    pytest.fail(f"the kernel gave every connection to one process: {by_process}")
-
                 # A block from the node reaches the miners of both processes. The miners
                 # pause first: on regtest every other hash of theirs is a block too.
                 for miner in miners:

@@ -101,16 +101,20 @@ class BcoinNode(ChildComponent):
 
     # -- addresses ------------------------------------------------------------------
 
+    def _url(self, port: int, key: str | None = None) -> str:
+        return f"http://bcoin:{self.api_key if key is None else key}@127.0.0.1:{port}/"
+
     @property
     def rpc_url(self) -> str:
-        return f"http://bcoin:{self.api_key}@127.0.0.1:{self.rpc_port}/"
+        return self._url(self.rpc_port)
 
     @property
     def wallet_url(self) -> str:
-        return f"http://bcoin:{self.api_key}@127.0.0.1:{self.wallet_port}/"
+        return self._url(self.wallet_port)
 
     def url_with_key(self, key: str) -> str:
-        return f"http://bcoin:{key}@127.0.0.1:{self.rpc_port}/"
+        """The node's RPC address with another API key (a wrong one, say)."""
+        return self._url(self.rpc_port, key)
 
     # -- raw access -----------------------------------------------------------------
 

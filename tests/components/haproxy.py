@@ -34,10 +34,15 @@ def haproxy_binary() -> str:
     return found
 
 
-def loopback_config(port: int, backends: list[tuple[str, int]], *, check: bool = True) -> str:
+def loopback_config(port: int, backends: list[tuple[str, int]], *, check: bool = True,
+                    per_address: int | None = None) -> str:  # fmt: skip
     """The shipped config with its frontend on 127.0.0.1:`port` and its servers replaced
-    by `backends` (so the test runs what operators are given)."""
+    by `backends` (so the test runs what operators are given); `per_address`: another
+    cluster-wide cap on one address's connections."""
     text = SHIPPED.read_text()
+    if per_address is not None:
+        text, n = re.subn(r"sc0_conn_cur gt \d+", f"sc0_conn_cur gt {per_address}", text)
+        assert n == 1, "the shipped config's per-address cap"
     text = text.replace("    bind :3333", f"    bind 127.0.0.1:{port}")
     text = re.sub(r"maxconn \d+", "maxconn 4000", text)  # within a test's fd limit
     text = re.sub(r"    server pool\d .*\n", "", text)
@@ -50,12 +55,13 @@ def loopback_config(port: int, backends: list[tuple[str, int]], *, check: bool =
 
 class HaproxyServer:
     def __init__(self, backends: list[tuple[str, int]], *, check: bool = True,
-                 extra: str = "") -> None:  # fmt: skip
+                 extra: str = "", per_address: int | None = None) -> None:  # fmt: skip
         """`extra`: more sections (the multi-host test's TCP forwarders)."""
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="surplus-haproxy-"))
         self.config = self.dir / "haproxy.cfg"
-        self.config.write_text(loopback_config(self.port, backends, check=check) + extra)
+        self.config.write_text(loopback_config(self.port, backends, check=check,
+                                               per_address=per_address) + extra)
         self.log_path = self.dir / "haproxy.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from surplus.demo.control_room import FAST_TIMINGS, ControlProcesses, Site
-from surplus.demo.vtn import child as vtn_child
+from surplus.demo.vtn import Script
 from tests.components.process import free_port
-from tests.waiting import wait_until
+from tests.waiting import wait_for, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -41,39 +41,13 @@ def cut_bound_s() -> float:
     return VTN_POLL_S + FEED_S + PERIOD_S + FAST_TIMINGS["shed_s"] + SLACK_S
 
 
-def vtn_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
 def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
-    port = free_port()
-    events, log = tmp_path / "vtn-events.jsonl", tmp_path / "vtn-log.jsonl"
-    events.write_text("")
     figures: dict[str, Any] = {}
 
-    def send(**spec: Any) -> None:
-        with events.open("a") as f:
-            f.write(json.dumps(spec) + "\n")
-
-    def opts(event_id: str) -> list[str]:
-        return [
-            x["opt_type"] for x in vtn_log(log) if x["kind"] == "opt" and x["event_id"] == event_id
-        ]
-
     async def main() -> None:
-        vtn = vtn_child(port, events, log, tmp_path / "vtn.out")
-        await vtn.start()
-        openadr = {
-            "openadr": {
-                "vtn_url": f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b",
-                "ven_name": "surplus-control",
-                "report_every_s": 1.0,
-                "retry_s": 1.0,
-            }
-        }
-        try:
+        async with Script(free_port(), tmp_path) as vtn:
+            openadr = {"openadr": {"vtn_url": vtn.url, "ven_name": "surplus-control",
+                                   "report_every_s": 1.0, "retry_s": 1.0}}  # fmt: skip
             async with ControlProcesses(SITES, tmp_path, {"policy": "pro_rata"}, openadr) as room:
                 w = room.witness
                 p0 = 1.02 * sum(room.full_draw_w(s.name) for s in SITES) / 1e6
@@ -86,8 +60,7 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
 
                 async def settled() -> bool:
                     st = await room.status()
-                    registered = any(x["kind"] == "registered" for x in vtn_log(log))
-                    ready = registered and all(x["draw_mw"] for x in st["sites"])
+                    ready = vtn.registered() and all(x["draw_mw"] for x in st["sites"])
                     return ready and await room.feeds_agree()
 
                 await wait_until(
@@ -96,20 +69,9 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
 
                 # ---- an immediate SIMPLE level-2 event: a live cut to 40 %
                 t_cut = time.time()
-                send(
-                    id="e-now",
-                    signal="SIMPLE",
-                    type="level",
-                    start_in_s=0,
-                    duration_s=600,
-                    payload=2,
-                )
-
-                async def opted(event_id: str) -> bool:
-                    return bool(opts(event_id))
-
-                await wait_until(lambda: opted("e-now"), 20, "the VEN's answer to e-now")
-                assert opts("e-now") == ["optIn"]
+                vtn.event("e-now", "SIMPLE", "level", 2, duration_s=600)
+                await wait_for(lambda: vtn.opts("e-now"), 20, "the VEN's answer to e-now")
+                assert vtn.opts("e-now") == ["optIn"]
                 st = await room.status()
                 assert st["portfolio_now_mw"] == pytest.approx(0.4 * p0)
                 cut = {x["name"]: x["allotment_mw"] for x in st["sites"]}
@@ -124,20 +86,13 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 assert figures["live_cut_s"] <= cut_bound_s()
 
                 # ---- a signal the coordinator does not apply: opted out, nothing changes
-                send(
-                    id="e-price",
-                    signal="ELECTRICITY_PRICE",
-                    type="price",
-                    start_in_s=0,
-                    duration_s=60,
-                    payload=0.12,
-                )
-                await wait_until(lambda: opted("e-price"), 20, "the VEN's answer to e-price")
-                assert opts("e-price") == ["optOut"]
+                vtn.event("e-price", "ELECTRICITY_PRICE", "price", 0.12, duration_s=60)
+                await wait_for(lambda: vtn.opts("e-price"), 20, "the VEN's answer to e-price")
+                assert vtn.opts("e-price") == ["optOut"]
                 assert (await room.status())["portfolio_now_mw"] == pytest.approx(0.4 * p0)
 
                 # ---- cancelled: the portfolio is back
-                send(cancel="e-now")
+                vtn.cancel("e-now")
 
                 async def restored() -> bool:
                     return (await room.status())["portfolio_now_mw"] == pytest.approx(p0)
@@ -147,16 +102,10 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 # ---- a scheduled LOAD_DISPATCH setpoint: announced, pre-shed, zero above
                 setpoint_mw = 0.5 * p0
                 start = time.time() + LEAD_S
-                send(
-                    id="e-later",
-                    signal="LOAD_DISPATCH",
-                    type="setpoint",
-                    start_at=start,
-                    duration_s=600,
-                    payload=setpoint_mw * 1e3,
-                )
-                await wait_until(lambda: opted("e-later"), 20, "the VEN's answer to e-later")
-                assert opts("e-later") == ["optIn"]
+                vtn.event("e-later", "LOAD_DISPATCH", "setpoint", setpoint_mw * 1e3,
+                          duration_s=600, start_at=start)  # fmt: skip
+                await wait_for(lambda: vtn.opts("e-later"), 20, "the VEN's answer to e-later")
+                assert vtn.opts("e-later") == ["optIn"]
                 assert time.time() < start - 5, "the announcement came too late to judge"
                 st = await room.status()
                 assert st["portfolio_now_mw"] == pytest.approx(p0)  # not yet
@@ -178,13 +127,9 @@ def test_vtn_events_become_site_allotments(tmp_path: Path) -> None:
                 figures["setpoint_w"] = setpoint_mw * 1e6
 
                 # ---- the VTN received the sites' metered power as telemetry
-                async def reported() -> bool:
-                    return any(x["kind"] == "report" and x["value"] > 0 for x in vtn_log(log))
-
-                await wait_until(reported, 20, "telemetry at the VTN")
+                await wait_for(lambda: any(v > 0 for v in vtn.reports()), 20,
+                               "telemetry at the VTN")  # fmt: skip
                 room.check_alive()
-        finally:
-            await vtn.stop(10.0)
 
     asyncio.run(main())
     audit = [json.loads(x) for x in (tmp_path / "control-audit.jsonl").read_text().splitlines()]

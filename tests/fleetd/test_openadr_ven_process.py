@@ -15,14 +15,12 @@ meter under the new cap. One site, no coordinator.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from surplus.demo.vtn import child as vtn_child
+from surplus.demo.vtn import Script
 from tests.components.process import free_port
 from tests.fleetd.site_procs import FAST_TIMINGS, Group, SiteProcesses, SiteSpec, nameplate_w
 from tests.waiting import wait_for, wait_until
@@ -37,58 +35,36 @@ def cut_bound_s() -> float:
     return VTN_POLL_S + PERIOD_S + FAST_TIMINGS["shed_s"] + SLACK_S
 
 
-def vtn_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
 def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
-    port = free_port()
-    events, log = tmp_path / "vtn-events.jsonl", tmp_path / "vtn-log.jsonl"
-    events.write_text("")
     figures: dict[str, float] = {}
 
-    def send(**spec: Any) -> None:
-        with events.open("a") as f:
-            f.write(json.dumps(spec) + "\n")
-
-    def opts(event_id: str) -> list[str]:
-        return [x["opt_type"] for x in vtn_log(log)
-                if x["kind"] == "opt" and x["event_id"] == event_id]  # fmt: skip
-
     async def main() -> None:
-        vtn = vtn_child(port, events, log, tmp_path / "vtn.out")
-        await vtn.start()
-        # the site's base: its full draw and a little more (pue 1.1); the layout only
-        probe = SiteProcesses(SiteSpec(groups=(Group("S19", 6),), allotment_mw=1.0), tmp_path)
-        base = round(1.05 * 1.1 * nameplate_w(probe.fleet) / 1e6, 6)
-        allotment = [
-            {"kind": "constant", "name": "licence", "mw": base},
-            {"kind": "openadr", "name": "grid", "base_mw": base, "retry_s": 1.0,
-             "report_every_s": 1.0,
-             "vtn_url": f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b"},
-        ]  # fmt: skip
-        spec = SiteSpec(groups=(Group("S19", 6),), allotment_mw=base,
-                        site={"allotment": allotment, "min_awake_s": 5.0,
-                              "min_asleep_s": 5.0})  # fmt: skip
-        try:
+        async with Script(free_port(), tmp_path) as vtn:
+            # the site's base: its full draw and a little more (pue 1.1); the layout only
+            probe = SiteProcesses(SiteSpec(groups=(Group("S19", 6),), allotment_mw=1.0), tmp_path)
+            base = round(1.05 * 1.1 * nameplate_w(probe.fleet) / 1e6, 6)
+            allotment = [
+                {"kind": "constant", "name": "licence", "mw": base},
+                {"kind": "openadr", "name": "grid", "base_mw": base, "retry_s": 1.0,
+                 "report_every_s": 1.0, "vtn_url": vtn.url},
+            ]  # fmt: skip
+            spec = SiteSpec(groups=(Group("S19", 6),), allotment_mw=base,
+                            site={"allotment": allotment, "min_awake_s": 5.0,
+                                  "min_asleep_s": 5.0})  # fmt: skip
             async with SiteProcesses(spec, tmp_path) as site:
                 w = site.witness
 
                 async def settled() -> bool:
-                    registered = any(x["kind"] == "registered" for x in vtn_log(log))
-                    return registered and bool(w.meter_w) and w.meter_w[-1] > 0.8 * base * 1e6
+                    return vtn.registered() and bool(w.meter_w) and w.meter_w[-1] > 0.8 * base * 1e6
 
                 await wait_until(settled, 60, "fleetd registered and the rigs hashing")
 
                 # ---- an immediate SIMPLE level-2 event: a live cut to 40 %
                 cap = 0.4 * base
                 t_cut = time.time()
-                send(id="e-now", signal="SIMPLE", type="level", start_in_s=0, duration_s=600,
-                     payload=2)  # fmt: skip
-                await wait_until(lambda: _true(opts("e-now")), 20, "fleetd's answer to e-now")
-                assert opts("e-now") == ["optIn"]
+                vtn.event("e-now", "SIMPLE", "level", 2, duration_s=600)
+                await wait_for(lambda: vtn.opts("e-now"), 20, "fleetd's answer to e-now")
+                assert vtn.opts("e-now") == ["optIn"]
 
                 async def cut_in_force() -> bool:
                     s = await site.summary()
@@ -102,14 +78,13 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
                 assert figures["live_cut_s"] <= cut_bound_s()
 
                 # ---- a signal fleetd does not apply: opted out, nothing changes
-                send(id="e-price", signal="ELECTRICITY_PRICE", type="price", start_in_s=0,
-                     duration_s=60, payload=0.12)  # fmt: skip
-                await wait_until(lambda: _true(opts("e-price")), 20, "the answer to e-price")
-                assert opts("e-price") == ["optOut"]
+                vtn.event("e-price", "ELECTRICITY_PRICE", "price", 0.12, duration_s=60)
+                await wait_for(lambda: vtn.opts("e-price"), 20, "the answer to e-price")
+                assert vtn.opts("e-price") == ["optOut"]
                 assert (await site.summary())["allotment_mw"] == pytest.approx(cap)
 
                 # ---- cancelled: the licence binds again
-                send(cancel="e-now")
+                vtn.cancel("e-now")
 
                 async def lifted() -> bool:
                     return bool((await site.summary())["allotment_mw"] == pytest.approx(base))
@@ -119,10 +94,10 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
                 # ---- a scheduled setpoint: announced, pre-shed, zero above from its start
                 setpoint = 0.5 * base
                 start = time.time() + LEAD_S
-                send(id="e-later", signal="LOAD_DISPATCH", type="setpoint", start_at=start,
-                     duration_s=600, payload=setpoint * 1e3)  # fmt: skip
-                await wait_until(lambda: _true(opts("e-later")), 20, "the answer to e-later")
-                assert opts("e-later") == ["optIn"]
+                vtn.event("e-later", "LOAD_DISPATCH", "setpoint", setpoint * 1e3, duration_s=600,
+                          start_at=start)  # fmt: skip
+                await wait_for(lambda: vtn.opts("e-later"), 20, "the answer to e-later")
+                assert vtn.opts("e-later") == ["optIn"]
                 assert time.time() < start - 5, "the announcement came too late to judge"
                 assert (await site.summary())["allotment_mw"] == pytest.approx(base)  # not yet
                 await wait_for(lambda: bool(w.t) and w.t[-1] >= start + 8.0, LEAD_S + 30,
@@ -133,20 +108,12 @@ def test_fleetd_as_a_ven_of_a_real_vtn(tmp_path: Path) -> None:
                 figures["scheduled_worst_w"] = worst
 
                 # ---- the VTN received the site's draw as telemetry
-                async def reported() -> bool:
-                    return any(x["kind"] == "report" and x["value"] > 0 for x in vtn_log(log))
-
-                await wait_until(reported, 20, "telemetry at the VTN")
+                await wait_for(lambda: any(v > 0 for v in vtn.reports()), 20,
+                               "telemetry at the VTN")  # fmt: skip
                 site.check_alive()
-        finally:
-            await vtn.stop(10.0)
 
     asyncio.run(main())
     worst = figures["scheduled_worst_w"]
     print(f"fleetd VEN: live cut under in {figures['live_cut_s']:.2f} s (bound "
           f"{cut_bound_s():g} s); during the scheduled setpoint the meter peaked "
           f"{-worst:.0f} W under it")  # fmt: skip
-
-
-async def _true(x: object) -> bool:
-    return bool(x)

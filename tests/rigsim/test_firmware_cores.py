@@ -301,3 +301,14 @@ def test_whatsminer_refuses_numbers_it_cannot_take() -> None:
         req["token"] = v3_token(cmd, "super", rig_salt(fleet.rigs[0].address), 0)
         assert v3.handle(0, req)["code"] == -1
     assert fleet.apis.btminer.limit_w(0) == 3300 and fleet.firmware(0).power_pct == 100
+
+
+def test_constant_replies_are_fresh_copies_with_a_status_of_their_own() -> None:
+    fleet = fleet_of({"model": "S21", "count": 1, "firmware": "luxos"})
+    groups = fleet.api_call(0, {"command": "groups"})
+    assert groups["STATUS"][0]["Code"] == 7 and groups["GROUPS"][0]["Name"] == "Default"
+    groups["GROUPS"][0]["Name"] = "changed by a caller"
+    again = fleet.api_call(0, {"command": "groups+coin"})
+    assert again["groups"][0]["GROUPS"][0]["Name"] == "Default"
+    assert again["coin"][0]["COIN"][0]["Hash Method"] == "sha256"
+    assert again["coin"][0]["STATUS"][0]["Description"].startswith("LUXminer")

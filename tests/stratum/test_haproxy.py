@@ -57,3 +57,35 @@ async def test_miners_behind_haproxy_keep_their_addresses(make_server, connect) 
             assert not await miner.closed(0.05)
     finally:
         await asyncio.to_thread(proxy.stop)
+
+
+async def test_haproxy_caps_one_address_across_the_cluster(make_server, connect) -> None:
+    """The shipped config's stick table: one address holds at most the cap's connections
+    whichever pool processes serve them; other addresses are not affected."""
+    server = await make_server(proxy_protocol=True, proxy_networks=["127.0.0.1/32"])
+    proxy = await asyncio.to_thread(HaproxyServer([server.address], per_address=3).start)
+    try:
+        class Through:
+            address = ("127.0.0.1", proxy.port)
+
+        held = [await connect(Through, local_addr=("127.0.0.21", 0)) for _ in range(3)]
+        for miner in held:
+            await miner.handshake()
+
+        async def refused() -> bool:  # reset at once, or closed before any answer
+            try:
+                fourth = await connect(Through, local_addr=("127.0.0.21", 0))
+            except ConnectionError:
+                return True
+            return await fourth.closed(10)
+
+        assert await refused()
+        other = await connect(Through, local_addr=("127.0.0.22", 0))
+        await other.handshake()
+        assert server.stats.refused_per_ip == 0  # HAProxy refused it; the pool never saw it
+        held[0].client.close()
+        await wait_for(lambda: sum(s.remote == "127.0.0.21" for s in server.sessions) == 2, 10)
+        again = await connect(Through, local_addr=("127.0.0.21", 0))  # the closed one's room
+        await again.handshake()
+    finally:
+        await asyncio.to_thread(proxy.stop)

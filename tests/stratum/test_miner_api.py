@@ -21,6 +21,7 @@ from pool.hashrate_history import HashrateHistory
 from pool.ledger import open_store
 from pool.metrics.registry import PoolMetrics
 from pool.miner_view import MinerView
+from pool.online_sketch import OnlineSketch
 from pool.stats_api import OPENAPI, PoolView, StatsApi
 from pool.stats_miner import MinerApi
 from pool.web_page import CSP, WebPage
@@ -120,6 +121,10 @@ async def test_every_answer_matches_its_model_and_an_account_sees_only_its_own(
 
     overview = await get(http, "/api/v1/pool/overview")
     check("/api/v1/pool/overview", schema.PoolOverview, overview)
+    online = await get(http, "/api/v1/pool/online")
+    check("/api/v1/pool/online", schema.PoolOnline, online)
+    assert OnlineSketch.decode(online["accounts"]).count() == overview["miners_online"]
+    assert OnlineSketch.decode(online["workers"]).count() == overview["workers_online"]
     assert (overview["workers_online"], overview["miners_online"]) == (3, 2)
     assert overview["scheme"] == "pplns" and overview["fee_percent"] == 1.0
     assert overview["connect"]["stratum_port"] == server.address[1]
@@ -217,19 +222,22 @@ async def test_the_page_is_served_with_its_headers(site) -> None:
         assert r.headers["X-Content-Type-Options"] == "nosniff"
         html = await r.text()
         etag = r.headers["ETag"]
-    assert '<script src="/static/app.js"' in html and "<script>" not in html  # nothing inline
+    # the page's script a module (it imports /static/dom.js), nothing inline
+    assert '<script type="module" src="/static/app.js"' in html and "<script>" not in html
     async with http.get("/", headers={"If-None-Match": etag}) as r:
         assert r.status == 304
-    for path, kind in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css"),
+    for path, kind in (("/static/app.js", "text/javascript"), ("/static/dom.js", "text/javascript"),
+                       ("/static/style.css", "text/css"),
                        ("/static/favicon.svg", "image/svg+xml")):
         async with http.get(path) as r:
             assert (r.status, r.content_type) == (200, kind)
     async with http.get("/static/../pool/config.py") as r:
         assert r.status == 404
-    script = (Path(__file__).parents[2] / "pool" / "web" / "app.js").read_text()
-    # data reaches the DOM as text only
-    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(",
-                         script)  # fmt: skip
+    root = Path(__file__).parents[2]
+    for script in (root / "pool" / "web" / "app.js", root / "plumbing" / "web" / "dom.js"):
+        # data reaches the DOM as text only
+        assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(",
+                             script.read_text()), script  # fmt: skip
 
 
 async def test_a_ledger_that_cannot_answer_is_a_clear_503(site, connect) -> None:

@@ -75,5 +75,5 @@ def test_the_document_is_generated_from_the_models() -> None:
             for op in OPENAPI["paths"].values()}  # fmt: skip
     assert refs == {f"#/components/schemas/{m}" for m in
                     ("PoolSummary", "WorkerList", "Worker", "Account", "BlockList",
-                     "PoolOverview", "HashrateChart", "PoolBlockList", "Miner",
+                     "PoolOverview", "PoolOnline", "HashrateChart", "PoolBlockList", "Miner",
                      "MinerWorkerList", "PayoutList")}
