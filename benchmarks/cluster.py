@@ -2,7 +2,8 @@
 one port through SO_REUSEPORT, in the same run, printed as a ratio.
 
     python benchmarks/cluster.py [--processes 2] [--connections 1000] [--duration 5]
-                                 [--ledger sqlite]
+                                 [--ledger sqlite] [--only shares|notify] [--in-flight 1]
+                                 [--fanout-threads N]
 
 Each pool process is what a cluster worker runs on its Stratum side: its own job feed
 (an embedded devnet template here, so no node is the bottleneck), its own validator
@@ -29,6 +30,12 @@ received by the generators (the workers follow the node by longpoll and poll, fe
 template, build the job and fan it out; the clock is CLOCK_MONOTONIC, shared by the
 processes), best and worst of a few blocks; and the workers' RSS per connection.
 
+Where the CPU went: after each shares/s run a `cpu:` line gives the CPU seconds the
+pool processes, PostgreSQL (every postgres process on the machine; the shares go to a
+counting sink, so this is the server's other work) and the generators took over the
+run's wall time, and the notify phase prints the same for the pool workers, the
+generators and bcoin over its rounds. On 2 cores, these parties share the cores.
+
 Loopback only; every phase is bounded in time.
 The last line is `cluster: shares_per_s_1p=<n> shares_per_s_<N>p=<n> scaling=<ratio>
 per_core_1p=<n> per_core_<N>p=<n> notify_10k_ms=<n> kib_per_conn=<n>` (per_core: shares
@@ -49,12 +56,88 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the repository first: benchmarks/hashing.py must not shadow the hashing package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import stratum_load as load  # benchmarks/ is not a package: found through sys.path
 
 NODE_ID = 7
+
+
+def pool_toml(payout: str, rpc_url: str, dsn: str, accounts: str, processes: int,
+              fanout_threads: int | None = None) -> str:
+    """The benchmark pool's config: bcoin regtest polled every 50 ms (and longpolled), no
+    vardiff (every miner at a tiny difficulty), no bans, a PostgreSQL ledger."""
+    threads = "" if fanout_threads is None else f"fanout_threads = {fanout_threads}\n"
+    return f"""
+mode = "pool"
+network = "regtest"
+payout_address = "{payout}"
+node_id = {NODE_ID}
+[node]
+urls = ["{rpc_url}"]
+poll_interval = 0.05
+[stratum]
+port = 0
+processes = {processes}
+{threads}max_connections_per_ip = 100000
+subscribe_timeout = 300
+authorize_timeout = 300
+[stratum.vardiff]
+enabled = false
+initial = 1e-10
+minimum = 1e-12
+[stratum.ban]
+enabled = false
+[ledger]
+backend = "postgres"
+dsn = "{dsn}"
+scheme = "pplns"
+[accounts]
+{accounts}"""
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (postmaster, backends, background workers):
+    the server is shared, so this is what the database took, whoever asked."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        pids.append(int(entry))
+            except OSError:  # gone meanwhile
+                continue
+    return pids
+
+
+def cpu_total(pids: list[int]) -> float:
+    """CPU seconds of `pids` (user + system, all threads); a process gone counts 0."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += load.cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
+
+
+def cpu_snapshot(pool: list[int], gens: list[int], writer: int = 0) -> dict[str, float]:
+    """CPU seconds so far of each party of a run (the SQLite ledger writer's when there
+    is one), and the wall clock."""
+    snapshot = {"pool": cpu_total(pool), "postgres": cpu_total(postgres_pids()),
+                "generator": cpu_total(gens)}  # fmt: skip
+    if writer:
+        snapshot["ledger_writer"] = cpu_total([writer])
+    snapshot["wall"] = time.monotonic()
+    return snapshot
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
+    """`pool=..s postgres=..s generator=..s wall=..s` between two snapshots."""
+    return " ".join(f"{key}={after[key] - before[key]:.2f}s" for key in after)
 
 
 def ledger_config(path: Path) -> Any:
@@ -141,7 +224,7 @@ async def _worker(conn: Any, port: int, index: int, max_connections: int,
             return
 
 
-def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
+def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     from pool.cluster.supervisor import reserve_port
 
     reserved = reserve_port("127.0.0.1", 0)
@@ -179,7 +262,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     per = [args.connections // count + (1 if i < args.connections % count else 0)
            for i in range(count)]  # fmt: skip
     shares_per_conn = max(4, int(args.expected_rate * (args.duration + args.warmup)
-                                 / args.connections) + 2)  # fmt: skip
+                                 / args.connections) + 1 + args.in_flight)  # fmt: skip
     gens = []
     for i, n in enumerate(per):
         a, b = ctx.Pipe()
@@ -198,14 +281,17 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
     kib_per_conn = sum(i["rss"] - b["rss"] for i, b in zip(idle, base, strict=True)) / max(
         1, args.connections) / 1024
 
+    gen_pids = [p.pid for p, _ in gens]
+    party0 = cpu_snapshot(pids, gen_pids, writer_pid)
     writer_cpu0 = load.cpu_seconds(writer_pid) if writer_pid else 0.0
     cpu0 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
     t0 = time.monotonic()
     for _, a in gens:
-        a.send(("load", (args.duration, args.warmup)))
+        a.send(("load", (args.duration, args.warmup, 0.0, args.in_flight)))
     results = [load.recv(a, "load generator") for _, a in gens]
     elapsed = time.monotonic() - t0
     cpu1 = [load.cpu_seconds(pid) for pid in pids] + [load.cpu_seconds(p.pid) for p, _ in gens]
+    party = cpu_line(party0, cpu_snapshot(pids, gen_pids, writer_pid))
     cores = [(b - a) / elapsed for a, b in zip(cpu0, cpu1, strict=True)]
     writer_cores = (load.cpu_seconds(writer_pid) - writer_cpu0) / elapsed if writer_pid else 0.0
 
@@ -235,6 +321,7 @@ def run(ctx: Any, processes: int, args: argparse.Namespace) -> dict[str, float]:
         "writer_cores": writer_cores,
         "kib_per_conn": kib_per_conn,
         "spread": Counter({i: n for i, n in enumerate(spread)}),
+        "cpu": party,
     }
 
 
@@ -255,32 +342,8 @@ def notify(ctx: Any, args: argparse.Namespace) -> dict[str, float]:
         with postgres_database("surplus_bench") as dsn, tempfile.TemporaryDirectory() as tmp:
             accounts = "".join(f'load{i} = "{payout}"\n' for i in range(args.generators))
             config = Path(tmp) / "cluster.toml"
-            config.write_text(f"""
-mode = "pool"
-network = "regtest"
-payout_address = "{payout}"
-node_id = {NODE_ID}
-[node]
-urls = ["{node.rpc_url}"]
-poll_interval = 0.05
-[stratum]
-port = 0
-processes = {args.processes}
-max_connections_per_ip = 100000
-subscribe_timeout = 300
-authorize_timeout = 300
-[stratum.vardiff]
-enabled = false
-initial = 1e-10
-minimum = 1e-12
-[stratum.ban]
-enabled = false
-[ledger]
-backend = "postgres"
-dsn = "{dsn}"
-scheme = "pplns"
-[accounts]
-{accounts}""")
+            config.write_text(pool_toml(payout, node.rpc_url, dsn, accounts, args.processes,
+                                        args.fanout_threads))
             supervisor = subprocess.Popen(
                 [sys.executable, "-m", "surplus.cli", "pool", "--config", str(config),
                  "--log-level", "ERROR"], cwd=ROOT, stdout=subprocess.PIPE, text=True,
@@ -312,14 +375,21 @@ scheme = "pplns"
             time.sleep(1.0)  # the last subscriptions' jobs written
             kib = (sum(load.rss_bytes(pid) for pid in pids) - base) / count / 1024
             rounds = []
+            gen_pids = [p.pid for p, _ in gens]
+            node_pid = [node.proc.pid] if node.proc is not None else []
+            spent = {"pool": 0.0, "generator": 0.0, "node": 0.0}
             for _ in range(args.fanout_rounds):
                 for _, a in gens:
                     a.send(("fanout", 10.0))
                 for _, a in gens:
                     assert load.recv(a, "load generator") == "armed"
+                before = (cpu_total(pids), cpu_total(gen_pids), cpu_total(node_pid))
                 started = time.monotonic()
                 node.rpc("generatetoaddress", 1, payout)
                 arrivals = [load.recv(a, "load generator") for _, a in gens]
+                after = (cpu_total(pids), cpu_total(gen_pids), cpu_total(node_pid))
+                for key, b, a in zip(spent, before, after, strict=True):
+                    spent[key] += a - b
                 received = sum(r["received"] for r in arrivals)
                 last = max(r["last"] for r in arrivals)
                 rounds.append(((last - started) * 1000 if last else float("nan"), received))
@@ -339,6 +409,9 @@ scheme = "pplns"
             supervisor.wait(10)
         node.stop()
     times = [ms for ms, _ in rounds]
+    print(f"cpu over the {len(rounds)} notify rounds (block to the generators' report): "
+          + " ".join(f"{k}={v:.2f}s" for k, v in spent.items()))
+    print("notify rounds (ms, received):", ", ".join(f"{ms:.1f}/{n}" for ms, n in rounds))
     return {"notify_ms": min(times), "notify_worst_ms": max(times),
             "received": min(n for _, n in rounds), "kib_per_conn": kib}
 
@@ -354,11 +427,20 @@ def main() -> int:
     # shares caps the rate it measures (at 40,000 two processes stopped at ~37,000)
     parser.add_argument("--expected-rate", type=float, default=100_000,
                         help="shares/s to pre-compute for")
+    parser.add_argument("--in-flight", type=int, default=1,
+                        help="shares each generator connection keeps submitted (1: as a "
+                             "miner does; more: fewer reads and writes per share on both "
+                             "sides, a proxy's pattern)")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--no-notify", action="store_true",
                         help="skip the end-to-end new block -> notify phase (bcoin, PostgreSQL)")
     parser.add_argument("--notify-connections", type=int, default=10_000)
     parser.add_argument("--fanout-rounds", type=int, default=3)
+    parser.add_argument("--fanout-threads", type=int, default=None,
+                        help="the workers' stratum.fanout_threads (default: the config's)")
+    parser.add_argument("--only", choices=["shares", "notify"],
+                        help="run one part: the shares/s comparison or the new block -> "
+                             "notify phase (the last line then carries that part's fields)")
     parser.add_argument("--ledger", choices=["none", "sqlite"], default="none",
                         help="where shares go: a counting sink, or a SQLite ledger (with N "
                         "processes through one ledger writer process)")
@@ -367,35 +449,40 @@ def main() -> int:
         print("RLIMIT_NOFILE is too low for that many connections")
         return 2
     ctx = mp.get_context("spawn")
-    one = run(ctx, 1, args)
-    many = run(ctx, args.processes, args)
-    for r in (one, many):
-        r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
-        print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted shares/s "
-              f"({r['per_core']:.0f} per pool core-second), rejected {int(r['rejected'])}; "
-              f"cores used: pools {r['pool_cores']:.2f}"
-              + (f" (+ ledger writer {r['writer_cores']:.2f})" if r["writer_cores"] else "")
-              + ", "
-              f"generators {r['gen_cores']:.2f}; connections per process "
-              f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
     n = args.processes
-    scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
-    fan = ""
-    kib = many["kib_per_conn"]
-    if not args.no_notify:
+    fields = []
+    kib = float("nan")
+    if args.only != "notify":
+        one = run(ctx, 1, args)
+        many = run(ctx, n, args)
+        for r in (one, many):
+            r["per_core"] = r["shares_per_s"] / max(r["pool_cores"], 1e-9)
+            print(f"{int(r['processes'])} process(es): {r['shares_per_s']:.0f} accepted "
+                  f"shares/s ({r['per_core']:.0f} per pool core-second), rejected "
+                  f"{int(r['rejected'])}; cores used: pools {r['pool_cores']:.2f}"
+                  + (f" (+ ledger writer {r['writer_cores']:.2f})" if r["writer_cores"] else "")
+                  + f", generators {r['gen_cores']:.2f}; connections per process "
+                  f"{dict(r['spread'])}; {r['kib_per_conn']:.2f} KiB/conn")
+            sink = ("a SQLite ledger" if args.ledger == "sqlite" else "a counting sink")
+            print(f"cpu: {r['cpu']} ({int(r['processes'])} process(es); the shares go to "
+                  f"{sink}, so postgres is the shared server's other work)")
+        scaling = many["shares_per_s"] / max(one["shares_per_s"], 1e-9)
+        fields += [f"shares_per_s_1p={one['shares_per_s']:.0f}",
+                   f"shares_per_s_{n}p={many['shares_per_s']:.0f}", f"scaling={scaling:.2f}",
+                   f"per_core_1p={one['per_core']:.0f}", f"per_core_{n}p={many['per_core']:.0f}"]
+        kib = many["kib_per_conn"]
+    if not args.no_notify and args.only != "shares":
         r = notify(ctx, args)
         kib = r["kib_per_conn"]
         print(f"new block on bcoin -> last mining.notify received, {args.notify_connections} "
               f"connections over {n} processes: {r['notify_ms']:.1f} ms (worst "
               f"{r['notify_worst_ms']:.1f}; {int(r['received'])} received); "
               f"{kib:.2f} KiB/conn in the workers")  # fmt: skip
-        fan = f"notify_10k_ms={r['notify_ms']:.1f} "
+        fields.append(f"notify_10k_ms={r['notify_ms']:.1f}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other "
           "jobs on the machine take cores the processes would use)")
-    print(f"\ncluster: shares_per_s_1p={one['shares_per_s']:.0f} "
-          f"shares_per_s_{n}p={many['shares_per_s']:.0f} scaling={scaling:.2f} "
-          f"per_core_1p={one['per_core']:.0f} per_core_{n}p={many['per_core']:.0f} "
-          f"{fan}kib_per_conn={kib:.2f}")
+    fields.append(f"kib_per_conn={kib:.2f}")
+    print(f"\ncluster: {' '.join(fields)}")
     return 0
 
 

@@ -266,7 +266,10 @@ async def _mine_block(node: Any, feed: Any) -> float:
 
 
 class FastConn(asyncio.Protocol):
-    """The submit phase of one connection: pre-encoded lines, one share in flight."""
+    """The submit phase of one connection: pre-encoded lines, `gen.in_flight` shares in
+    flight (1 by default, as a miner submits). The answers a read brings are checked
+    line by line (`"result":true` accepted, `"error":[` rejected) without JSON parsing,
+    and unpaced, the shares that replace them go out in one write."""
 
     __slots__ = ("gen", "lines", "next", "notify_at", "rest", "sent_at", "transport")
 
@@ -284,44 +287,53 @@ class FastConn(asyncio.Protocol):
             data = self.rest + data
         parts = data.split(b"\n")
         self.rest = parts.pop()
+        gen = self.gen
+        answered = ok = 0
         for line in parts:
             if b'"method":"mining.notify"' in line:
                 self.notify_at = time.monotonic()
-                self.gen.notified += 1
+                gen.notified += 1
             elif b'"result":true' in line:
-                gen = self.gen
-                now = time.monotonic()
                 gen.accepted += 1
-                if gen.recording:
-                    gen.latencies.append(now - self.sent_at)
-                self.answered()
+                ok += 1
             elif b'"error":[' in line:
-                self.gen.rejected += 1
-                if len(self.gen.errors) < 5:
-                    self.gen.errors.append(line[:300].decode(errors="replace"))
-                self.answered()
+                gen.rejected += 1
+                if len(gen.errors) < 5:
+                    gen.errors.append(line[:300].decode(errors="replace"))
+                answered += 1
+        answered += ok
+        if answered:
+            if ok and gen.recording:  # since the last write: the share it carried
+                gen.latencies.append(time.monotonic() - self.sent_at)
+            if gen.interval:
+                for _ in range(answered):
+                    self.answered()
+            else:
+                self.send_next(answered)
 
     def answered(self) -> None:
-        """The next share now, or (paced) one interval after the previous was sent."""
-        interval = self.gen.interval
-        if not interval:
-            self.send_next()
-            return
+        """The next share (paced) one interval after the previous was sent."""
         loop = asyncio.get_running_loop()
+        interval = self.gen.interval
         loop.call_at(max(loop.time(), self.sent_at - time.monotonic() + loop.time() + interval),
                      self.send_next)
 
-    def send_next(self) -> None:
+    def send_next(self, count: int = 1) -> None:
+        """Write the next `count` shares in one write."""
         gen = self.gen
         if not gen.running:
             return
-        if self.next >= len(self.lines):
+        start = self.next
+        if start + count > len(self.lines):
             gen.idle += 1  # ran out of pre-computed shares while the load was on
-            return
+            count = len(self.lines) - start
+            if count <= 0:
+                return
         self.sent_at = time.monotonic()
-        self.transport.write(self.lines[self.next])
-        self.next += 1
-        gen.sent += 1
+        self.transport.write(self.lines[start] if count == 1
+                             else b"".join(self.lines[start:start + count]))
+        self.next = start + count
+        gen.sent += count
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gen.lost += 1
@@ -332,6 +344,7 @@ class LoadGen:
         self.conns: list[FastConn] = []
         self.running = False
         self.interval = 0.0  # seconds between one connection's shares (0: unpaced)
+        self.in_flight = 1  # shares a connection keeps submitted (unpaced)
         self.recording = False
         self.accepted = self.rejected = self.sent = self.idle = self.lost = 0
         self.notified = 0
@@ -436,12 +449,13 @@ async def _loadgen(conn: Any, address: tuple[str, int], count: int, shares_per_c
                        "notified": gen.notified - before,
                        "first": min(arrivals, default=0.0)})
         elif cmd == "load":
-            duration, warmup, *paced = arg
-            gen.interval = paced[0] if paced else 0.0
+            duration, warmup, *rest = arg
+            gen.interval = rest[0] if rest else 0.0
+            gen.in_flight = 1 if gen.interval or len(rest) < 2 else max(1, int(rest[1]))
             gen.running = True
             gen.idle = 0
             for fast in gen.conns:
-                fast.send_next()
+                fast.send_next(gen.in_flight)
             await asyncio.sleep(warmup)
             a0, t0 = gen.accepted, time.monotonic()
             gen.recording = True

@@ -462,8 +462,11 @@ class PoolApp(Service):
         if isinstance(self.node, DevnetNode) and isinstance(section, DevnetSection) and (
             section.mempool_txs
         ):
-            self.node.fill_mempool(section.mempool_txs)
-        await self.publish_template(clean=True, expect_prev=besthash)
+            self.node.fill_mempool(section.mempool_txs)  # a template from now on has them
+            fresh = None
+        else:  # a longpoll that announced this tip brought its template: no second trip
+            fresh = self.watcher.template_for(besthash) if self.watcher is not None else None
+        await self.publish_template(clean=True, expect_prev=besthash, template=fresh)
 
     async def _on_refresh(self) -> None:
         self.counters.refreshes += 1
@@ -478,13 +481,16 @@ class PoolApp(Service):
         clean: bool,
         expect_prev: str | None = None,
         deadline: float | None = None,
+        template: dict[str, Any] | None = None,
     ) -> Job:
-        """Fetch a template and publish its job to every session. `clean` for a new tip;
-        a refresh that finds a new prevhash is made clean too."""
+        """Fetch a template (unless one fresh from the node is given) and publish its job
+        to every session. `clean` for a new tip; a refresh that finds a new prevhash is
+        made clean too."""
         assert self.node is not None and self.feed is not None
-        template = await fetch_template(
-            self.node, deadline=deadline, on_error=self._template_error
-        )
+        if template is None:
+            template = await fetch_template(
+                self.node, deadline=deadline, on_error=self._template_error
+            )
         if expect_prev is not None:
             # The node may still hand out the previous template for a moment.
             for _ in range(10):

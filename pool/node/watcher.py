@@ -10,6 +10,10 @@ was still running are skipped: the pool only wants the newest).
 
 A refresh timer (30 s) calls ``on_refresh()`` so templates pick up new transactions;
 it restarts after every new block or longpoll-announced template change.
+
+A longpoll that wakes for a new tip has already brought that tip's template; while
+``on_new_block`` runs for it, ``template_for(hash)`` hands it over, so the pool builds
+the job without a second getblocktemplate round trip on the way to the miners.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -114,10 +119,19 @@ class BlockWatcher:
         self.refreshes: Counter[str] = Counter()
         self.zmq_missed = 0
         self.zmq_ready = asyncio.Event()
+        self._fresh: dict[str, Any] | None = None  # the longpoll's template, being announced
 
     @property
     def tip(self) -> str | None:
         return self._tracker.tip
+
+    def template_for(self, besthash: str) -> dict[str, Any] | None:
+        """The template a longpoll brought for the tip `besthash`, while its
+        ``on_new_block`` runs (None otherwise: then ask the node)."""
+        fresh = self._fresh
+        if fresh is not None and fresh.get("previousblockhash") == besthash:
+            return fresh
+        return None
 
     async def run(self) -> None:
         """Run every configured trigger until cancelled."""
@@ -209,8 +223,12 @@ class BlockWatcher:
             new_prev = template.get("previousblockhash")
             if longpollid is not None:
                 if new_prev != prev:
-                    with contextlib.suppress(NodeError):  # the poll loop reports outages
-                        await self.check("longpoll", new_prev)
+                    self._fresh = template
+                    try:
+                        with contextlib.suppress(NodeError):  # the poll loop reports outages
+                            await self.check("longpoll", new_prev)
+                    finally:
+                        self._fresh = None
                 elif new_id != longpollid:
                     await self.refresh("longpoll")  # same tip, new transactions
                 elif time.monotonic() - started < 0.05:

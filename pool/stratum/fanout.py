@@ -17,24 +17,44 @@ order, and the transport handles it as usual (buffering, pause_writing, errors).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-# (session, fd, data); `session` is opaque here, only given back for leftovers.
-Write = tuple[Any, int, bytes]
+
+class Batch:
+    """The direct writes of one fan-out as parallel lists (no tuple per connection):
+    the fd to write, the bytes, and the owner whose transport gets what is left."""
+
+    __slots__ = ("data", "fds", "owners")
+
+    def __init__(self) -> None:
+        self.fds: list[int] = []
+        self.data: list[bytes] = []
+        self.owners: list[Any] = []  # opaque here, only given back for leftovers
+
+    def add(self, owner: Any, fd: int, data: bytes) -> None:
+        self.fds.append(fd)
+        self.data.append(data)
+        self.owners.append(owner)
+
+    def __len__(self) -> int:
+        return len(self.fds)
 
 
-def raw_writes(writes: Sequence[Write]) -> list[tuple[Any, bytes]]:
-    """os.write each item once; returns what was not fully written, with the rest."""
+def raw_writes(batch: Batch, start: int, stop: int) -> list[tuple[Any, bytes]]:
+    """os.write items start..stop-1 once; returns what was not fully written, with the
+    rest (owner, bytes), in order."""
+    write = os.write
+    fds, data = batch.fds, batch.data
     leftovers = []
-    for session, fd, data in writes:
+    for i in range(start, stop):
+        item = data[i]
         try:
-            n = os.write(fd, data)
+            n = write(fds[i], item)
         except OSError:  # EAGAIN, or a dead peer: the transport will see to it
             n = 0
-        if n < len(data):
-            leftovers.append((session, data[n:]))
+        if n < len(item):
+            leftovers.append((batch.owners[i], item[n:]))
     return leftovers
 
 
@@ -50,14 +70,15 @@ class FanoutWriter:
             else None
         )
 
-    def write(self, writes: list[Write]) -> list[tuple[Any, bytes]]:
+    def write(self, batch: Batch) -> list[tuple[Any, bytes]]:
         """Write everything; returns leftovers for the caller's transport.write."""
-        if self._pool is None or len(writes) < self.min_parallel:
-            return raw_writes(writes)
-        size = -(-len(writes) // self.threads)
-        chunks = [writes[i : i + size] for i in range(0, len(writes), size)]
-        futures = [self._pool.submit(raw_writes, chunk) for chunk in chunks[1:]]
-        leftovers = raw_writes(chunks[0])
+        count = len(batch)
+        if self._pool is None or count < self.min_parallel:
+            return raw_writes(batch, 0, count)
+        size = -(-count // self.threads)
+        futures = [self._pool.submit(raw_writes, batch, i, min(count, i + size))
+                   for i in range(size, count, size)]  # fmt: skip
+        leftovers = raw_writes(batch, 0, size)
         for future in futures:
             leftovers.extend(future.result())
         return leftovers

@@ -48,7 +48,7 @@ from pool.stratum.codec import (
 from pool.stratum.config import StratumConfig
 from pool.stratum.counters import ServerStats
 from pool.stratum.extranonce import ExtranonceAllocator
-from pool.stratum.fanout import FanoutWriter
+from pool.stratum.fanout import Batch, FanoutWriter
 from pool.stratum.identity import AccountProblem, account_of
 from pool.stratum.jobfeed import JobSource
 from pool.stratum.limits import (
@@ -451,7 +451,13 @@ class StratumServer:
         return job
 
     def on_job(self, job: Job) -> None:
-        """A new job from the JobSource: write it to every working session at once."""
+        """A new job from the JobSource: write it to every working session at once.
+
+        One pass over the working sessions: the notify line is encoded once per job (per
+        payout script in solo mode) and the job's record once per difficulty, so a
+        session's share of the pass is its bookkeeping (StratumSession.take_job) and a
+        slot in the batch of direct writes (or its transport.write when bytes are
+        still queued there); no encoding, no tuple, no await per connection."""
         started = time.perf_counter()
         try:
             self._check_job(job)
@@ -463,41 +469,43 @@ class StratumServer:
             self._records.clear()
         epoch = self.epoch
         sessions = list(self._working)
-        prepared: list[tuple[StratumSession, bytes]] = []
-        if self.config.mode == "pool":
-            notify = encode_notify(job.notify_params())
-            for session in sessions:
-                data = session.prepare_job(job, notify, epoch)
-                if data is not None:
-                    prepared.append((session, data))
-        else:
-            encoded: dict[str, bytes] = {}
-            for session in sessions:
-                variant = self._job_for(session, job)
-                line = encoded.get(variant.job_id)
-                if line is None:
-                    line = encoded[variant.job_id] = encode_notify(variant.notify_params())
-                data = session.prepare_job(variant, line, epoch, job.job_id)
-                if data is not None:
-                    prepared.append((session, data))
-        self._write_all(prepared)
-        self.stats.last_fanout_ms = (time.perf_counter() - started) * 1000.0
-        self.stats.last_fanout_sessions = len(sessions)
-
-    def _write_all(self, prepared: list[tuple[StratumSession, bytes]]) -> None:
-        """Direct parallel writes where the transport is idle, transport.write elsewhere."""
-        direct = []
-        for session, data in prepared:
+        max_jobs = self.config.max_jobs_per_session
+        solo = self.config.mode != "pool"
+        notify = b"" if solo else encode_notify(job.notify_params())
+        records: dict[float, JobRecord] = {}  # pool mode: this job's record per difficulty
+        lines: dict[str, bytes] = {}  # solo mode: the notify line per variant
+        batch = Batch()
+        add_fd, add_data, add_owner = batch.fds.append, batch.data.append, batch.owners.append
+        for session in sessions:
             transport = session.transport
-            if transport is None:
+            if session.closed or transport is None:
                 continue
-            if session.fd >= 0 and not transport.get_write_buffer_size():
-                direct.append((session, session.fd, data))
+            difficulty = session.difficulty
+            if solo:
+                variant = self._job_for(session, job)
+                line = lines.get(variant.job_id)
+                if line is None:
+                    line = lines[variant.job_id] = encode_notify(variant.notify_params())
+                record = self.job_record(variant, difficulty, epoch, job.job_id)
+            else:
+                line = notify
+                cached = records.get(difficulty)
+                if cached is None:
+                    cached = records[difficulty] = self.job_record(job, difficulty, epoch)
+                record = cached
+            data = session.take_job(record, line, max_jobs)
+            fd = session.fd
+            if fd >= 0 and not transport.get_write_buffer_size():
+                add_fd(fd)
+                add_data(data)
+                add_owner(session)
             else:
                 transport.write(data)
-        for session, rest in self._fanout.write(direct):
+        for session, rest in self._fanout.write(batch):
             if not session.closed and session.transport is not None:
                 session.transport.write(rest)
+        self.stats.last_fanout_ms = (time.perf_counter() - started) * 1000.0
+        self.stats.last_fanout_sessions = len(sessions)
 
     def start_work(self, session: StratumSession) -> None:
         """A session just became subscribed and authorized: give it the current job."""

@@ -578,15 +578,22 @@ class StratumSession(asyncio.Protocol):
         if self.closed:
             return None
         server = self.server
-        difficulty = self.difficulty
-        record = server.job_record(job, difficulty, epoch, group)
+        record = server.job_record(job, self.difficulty, epoch, group)
+        return self.take_job(record, notify, server.config.max_jobs_per_session)
+
+    def take_job(self, record: JobRecord, notify: bytes, max_jobs: int) -> bytes:
+        """The per-connection step of a fan-out (and of prepare_job): record the job as
+        sent with `record` (the server's, for this session's difficulty), forget the
+        oldest past `max_jobs`, and return the bytes to send, set_difficulty first when
+        the difficulty is not the one last sent."""
         jobs = self.jobs
-        jobs[job.job_id] = record
-        if len(jobs) > server.config.max_jobs_per_session:
+        jobs[record[0].job_id] = record
+        if len(jobs) > max_jobs:
             del jobs[next(iter(jobs))]
+        difficulty = record[1]
         if difficulty != self.sent_difficulty:
             self.sent_difficulty = difficulty
-            return server.difficulty_message(difficulty) + notify
+            return self.server.difficulty_message(difficulty) + notify
         return notify
 
     def answer_accepted(self, share: PendingShare, now: float) -> None:

@@ -137,6 +137,34 @@ async def test_longpoll_alone_sees_a_new_block(bcoin: BcoinNode, node: RpcNode) 
     assert [h for h, _ in seen.blocks] == [blockhash, second]
 
 
+async def test_a_longpoll_hands_over_the_template_it_brought(
+    bcoin: BcoinNode, node: RpcNode
+) -> None:
+    """While on_new_block runs for a tip a longpoll announced, template_for(tip) is the
+    template that longpoll returned (the pool builds its job from it without asking
+    again); for any other hash, and once the callback is over, it is None."""
+    handed: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    seen = Seen()
+    w: BlockWatcher
+
+    async def on_new_block(besthash: str) -> None:
+        handed.append((besthash, w.template_for(besthash), w.template_for("00" * 32)))
+        await seen.on_new_block(besthash)
+
+    w = BlockWatcher(node, on_new_block, None, poll_interval=None, longpoll=True,
+                     refresh_interval=None, announce_initial=False)  # fmt: skip
+    async with running(w):
+        await wait_for(longpolling("watch"), 10, "the longpoll in flight")
+        blockhash = await mine_one(bcoin)
+        await seen.block(blockhash)
+    [(announced, template, other)] = handed
+    assert announced == blockhash
+    assert template is not None and template["previousblockhash"] == blockhash
+    assert template["height"] == (await node.getblockcount()) + 1
+    assert other is None
+    assert w.template_for(blockhash) is None
+
+
 class HashblockPublisher:
     def __init__(self) -> None:
         self.ctx = zmq.asyncio.Context()

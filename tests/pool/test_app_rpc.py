@@ -5,10 +5,13 @@ none) still follows the chain through the poll and longpoll."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from pool.app import PoolApp, PoolStartupError
+from pool.bitcoin.address import address_to_script
+from pool.node import CallRecord, RpcNode
 from rigsim.miner import Miner
 from tests.components.bcoin import BcoinNode, free_port
 from tests.waiting import wait_for
@@ -77,3 +80,33 @@ async def test_bcoin_with_a_silent_zmq_endpoint_still_follows_the_chain(
             await miner.stop()
         assert app.watcher.detected_by["zmq"] == 0
         assert app.watcher.detected_by["poll"] + app.watcher.detected_by["longpoll"] >= 1
+
+
+@pytest.mark.integration
+async def test_a_tip_the_longpoll_announces_is_mined_on_without_a_second_template(
+    bcoin: BcoinNode,
+) -> None:
+    """The longpoll that wakes for a new tip brings that tip's template; the pool builds
+    the miners' job from it, so the block costs one getblocktemplate round trip (the
+    longpoll's), not a second one on the way to the miners."""
+    address = await asyncio.to_thread(bcoin.new_address)
+    config = rpc_config(bcoin.rpc_url, address, node={"poll_interval": 600})
+    calls: list[CallRecord] = []
+
+    def templates() -> int:
+        return sum(c.method == "getblocktemplate" for c in calls)
+
+    node = RpcNode(bcoin.rpc_url, name="lp", on_call=calls.append,
+                   decode_address=lambda a: address_to_script(a, "regtest"))
+    async with node, PoolApp(config, node=node) as app:  # type: ignore[arg-type]
+        await wait_for(lambda: any(t.name.startswith("lp-longpoll")
+                                   for t in threading.enumerate()),
+                       10, "the longpoll in flight")  # fmt: skip
+        start = await asyncio.to_thread(lambda: bcoin.height)
+        before = templates()
+        (tip,) = await asyncio.to_thread(bcoin.mine, 1, address)
+        await wait_for(lambda: app.stats.height == start + 2, 10, "the pool on the new tip")
+        assert app.feed is not None and app.feed.current is not None
+        assert app.feed.current.prevhash == bytes.fromhex(tip)[::-1]
+        assert app.watcher is not None and app.watcher.detected_by["longpoll"] == 1
+        assert templates() - before == 1
