@@ -117,7 +117,7 @@ async def test_every_answer_matches_its_model_and_an_account_sees_only_its_own(
     await mine(connect, server, "bob.rig1", 2)
     idle = await connect(server)
     await idle.handshake("alice.idle")  # connected, no share yet
-    await wait_for(lambda: len(view.workers) == 3, 5, "three workers with shares")
+    await wait_for(lambda: len(view.workers) == 3, 30, "three workers with shares")
 
     overview = await get(http, "/api/v1/pool/overview")
     check("/api/v1/pool/overview", schema.PoolOverview, overview)
