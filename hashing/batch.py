@@ -1,19 +1,17 @@
 """Batch SHA-256d of 80-byte headers: the share validator's hot path.
 
 Every batch goes through one kernel, the one `hashing.kernels` chose for the batch path
-(measured fastest on this CPU by `surplus warm`). Large batches are shared between
-threads: the kernels release the GIL (`nogil=True`), so plain threads scale across cores
-without numba's threading layer, and the one compiled kernel serves every thread count.
+(measured fastest on this CPU by `surplus warm`). Large batches are shared with helper
+threads (`hashing.workers`) that spin for the next batch in native code after each one,
+so a stream of batches reaches them without waking a thread each time; the kernels
+release the GIL, and the one compiled kernel serves every thread count.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from hashing import choice, cpu
+from hashing import choice, cpu, workers
 from hashing.loops import GRAIN, counter
 from hashing.targets import target_limbs, target_rows
 
@@ -21,19 +19,6 @@ PARALLEL_MIN_BATCH = 4096
 _NO_DIGESTS = np.zeros((0, 32), dtype=np.uint8)
 _NO_MEETS = np.zeros(0, dtype=np.bool_)
 _NO_TARGETS = np.zeros((1, 8), dtype=np.uint32)
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=cpu.usable_cores(), thread_name_prefix="sha256d"
-            )
-        return _pool
 
 
 def as_headers(headers: np.ndarray) -> np.ndarray:
@@ -58,22 +43,16 @@ def as_headers(headers: np.ndarray) -> np.ndarray:
 def _run(headers, targets, digests, meets, threads: int | None) -> None:
     n = headers.shape[0]
     fn = choice.function("batch")
-    claims = counter()
     if threads is None:
         threads = cpu.usable_cores() if n >= PARALLEL_MIN_BATCH else 1
-    threads = min(threads, (n + GRAIN - 1) // GRAIN)
+    if threads > 1:
+        threads = min(threads, (n + GRAIN - 1) // GRAIN)
     if threads <= 1:
-        fn(headers, targets, digests, meets, 0, n, claims)
-        return
-    # Every thread runs the kernel over the whole batch, claiming rows as it goes
-    # (hashing.loops): a helper that starts late simply finds less left to do.
-    pool = _executor()
-    futures = [
-        pool.submit(fn, headers, targets, digests, meets, 0, n, claims) for _ in range(threads - 1)
-    ]
-    fn(headers, targets, digests, meets, 0, n, claims)
-    for f in futures:
-        f.result()
+        fn(headers, targets, digests, meets, 0, n, counter())
+    else:
+        # Every thread runs the kernel over the whole batch, claiming rows as it goes
+        # (hashing.loops): a helper that starts late simply finds less left to do.
+        workers.share(fn, headers, targets, digests, meets, n, counter(), threads)
 
 
 def sha256d_headers(headers: np.ndarray, *, threads: int | None = None) -> np.ndarray:

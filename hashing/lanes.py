@@ -26,6 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 
+from hashing import handoff
 from hashing.constants import DIGEST_PADDING, IV, M32, TAIL_PADDING, K
 from hashing.loops import named_intrinsic, prepare_intrinsic, run_batch, run_scan, scan_intrinsic
 
@@ -347,6 +348,18 @@ def batch(width, headers, targets, digests, meets, lo, hi, claims):
     thread working on the batch runs this with the same counter.
     """
     run_batch(_claimed, width, headers, targets, digests, meets, lo, hi, claims)
+
+
+@nb.njit(nogil=True, cache=True)
+def serve(width, box, spin):
+    """A helper thread's share of posted batches (`hashing.handoff`): it runs `batch` on
+    each job posted to `box` while it spins, and returns after `spin` ticks without one."""
+    handoff.awake(box, 1)
+    while handoff.take(box, spin):
+        headers, targets, digests, meets, lo, hi, claims = handoff.job(box)
+        batch(width, headers, targets, digests, meets, lo, hi, claims)
+        handoff.done(box)
+    handoff.awake(box, 0)
 
 
 @nb.njit(nogil=True, cache=True)
