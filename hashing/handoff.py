@@ -26,6 +26,7 @@ import numba as nb
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 IDLE, POSTED, TAKEN, DONE, STOP = 0, 1, 2, 3, 4
@@ -101,6 +102,31 @@ def relax(typingctx):
 
 
 @intrinsic
+def yield_cpu(typingctx):
+    """sched_yield(): a spinning thread lets another runnable thread of its core go first
+    (on a busy machine the thread it waits for may be queued behind it)."""
+    sig = types.int32()
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                            "sched_yield")  # fmt: skip
+        return builder.call(fn, [])
+
+    return sig, codegen
+
+
+@nb.njit(nogil=True, inline="always")
+def pause(spins):
+    """One turn of a spin-wait: `relax`, and every 64th turn (a few microseconds) a
+    yield_cpu. Returns spins + 1."""
+    if spins & 63 == 63:
+        yield_cpu()
+    else:
+        relax()
+    return spins + 1
+
+
+@intrinsic
 def ticks(typingctx):
     """The CPU's cycle counter (the TSC on x86): cheap, for bounding a spin."""
     sig = types.int64()
@@ -154,8 +180,9 @@ def join(box):
     freed once this returns."""
     if swap_if(box, STATE, POSTED, IDLE):
         return
+    spins = 0
     while load(box, STATE) != DONE:
-        relax()
+        spins = pause(spins)
     store(box, STATE, IDLE)
 
 
@@ -170,13 +197,14 @@ def take(box, spin):
     """Spin until a job is posted (True, now TAKEN) or for `spin` ticks (False); False at
     once on STOP."""
     start = ticks()
+    spins = 0
     while True:
         state = load(box, STATE)
         if state == POSTED and swap_if(box, STATE, POSTED, TAKEN):
             return True
         if state == STOP or ticks() - start > spin:
             return False
-        relax()
+        spins = pause(spins)
 
 
 @nb.njit(nogil=True, inline="always")

@@ -344,7 +344,7 @@ def batch(width, headers, targets, digests, meets, lo, hi, claims):
     digests: uint8 (N, 32) receives the digests, or has 0 rows when not wanted.
     meets: bool (N,) receives hash <= target, or has length 0 when not wanted.
     targets: uint32 (N, 8) little-endian limbs of each row's target, or (1, 8) shared.
-    claims: int64 (1,) counter (hashing.loops): rows are claimed GRAIN at a time, so every
+    claims: int64 (1,) counter (hashing.loops): rows are claimed a few at a time, so every
     thread working on the batch runs this with the same counter.
     """
     run_batch(_claimed, width, headers, targets, digests, meets, lo, hi, claims)

@@ -75,10 +75,18 @@ def _start(count: int) -> list[Helper]:
     return _helpers[:count]
 
 
-def share(fn: Callable, headers: np.ndarray, targets: np.ndarray, digests: np.ndarray,
-          meets: np.ndarray, n: int, claims: np.ndarray, threads: int) -> None:
-    """fn (the chosen batch kernel) over rows [0, n) on this thread and up to `threads` -
-    1 helpers, all claiming rows from `claims`."""  # fmt: skip
+def share(
+    fn: Callable,
+    headers: np.ndarray,
+    targets: np.ndarray,
+    digests: np.ndarray,
+    meets: np.ndarray,
+    n: int,
+    claims: np.ndarray,
+    threads: int,
+) -> None:
+    """fn (the chosen batch kernel) over rows [0, n) on this thread and up to
+    `threads` - 1 helpers, all claiming rows from `claims`."""
     if not _lock.acquire(blocking=False):  # another caller has the helpers
         fn(headers, targets, digests, meets, 0, n, claims)
         return
