@@ -80,7 +80,7 @@ def hash_meets_target(headers: np.ndarray, targets, *, threads: int | None = Non
         limbs = target_limbs(targets)
     else:
         limbs = target_rows(targets, n)
-    meets = np.zeros(n, dtype=np.bool_)
+    meets = np.empty(n, dtype=np.bool_)  # the kernel writes every row
     if n:
         _run(headers, limbs, _NO_DIGESTS, meets, threads)
     return meets

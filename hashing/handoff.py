@@ -219,10 +219,13 @@ def job(box):
 
 
 @nb.njit(nogil=True, inline="always")
-def awake(box, flag):
-    store(box, AWAKE, flag)
-
-
-@nb.njit(nogil=True, inline="always")
-def done(box):
-    store(box, STATE, DONE)
+def serve(batch, width, box, spin):
+    """A helper thread's loop, for a kernel module's `serve` to inline with its `batch`:
+    each job posted to `box` while it spins, then back to Python after `spin` ticks
+    without one."""
+    store(box, AWAKE, 1)
+    while take(box, spin):
+        headers, targets, digests, meets, lo, hi, claims = job(box)
+        batch(width, headers, targets, digests, meets, lo, hi, claims)
+        store(box, STATE, DONE)
+    store(box, AWAKE, 0)

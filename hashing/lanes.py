@@ -354,12 +354,7 @@ def batch(width, headers, targets, digests, meets, lo, hi, claims):
 def serve(width, box, spin):
     """A helper thread's share of posted batches (`hashing.handoff`): it runs `batch` on
     each job posted to `box` while it spins, and returns after `spin` ticks without one."""
-    handoff.awake(box, 1)
-    while handoff.take(box, spin):
-        headers, targets, digests, meets, lo, hi, claims = handoff.job(box)
-        batch(width, headers, targets, digests, meets, lo, hi, claims)
-        handoff.done(box)
-    handoff.awake(box, 0)
+    handoff.serve(batch, width, box, spin)
 
 
 @nb.njit(nogil=True, cache=True)
