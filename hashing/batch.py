@@ -16,6 +16,7 @@ from hashing.loops import GRAIN, counter
 from hashing.targets import target_limbs, target_rows
 
 PARALLEL_MIN_BATCH = 4096
+_U8 = np.dtype(np.uint8)
 _NO_DIGESTS = np.zeros((0, 32), dtype=np.uint8)
 _NO_MEETS = np.zeros(0, dtype=np.bool_)
 _NO_TARGETS = np.zeros((1, 8), dtype=np.uint32)
@@ -31,11 +32,13 @@ def as_headers(headers: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"headers must be a numpy uint8 array of shape (N, 80), got {type(headers).__name__}"
         )
-    if headers.dtype != np.uint8:
+    # Checked in the cheapest order: this runs on every batch (the identity test of the
+    # dtype and flags.carray, contiguous + aligned + writeable, are one lookup each).
+    if headers.dtype is not _U8 and headers.dtype != _U8:
         raise ValueError(f"headers must have dtype uint8, got {headers.dtype}")
     if headers.ndim != 2 or headers.shape[1] != 80:
         raise ValueError(f"headers must have shape (N, 80), got {headers.shape}")
-    if not (headers.flags.c_contiguous and headers.flags.writeable and headers.flags.aligned):
+    if not headers.flags.carray:
         headers = np.array(headers, dtype=np.uint8, order="C")
     return headers
 
