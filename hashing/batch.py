@@ -48,8 +48,9 @@ def _run(headers, targets, digests, meets, threads: int | None) -> None:
     fn = choice.function("batch")
     if threads is None:
         threads = cpu.usable_cores() if n >= PARALLEL_MIN_BATCH else 1
-    if threads > 1:
-        threads = min(threads, (n + GRAIN - 1) // GRAIN)
+    if threads > 1:  # never more than the cores (a helper spinning on the caller's core
+        # only delays it) or the claims of the batch
+        threads = min(threads, cpu.usable_cores(), (n + GRAIN - 1) // GRAIN)
     if threads <= 1:
         fn(headers, targets, digests, meets, 0, n, counter())
     else:
@@ -62,7 +63,7 @@ def sha256d_headers(headers: np.ndarray, *, threads: int | None = None) -> np.nd
     """uint8 (N, 32) digests of uint8 (N, 80) headers, in hashlib's byte order.
 
     threads: None picks every core this process may run on (its CPU affinity) for
-    batches of 4096 and more, one thread below.
+    batches of 4096 and more, one thread below; a number is capped at those cores.
     """
     headers = as_headers(headers)
     digests = np.empty((headers.shape[0], 32), dtype=np.uint8)

@@ -34,6 +34,12 @@ STATE, AWAKE = 0, 1
 _HEADERS, _TARGETS, _DIGESTS, _MEETS, _CLAIMS, _LO, _HI = 2, 4, 6, 8, 10, 11, 12
 SLOTS = 16  # 128 bytes, two cache lines of its own: no false sharing with other data
 _LINE = 64
+# Spin turns (of a few dozen nanoseconds) between yields of the core. The caller waiting
+# for a helper yields often: the helper may be queued behind it on its core. A helper
+# waiting for work yields seldom: on a busy machine every yield may hand its core to
+# another process for a whole time slice, and a helper that is not running helps no one.
+_JOIN_YIELD = 64
+_TAKE_YIELD = 1024
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
@@ -119,10 +125,10 @@ def yield_cpu(typingctx):
 
 
 @nb.njit(nogil=True, inline="always")
-def pause(spins):
-    """One turn of a spin-wait: `relax`, and every 64th turn (a few microseconds) a
-    yield_cpu. Returns spins + 1."""
-    if spins & 63 == 63:
+def pause(spins, every):
+    """One turn of a spin-wait: `relax`, and a yield_cpu every `every` turns (a power of
+    two). Returns spins + 1."""
+    if spins & (every - 1) == every - 1:
         yield_cpu()
     else:
         relax()
@@ -185,7 +191,7 @@ def join(box):
         return
     spins = 0
     while load(box, STATE) != DONE:
-        spins = pause(spins)
+        spins = pause(spins, _JOIN_YIELD)
     store(box, STATE, IDLE)
 
 
@@ -197,17 +203,24 @@ def stop(box):
 
 @nb.njit(nogil=True, inline="always")
 def take(box, spin):
-    """Spin until a job is posted (True, now TAKEN) or for `spin` ticks (False); False at
-    once on STOP."""
-    start = ticks()
+    """Spin until a job is posted (True, now TAKEN) or for `spin` ticks of running
+    (False); False at once on STOP. A gap between two turns longer than spin / 64 (the
+    thread was not running) counts as spin / 64: a helper that the scheduler set aside
+    for a while still spins when it runs again."""
+    last = ticks()
+    spent = 0
+    gap = spin // 64
     spins = 0
     while True:
         state = load(box, STATE)
         if state == POSTED and swap_if(box, STATE, POSTED, TAKEN):
             return True
-        if state == STOP or ticks() - start > spin:
+        now = ticks()
+        spent += min(now - last, gap)
+        last = now
+        if state == STOP or spent > spin:
             return False
-        spins = pause(spins)
+        spins = pause(spins, _TAKE_YIELD)
 
 
 @nb.njit(nogil=True, inline="always")

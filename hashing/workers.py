@@ -25,6 +25,11 @@ from hashing import choice, handoff
 # between two back-to-back batches, short enough that an idle process soon burns nothing.
 SPIN_SECONDS = 200e-6
 _CALIBRATE_SECONDS = 0.002
+# A join that waited this long was for a helper the scheduler had set aside (_Calm).
+LATE_JOIN_SECONDS = 200e-6
+CALM_SECONDS = 0.02
+CALM_MAX_SECONDS = 1.0
+_clock = time.perf_counter
 
 _ticks_per_second: float | None = None
 _lock = threading.Lock()
@@ -87,9 +92,9 @@ def share(
 ) -> None:
     """fn (the chosen batch kernel) over rows [0, n) on this thread and up to
     `threads` - 1 helpers, all claiming rows from `claims`."""
-    if not _lock.acquire(blocking=False):  # another caller has the helpers
-        fn(headers, targets, digests, meets, 0, n, claims)
-        return
+    if _clock() < _calm.until or not _lock.acquire(blocking=False):
+        fn(headers, targets, digests, meets, 0, n, claims)  # alone: see _Calm; or another
+        return  # caller has the helpers
     try:
         helpers = _start(threads - 1)
         for helper in helpers:
@@ -98,10 +103,34 @@ def share(
         try:
             fn(headers, targets, digests, meets, 0, n, claims)
         finally:
+            start = _clock()
             for helper in helpers:
                 handoff.join(helper.box)
+            _calm.joined(_clock() - start)
     finally:
         _lock.release()
+
+
+class _Calm:
+    """Batches go without helpers for a while after a helper kept its caller waiting.
+
+    A join normally waits for at most a claim's rows (microseconds). A long wait means a
+    helper lost its core in the middle of a claim, to another process: on a machine
+    that busy the caller is better off alone (waiting for the helper's next time slice
+    costs milliseconds, many batches' worth). The pause doubles with every late join
+    in a row, from CALM_SECONDS up to CALM_MAX_SECONDS; a prompt join ends the series.
+    """
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.pause = 0.0
+
+    def joined(self, waited: float) -> None:
+        if waited < LATE_JOIN_SECONDS:
+            self.pause = 0.0
+            return
+        self.pause = min(CALM_MAX_SECONDS, max(CALM_SECONDS, 2 * self.pause))
+        self.until = _clock() + self.pause
 
 
 def stop_all() -> None:
@@ -119,6 +148,7 @@ def _forget_in_child() -> None:
     _helpers.clear()
 
 
+_calm = _Calm()
 choice.on_reset(stop_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_child)

@@ -7,15 +7,25 @@ import os
 import threading
 
 import numpy as np
+import pytest
 
 import hashing
-from hashing import choice, handoff, reference, workers
+from hashing import choice, cpu, handoff, reference, workers
 from hashing.loops import counter
 from hashing.targets import target_limbs
 from tests.hashing.helpers import random_headers
 from tests.waiting import wait_for_sync
 
 NO_MEETS = np.zeros(0, np.bool_)
+
+
+@pytest.fixture(autouse=True)
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """threads=2 is capped at the usable cores: let these tests have two on any machine;
+    and on a busy one, a late join (workers._Calm) must not send their batches alone."""
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
+    monkeypatch.setattr(workers, "_calm", workers._Calm())
+    monkeypatch.setattr(workers, "LATE_JOIN_SECONDS", float("inf"))
 
 
 def test_a_job_no_helper_takes_is_withdrawn() -> None:
@@ -97,3 +107,34 @@ def test_a_forked_child_starts_helpers_of_its_own() -> None:
         os._exit(0 if ok and len(workers._helpers) == 1 else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_late_join_sends_batches_alone_for_a_while(monkeypatch) -> None:
+    """A join that waited long (a helper set aside by the scheduler mid-claim) makes the
+    next batches skip the helpers, for a pause that doubles while joins stay late."""
+    headers = random_headers(3000, seed=13)
+    expect = reference.sha256d_headers(headers)
+    now = [1000.0]
+    monkeypatch.setattr(workers, "_clock", lambda: now[0])
+    monkeypatch.setattr(workers, "LATE_JOIN_SECONDS", 200e-6)
+    real_join = handoff.join
+
+    def late_join(box):
+        real_join(box)
+        now[0] += 1.0  # the clock says the join took a second
+
+    monkeypatch.setattr(handoff, "join", late_join)
+    assert np.array_equal(hashing.sha256d_headers(headers, threads=2), expect)
+    assert workers._calm.until == now[0] + workers.CALM_SECONDS
+
+    def no_post(*args):
+        raise AssertionError("a batch during the pause must not go to the helpers")
+
+    monkeypatch.setattr(handoff, "post", no_post)
+    assert np.array_equal(hashing.sha256d_headers(headers, threads=2), expect)
+    calm = workers._Calm()
+    for pause in (0.02, 0.04, 0.08):
+        calm.joined(1.0)
+        assert calm.pause == pause
+    calm.joined(0.0)
+    assert calm.pause == 0.0
