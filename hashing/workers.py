@@ -1,10 +1,15 @@
 """The helper threads that share a large batch with its caller (`hashing.handoff`).
 
 Each helper runs its kernel module's `serve` (native code, GIL released): it takes the
-batches posted to its mailbox while it spins, SPIN_SECONDS after each one, then sleeps
-on an Event until the next caller wakes it. Back-to-back batches so find it running;
-a batch after a pause pays one wake (a few microseconds of the caller's time) and gets
-whatever help arrives before it is done, never a wait for the helper.
+batches posted to its mailbox while it spins, SPIN_SECONDS of its own running time after
+each one, then sleeps on an Event until the next caller wakes it. Back-to-back batches
+so find it running; a batch after a pause pays one wake (a few microseconds of the
+caller's time) and gets whatever help arrives before it is done, never a wait for the
+helper to wake up.
+
+What a caller may wait for is a helper that lost its core in the middle of a claim:
+on a machine where another process wants that core, batches then go without helpers
+for a while (_Calm), so that two threads are never much slower than one.
 
 One caller at a time uses the helpers; a second caller meanwhile hashes on its own
 thread rather than queue behind the first.
@@ -21,8 +26,9 @@ import numpy as np
 
 from hashing import choice, handoff
 
-# How long a helper spins for the next batch after each one: longer than the Python work
-# between two back-to-back batches, short enough that an idle process soon burns nothing.
+# How long a helper spins for the next batch after each one (running, not wall time):
+# longer than the Python work between two back-to-back batches, short enough that an
+# idle process soon burns nothing.
 SPIN_SECONDS = 200e-6
 _CALIBRATE_SECONDS = 0.002
 # A join that waited this long was for a helper the scheduler had set aside (_Calm).
