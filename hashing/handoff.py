@@ -184,15 +184,16 @@ def post(box, headers, targets, digests, meets, lo, hi, claims):
 
 @nb.njit(nogil=True, cache=True)
 def join(box):
-    """After the caller's own share: withdraw the job if no helper took it, else wait for
-    the helper that did (it finds at most one claim's rows left). The arrays may be
-    freed once this returns."""
+    """After the caller's own share: withdraw the job if no helper took it (False), else
+    wait for the helper that did (True; it finds at most one claim's rows left). The
+    arrays may be freed once this returns."""
     if swap_if(box, STATE, POSTED, IDLE):
-        return
+        return False
     spins = 0
     while load(box, STATE) != DONE:
         spins = pause(spins, _JOIN_YIELD)
     store(box, STATE, IDLE)
+    return True
 
 
 @nb.njit(nogil=True, cache=True)

@@ -33,7 +33,7 @@ SPIN_SECONDS = 200e-6
 _CALIBRATE_SECONDS = 0.002
 # A join that waited this long was for a helper the scheduler had set aside (_Calm).
 LATE_JOIN_SECONDS = 200e-6
-CALM_SECONDS = 0.02
+CALM_SECONDS = 0.002
 CALM_MAX_SECONDS = 1.0
 _clock = time.perf_counter
 
@@ -109,10 +109,11 @@ def share(
         try:
             fn(headers, targets, digests, meets, 0, n, claims)
         finally:
-            start = _clock()
+            start, took = _clock(), False
             for helper in helpers:
-                handoff.join(helper.box)
-            _calm.joined(_clock() - start)
+                took |= handoff.join(helper.box)
+            if took:  # a job withdrawn says nothing of how helpers fare
+                _calm.joined(_clock() - start)
     finally:
         _lock.release()
 
@@ -124,7 +125,9 @@ class _Calm:
     helper lost its core in the middle of a claim, to another process: on a machine
     that busy the caller is better off alone (waiting for the helper's next time slice
     costs milliseconds, many batches' worth). The pause doubles with every late join
-    in a row, from CALM_SECONDS up to CALM_MAX_SECONDS; a prompt join ends the series.
+    in a row, from CALM_SECONDS (a lone hiccup costs little) up to CALM_MAX_SECONDS (a
+    core busy for long is tried about once a second); a prompt join of a helper that
+    took part ends the series.
     """
 
     def __init__(self) -> None:

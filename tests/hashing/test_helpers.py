@@ -36,7 +36,7 @@ def test_a_job_no_helper_takes_is_withdrawn() -> None:
     headers = random_headers(8)
     handoff.post(box, headers, target_limbs(0), digests, NO_MEETS, 0, 8, claims)
     assert box[handoff.STATE] == handoff.POSTED
-    handoff.join(box)
+    assert not handoff.join(box)  # withdrawn: no helper took part
     assert box[handoff.STATE] == handoff.IDLE
     assert claims[0] == 0 and not digests.any()
 
@@ -55,7 +55,7 @@ def test_a_spinning_helper_takes_a_posted_job_over_the_callers_arrays() -> None:
         wait_for_sync(lambda: box[handoff.AWAKE] == 1, what="the helper spinning")
         assert handoff.post(box, headers, target_limbs(0), digests, NO_MEETS, 0, 1000, claims)
         wait_for_sync(lambda: box[handoff.STATE] == handoff.DONE, what="the job done")
-        handoff.join(box)
+        assert handoff.join(box)  # the helper took part
     finally:
         handoff.stop(box)
         helper.join()
@@ -121,7 +121,8 @@ def test_a_late_join_sends_batches_alone_for_a_while(monkeypatch) -> None:
 
     def late_join(box):
         real_join(box)
-        now[0] += 1.0  # the clock says the join took a second
+        now[0] += 1.0  # the clock says the join took a second, for a helper that took part
+        return True
 
     monkeypatch.setattr(handoff, "join", late_join)
     assert np.array_equal(hashing.sha256d_headers(headers, threads=2), expect)
@@ -133,7 +134,7 @@ def test_a_late_join_sends_batches_alone_for_a_while(monkeypatch) -> None:
     monkeypatch.setattr(handoff, "post", no_post)
     assert np.array_equal(hashing.sha256d_headers(headers, threads=2), expect)
     calm = workers._Calm()
-    for pause in (0.02, 0.04, 0.08):
+    for pause in (0.002, 0.004, 0.008):
         calm.joined(1.0)
         assert calm.pause == pause
     calm.joined(0.0)
