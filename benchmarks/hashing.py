@@ -4,7 +4,8 @@
 
 Measured on one pinned core (the 2-thread figure on two), A/B/C/A/B/C... for several
 rounds and the median taken, so a noisy neighbour's bursts spread over every candidate;
-only ratios within one run mean anything on a shared machine.
+only ratios within one run mean anything on a shared machine, and they are taken per
+round between neighbouring samples (the API beside its kernel, 2 threads beside 1).
 
 References:
 - the hashlib loop: what a pool written in plain Python does per share,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -37,7 +39,7 @@ import llvmlite.binding as llvm
 
 import hashing
 from hashing import choice, kernels
-from hashing.measure import SHARE_TARGET, batch_candidate, interleaved_medians, scan_candidate
+from hashing.measure import SHARE_TARGET, batch_candidate, interleaved_samples, scan_candidate
 
 BATCH = 4096
 BIG = 65536  # where handing half a batch to another thread costs nothing next to it
@@ -141,39 +143,52 @@ def main(argv: list[str] | None = None) -> int:
             meets(h, TARGET)
         return len(singles)
 
+    # Each API figure sits next to what it is compared with (its kernel, the 1-thread
+    # call): the ratios are taken per round, between samples moments apart.
+    kernel = kernels.KERNELS[chosen["batch"]]
+    big = rng.integers(0, 256, size=(BIG, 80), dtype=np.uint8)
     candidates: dict[str, Callable[[], float]] = {
         "hashlib": hashlib_loop(singles),
         "bound": openssl_bound(),
-        "api sha256d_headers": call(lambda: hashing.sha256d_headers(headers), BATCH),
+        f"batch {kernel.name}": batch_candidate(kernel, headers),
         "api meets int": call(lambda: hashing.hash_meets_target(headers, TARGET), BATCH),
-        "api meets rows": call(lambda: hashing.hash_meets_target(headers, rows), BATCH),
-        "api single": single_loop,
     }
-    big = rng.integers(0, 256, size=(BIG, 80), dtype=np.uint8)
-    candidates[f"api meets int, batch {BIG}"] = call(
-        lambda: hashing.hash_meets_target(big, TARGET), BIG
-    )
     if len(two) > 1:
         candidates["api meets int, 2 threads"] = on_cores(
             two, call(lambda: hashing.hash_meets_target(headers, TARGET, threads=2), BATCH), 16
         )
+    candidates[f"batch {kernel.name} digests"] = batch_candidate(kernel, headers, digests=True)
+    candidates["api sha256d_headers"] = call(lambda: hashing.sha256d_headers(headers), BATCH)
+    candidates["api meets rows"] = call(lambda: hashing.hash_meets_target(headers, rows), BATCH)
+    candidates["api single"] = single_loop
+    candidates[f"api meets int, batch {BIG}"] = call(
+        lambda: hashing.hash_meets_target(big, TARGET), BIG
+    )
+    if len(two) > 1:
         candidates[f"api meets int, batch {BIG}, 2 threads"] = on_cores(
             two, call(lambda: hashing.hash_meets_target(big, TARGET, threads=2), BIG), 1
         )
     for k in batch_kernels:
-        candidates[f"batch {k.name}"] = batch_candidate(k, headers)
-        if k.name == chosen["batch"]:
-            candidates[f"batch {k.name} digests"] = batch_candidate(k, headers, digests=True)
+        if k.name != kernel.name:
+            candidates[f"batch {k.name}"] = batch_candidate(k, headers)
     for k in kernels.available("scan"):
         candidates[f"scan {k.name}"] = scan_candidate(k, BATCH)
-    rates = interleaved_medians(candidates, rounds, sample_s)
+    samples = interleaved_samples(candidates, rounds, sample_s)
+    rates = {name: statistics.median(s) for name, s in samples.items()}
+
+    def paired(a: str, b: str) -> float:
+        """Median over rounds of a's rate over b's (1.0 when either is missing)."""
+        if a not in samples or b not in samples:
+            return 1.0
+        return statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True))
 
     ref, bound = rates["hashlib"], rates["bound"]
     feats = kernels.features()
     print(f"cpu: {llvm.get_host_cpu_name()}, {len(allowed)} usable cores, pinned to core "
           f"{allowed[-1]}; SHA-NI {'yes' if 'sha' in feats else 'no'}, AVX2 "
           f"{'yes' if 'avx2' in feats else 'no'}, AVX-512 {'yes' if 'avx512f' in feats else 'no'}")
-    print(f"{rounds} interleaved rounds of {sample_s * 1000:.0f} ms samples, medians")
+    print(f"{rounds} interleaved rounds of {sample_s * 1000:.0f} ms samples: medians, and "
+          "ratios as the median of each round's ratio")
     print()
     print(f"{'what':<34}{'M/s':>9}{'x hashlib':>11}{'x bound':>9}")
 
@@ -193,15 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         if name.startswith("api "):
             row(name.replace("api ", "hashing."), rates[name])
 
-    kernel_meets = rates[f"batch {chosen['batch']}"]
-    kernel_digests = rates[f"batch {chosen['batch']} digests"]
-    api_d = kernel_digests / rates["api sha256d_headers"]
-    api_m = kernel_meets / rates["api meets int"]
-    meets_int = rates["api sha256d_headers"] / rates["api meets int"]
-    meets_rows = rates["api sha256d_headers"] / rates["api meets rows"]
+    api_d = paired(f"batch {kernel.name} digests", "api sha256d_headers")
+    api_m = paired(f"batch {kernel.name}", "api meets int")
+    meets_int = paired("api sha256d_headers", "api meets int")
+    meets_rows = paired("api sha256d_headers", "api meets rows")
     meets_overhead = max(meets_int, meets_rows)
     one_core = rates["api meets int"]
-    two_core = rates.get("api meets int, 2 threads", one_core)
+    two_over_one = paired("api meets int, 2 threads", "api meets int")
+    two_core = one_core * two_over_one
     first_call = second_process_first_call()
     print()
     print(f"chosen: {' '.join(f'{p}={n}' for p, n in chosen.items())} ({source_of_choice()})")
@@ -209,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
           f"hash_meets_target {api_m:.3f} (goal <= 1.05)")
     print(f"hash_meets_target over sha256d_headers: int target {meets_int:.3f}, per-row "
           f"{meets_rows:.3f} (goal <= 1.05)")
-    big_two = rates.get(f"api meets int, batch {BIG}, 2 threads", 0.0)
-    print(f"2 threads over 1: {two_core / one_core:.2f}x at batch {BATCH} (goal >= 1.8x), "
-          f"{big_two / rates[f'api meets int, batch {BIG}']:.2f}x at batch {BIG}")
+    big_two = paired(f"api meets int, batch {BIG}, 2 threads", f"api meets int, batch {BIG}")
+    print(f"2 threads over 1: {two_over_one:.2f}x at batch {BATCH} (goal >= 1.8x), "
+          f"{big_two:.2f}x at batch {BIG}")
     print(f"bound_ratio {one_core / bound:.2f} (goal >= 1.0; >= 1.4 where interleaving pays); "
           f"single {rates['api single'] / ref:.2f}x hashlib (goal >= 2x)")
     print(f"second process, import + first calls: {first_call:.2f} s (goal < 1 s)")

@@ -55,6 +55,11 @@ class Kernel:
         """The module's function for `path` (imports the module, compiles nothing)."""
         return getattr(importlib.import_module(self.module), dict(self.functions)[path])
 
+    def server(self) -> Callable:
+        """The module's `serve`: a helper thread's loop over batches posted to it
+        (`hashing.handoff`); called with (width, mailbox, spin ticks)."""
+        return importlib.import_module(self.module).serve
+
     def function(self, path: str) -> Callable:
         """The kernel's entry for `path`, with the path's usual arguments."""
         fn = self.dispatcher(path)

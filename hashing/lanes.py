@@ -26,6 +26,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 
+from hashing import handoff
 from hashing.constants import DIGEST_PADDING, IV, M32, TAIL_PADDING, K
 from hashing.loops import named_intrinsic, prepare_intrinsic, run_batch, run_scan, scan_intrinsic
 
@@ -343,10 +344,17 @@ def batch(width, headers, targets, digests, meets, lo, hi, claims):
     digests: uint8 (N, 32) receives the digests, or has 0 rows when not wanted.
     meets: bool (N,) receives hash <= target, or has length 0 when not wanted.
     targets: uint32 (N, 8) little-endian limbs of each row's target, or (1, 8) shared.
-    claims: int64 (1,) counter (hashing.loops): rows are claimed GRAIN at a time, so every
+    claims: int64 (1,) counter (hashing.loops): rows are claimed a few at a time, so every
     thread working on the batch runs this with the same counter.
     """
     run_batch(_claimed, width, headers, targets, digests, meets, lo, hi, claims)
+
+
+@nb.njit(nogil=True, cache=True)
+def serve(width, box, spin):
+    """A helper thread's share of posted batches (`hashing.handoff`): it runs `batch` on
+    each job posted to `box` while it spins, and returns after `spin` ticks without one."""
+    handoff.serve(batch, width, box, spin)
 
 
 @nb.njit(nogil=True, cache=True)

@@ -5,7 +5,7 @@ nonces, and passes it in (`run_batch`, `run_scan`).
 Work sharing: a batch split in fixed halves waits for its slowest thread, and on a busy
 machine the second thread may not even start until the first is done (two threads then
 run slower than one). Instead every thread (the caller's included) runs the same kernel
-over the whole batch and claims GRAIN rows at a time with an atomic fetch-and-add;
+over the whole batch and claims rows a few at a time with an atomic fetch-and-add;
 whichever thread is running does the work, and one that starts late finds less (or
 nothing) left.
 
@@ -33,9 +33,13 @@ _I8P = ir.IntType(8).as_pointer()
 # header's first 64 bytes (words a..h) and header words 16-18; the nonce is word 19.
 PREPARED = types.UniTuple(types.uint32, 11)
 
-# Rows per claim: a multiple of every lane and stream count (16, 8, 4, 3, 2) and about
-# ten microseconds of hashing, so that a claim costs nothing next to its work.
+# Rows per claim: multiples of every lane and stream count (16, 8, 4, 3, 2). A claim is
+# GRAIN rows (about ten microseconds of hashing, so that it costs nothing next to its
+# work) while much of the batch is left, shrinking to MIN_GRAIN (about two) towards its
+# end, so that the threads finish together: the caller waits for the last claim of a
+# helper.
 GRAIN = 240
+MIN_GRAIN = 48
 
 
 def named_intrinsic(codegen_factory, name: str):
@@ -100,6 +104,17 @@ def claim(typingctx, claims, grain):
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
+def claim_rows(claims, lo, hi):
+    """The next rows [start, end) of [lo, hi) for this thread (start >= hi: none left):
+    a quarter of what looks left, between MIN_GRAIN and GRAIN rows (the look is not
+    atomic, the claim is)."""
+    left = (hi - lo - claims[0]) // 4
+    grain = min(GRAIN, max(MIN_GRAIN, left - left % MIN_GRAIN))
+    start = lo + claim(claims, grain)
+    return start, min(start + grain, hi)
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
 def collect(mask, base, end, found, n_found):
     """Append base + k for each set bit k of mask (nonces below end) to found; returns
     the new count (it may exceed found's capacity: only the first ones are stored)."""
@@ -116,17 +131,16 @@ def collect(mask, base, end, found, n_found):
 
 @nb.njit(nogil=True, inline="always")
 def run_batch(step, width, headers, targets, digests, meets, lo, hi, claims):
-    """hashing.lanes.batch's loop: claims GRAIN rows of [lo, hi) at a time and hashes each
-    claim's rows [base, end) with step(width, headers, base, end, targets, shared, digests,
-    meets, want_d, want_m)."""
+    """hashing.lanes.batch's loop: claims rows of [lo, hi) a few at a time (claim_rows)
+    and hashes each claim's rows [base, end) with step(width, headers, base, end, targets,
+    shared, digests, meets, want_d, want_m)."""
     want_d = digests.shape[0] > 0
     want_m = meets.shape[0] > 0
     shared = targets.shape[0] == 1
     while True:
-        base = lo + claim(claims, GRAIN)
+        base, end = claim_rows(claims, lo, hi)
         if base >= hi:
             break
-        end = min(base + GRAIN, hi)
         step(width, headers, base, end, targets, shared, digests, meets, want_d, want_m)
 
 

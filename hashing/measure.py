@@ -27,6 +27,16 @@ def interleaved_medians(
     """Items per second of each candidate: A, B, C, A, B, C... for `rounds`, then the
     median of each. Interleaving spreads a noisy neighbour's bursts over every candidate
     instead of landing on one."""
+    samples = interleaved_samples(candidates, rounds, min_seconds)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def interleaved_samples(
+    candidates: dict[str, Callable[[], int]], rounds: int, min_seconds: float = 0.0
+) -> dict[str, list[float]]:
+    """Items per second of each candidate in each round (A, B, C, A, B, C...): sample i
+    of two candidates were taken moments apart, so their ratio cancels slow changes in
+    what the rest of the machine does."""
     samples: dict[str, list[float]] = {name: [] for name in candidates}
     for fn in candidates.values():
         fn()  # first call: load or compile, fault in the buffers
@@ -40,7 +50,7 @@ def interleaved_medians(
                 if elapsed >= min_seconds:
                     break
             samples[name].append(items / elapsed)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def batch_candidate(kernel: kernels.Kernel, headers: np.ndarray, *,

@@ -26,6 +26,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from hashing import handoff
 from hashing.constants import DIGEST_PADDING, IV, M32, TAIL_PADDING, K
 from hashing.loops import named_intrinsic, prepare_intrinsic, run_batch, run_scan, scan_intrinsic
 
@@ -303,6 +304,13 @@ def batch(streams, headers, targets, digests, meets, lo, hi, claims):
     """hashing.lanes.batch's contract, `streams` (1 to 4) headers interleaved at a time;
     the rows left over in a claim go one at a time."""
     run_batch(_claimed, streams, headers, targets, digests, meets, lo, hi, claims)
+
+
+@nb.njit(nogil=True, cache=True)
+def serve(width, box, spin):
+    """A helper thread's share of posted batches (`hashing.handoff`): it runs `batch` on
+    each job posted to `box` while it spins, and returns after `spin` ticks without one."""
+    handoff.serve(batch, width, box, spin)
 
 
 @nb.njit(nogil=True, cache=True)

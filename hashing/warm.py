@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashing import choice, cpu, kernels
+from hashing import choice, cpu, handoff, kernels
 from hashing.loops import counter
 from hashing.measure import measure as measure_kernels
 from hashing.targets import target_limbs
@@ -40,7 +40,23 @@ def _compile(kernel: kernels.Kernel) -> int:
             from hashing import single
 
             single.entry(kernel)
+    if kernel.serves("batch"):
+        _compile_helper(kernel)
     return sum(len(getattr(kernel.dispatcher(p), "signatures", ())) for p, _ in kernel.functions)
+
+
+def _compile_helper(kernel: kernels.Kernel) -> None:
+    """The pieces a batch shared with helper threads runs (`hashing.handoff`): the
+    kernel's `serve`, given a stopped mailbox so that it returns at once, and the
+    caller's side."""
+    box = handoff.mailbox()
+    handoff.stop(box)
+    kernel.server()(kernel.width, box, 0)
+    idle = handoff.mailbox()
+    handoff.post(idle, np.zeros((1, 80), np.uint8), target_limbs(0), np.zeros((0, 32), np.uint8),
+                 np.zeros(1, np.bool_), 0, 1, counter())  # fmt: skip
+    handoff.join(idle)
+    handoff.now()
 
 
 def groups() -> dict[str, list[kernels.Kernel]]:
@@ -73,12 +89,16 @@ def is_cached() -> bool:
     file = choice.path()
     if file is None or not file.exists():
         return False
+    functions = [handoff.post, handoff.join, handoff.stop, handoff.now]
     for kernel in kernels.available():
-        for path, _ in kernel.functions:
-            cache = getattr(kernel.dispatcher(path), "_cache", None)
-            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-            if index is not None and not Path(index).exists():
-                return False
+        functions += [kernel.dispatcher(p) for p, _ in kernel.functions]
+        if kernel.serves("batch"):
+            functions.append(kernel.server())
+    for function in functions:
+        cache = getattr(function, "_cache", None)
+        index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+        if index is not None and not Path(index).exists():
+            return False
     return True
 
 

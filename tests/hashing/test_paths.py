@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hashing
-from hashing import batch, choice, cpu, reference, single
+from hashing import batch, choice, cpu, reference, single, workers
 from hashing.targets import target_limbs, target_rows
 from tests.hashing.helpers import random_headers
 
@@ -21,18 +21,20 @@ def test_hashlib_kernel_for_single_headers() -> None:
 
 
 def test_a_process_pinned_to_one_core_hashes_on_one_thread(monkeypatch) -> None:
-    """threads=None follows the process's CPU affinity, not the machine's core count: a
-    pinned process that split a batch over threads would only add switching."""
+    """threads=None follows the process's CPU affinity, not the machine's core count, and
+    an explicit count is capped at it: a pinned process that split a batch over threads
+    would only add switching."""
     monkeypatch.setattr(cpu.os, "sched_getaffinity", lambda pid: {0})
 
-    def no_pool():
+    def no_helpers(*args):
         raise AssertionError("a one-core process must not hand work to other threads")
 
-    monkeypatch.setattr(batch, "_executor", no_pool)
+    monkeypatch.setattr(workers, "share", no_helpers)
     headers = random_headers(batch.PARALLEL_MIN_BATCH)
     got = hashing.sha256d_headers(headers)
     assert np.array_equal(got, reference.sha256d_headers(headers))
     assert hashing.hash_meets_target(headers, (1 << 256) - 1).all()
+    assert np.array_equal(hashing.sha256d_headers(headers, threads=2), got)
     assert cpu.usable_cores() == 1
 
 

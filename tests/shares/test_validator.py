@@ -91,11 +91,12 @@ def test_a_large_batch_is_hashed_on_the_validator_thread_alone(job, monkeypatch)
     """The validator's batches take one thread (its own): the pool's other cores stay with
     the event loop, even for batches large enough that the API would split them."""
     from hashing import batch as hashing_batch
+    from hashing import workers
 
-    def no_pool():
-        raise AssertionError("the validator must not spread a batch over the hashing pool")
+    def no_helpers(*args):
+        raise AssertionError("the validator must not spread a batch over helper threads")
 
-    monkeypatch.setattr(hashing_batch, "_executor", no_pool)
+    monkeypatch.setattr(workers, "share", no_helpers)
     monkeypatch.setattr(hashing_batch.cpu, "usable_cores", lambda: 2, raising=False)
     shares = [pending(job, i, i, 2.0**-28) for i in range(hashing_batch.PARALLEL_MIN_BATCH)]
     hits = hash_batch(shares)
