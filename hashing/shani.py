@@ -307,10 +307,9 @@ def batch(streams, headers, targets, digests, meets, lo, hi, claims):
 
 
 @nb.njit(nogil=True, cache=True)
-def serve(width, box, spin):
-    """A helper thread's share of posted batches (`hashing.handoff`): it runs `batch` on
-    each job posted to `box` while it spins, and returns after `spin` ticks without one."""
-    handoff.serve(batch, width, box, spin)
+def serve(streams, box, spin):
+    """hashing.lanes.serve's contract, with this module's `batch`."""
+    handoff.serve(batch, streams, box, spin)
 
 
 @nb.njit(nogil=True, cache=True)
