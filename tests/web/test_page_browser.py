@@ -242,9 +242,10 @@ async def test_a_worker_that_stops_hashing_is_shown_offline(context: Any, site: 
     while True:
         await page.wait_for_selector("[data-table=workers]")
         rows = await worker_rows(page)
-        if rows["alice.quiet"]["status"] == "offline":
+        # the same page shows the quiet one offline and the hashing one online (on a
+        # loaded machine the hashing one may miss a share window now and then)
+        if rows["alice.quiet"]["status"] == "offline" and rows["alice.rig1"]["status"] == "online":
             break
-        assert time.monotonic() < deadline, rows["alice.quiet"]
+        assert time.monotonic() < deadline, (rows["alice.quiet"], rows["alice.rig1"])
         await page.reload()
-    assert rows["alice.rig1"]["status"] == "online"
     await page.close()
