@@ -187,7 +187,7 @@ def join(box):
     """After the caller's own share: withdraw the job if no helper took it (False), else
     wait for the helper that did (True; it finds at most one claim's rows left). The
     arrays may be freed once this returns."""
-    if swap_if(box, STATE, POSTED, IDLE):
+    if swap_if(box, STATE, POSTED, IDLE) or load(box, STATE) == IDLE:  # or never posted
         return False
     spins = 0
     while load(box, STATE) != DONE:
@@ -210,7 +210,7 @@ def take(box, spin):
     for a while still spins when it runs again."""
     last = ticks()
     spent = 0
-    gap = spin // 64
+    gap = max(1, spin // 64)
     spins = 0
     while True:
         state = load(box, STATE)

@@ -36,6 +36,9 @@ LATE_JOIN_SECONDS = 200e-6
 CALM_SECONDS = 0.002
 CALM_MAX_SECONDS = 1.0
 _clock = time.perf_counter
+# Below this the cycle counter is not one (a CPU where LLVM's readcyclecounter reads 0 or
+# traps nothing useful): helpers, which time their spin by it, are not used.
+MIN_TICK_RATE = 1e6
 
 _ticks_per_second: float | None = None
 _lock = threading.Lock()
@@ -98,15 +101,17 @@ def share(
 ) -> None:
     """fn (the chosen batch kernel) over rows [0, n) on this thread and up to
     `threads` - 1 helpers, all claiming rows from `claims`."""
-    if _clock() < _calm.until or not _lock.acquire(blocking=False):
-        fn(headers, targets, digests, meets, 0, n, claims)  # alone: see _Calm; or another
-        return  # caller has the helpers
+    if (_clock() < _calm.until or ticks_per_second() < MIN_TICK_RATE
+            or not _lock.acquire(blocking=False)):  # fmt: skip
+        fn(headers, targets, digests, meets, 0, n, claims)  # alone: see _Calm; a CPU
+        return  # without a cycle counter the helpers could time by; or another caller's
     try:
         helpers = _start(threads - 1)
-        for helper in helpers:
-            if not handoff.post(helper.box, headers, targets, digests, meets, 0, n, claims):
-                helper.wake.set()
-        try:
+        try:  # every mailbox is joined, posted or not (joining an idle one returns at once)
+            for helper in helpers:
+                if not handoff.post(helper.box, headers, targets, digests, meets, 0, n,
+                                    claims):  # fmt: skip
+                    helper.wake.set()
             fn(headers, targets, digests, meets, 0, n, claims)
         finally:
             start, took = _clock(), False

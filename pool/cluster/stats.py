@@ -144,8 +144,16 @@ class ClusterStats:
 
     async def overview(self, request: web.Request) -> web.Response:
         answers, online = await asyncio.gather(
-            self.ok(request.path, {}), self.ok(f"{API_PREFIX}/pool/online", {}))
-        return _json(merge.overview(answers, online if len(online) == len(answers) else None))
+            self.ok(request.path, {}), self._online_or_none())
+        if online is not None and len(online) != len(answers):
+            online = None  # a process answered one and not the other: sum the counts
+        return _json(merge.overview(answers, online))
+
+    async def _online_or_none(self) -> list[Any] | None:
+        try:
+            return await self.ok(f"{API_PREFIX}/pool/online", {})
+        except (Answered, web.HTTPException):
+            return None
 
     async def online(self, request: web.Request) -> web.Response:
         """The union of the processes' sketches: one sketch for the whole cluster."""

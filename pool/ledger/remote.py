@@ -43,6 +43,7 @@ from pool.ledger.records import BlockRow, FoundBlock, Share
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 4096  # requests awaiting the writer's answer on one connection
+ANSWER_TIMEOUT = 30.0  # seconds a request waits for its answer before it is an error
 ROWS_PER_FRAME = 2000  # shares in one request: 2,000 rows of the longest names fit a frame
 FIRST_RETRY = 0.05
 MAX_RETRY = 1.0
@@ -59,9 +60,11 @@ class LedgerUnavailable(LedgerError, ConnectionError):
 
 class WriterClient:
     def __init__(self, path: Path | str, *, max_pending: int = MAX_PENDING,
-                 on_commit: Callable[[int, float], None] | None = None) -> None:  # fmt: skip
+                 on_commit: Callable[[int, float], None] | None = None,
+                 answer_timeout: float = ANSWER_TIMEOUT) -> None:  # fmt: skip
         self.path = str(path)
         self.max_pending = max_pending
+        self.answer_timeout = answer_timeout
         self.on_commit = on_commit
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
@@ -176,7 +179,18 @@ class WriterClient:
         except (OSError, RuntimeError) as exc:
             self._pending.pop(request_id, None)
             raise LedgerUnavailable(f"cannot send to the ledger writer: {exc}") from None
-        answer = await future
+        except BaseException:  # cancelled while waiting for its turn: nothing was sent
+            self._pending.pop(request_id, None)
+            raise
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(future), self.answer_timeout)
+        except TimeoutError:
+            # A writer alive but stuck (a stalled disk, a lock held from outside): the
+            # miner is told less, never more. The id stays known until its answer comes
+            # (found done, dropped) or the connection goes.
+            future.cancel()
+            raise LedgerUnavailable(f"the ledger writer did not answer within "
+                                    f"{self.answer_timeout:g} s") from None  # fmt: skip
         error = answer.get("error")
         if error is not None:
             raise LedgerError(f"the ledger writer did not store it: {str(error)[:300]}")

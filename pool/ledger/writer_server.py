@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_INFLIGHT = 256  # requests of one connection in progress at once
 MAX_CONNECTIONS = 1024  # pool processes (256 at most) and their reconnects, with room
+DRAIN_TIMEOUT = 30.0  # seconds an answer may wait for its process to read it
 
 
 @dataclass(eq=False)
@@ -137,24 +138,30 @@ class WriterServer:
     async def _handle(self, request_id: int, op: str, message: dict[str, Any], peer: Peer,
                       slots: asyncio.Semaphore) -> None:  # fmt: skip
         writer = peer.writer
-        try:
-            if op in ("ban", "bans"):
-                answer = await self._bans(request_id, op, message, peer)
-            else:
-                answer = await self._answer(request_id, op, message)
-        except wire.WireError as exc:
-            self._refuse(exc)
-            writer.close()  # the reading loop ends with it
-            return
+        try:  # the slot is this request's until its answer is written: a peer that stops
+            # reading stops being read, rather than piling answers up here
+            try:
+                if op in ("ban", "bans"):
+                    answer = await self._bans(request_id, op, message, peer)
+                else:
+                    answer = await self._answer(request_id, op, message)
+            except wire.WireError as exc:
+                self._refuse(exc)
+                writer.close()  # the reading loop ends with it
+                return
+            try:
+                async with peer.send:
+                    writer.write(frames.encode(answer))
+                    await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT)
+            except TimeoutError:
+                log.warning("closing a connection that has not read its answers for %g s",
+                            DRAIN_TIMEOUT)  # fmt: skip
+                writer.close()
+            except (OSError, RuntimeError):  # the process went away; its shares are committed
+                pass
         finally:
             slots.release()
             self.in_flight -= 1
-        try:
-            async with peer.send:
-                writer.write(frames.encode(answer))
-                await writer.drain()
-        except (OSError, RuntimeError):  # the process went away; its shares are committed
-            pass
 
     async def _answer(self, request_id: int, op: str, message: dict[str, Any]) -> dict[str, Any]:
         """What the ledger says to one request; a failure of the ledger itself (not of

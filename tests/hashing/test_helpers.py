@@ -41,6 +41,25 @@ def test_a_job_no_helper_takes_is_withdrawn() -> None:
     assert claims[0] == 0 and not digests.any()
 
 
+def test_joining_a_mailbox_nothing_was_posted_to_returns_at_once() -> None:
+    """A caller interrupted before it posted still joins every mailbox on its way out."""
+    box = handoff.mailbox()
+    assert box[handoff.STATE] == handoff.IDLE
+    assert not handoff.join(box)
+    assert box[handoff.STATE] == handoff.IDLE
+
+
+def test_without_a_usable_cycle_counter_batches_go_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workers.stop_all()
+    monkeypatch.setattr(workers, "_ticks_per_second", 1.0)  # what a counter reading 0 gives
+    headers = random_headers(8192, seed=5)
+    assert np.array_equal(hashing.sha256d_headers(headers, threads=2),
+                          hashing.sha256d_headers(headers, threads=1))  # fmt: skip
+    assert not workers._helpers
+
+
 def test_a_spinning_helper_takes_a_posted_job_over_the_callers_arrays() -> None:
     """serve rebuilds the caller's arrays from the addresses in the mailbox and hashes
     the whole batch when the caller claims none of it."""

@@ -247,3 +247,32 @@ async def test_a_client_follows_the_bans_again_after_the_writer_restarts(writer:
         a.publish_ban("198.51.100.9", 60, "x")
         await wait_for(lambda: heard, 10, "the ban through the new writer")
         assert heard[0][0] == "198.51.100.9"
+
+
+async def test_a_stuck_writer_is_an_error_in_time_and_its_late_answer_is_dropped(
+    writer: Writer,
+) -> None:
+    """The file's write lock held from outside (a writer alive but stuck): the request
+    fails after the client's deadline, never true; once the lock goes, the late answer
+    is dropped and the same connection serves the next request."""
+    import sqlite3
+
+    client = WriterClient(writer.path, answer_timeout=0.5)
+    await client.start(10)
+    holder = sqlite3.connect(writer.config.path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(LedgerUnavailable, match="did not answer within"):
+            await client.record_shares([share("alice", 1)])
+        holder.execute("ROLLBACK")
+        reconnects = client.reconnects
+        ids = await client.record_shares([share("bob", 1)])
+        assert len(ids) == 1 and client.reconnects == reconnects
+    finally:
+        holder.close()
+        await client.close()
+    stored = open_store(writer.config)
+    try:  # the stuck batch committed once the lock went: the miner was told less, not more
+        assert sorted(s.account for _, s in stored.shares()) == ["alice", "bob"]
+    finally:
+        stored.close()
