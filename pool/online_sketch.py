@@ -145,13 +145,18 @@ def _base64(text: Any, most: int) -> bytes:
         raise SketchError(f"not base64: {exc}") from None
 
 
+def union(sketches: Iterable[Any]) -> OnlineSketch:
+    """The sketch of the union of encoded sketches (SketchError if one cannot be read)."""
+    merged = OnlineSketch()
+    for data in sketches:
+        merged = merged.merge(OnlineSketch.decode(data))
+    return merged
+
+
 def union_count(sketches: Iterable[Any]) -> int | None:
     """The number of distinct names in the union of encoded sketches; None if any cannot
     be decoded (the caller falls back to what it knows)."""
-    merged = OnlineSketch()
     try:
-        for data in sketches:
-            merged = merged.merge(OnlineSketch.decode(data))
+        return union(sketches).count()
     except SketchError:
         return None
-    return merged.count()

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from plumbing.lifecycle import closed
 from pool.cluster import merge
-from pool.online_sketch import OnlineSketch, SketchError
+from pool.online_sketch import SketchError, union
 from pool.stats_api import (
     Answered,
     BadRequest,
@@ -157,16 +157,14 @@ class ClusterStats:
 
     async def online(self, request: web.Request) -> web.Response:
         """The union of the processes' sketches: one sketch for the whole cluster."""
-        merged = [OnlineSketch(), OnlineSketch()]
         answers = await self.ok(request.path, {})
         try:
-            for a in answers:
-                merged[0] = merged[0].merge(OnlineSketch.decode(a["accounts"]))
-                merged[1] = merged[1].merge(OnlineSketch.decode(a["workers"]))
-        except (SketchError, KeyError, TypeError) as exc:
+            accounts = union(a.get("accounts") for a in answers)
+            workers = union(a.get("workers") for a in answers)
+        except SketchError as exc:
             raise web.HTTPBadGateway(reason=f"a process's sketch: {exc}") from None
         return _json({"time": max(a["time"] for a in answers),
-                      "accounts": merged[0].encode(), "workers": merged[1].encode()})
+                      "accounts": accounts.encode(), "workers": workers.encode()})
 
     async def chart(self, request: web.Request) -> web.Response:
         return _json(merge.chart(await self.ok(request.path, dict(request.query))))
