@@ -32,11 +32,6 @@ class Batch:
         self.data: list[bytes] = []
         self.owners: list[Any] = []  # opaque here, only given back for leftovers
 
-    def add(self, owner: Any, fd: int, data: bytes) -> None:
-        self.fds.append(fd)
-        self.data.append(data)
-        self.owners.append(owner)
-
     def __len__(self) -> int:
         return len(self.fds)
 
