@@ -537,8 +537,8 @@ class PoolApp(Service):
             self._network_recorded = key
         except LedgerUnavailable as exc:  # the cluster's writer restarts: the next template
             self.counters.ledger_errors += 1
-            log.warning("could not record the network difficulty of height %d: %s",
-                        work.height, exc)  # fmt: skip
+            log.warning("could not record the network difficulty of height %d: %r",
+                        work.height, str(exc))  # fmt: skip
         except Exception:
             self.counters.ledger_errors += 1
             log.exception("could not record the network difficulty of height %d", work.height)
@@ -643,8 +643,8 @@ class PoolApp(Service):
             except LedgerUnavailable as exc:  # a SQLite cluster's writer restarts: wait
                 if time.monotonic() > writer_deadline:
                     raise
-                log.warning("recording block %s waits for the ledger writer: %s",
-                            outcome.hash, exc)  # fmt: skip
+                log.warning("recording block %s waits for the ledger writer: %r",
+                            outcome.hash, str(exc))  # fmt: skip
             except Exception:
                 attempt += 1
                 if attempt == 5:

@@ -91,10 +91,10 @@ class LedgerDuties:
         report = await self.ledger.payouts(self._wallet,
                                            resolve=self.config.account_book().payout_addresses)
         for batch, txid in report.sent:
-            log.warning("paid batch %d: %d sat to %d accounts in %s", batch.id, batch.total,
+            log.warning("paid batch %d: %d sat to %d accounts in %r", batch.id, batch.total,
                         len(batch.outputs), txid)  # fmt: skip
         for item in report.reconciled:
-            log.warning("payout batch %d reconciled (%s): %s", item.batch_id, item.how,
+            log.warning("payout batch %d reconciled (%s): %r", item.batch_id, item.how,
                         item.txid)  # fmt: skip
         self.on_quarantined(len(report.quarantined))
         return report

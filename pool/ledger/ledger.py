@@ -74,9 +74,10 @@ class Ledger:
     ) -> Ledger:
         """Connect, apply migrations, start the share writers. `on_commit`
         (rows, seconds) is called on a writer thread after each group commit.
-        `writer_socket`: write through the cluster's ledger writer there instead."""
+        `writer_socket`: write through the cluster's ledger writer there instead (its
+        commits are the writer's to report)."""
         if writer_socket is not None:
-            return await cls._open_remote(config, on_commit, writer_socket, connect_timeout)
+            return await cls._open_remote(config, writer_socket, connect_timeout)
         count = config.pg_writer_connections if config.backend == "postgres" else 1
 
         def build() -> tuple[LedgerStore, list[LedgerStore]]:
@@ -110,11 +111,12 @@ class Ledger:
 
     @classmethod
     async def _open_remote(
-        cls, config: LedgerConfig, on_commit: Callable[[int, float], None] | None,
-        path: Path, timeout: float,
+        cls, config: LedgerConfig, path: Path, timeout: float,
     ) -> Ledger:
-        """A reader of the file and a client of the writer (which migrated it first)."""
-        client = WriterClient(path, on_commit=on_commit)
+        """A reader of the file and a client of the writer (which migrated it first). No
+        `on_commit` here: a round trip to the writer is not a commit, and the writer
+        exports its own commits (pool.metrics.writer)."""
+        client = WriterClient(path)
         await client.start(timeout)
         try:
             store = await asyncio.to_thread(

@@ -122,7 +122,7 @@ class WriterClient:
                 await writer.wait_closed()
             self._fail_pending(why)
             if not self._closing:
-                log.error("ledger writer connection lost (%s): shares are answered with an "
+                log.error("ledger writer connection lost (%r): shares are answered with an "
                           "error until it is back", why)  # fmt: skip
 
     async def _read(self, reader: asyncio.StreamReader) -> str:
@@ -183,12 +183,11 @@ class WriterClient:
             self._pending.pop(request_id, None)
             raise
         try:
-            answer = await asyncio.wait_for(asyncio.shield(future), self.answer_timeout)
+            answer = await asyncio.wait_for(future, self.answer_timeout)
         except TimeoutError:
             # A writer alive but stuck (a stalled disk, a lock held from outside): the
             # miner is told less, never more. The id stays known until its answer comes
-            # (found done, dropped) or the connection goes.
-            future.cancel()
+            # (its future cancelled by the deadline: dropped) or the connection goes.
             raise LedgerUnavailable(f"the ledger writer did not answer within "
                                     f"{self.answer_timeout:g} s") from None  # fmt: skip
         error = answer.get("error")
@@ -211,7 +210,7 @@ class WriterClient:
         except (LedgerUnavailable, LedgerClosed):
             return  # lost again (the next connection asks again), or closing
         except LedgerError as exc:
-            log.warning("cannot read the cluster's running bans: %s", str(exc)[:300])
+            log.warning("cannot read the cluster's running bans: %r", str(exc)[:300])
             return
         for key, until in bans:
             self._heard(key, until)
@@ -237,7 +236,7 @@ class WriterClient:
             await self.request(partial(wire.ban_request, key=key, until=until, reason=reason,
                                        node=node))  # fmt: skip
         except LedgerError as exc:
-            log.warning("cannot share the ban of %s with the cluster: %s", key[:80],
+            log.warning("cannot share the ban of %s with the cluster: %r", key[:80],
                         str(exc)[:200])  # fmt: skip
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

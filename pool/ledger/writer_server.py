@@ -132,7 +132,7 @@ class WriterServer:
 
     def _refuse(self, exc: Exception) -> None:
         self.refused += 1
-        log.warning("closing a connection that broke the protocol: %s",
+        log.warning("closing a connection that broke the protocol: %r",
                     str(exc)[:300])  # fmt: skip
 
     async def _handle(self, request_id: int, op: str, message: dict[str, Any], peer: Peer,
@@ -227,7 +227,7 @@ class WriterServer:
     @staticmethod
     def _error(request_id: int, what: str, exc: Exception) -> dict[str, Any]:
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        log.error("a %s request failed: %s", what, reason)
+        log.error("a %s request failed: %r", what, reason)
         return {"id": request_id, "error": reason}
 
     async def close(self) -> None:
